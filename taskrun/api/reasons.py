@@ -1,0 +1,58 @@
+"""Phases and reasons of a TaskRun: one name for one thing across status, events and metrics."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+
+class StrEnum(str, Enum):
+    def __str__(self) -> str:
+        return self.value
+
+
+class Phase(StrEnum):
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    SKIPPED = "Skipped"
+    CANCELLED = "Cancelled"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (Phase.PENDING, Phase.RUNNING)
+
+
+class Reason(StrEnum):
+    POD_CREATED = "PodCreated"
+    PENDING = "Pending"
+    RUNNING = "Running"
+    SUCCEEDED = "Succeeded"
+    EXIT_CODE = "ExitCode"
+    SKIPPED = "Skipped"
+    STARTUP_TIMEOUT = "StartupTimeout"
+    SCHEDULE_TIMEOUT = "ScheduleTimeout"
+    IMAGE_PULL_FAILED = "ImagePullFailed"
+    DEADLINE_EXCEEDED = "DeadlineExceeded"
+    OOM_KILLED = "OOMKilled"
+    EVICTED = "Evicted"
+    POD_DELETED = "PodDeleted"
+    NODE_LOST = "NodeLost"
+    CANCELLED = "Cancelled"
+    INVALID_SPEC = "InvalidSpec"
+    POLICY_DENIED = "PolicyDenied"
+    RESULT_TOO_LARGE = "ResultTooLarge"
+    RESULT_INVALID = "ResultInvalid"
+    POD_NAME_CONFLICT = "PodNameConflict"
+    RETRYING = "Retrying"
+
+
+class OnFinishAction(StrEnum):
+    """What happens to the pod when the run ends (KPO's on_finish_action)."""
+
+    DELETE_POD = "delete_pod"
+    DELETE_SUCCEEDED_POD = "delete_succeeded_pod"
+    KEEP_POD = "keep_pod"
+
+
+CONDITION_SUCCEEDED = "Succeeded"
