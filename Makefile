@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml requirements/dev.lock
 venv: $(VENV)/.installed
 
 demo: venv
-	$(PY) -m devcluster.demo
+	$(PY) tools/demo.py
 
 test: venv lint
 	$(PY) -m pytest -q -p no:cacheprovider
