@@ -31,6 +31,7 @@ crd: venv
 	$(PY) -m taskrun.api.crd > crds/taskrun.yaml
 
 bench: venv
+	$(UV) pip install --python $(PY) -q matplotlib
 	$(PY) -m bench
 
 clean:

@@ -1,0 +1,151 @@
+"""Start devcluster and the controller the way a user would, for measuring them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import yaml
+
+from devcluster import DevCluster
+
+ROOT = Path(__file__).resolve().parent.parent
+GROUP, VERSION, PLURAL = "taskrun.dev", "v1alpha1", "taskruns"
+CONTROLLER_AGENT = "kopf"  # kopf's user agent prefix; the controller's own client says taskrun
+
+
+@contextmanager
+def running_cluster() -> Any:
+    cluster = DevCluster()
+    cluster.start()
+    try:
+        crd = yaml.safe_load((ROOT / "crds" / "taskrun.yaml").read_text())
+        cluster.apply_object(crd) if hasattr(cluster, "apply_object") else cluster.apply_file(
+            str(ROOT / "crds" / "taskrun.yaml")
+        )
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@contextmanager
+def running_controller(cluster: DevCluster, *extra: str) -> Any:
+    with tempfile.TemporaryDirectory(prefix="taskrun-bench-") as tmp:
+        kubeconfig = str(Path(tmp, "kubeconfig"))
+        cluster.write_kubeconfig(kubeconfig)
+        env = {**os.environ, "KUBECONFIG": kubeconfig}
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "--all-namespaces",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+                *extra,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            wait_for_watch(cluster, proc)
+            yield proc
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def wait_for_watch(cluster: DevCluster, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    """kopf's ready flag fires before its watches open: wait for the taskruns watch itself."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"controller exited with {proc.returncode}")
+        if any(r.verb == "watch" and r.resource == PLURAL for r in cluster.requests.records):
+            return
+        time.sleep(0.05)
+    raise TimeoutError("the controller opened no watch on taskruns")
+
+
+class Api:
+    """The few calls the benchmarks make, over one keep-alive session."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url.rstrip("/")
+        self.session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=64), headers={"User-Agent": "bench"}
+        )
+
+    async def close(self) -> None:
+        await self.session.close()
+
+    def _path(self, namespace: str, name: str = "", status: bool = False) -> str:
+        path = f"{self.url}/apis/{GROUP}/{VERSION}/namespaces/{namespace}/{PLURAL}"
+        if name:
+            path += f"/{name}"
+        if status:
+            path += "/status"
+        return path
+
+    async def create_namespace(self, name: str) -> None:
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        async with self.session.post(f"{self.url}/api/v1/namespaces", json=body) as resp:
+            if resp.status not in (201, 409):
+                raise RuntimeError(await resp.text())
+
+    async def create_taskrun(self, namespace: str, name: str, spec: dict[str, Any]) -> dict:
+        body = {
+            "apiVersion": f"{GROUP}/{VERSION}",
+            "kind": "TaskRun",
+            "metadata": {"name": name, "namespace": namespace},
+            "spec": spec,
+        }
+        async with self.session.post(self._path(namespace), json=body) as resp:
+            if resp.status != 201:
+                raise RuntimeError(f"{resp.status}: {await resp.text()}")
+            return await resp.json()
+
+    async def patch_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
+        async with self.session.patch(
+            self._path(namespace, name, status=True),
+            data=json.dumps({"status": status}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ) as resp:
+            if resp.status != 200:
+                raise RuntimeError(f"{resp.status}: {await resp.text()}")
+
+    async def watch(self, path: str, resource_version: str = "") -> AsyncIterator[dict]:
+        params = {"watch": "true", "allowWatchBookmarks": "true"}
+        if resource_version:
+            params["resourceVersion"] = resource_version
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=None)
+        async with self.session.get(f"{self.url}{path}", params=params, timeout=timeout) as resp:
+            async for line in resp.content:
+                if line.strip():
+                    yield json.loads(line)
+
+
+async def gather_limited(coros: list[Any], limit: int) -> list[Any]:
+    sem = asyncio.Semaphore(limit)
+
+    async def one(c: Any) -> Any:
+        async with sem:
+            return await c
+
+    return await asyncio.gather(*(one(c) for c in coros))

@@ -1,0 +1,150 @@
+"""docs/benchmarks.md and its plots from a results dict (bench/results/latest.json)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+DOCS = ROOT / "docs"
+IMG = DOCS / "img"
+
+TARGETS = [
+    # (what, target, how to read it from results, lower is better)
+    (
+        "API writes per successful TaskRun, excluding Events",
+        5.0,
+        lambda r: r["bursts"][0]["writes_per_run_without_events"],
+        True,
+    ),
+    (
+        "p99 pod terminal -> TaskRun terminal at 50 TaskRuns/s (ms)",
+        200.0,
+        lambda r: r["paced"]["pod_to_run_ms"]["p99"],
+        True,
+    ),
+    (
+        "sustained end-to-end throughput (TaskRuns/s, largest burst)",
+        100.0,
+        lambda r: r["bursts"][-1]["throughput"],
+        False,
+    ),
+    ("RSS with 10,000 TaskRuns (MB)", 150.0, lambda r: r["idle"]["peak_rss_mb"], True),
+]
+
+
+def _plot(results: dict[str, Any]) -> list[str]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    IMG.mkdir(parents=True, exist_ok=True)
+    names = []
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for burst in [*results["bursts"], results["paced"]]:
+        values = sorted(burst["latencies_pod_to_run_ms"])
+        if not values:
+            continue
+        ys = [(i + 1) / len(values) for i in range(len(values))]
+        label = f"n={burst['n']}" + (f" at {burst['rate']:.0f}/s" if burst["rate"] else " burst")
+        ax.plot(values, ys, label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("pod terminal -> TaskRun terminal (ms, log scale)")
+    ax.set_ylabel("fraction of TaskRuns")
+    ax.axvline(200, color="grey", linestyle="--", linewidth=1)
+    ax.legend()
+    ax.set_title("Status latency (CDF)")
+    fig.tight_layout()
+    fig.savefig(IMG / "bench-latency-cdf.png", dpi=100)
+    names.append("img/bench-latency-cdf.png")
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    kinds = sorted({k for b in results["bursts"] for k in b["writes_by_kind"]})
+    width = 0.8 / max(1, len(results["bursts"]))
+    for i, burst in enumerate(results["bursts"]):
+        xs = [j + i * width for j in range(len(kinds))]
+        ax.bar(
+            xs, [burst["writes_by_kind"].get(k, 0) for k in kinds], width, label=f"n={burst['n']}"
+        )
+    ax.set_xticks([j + width * (len(results["bursts"]) - 1) / 2 for j in range(len(kinds))])
+    ax.set_xticklabels(kinds, rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("requests per TaskRun")
+    ax.set_title("API writes per TaskRun, by kind")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(IMG / "bench-writes.png", dpi=100)
+    names.append("img/bench-writes.png")
+    plt.close(fig)
+    return names
+
+
+def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
+    plots = _plot(results)
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Measured {results['date']} on {results['machine']}. devcluster (the simulated API",
+        "server and kubelet) shares the machine with the controller, so absolute figures are",
+        "pessimistic; compare ratios within one run. Reproduce with `make bench`",
+        "(raw figures land in `bench/results/latest.json`).",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+    ]
+    for what, goal, read, lower in TARGETS:
+        try:
+            value = float(read(results))
+        except (KeyError, TypeError, IndexError):
+            value = float("nan")
+        met = value <= goal if lower else value >= goal
+        ratio = value / goal if goal else float("nan")
+        lines.append(
+            f"| {what} | {'<=' if lower else '>='} {goal:g} | {value:.2f} "
+            f"({ratio:.2f}x goal) | {'yes' if met else '**no**'} |"
+        )
+    lines += [
+        "",
+        "## Bursts of zero-length TaskRuns",
+        "",
+        "| N | offered | finished | seconds | TaskRuns/s | create->pod p50/p99 ms | "
+        "pod->run p50/p99 ms | requests/run | writes/run (no Events) | CPU ms/run | "
+        "peak RSS MB |",
+        "|" + "---|" * 11,
+    ]
+    for b in [*results["bursts"], results["paced"]]:
+        offered = f"{b['rate']:.0f}/s" if b["rate"] else "burst"
+        lines.append(
+            f"| {b['n']} | {offered} | {b['finished']} | {b['seconds']:.1f} | "
+            f"{b['throughput']:.1f} | {b['create_to_pod_ms']['p50']:.0f} / "
+            f"{b['create_to_pod_ms']['p99']:.0f} | {b['pod_to_run_ms']['p50']:.0f} / "
+            f"{b['pod_to_run_ms']['p99']:.0f} | {b['requests_per_run']:.2f} | "
+            f"{b['writes_per_run']:.2f} ({b['writes_per_run_without_events']:.2f}) | "
+            f"{b['cpu_seconds_per_run'] * 1000:.1f} | {b['peak_rss_mb']:.0f} |"
+        )
+    lines += ["", "Writes per TaskRun by kind (largest burst):", ""]
+    for kind, count in results["bursts"][-1]["writes_by_kind"].items():
+        lines.append(f"- `{kind}`: {count:.2f}")
+    idle = results["idle"]
+    lines += [
+        "",
+        f"## Idle with {idle['taskruns']:,} finished TaskRuns",
+        "",
+        f"- CPU: {idle['cpu_percent']:.2f}% of one core over {idle['seconds']:.0f} s",
+        f"- RSS: {idle['rss_mb']:.0f} MB (peak {idle['peak_rss_mb']:.0f} MB)",
+        f"- API requests: {idle['requests_per_minute']:.1f}/min, writes "
+        f"{idle['writes_per_minute']:.1f}/min",
+        f"- start-up to steady state: {idle['startup_seconds']:.1f} s",
+        "",
+    ]
+    for plot in plots:
+        lines.append(f"![{plot}]({plot})")
+    lines.append(extra_sections)
+    out = DOCS / "benchmarks.md"
+    out.write_text("\n".join(lines).rstrip() + "\n")
+    return out
