@@ -41,26 +41,58 @@ def main() -> int:
         print(f"devcluster (simulated Kubernetes API + kubelet) serving at {cluster.url}")
         env = {**os.environ, "KUBECONFIG": kubeconfig}
         controller = subprocess.Popen(
-            [sys.executable, "-m", "controller", "--all-namespaces", "--metrics-port", "0",
-             "--health-port", "0"],
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "--all-namespaces",
+                "--metrics-port",
+                "0",
+                "--health-port",
+                "0",
+            ],
             env=env,
             stdout=subprocess.DEVNULL if not os.environ.get("DEMO_VERBOSE") else None,
             stderr=subprocess.STDOUT if not os.environ.get("DEMO_VERBOSE") else None,
         )
         try:
             kubectl(kubeconfig, cache, "apply", "--validate=false", "-f", str(ROOT / "crds"))
-            kubectl(kubeconfig, cache, "wait", "--for=condition=Established",
-                    "crd/taskruns.taskrun.dev", "--timeout=30s")
+            kubectl(
+                kubeconfig,
+                cache,
+                "wait",
+                "--for=condition=Established",
+                "crd/taskruns.taskrun.dev",
+                "--timeout=30s",
+            )
             started = time.monotonic()
-            kubectl(kubeconfig, cache, "apply", "--validate=false", "-f",
-                    str(ROOT / "examples" / "hello.yaml"))
-            kubectl(kubeconfig, cache, "wait", "--for=condition=Succeeded", "trun/hello",
-                    "--timeout=60s")
+            kubectl(
+                kubeconfig,
+                cache,
+                "apply",
+                "--validate=false",
+                "-f",
+                str(ROOT / "examples" / "hello.yaml"),
+            )
+            kubectl(
+                kubeconfig,
+                cache,
+                "wait",
+                "--for=condition=Succeeded",
+                "trun/hello",
+                "--timeout=60s",
+            )
             print(f"\n(TaskRun finished {time.monotonic() - started:.2f} s after apply)")
             kubectl(kubeconfig, cache, "get", "taskruns")
-            kubectl(kubeconfig, cache, "get", "trun", "hello", "-o",
-                    "jsonpath={.status.phase} exit={.status.exitCode} "
-                    "result={.status.result}{'\\n'}")
+            kubectl(
+                kubeconfig,
+                cache,
+                "get",
+                "trun",
+                "hello",
+                "-o",
+                "jsonpath={.status.phase} exit={.status.exitCode} result={.status.result}{'\\n'}",
+            )
             kubectl(kubeconfig, cache, "describe", "trun", "hello")
         finally:
             controller.terminate()

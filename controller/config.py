@@ -1,0 +1,232 @@
+"""Settings of the controller, from command-line flags and TASKRUN_* environment variables.
+
+docs/configuration.md is the one table of these; keep both in step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import yaml
+
+from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
+from controller.core.policies import DEFAULT_MAX_HOLD_SECONDS, CoreSettings
+from controller.core.results import DEFAULT_MAX_RESULT_BYTES
+from controller.core.security import PolicySet
+
+XcomSetting = Literal["native", "exec", "auto"]
+LogFormat = Literal["text", "json"]
+# Native sidecars (init containers with restartPolicy Always) are on by default from 1.29.
+NATIVE_SIDECAR_MIN_VERSION = (1, 29)
+
+
+class ConfigError(ValueError):
+    """A setting is invalid; the message names the flag."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the controller is told at start."""
+
+    namespaces: tuple[str, ...] = ()
+    all_namespaces: bool = True
+    metrics_port: int = 8080
+    health_port: int = 8081
+    xcom_mode: XcomSetting = "auto"
+    xcom_sidecar_image: str = XCOM_SIDECAR_IMAGE
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    log_tail_lines: int = 100
+    log_tail_bytes: int = 16384
+    security_policy: PolicySet = field(default_factory=PolicySet)
+    security_policy_file: str | None = None
+    peering: str | None = None
+    log_format: LogFormat = "text"
+    max_workers: int = 20
+    max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
+
+    def core(self, server_version: tuple[int, int] | None = None) -> CoreSettings:
+        """The decision settings; ``auto`` xcom mode resolves against the server version."""
+        mode = self.xcom_mode
+        if mode == "auto":
+            native = server_version is None or server_version >= NATIVE_SIDECAR_MIN_VERSION
+            mode = "native" if native else "exec"
+        return CoreSettings(
+            pod=PodSettings(xcom_mode=mode, xcom_sidecar_image=self.xcom_sidecar_image),
+            policies=self.security_policy,
+            max_result_bytes=self.max_result_bytes,
+            log_tail_lines=self.log_tail_lines,
+            log_tail_bytes=self.log_tail_bytes,
+            max_hold_seconds=self.max_hold_seconds,
+        )
+
+
+def _env(env: Mapping[str, str], name: str) -> str | None:
+    value = env.get(f"TASKRUN_{name}")
+    return value if value not in (None, "") else None
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _port(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port in 0..65535, got {value}")
+    return value
+
+
+def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParser:
+    """The argument parser; defaults come from TASKRUN_* variables in ``env``."""
+    env = os.environ if env is None else env
+
+    def default(name: str, fallback: object) -> object:
+        value = _env(env, name)
+        return fallback if value is None else value
+
+    parser = argparse.ArgumentParser(
+        prog="python -m controller",
+        description="The TaskRun controller: runs each TaskRun (taskrun.dev/v1alpha1) as a pod.",
+    )
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "--namespace",
+        "-n",
+        action="append",
+        default=None,
+        help="watch this namespace (repeatable; env TASKRUN_NAMESPACES, comma-separated)",
+    )
+    scope.add_argument(
+        "--all-namespaces",
+        "-A",
+        action="store_true",
+        help="watch every namespace (the default when no --namespace is given)",
+    )
+    parser.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=default("METRICS_PORT", 8080),
+        help="port of /metrics; 0 turns it off (default 8080)",
+    )
+    parser.add_argument(
+        "--health-port",
+        type=_port,
+        default=default("HEALTH_PORT", 8081),
+        help="port of kopf's liveness endpoint /healthz; 0 turns it off (default 8081)",
+    )
+    parser.add_argument(
+        "--xcom-mode",
+        choices=["native", "exec", "auto"],
+        default=default("XCOM_MODE", "auto"),
+        help="result sidecar: native (Kubernetes >= 1.29), exec (KPO's), auto (by server version)",
+    )
+    parser.add_argument(
+        "--xcom-sidecar-image",
+        default=default("XCOM_SIDECAR_IMAGE", XCOM_SIDECAR_IMAGE),
+        help=f"image of the result sidecar (default {XCOM_SIDECAR_IMAGE})",
+    )
+    parser.add_argument(
+        "--max-result-bytes",
+        type=_positive,
+        default=default("MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES),
+        help="largest return.json accepted; larger ends ResultTooLarge (default 1048576)",
+    )
+    parser.add_argument(
+        "--log-tail-lines",
+        type=_positive,
+        default=default("LOG_TAIL_LINES", 100),
+        help="lines of log kept in status.logs.tail (default 100)",
+    )
+    parser.add_argument(
+        "--log-tail-bytes",
+        type=_positive,
+        default=default("LOG_TAIL_BYTES", 16384),
+        help="bytes of log kept in status.logs.tail (default 16384)",
+    )
+    parser.add_argument(
+        "--max-hold-seconds",
+        type=float,
+        default=default("MAX_HOLD_SECONDS", DEFAULT_MAX_HOLD_SECONDS),
+        help="longest a finished pod is kept for its log reader (default 600)",
+    )
+    parser.add_argument(
+        "--security-policy",
+        metavar="FILE",
+        default=default("SECURITY_POLICY", None),
+        help="YAML security policy {default: {...}, namespaces: {ns: {...}}}",
+    )
+    peering = parser.add_mutually_exclusive_group()
+    peering.add_argument(
+        "--peering",
+        metavar="NAME",
+        default=default("PEERING", None),
+        help="kopf peering object for HA: one active controller per name",
+    )
+    peering.add_argument(
+        "--standalone",
+        action="store_true",
+        help="no peering: this is the only controller (the default)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=["text", "json"],
+        default=default("LOG_FORMAT", "text"),
+        help="log line format (default text)",
+    )
+    parser.add_argument(
+        "--max-workers",
+        type=_positive,
+        default=default("MAX_WORKERS", 20),
+        help="TaskRuns reconciled at the same time (default 20)",
+    )
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from flags, falling back to TASKRUN_* variables, then to the defaults."""
+    env = os.environ if env is None else env
+    parser = build_parser(env)
+    args = parser.parse_args(argv)
+    namespaces: tuple[str, ...] = tuple(args.namespace or ())
+    if not namespaces and not args.all_namespaces:
+        namespaces = tuple(
+            n.strip() for n in (_env(env, "NAMESPACES") or "").split(",") if n.strip()
+        )
+    try:
+        policy = load_policy(args.security_policy)
+        return Settings(
+            namespaces=namespaces,
+            all_namespaces=not namespaces,
+            metrics_port=int(args.metrics_port),
+            health_port=int(args.health_port),
+            xcom_mode=args.xcom_mode,
+            xcom_sidecar_image=str(args.xcom_sidecar_image),
+            max_result_bytes=int(args.max_result_bytes),
+            log_tail_lines=int(args.log_tail_lines),
+            log_tail_bytes=int(args.log_tail_bytes),
+            security_policy=policy,
+            security_policy_file=args.security_policy,
+            peering=None if args.standalone else args.peering,
+            log_format=args.log_format,
+            max_workers=int(args.max_workers),
+            max_hold_seconds=float(args.max_hold_seconds),
+        )
+    except (ValueError, OSError) as err:
+        parser.error(str(err))
+        raise  # parser.error exits; this keeps type checkers informed
+
+
+def load_policy(path: str | None) -> PolicySet:
+    """The security policy in a YAML file; the built-in default without one."""
+    if not path:
+        return PolicySet()
+    data = yaml.safe_load(Path(path).read_text())
+    return PolicySet.from_dict(data)

@@ -1,0 +1,1 @@
+"""Pure decision code of the controller: plain dicts in, plain dicts out; no kopf, no HTTP."""

@@ -1,0 +1,669 @@
+"""The reconcile decision: one ladder of guard clauses from the observed world to actions.
+
+``decide`` never does I/O. The caller reads the TaskRun and its pod, calls ``decide``,
+executes the actions in order, and calls again at ``wake_at`` or on the next change.
+When the decision needs data only the API can give (log tails, the result, pod events),
+it asks for it with Read* actions only; the caller reads and decides again with
+``Observation.gathered`` filled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from controller.core import naming, results
+from controller.core.clock import format_time, parse_optional
+from controller.core.pod import SpecError, build_pod
+from controller.core.podsettings import PodSettings
+from controller.core.security import PolicySet, check_pod, describe
+from controller.core.status import (
+    Outcome,
+    container_status,
+    created_at,
+    has_started,
+    is_running,
+    pod_outcome,
+    scheduled_at,
+    started_at,
+    status_patch,
+    with_phase,
+)
+from taskrun.api import (
+    XCOM_SIDECAR_NAME,
+    Phase,
+    Reason,
+    TaskRunSpec,
+    format_validation_error,
+    validate_spec,
+)
+
+Obj = dict[str, Any]
+
+HOLD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
+ACK_ANNOTATION = "taskrun.dev/logs-acked"
+DEFAULT_MAX_HOLD_SECONDS = 600.0
+MAX_WARNINGS = 10
+# The tail is read with this many times its byte budget, so long last lines still leave
+# room for earlier ones, without ever buffering an unbounded log.
+READ_BYTES_FACTOR = 4
+
+# Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
+NOT_RETRIED = frozenset(
+    {Reason.INVALID_SPEC, Reason.POLICY_DENIED, Reason.POD_NAME_CONFLICT, Reason.CANCELLED}
+)
+
+
+@dataclass(frozen=True)
+class CoreSettings:
+    """The controller's configuration as far as decisions go."""
+
+    pod: PodSettings = field(default_factory=PodSettings)
+    policies: PolicySet = field(default_factory=PolicySet)
+    max_result_bytes: int = results.DEFAULT_MAX_RESULT_BYTES
+    log_tail_lines: int = 100
+    log_tail_bytes: int = 16384
+    max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
+
+
+# --- actions -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CreatePod:
+    pod: Obj
+    attempt: int
+
+
+@dataclass(frozen=True)
+class DeletePod:
+    name: str
+    uid: str | None
+    grace_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class PatchStatus:
+    patch: Obj
+
+
+@dataclass(frozen=True)
+class EmitEvent:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True)
+class DeleteTaskRun:
+    uid: str | None
+
+
+@dataclass(frozen=True)
+class ReadLogTail:
+    """Keep the last ``lines`` lines and at most ``max_bytes`` of a container's log."""
+
+    pod: str
+    container: str
+    lines: int
+    max_bytes: int
+
+    @property
+    def request_lines(self) -> int:
+        # One line more than kept tells whether the log was longer than the tail.
+        return self.lines + 1
+
+    @property
+    def request_bytes(self) -> int:
+        return self.max_bytes * READ_BYTES_FACTOR
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    pod: str
+    container: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class ReadEvents:
+    pod: str
+    uid: str | None
+
+
+Action = CreatePod | DeletePod | PatchStatus | EmitEvent | DeleteTaskRun
+Read = ReadLogTail | ReadResult | ReadEvents
+
+
+@dataclass(frozen=True)
+class LogTail:
+    """What a ReadLogTail returned: the text and whether the log had more lines."""
+
+    text: str
+    truncated: bool = False
+
+
+def tail_of(data: bytes, lines: int, max_bytes: int) -> LogTail:
+    """The bounded tail of a log read with ReadLogTail's request (lines + 1, bytes * factor)."""
+    text = data.decode("utf-8", "replace")
+    kept = text.splitlines(keepends=True)
+    truncated = len(kept) > lines
+    kept = kept[-lines:] if lines > 0 else []
+    while kept and len("".join(kept).encode()) > max_bytes:
+        # Whole lines go first; a single line longer than the budget is cut at its start.
+        if len(kept) > 1:
+            kept.pop(0)
+        else:
+            raw = kept[0].encode()[-max_bytes:]
+            kept[0] = raw.decode("utf-8", "ignore")
+            truncated = True
+            break
+        truncated = True
+    return LogTail(text="".join(kept), truncated=truncated)
+
+
+@dataclass(frozen=True)
+class Gathered:
+    """The answers to a decision's Read* actions."""
+
+    logs: Mapping[str, LogTail] = field(default_factory=dict)
+    result: results.Result | None = None
+    events: list[Mapping[str, Any]] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Observation:
+    """The world as the caller saw it: the TaskRun, the current attempt's pod, the time."""
+
+    taskrun: Mapping[str, Any]
+    pod: Mapping[str, Any] | None
+    now: datetime
+    gathered: Gathered | None = None
+    create_error: tuple[Reason, str] | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do now, in order, and when to look again (None: on the next change)."""
+
+    actions: list[Action] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
+    wake_at: datetime | None = None
+
+
+# --- the ladder ------------------------------------------------------------------------
+
+
+def decide(obs: Observation, settings: CoreSettings) -> Decision:
+    """The next actions for one TaskRun."""
+    current = _status(obs.taskrun)
+    phase = _phase(current)
+
+    # 1. Finished: only the pod's disposal and the TaskRun's ttl are left.
+    if phase is not None and phase.finished:
+        return _finished(obs, settings, current)
+
+    # 2. The spec must parse before anything is built from it.
+    try:
+        spec = validate_spec(dict(_spec(obs.taskrun)))
+    except ValidationError as err:
+        return _end_without_pod(obs, current, Reason.INVALID_SPEC, format_validation_error(err))
+
+    # 3. The API server refused our pod, or the name belongs to someone else.
+    if obs.create_error is not None:
+        reason, message = obs.create_error
+        return _end_without_pod(obs, current, reason, message)
+
+    # 4. Cancelled: stop the pod with its grace period.
+    if spec.cancel:
+        return _attempt_over(
+            obs,
+            spec,
+            settings,
+            current,
+            Outcome(Phase.CANCELLED, Reason.CANCELLED, "cancelled: spec.cancel is true"),
+        )
+
+    attempt = current_attempt(current)
+    pod_name = naming.pod_name(_name(obs.taskrun), attempt)
+
+    # 5. No pod: it was deleted under us, or it is time to create it.
+    if obs.pod is None:
+        if current.get("podName") == pod_name and phase in (Phase.PENDING, Phase.RUNNING):
+            return _attempt_over(
+                obs,
+                spec,
+                settings,
+                current,
+                Outcome(
+                    Phase.FAILED,
+                    Reason.POD_DELETED,
+                    f"pod {pod_name} was deleted before it finished",
+                ),
+            )
+        retry_at = _retry_at(current, spec)
+        if retry_at is not None and obs.now < retry_at:
+            return Decision(wake_at=retry_at)
+        return _create(obs, spec, settings, current, attempt)
+
+    # 6. The pod tells how the attempt stands; the controller's deadlines may end it early.
+    outcome = pod_outcome(obs.pod, spec)
+    deadline: datetime | None = None
+    if not outcome.finished:
+        outcome, deadline = _check_deadlines(obs.pod, spec, outcome, obs.now)
+    if outcome.finished:
+        return _attempt_over(obs, spec, settings, current, outcome)
+
+    # 7. Still going: keep the status current and wake up at the next deadline.
+    desired = with_phase(
+        current,
+        outcome.phase,
+        outcome.reason,
+        outcome.message,
+        obs.now,
+        **_attempt_fields(obs, spec, attempt, pod_name),
+    )
+    return Decision(actions=_write(current, desired, obs), wake_at=deadline)
+
+
+def current_attempt(status: Mapping[str, Any]) -> int:
+    """The attempt in progress: one more than the attempts already recorded in history."""
+    return len(status.get("history") or []) + 1
+
+
+# --- rungs -----------------------------------------------------------------------------
+
+
+def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any]) -> Decision:
+    actions: list[Action] = []
+    wake: list[datetime] = []
+    completed = parse_optional(current.get("completionTime")) or obs.now
+    pod = obs.pod
+    if pod is not None and not _deleting(pod):
+        keep, until = _keep_pod(obs.taskrun, current, pod, completed, settings, obs.now)
+        if until is not None:
+            wake.append(until)
+        if not keep:
+            actions.append(_delete(pod, _raw_spec_int(obs.taskrun, "terminationGracePeriod")))
+    ttl = _raw_spec_int(obs.taskrun, "ttlSecondsAfterFinished")
+    if ttl is not None:
+        expires = completed + timedelta(seconds=ttl)
+        if obs.now >= expires:
+            actions.append(DeleteTaskRun(uid=_meta(obs.taskrun).get("uid")))
+        else:
+            wake.append(expires)
+    return Decision(actions=actions, wake_at=min(wake) if wake else None)
+
+
+def _keep_pod(
+    taskrun: Mapping[str, Any],
+    current: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    completed: datetime,
+    settings: CoreSettings,
+    now: datetime,
+) -> tuple[bool, datetime | None]:
+    """Whether a finished run's pod stays, and until when it is held for the log reader."""
+    phase = _phase(current)
+    pod_phase = (pod.get("status") or {}).get("phase")
+    if pod_phase not in ("Succeeded", "Failed") or phase == Phase.CANCELLED:
+        # A pod the controller gave up on is still running: keeping it would leave a zombie.
+        return False, None
+    annotations = _meta(taskrun).get("annotations") or {}
+    if annotations.get(HOLD_ANNOTATION) == "true" and annotations.get(ACK_ANNOTATION) != "true":
+        until = completed + timedelta(seconds=settings.max_hold_seconds)
+        if now < until:
+            return True, until
+    action = _spec(taskrun).get("onFinishAction") or "delete_pod"
+    if action == "keep_pod":
+        return True, None
+    if action == "delete_succeeded_pod":
+        return phase != Phase.SUCCEEDED, None
+    return False, None
+
+
+def _end_without_pod(
+    obs: Observation,
+    current: Mapping[str, Any],
+    reason: Reason,
+    message: str,
+) -> Decision:
+    desired = with_phase(
+        current,
+        Phase.FAILED,
+        reason,
+        message,
+        obs.now,
+        observedGeneration=_meta(obs.taskrun).get("generation"),
+        startTime=current.get("startTime") or format_time(obs.now),
+    )
+    return Decision(actions=_write(current, desired, obs))
+
+
+def _create(
+    obs: Observation,
+    spec: TaskRunSpec,
+    settings: CoreSettings,
+    current: Mapping[str, Any],
+    attempt: int,
+) -> Decision:
+    try:
+        pod = build_pod(obs.taskrun, attempt, settings.pod)
+    except SpecError as err:
+        return _end_without_pod(obs, current, Reason.INVALID_SPEC, str(err))
+    namespace = _meta(obs.taskrun).get("namespace") or ""
+    violations = check_pod(pod, settings.policies.for_namespace(namespace))
+    if violations:
+        return _end_without_pod(obs, current, Reason.POLICY_DENIED, describe(violations))
+    return Decision(actions=[CreatePod(pod=pod, attempt=attempt)])
+
+
+def _check_deadlines(
+    pod: Mapping[str, Any], spec: TaskRunSpec, outcome: Outcome, now: datetime
+) -> tuple[Outcome, datetime | None]:
+    """The controller's own deadlines, from the pod's timestamps so restarts keep them."""
+    name = (pod.get("metadata") or {}).get("name", "")
+    deadlines: list[tuple[datetime, Reason, str]] = []
+    created = created_at(pod) or now
+    scheduled = scheduled_at(pod)
+    if scheduled is None:
+        limit = spec.effective_schedule_timeout_seconds
+        deadlines.append(
+            (
+                created + timedelta(seconds=limit),
+                Reason.SCHEDULE_TIMEOUT,
+                f"pod {name} was not scheduled within scheduleTimeoutSeconds ({limit})",
+            )
+        )
+    elif not is_running(pod):
+        limit = spec.startup_timeout_seconds
+        deadlines.append(
+            (
+                scheduled + timedelta(seconds=limit),
+                Reason.STARTUP_TIMEOUT,
+                f"pod {name} did not start within startupTimeoutSeconds ({limit})",
+            )
+        )
+    if spec.active_deadline_seconds is not None:
+        origin = started_at(pod) or created
+        limit = spec.active_deadline_seconds
+        deadlines.append(
+            (
+                origin + timedelta(seconds=limit),
+                Reason.DEADLINE_EXCEEDED,
+                f"pod {name} ran longer than activeDeadlineSeconds ({limit})",
+            )
+        )
+    for at, reason, message in sorted(deadlines, key=lambda d: d[0]):
+        if now >= at:
+            return Outcome(Phase.FAILED, reason, message, outcome.exit_code), None
+    return outcome, min((d[0] for d in deadlines), default=None)
+
+
+def _attempt_over(
+    obs: Observation,
+    spec: TaskRunSpec,
+    settings: CoreSettings,
+    current: Mapping[str, Any],
+    outcome: Outcome,
+) -> Decision:
+    """End the attempt: gather what the pod still holds, then status, then the pod."""
+    pod = obs.pod
+    if pod is not None and obs.gathered is None:
+        reads = _reads(pod, spec, settings, outcome)
+        if reads:
+            return Decision(reads=reads)
+    gathered = obs.gathered or Gathered()
+    attempt = current_attempt(current)
+    pod_name = (pod or {}).get("metadata", {}).get("name") or current.get("podName")
+
+    phase, reason, message = outcome.phase, outcome.reason, outcome.message
+    result_fields: Obj = {}
+    if spec.do_xcom_push and pod is not None and outcome.pod_done:
+        result = _result(pod, gathered, settings)
+        if result.text is not None:
+            result_fields = {"result": result.text, "resultSize": result.size}
+        if not result.ok:
+            if phase == Phase.SUCCEEDED:
+                phase, reason, message = Phase.FAILED, result.reason or reason, result.message or ""
+            else:
+                message = f"{message}; {result.message}"
+    warnings = _warnings(gathered.events)
+    if phase == Phase.FAILED and spec.log_events_on_failure and gathered.events:
+        message = (
+            message
+            + "\npod events:\n"
+            + "\n".join(
+                f"- {e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}"
+                for e in gathered.events
+            )
+        )
+
+    fields: Obj = {
+        **_attempt_fields(obs, spec, attempt, pod_name),
+        "exitCode": outcome.exit_code,
+        "warnings": warnings or current.get("warnings"),
+        **result_fields,
+    }
+    if pod_name and spec.effective_container_logs:
+        fields["logs"] = _logs(obs, spec, pod_name, gathered)
+    record = {
+        "attempt": attempt,
+        "podName": pod_name,
+        "phase": str(phase),
+        "reason": str(reason),
+        "message": message,
+        "exitCode": outcome.exit_code,
+        "startTime": _attempt_start(pod, current, obs.now),
+        "completionTime": format_time(obs.now),
+    }
+    record = {k: v for k, v in record.items() if v is not None}
+    history = [*(current.get("history") or []), record]
+
+    if phase == Phase.FAILED and reason not in NOT_RETRIED and attempt <= spec.retries:
+        retry_at = obs.now + timedelta(
+            seconds=spec.effective_retry_backoff.delay_seconds(attempt + 1)
+        )
+        retry_message = (
+            f"attempt {attempt} failed ({reason}: {message.splitlines()[0]});"
+            f" attempt {attempt + 1} of {spec.retries + 1} at {format_time(retry_at)}"
+        )
+        desired = with_phase(
+            current,
+            Phase.PENDING,
+            Reason.RETRYING,
+            retry_message,
+            obs.now,
+            **fields,
+            history=history,
+            completionTime=None,
+            duration=None,
+        )
+        actions = _write(current, desired, obs)
+        if pod is not None and not _deleting(pod):
+            # A pod the controller gave up on may still run; it never stays.
+            keep = outcome.pod_done and spec.on_finish_action != "delete_pod"
+            if not keep:
+                actions.append(_delete(pod, spec.termination_grace_period))
+        return Decision(actions=actions, wake_at=retry_at)
+
+    if spec.retries > 0:
+        fields["history"] = history
+    desired = with_phase(current, phase, reason, message, obs.now, **fields)
+    actions = _write(current, desired, obs)
+    finished_obs = Observation(taskrun={**obs.taskrun, "status": desired}, pod=pod, now=obs.now)
+    follow_up = _finished(finished_obs, settings, desired)
+    return Decision(actions=actions + follow_up.actions, wake_at=follow_up.wake_at)
+
+
+def _reads(
+    pod: Mapping[str, Any], spec: TaskRunSpec, settings: CoreSettings, outcome: Outcome
+) -> list[Read]:
+    name = pod["metadata"]["name"]
+    reads: list[Read] = [ReadEvents(pod=name, uid=pod["metadata"].get("uid"))]
+    for container in spec.effective_container_logs:
+        if has_started(container_status(pod, container)):
+            reads.append(
+                ReadLogTail(
+                    pod=name,
+                    container=container,
+                    lines=settings.log_tail_lines,
+                    max_bytes=settings.log_tail_bytes,
+                )
+            )
+    if spec.do_xcom_push and outcome.pod_done:
+        decoded = results.decode(results.termination_message(pod), settings.max_result_bytes)
+        if isinstance(decoded, results.LogHandOver):
+            reads.append(
+                ReadResult(
+                    pod=name, container=XCOM_SIDECAR_NAME, size=decoded.size, sha256=decoded.sha256
+                )
+            )
+    return reads
+
+
+def _result(pod: Mapping[str, Any], gathered: Gathered, settings: CoreSettings) -> results.Result:
+    decoded = results.decode(results.termination_message(pod), settings.max_result_bytes)
+    if isinstance(decoded, results.Result):
+        return decoded
+    return gathered.result or results.Result(
+        reason=Reason.RESULT_INVALID,
+        message=f"the result in the {XCOM_SIDECAR_NAME} log could not be read",
+    )
+
+
+def _logs(obs: Observation, spec: TaskRunSpec, pod_name: str, gathered: Gathered) -> Obj:
+    namespace = _meta(obs.taskrun).get("namespace") or ""
+    containers = spec.effective_container_logs
+    container = containers[0]
+    logs: Obj = {
+        "namespace": namespace,
+        "pod": pod_name,
+        "container": container,
+        "command": f"kubectl logs -n {namespace} {pod_name} -c {container}",
+    }
+    tails = [(c, gathered.logs[c]) for c in containers if c in gathered.logs]
+    if tails:
+        if len(containers) == 1:
+            text = tails[0][1].text
+        else:
+            text = "".join(f"==> {c} <==\n{t.text}" for c, t in tails)
+        logs["tail"] = text
+        logs["tailLines"] = len(text.splitlines())
+        logs["truncated"] = any(t.truncated for _, t in tails)
+    return logs
+
+
+def _warnings(events: list[Mapping[str, Any]]) -> list[Obj]:
+    found = [
+        {
+            "reason": e.get("reason"),
+            "message": e.get("message"),
+            "count": e.get("count") or 1,
+            "lastTimestamp": e.get("lastTimestamp") or e.get("eventTime"),
+        }
+        for e in events
+        if e.get("type") == "Warning"
+    ]
+    found.sort(key=lambda w: str(w.get("lastTimestamp") or ""))
+    return [{k: v for k, v in w.items() if v is not None} for w in found[-MAX_WARNINGS:]]
+
+
+def _attempt_fields(obs: Observation, spec: TaskRunSpec, attempt: int, pod_name: str | None) -> Obj:
+    fields: Obj = {
+        "observedGeneration": _meta(obs.taskrun).get("generation"),
+        "podName": pod_name,
+        "attempts": attempt,
+        "startTime": _status(obs.taskrun).get("startTime") or format_time(obs.now),
+    }
+    logs = _status(obs.taskrun).get("logs") or {}
+    if pod_name and spec.effective_container_logs and logs.get("pod") != pod_name:
+        namespace = _meta(obs.taskrun).get("namespace") or ""
+        container = spec.effective_container_logs[0]
+        fields["logs"] = {
+            "namespace": namespace,
+            "pod": pod_name,
+            "container": container,
+            "command": f"kubectl logs -n {namespace} {pod_name} -c {container}",
+        }
+    return fields
+
+
+def _attempt_start(pod: Mapping[str, Any] | None, current: Mapping[str, Any], now: datetime) -> str:
+    if pod is not None:
+        created = created_at(pod)
+        if created is not None:
+            return format_time(created)
+    return str(current.get("startTime") or format_time(now))
+
+
+def _retry_at(current: Mapping[str, Any], spec: TaskRunSpec) -> datetime | None:
+    history = current.get("history") or []
+    if not history:
+        return None
+    ended = parse_optional(history[-1].get("completionTime"))
+    if ended is None:
+        return None
+    delay = spec.effective_retry_backoff.delay_seconds(len(history) + 1)
+    return ended + timedelta(seconds=delay)
+
+
+def _write(
+    current: Mapping[str, Any], desired: Mapping[str, Any], obs: Observation
+) -> list[Action]:
+    patch = status_patch(current, desired)
+    if patch is None:
+        return []
+    actions: list[Action] = [PatchStatus(patch=patch)]
+    reason = desired.get("reason")
+    if reason != current.get("reason") and reason is not None:
+        failed = desired.get("phase") == str(Phase.FAILED) or reason == Reason.RETRYING
+        message = (
+            str(desired.get("message") or "").splitlines()[0] if desired.get("message") else ""
+        )
+        actions.append(EmitEvent("Warning" if failed else "Normal", str(reason), message))
+    return actions
+
+
+def _delete(pod: Mapping[str, Any], grace: int | None) -> DeletePod:
+    meta = pod.get("metadata") or {}
+    return DeletePod(name=meta.get("name", ""), uid=meta.get("uid"), grace_seconds=grace)
+
+
+def _deleting(pod: Mapping[str, Any]) -> bool:
+    return bool((pod.get("metadata") or {}).get("deletionTimestamp"))
+
+
+def _status(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    status = taskrun.get("status")
+    return status if isinstance(status, Mapping) else {}
+
+
+def _spec(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    spec = taskrun.get("spec")
+    return spec if isinstance(spec, Mapping) else {}
+
+
+def _meta(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    return taskrun.get("metadata") or {}
+
+
+def _name(taskrun: Mapping[str, Any]) -> str:
+    return str(_meta(taskrun).get("name", ""))
+
+
+def _phase(status: Mapping[str, Any]) -> Phase | None:
+    try:
+        return Phase(status.get("phase"))
+    except ValueError:
+        return None
+
+
+def _raw_spec_int(taskrun: Mapping[str, Any], key: str) -> int | None:
+    value = _spec(taskrun).get(key)
+    return value if isinstance(value, int) and not isinstance(value, bool) else None

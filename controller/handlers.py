@@ -1,0 +1,384 @@
+"""kopf handlers: thin glue from watch events to ``core.policies.decide`` and back to the API.
+
+Only ``@kopf.on.event`` handlers are used: they store nothing on the objects, so the API
+writes per TaskRun are the controller's own (pod create, status patches, pod delete).
+Deadlines are per-TaskRun asyncio timers instead of kopf's requeueing, which would write
+progress annotations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import replace
+from datetime import datetime
+from typing import Any
+
+import kopf
+
+from controller import metrics
+from controller.config import Settings
+from controller.core import naming, results
+from controller.core.clock import Clock, SystemClock, parse_optional
+from controller.core.policies import (
+    CoreSettings,
+    CreatePod,
+    Decision,
+    DeletePod,
+    DeleteTaskRun,
+    EmitEvent,
+    Gathered,
+    LogTail,
+    Observation,
+    PatchStatus,
+    ReadEvents,
+    ReadLogTail,
+    ReadResult,
+    current_attempt,
+    decide,
+    tail_of,
+)
+from controller.k8s import ApiError, Client, PodNameConflict
+from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
+
+log = logging.getLogger(__name__)
+
+Key = tuple[str, str]
+# Reads then writes then re-reads: a pass needs at most a few rounds of decide().
+MAX_ROUNDS = 6
+ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+
+
+class Controller:
+    """The in-memory view of TaskRuns and their pods, and the per-TaskRun reconcile loops."""
+
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.credentials: Any = None
+        self._client: Client | None = None
+        self._core: CoreSettings | None = None
+        self._taskruns: dict[Key, dict[str, Any]] = {}
+        self._pods: dict[Key, dict[str, Any]] = {}
+        self._running: dict[Key, asyncio.Task[None]] = {}
+        self._again: set[Key] = set()
+        self._timers: dict[Key, asyncio.TimerHandle] = {}
+        self._errors: dict[Key, int] = {}
+        self._slots: asyncio.Semaphore | None = None
+
+    # --- plumbing --------------------------------------------------------------------------
+
+    async def client(self) -> Client:
+        if self._client is None:
+            if self.credentials is None:
+                raise RuntimeError("not logged in yet")
+            self._client = Client(self.credentials)
+        return self._client
+
+    async def core(self) -> CoreSettings:
+        if self._core is None:
+            version = None
+            if self.settings.xcom_mode == "auto":
+                version = await (await self.client()).server_version()
+            self._core = self.settings.core(version)
+            log.info("result sidecar mode: %s", self._core.pod.xcom_mode)
+        return self._core
+
+    async def close(self) -> None:
+        for timer in self._timers.values():
+            timer.cancel()
+        self._timers.clear()
+        tasks = list(self._running.values())
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        if self._client is not None:
+            await self._client.close()
+            self._client = None
+
+    # --- watch events ----------------------------------------------------------------------
+
+    def on_taskrun(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        key = (meta.get("namespace", ""), meta.get("name", ""))
+        if event_type == "DELETED":
+            self._taskruns.pop(key, None)
+            timer = self._timers.pop(key, None)
+            if timer is not None:
+                timer.cancel()
+            return
+        if _newer(body, self._taskruns.get(key)):
+            self._taskruns[key] = _plain(body)
+        self.trigger(key)
+
+    def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        meta = body.get("metadata") or {}
+        namespace = meta.get("namespace", "")
+        pod_key = (namespace, meta.get("name", ""))
+        if event_type == "DELETED":
+            self._pods.pop(pod_key, None)
+        elif _newer(body, self._pods.get(pod_key)):
+            self._pods[pod_key] = _plain(body)
+        owner = _owner_name(body)
+        if owner is not None:
+            self.trigger((namespace, owner))
+
+    # --- scheduling ------------------------------------------------------------------------
+
+    def trigger(self, key: Key) -> None:
+        """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
+        if key in self._running:
+            self._again.add(key)
+            return
+        self._running[key] = asyncio.get_running_loop().create_task(self._loop(key))
+
+    def _wake_at(self, key: Key, when: datetime | None) -> None:
+        old = self._timers.pop(key, None)
+        if old is not None:
+            old.cancel()
+        if when is None:
+            return
+        loop = asyncio.get_running_loop()
+        delay = max((when - self.clock.now()).total_seconds(), 0.0)
+        # The clock has second precision in status timestamps; a little slack avoids
+        # waking a hair early and finding nothing due yet.
+        self._timers[key] = loop.call_later(delay + 0.05, self.trigger, key)
+
+    async def _loop(self, key: Key) -> None:
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.settings.max_workers)
+        try:
+            while True:
+                self._again.discard(key)
+                async with self._slots:
+                    await self._guarded(key)
+                if key not in self._again:
+                    break
+        finally:
+            self._running.pop(key, None)
+
+    async def _guarded(self, key: Key) -> None:
+        try:
+            await self.reconcile(key)
+            self._errors.pop(key, None)
+        except asyncio.CancelledError:
+            raise
+        except Exception as err:
+            count = self._errors.get(key, 0)
+            self._errors[key] = count + 1
+            delay = ERROR_BACKOFF_SECONDS[min(count, len(ERROR_BACKOFF_SECONDS) - 1)]
+            kind = "api" if isinstance(err, ApiError) else type(err).__name__
+            metrics.observe_reconcile_error(kind if kind == "api" else "internal")
+            log.warning("reconcile %s/%s failed (%s); again in %.0fs", *key, err, delay)
+            old = self._timers.pop(key, None)
+            if old is not None:
+                old.cancel()
+            self._timers[key] = asyncio.get_running_loop().call_later(delay, self.trigger, key)
+
+    # --- one pass: observe, decide, act ---------------------------------------------------
+
+    async def reconcile(self, key: Key) -> None:
+        """Read (from the watch caches), decide, act; repeat until nothing is left to do."""
+        taskrun = self._taskruns.get(key)
+        if taskrun is None:
+            return
+        core = await self.core()
+        obs = Observation(taskrun=taskrun, pod=await self._pod_of(taskrun), now=self.clock.now())
+        decision = Decision()
+        for _ in range(MAX_ROUNDS):
+            decision = decide(obs, core)
+            if decision.reads:
+                obs = replace(obs, gathered=await self._gather(obs, decision, core))
+                continue
+            obs, again = await self._act(key, obs, decision)
+            if not again:
+                break
+        self._wake_at(key, decision.wake_at)
+
+    async def _pod_of(self, taskrun: Mapping[str, Any]) -> dict[str, Any] | None:
+        meta = taskrun.get("metadata") or {}
+        status = taskrun.get("status") or {}
+        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        phase = status.get("phase")
+        if phase in [str(p) for p in Phase if p.finished]:
+            pod_name = status.get("podName")
+        else:
+            pod_name = naming.pod_name(name, current_attempt(status))
+        if not pod_name:
+            return None
+        pod = self._pods.get((namespace, pod_name))
+        if pod is None and phase in ("Pending", "Running") and status.get("podName") == pod_name:
+            # The watch may not have listed the pod yet (a restart): ask before declaring
+            # it deleted.
+            found = await (await self.client()).get_pod(namespace, pod_name)
+            if found is not None:
+                self._pods[(namespace, pod_name)] = found
+                pod = found
+        if pod is not None and naming.owner_uid(pod) not in (None, meta.get("uid")):
+            return None
+        return pod
+
+    async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
+        client = await self.client()
+        namespace = obs.taskrun["metadata"]["namespace"]
+        logs: dict[str, LogTail] = {}
+        result: results.Result | None = None
+        events: list[Mapping[str, Any]] = []
+        for read in decision.reads:
+            try:
+                if isinstance(read, ReadEvents) and read.uid:
+                    events = await client.list_pod_events(namespace, read.uid)
+                elif isinstance(read, ReadLogTail):
+                    data = await client.read_log(
+                        namespace,
+                        read.pod,
+                        read.container,
+                        tail_lines=read.request_lines,
+                        limit_bytes=read.request_bytes,
+                    )
+                    logs[read.container] = tail_of(data, read.lines, read.max_bytes)
+                elif isinstance(read, ReadResult):
+                    data = await client.read_log(
+                        namespace, read.pod, read.container, limit_bytes=read.size + 1
+                    )
+                    handover = results.LogHandOver(size=read.size, sha256=read.sha256)
+                    result = results.from_log(data, handover, core.max_result_bytes)
+            except ApiError as err:
+                # A container that never started or a pod already gone has nothing to give;
+                # the decision goes on without it.
+                log.info("%s for %s/%s: %s", type(read).__name__, namespace, read.pod, err)
+        return Gathered(logs=logs, result=result, events=events)
+
+    async def _act(
+        self, key: Key, obs: Observation, decision: Decision
+    ) -> tuple[Observation, bool]:
+        """Execute the actions; True when the world changed so that deciding again pays."""
+        client = await self.client()
+        namespace, name = key
+        taskrun = obs.taskrun
+        for action in decision.actions:
+            if isinstance(action, CreatePod):
+                try:
+                    pod = await client.create_pod(namespace, action.pod, taskrun["metadata"]["uid"])
+                except PodNameConflict as err:
+                    return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
+                except ApiError as err:
+                    if err.status not in (400, 422):
+                        raise
+                    message = f"the API server refused the pod: {err.message}"
+                    return replace(obs, create_error=(Reason.INVALID_SPEC, message)), True
+                self._pods[(namespace, pod["metadata"]["name"])] = pod
+                return replace(obs, pod=pod, now=self.clock.now()), True
+            if isinstance(action, PatchStatus):
+                updated = await client.patch_status(namespace, name, action.patch)
+                self._observe_transition(taskrun, updated)
+                if _newer(updated, self._taskruns.get(key)):
+                    self._taskruns[key] = updated
+                taskrun = updated
+                obs = replace(obs, taskrun=updated)
+            elif isinstance(action, EmitEvent):
+                await client.create_event(taskrun, action.type, action.reason, action.message)
+            elif isinstance(action, DeletePod):
+                await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
+            elif isinstance(action, DeleteTaskRun):
+                await client.delete_taskrun(namespace, name, action.uid)
+        return obs, False
+
+    def _observe_transition(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
+        old = (before.get("status") or {}).get("phase")
+        status = after.get("status") or {}
+        new = status.get("phase")
+        if old == new:
+            return
+        if new == Phase.RUNNING:
+            created = parse_optional((after.get("metadata") or {}).get("creationTimestamp"))
+            if created is not None:
+                metrics.observe_startup_latency((self.clock.now() - created).total_seconds())
+        if new in [str(p) for p in Phase if p.finished]:
+            started = parse_optional(status.get("startTime"))
+            ended = parse_optional(status.get("completionTime"))
+            duration = (ended - started).total_seconds() if started and ended else None
+            metrics.observe_finished(str(new), str(status.get("reason", "")), duration)
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    # kopf's bodies are live views; keep a snapshot of what this event said.
+    return {k: _copy(v) for k, v in body.items()}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _rv(body: Mapping[str, Any] | None) -> int | None:
+    text = ((body or {}).get("metadata") or {}).get("resourceVersion")
+    return int(text) if isinstance(text, str) and text.isdigit() else None
+
+
+def _newer(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
+    """True unless ``cached`` is known to be more recent (our own write's response)."""
+    if cached is None:
+        return True
+    new, old = _rv(body), _rv(cached)
+    if new is None or old is None:
+        return True
+    if (body.get("metadata") or {}).get("uid") != (cached.get("metadata") or {}).get("uid"):
+        return True
+    return new >= old
+
+
+def _owner_name(pod: Mapping[str, Any]) -> str | None:
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == "TaskRun":
+            return str(ref.get("name"))
+    return None
+
+
+def register(
+    controller: Controller, registry: kopf.OperatorRegistry | None = None
+) -> kopf.OperatorRegistry:
+    """Register the controller's handlers on ``registry`` (a new one by default)."""
+    registry = registry if registry is not None else kopf.OperatorRegistry()
+
+    @kopf.on.login(registry=registry)
+    def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        if info is not None:
+            controller.credentials = info
+        return info
+
+    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    def taskrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller.on_taskrun(type, body)
+
+    @kopf.on.event(
+        "",
+        "v1",
+        "pods",
+        labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+        registry=registry,
+    )
+    def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+        controller.on_pod(type, body)
+
+    @kopf.on.cleanup(registry=registry)
+    async def cleanup(**_: Any) -> None:
+        await controller.close()
+
+    return registry
+
+
+def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
+    """kopf settings that keep kopf from writing to the API on its own."""
+    # Our own Events carry the transitions; kopf's per-handler events would double them.
+    kopf_settings.posting.enabled = False
+    kopf_settings.watching.server_timeout = 300
+    return kopf_settings

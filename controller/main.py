@@ -1,0 +1,88 @@
+"""Run the controller: settings -> kopf operator with the controller's handlers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+import kopf
+
+from controller import handlers, metrics
+from controller.config import Settings, parse_args
+
+log = logging.getLogger(__name__)
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def setup_logging(log_format: str) -> None:
+    """Log to stderr as text or one JSON object per line."""
+    handler = logging.StreamHandler(sys.stderr)
+    if log_format == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
+    """kopf's settings for these controller settings."""
+    ks = handlers.configure(kopf.OperatorSettings())
+    if settings.peering:
+        ks.peering.name = settings.peering
+        ks.peering.standalone = False
+        ks.peering.mandatory = True
+    else:
+        ks.peering.standalone = True
+    return ks
+
+
+async def run(settings: Settings) -> None:
+    """Run until stopped (SIGINT / SIGTERM)."""
+    controller = handlers.Controller(settings)
+    registry = handlers.register(controller)
+    server = None
+    if settings.metrics_port:
+        server = metrics.start_metrics_server(settings.metrics_port)
+    try:
+        await kopf.operator(
+            registry=registry,
+            settings=kopf_settings(settings),
+            clusterwide=settings.all_namespaces,
+            namespaces=list(settings.namespaces),
+            standalone=not settings.peering,
+            peering_name=settings.peering,
+            liveness_endpoint=(
+                f"http://0.0.0.0:{settings.health_port}/healthz" if settings.health_port else None
+            ),
+        )
+    finally:
+        if server is not None:
+            server.shutdown()
+            server.server_close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``python -m controller``."""
+    settings = parse_args(argv)
+    setup_logging(settings.log_format)
+    scope = "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces)
+    log.info("taskrun-controller watching %s", scope)
+    asyncio.run(run(settings))
+    return 0

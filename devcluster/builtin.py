@@ -1,0 +1,394 @@
+"""Defaulting and validation of the built-in kinds, the part devcluster simulates."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from devcluster.errors import FieldError
+from devcluster.resources import CRDS, NAMESPACES, PODS, ResourceInfo
+from devcluster.schema import compile_rules
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_C_IDENTIFIER_ISH = re.compile(r"^[-._a-zA-Z][-._a-zA-Z0-9]*$")
+
+LABEL_MSG = (
+    "a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', "
+    "and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', "
+    "regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+)
+SUBDOMAIN_MSG = (
+    "a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'example.com', "
+    "regex used for validation is "
+    "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+)
+
+
+def validate_name(info: ResourceInfo, name: str) -> list[FieldError]:
+    """Object names: DNS labels for namespaces, DNS subdomains for the rest."""
+    if info.key == NAMESPACES:
+        if len(name) > 63:
+            return [
+                FieldError(
+                    "FieldValueInvalid",
+                    "metadata.name",
+                    f'Invalid value: "{name}": must be no more than 63 characters',
+                )
+            ]
+        if not _DNS1123_LABEL.match(name):
+            return [
+                FieldError(
+                    "FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {LABEL_MSG}'
+                )
+            ]
+        return []
+    if len(name) > 253:
+        return [
+            FieldError(
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": must be no more than 253 characters',
+            )
+        ]
+    if not _DNS1123_SUBDOMAIN.match(name):
+        return [
+            FieldError(
+                "FieldValueInvalid", "metadata.name", f'Invalid value: "{name}": {SUBDOMAIN_MSG}'
+            )
+        ]
+    return []
+
+
+def validate_labels(meta: dict[str, Any]) -> list[FieldError]:
+    errors = []
+    for key, value in (meta.get("labels") or {}).items():
+        if (
+            not isinstance(value, str)
+            or len(value) > 63
+            or (value and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", value))
+        ):
+            errors.append(
+                FieldError(
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    f'Invalid value: "{value}": a valid label must be an empty '
+                    "string or consist of alphanumeric characters, '-', '_' or "
+                    "'.', and must start and end with an alphanumeric "
+                    "character, at most 63 characters",
+                )
+            )
+        name = key.rsplit("/", 1)[-1]
+        if (
+            not name
+            or len(name) > 63
+            or not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", name)
+        ):
+            errors.append(
+                FieldError(
+                    "FieldValueInvalid",
+                    "metadata.labels",
+                    f'Invalid value: "{key}": name part must consist of '
+                    "alphanumeric characters, '-', '_' or '.'",
+                )
+            )
+    return errors
+
+
+def _image_pull_policy(image: str) -> str:
+    tail = image.rsplit("/", 1)[-1]
+    if "@" in tail:
+        return "IfNotPresent"
+    if ":" not in tail or tail.endswith(":latest"):
+        return "Always"
+    return "IfNotPresent"
+
+
+def _default_container(c: dict[str, Any]) -> None:
+    c.setdefault("terminationMessagePath", "/dev/termination-log")
+    c.setdefault("terminationMessagePolicy", "File")
+    if c.get("image"):
+        c.setdefault("imagePullPolicy", _image_pull_policy(c["image"]))
+    c.setdefault("resources", {})
+
+
+def default_pod(pod: dict[str, Any]) -> None:
+    """What the apiserver's defaulting adds to a new pod."""
+    spec = pod.setdefault("spec", {})
+    spec.setdefault("restartPolicy", "Always")
+    spec.setdefault("terminationGracePeriodSeconds", 30)
+    spec.setdefault("dnsPolicy", "ClusterFirst")
+    spec.setdefault("schedulerName", "default-scheduler")
+    spec.setdefault("serviceAccountName", spec.get("serviceAccount") or "default")
+    spec.setdefault("serviceAccount", spec["serviceAccountName"])
+    spec.setdefault("securityContext", {})
+    spec.setdefault("enableServiceLinks", True)
+    spec.setdefault("priority", 0)
+    for group in ("initContainers", "containers"):
+        for c in spec.get(group) or []:
+            if isinstance(c, dict):
+                _default_container(c)
+    pod["status"] = {"phase": "Pending", "qosClass": _qos_class(spec)}
+
+
+def _qos_class(spec: dict[str, Any]) -> str:
+    containers = [c for c in spec.get("containers") or [] if isinstance(c, dict)]
+    resources = [c.get("resources") or {} for c in containers]
+    if not any(r.get("requests") or r.get("limits") for r in resources):
+        return "BestEffort"
+    guaranteed = all(
+        (r.get("limits") or {}).get("cpu")
+        and (r.get("limits") or {}).get("memory")
+        and (r.get("requests") or r.get("limits")) == r.get("limits")
+        for r in resources
+    )
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def validate_pod(pod: dict[str, Any]) -> list[FieldError]:
+    """The pod checks that matter to a controller that builds pods."""
+    errors: list[FieldError] = []
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return [FieldError("FieldValueRequired", "spec", "Required value")]
+    containers = spec.get("containers")
+    if not containers:
+        errors.append(FieldError("FieldValueRequired", "spec.containers", "Required value"))
+    volume_names = {v.get("name") for v in spec.get("volumes") or [] if isinstance(v, dict)}
+    for i, v in enumerate(spec.get("volumes") or []):
+        if not isinstance(v, dict) or not v.get("name"):
+            errors.append(
+                FieldError("FieldValueRequired", f"spec.volumes[{i}].name", "Required value")
+            )
+    seen: set[str] = set()
+    for group in ("initContainers", "containers"):
+        for i, c in enumerate(spec.get(group) or []):
+            path = f"spec.{group}[{i}]"
+            if not isinstance(c, dict):
+                errors.append(
+                    FieldError("FieldValueInvalid", path, "Invalid value: must be an object")
+                )
+                continue
+            name = c.get("name")
+            if not name:
+                errors.append(FieldError("FieldValueRequired", f"{path}.name", "Required value"))
+            elif not _DNS1123_LABEL.match(name) or len(name) > 63:
+                errors.append(
+                    FieldError(
+                        "FieldValueInvalid", f"{path}.name", f'Invalid value: "{name}": {LABEL_MSG}'
+                    )
+                )
+            elif name in seen:
+                errors.append(
+                    FieldError("FieldValueDuplicate", f"{path}.name", f'Duplicate value: "{name}"')
+                )
+            if name:
+                seen.add(name)
+            if not c.get("image"):
+                errors.append(FieldError("FieldValueRequired", f"{path}.image", "Required value"))
+            for j, m in enumerate(c.get("volumeMounts") or []):
+                if isinstance(m, dict) and m.get("name") not in volume_names:
+                    errors.append(
+                        FieldError(
+                            "FieldValueNotFound",
+                            f"{path}.volumeMounts[{j}].name",
+                            f'Not found: "{m.get("name")}"',
+                        )
+                    )
+            for j, e in enumerate(c.get("env") or []):
+                if isinstance(e, dict) and not e.get("name"):
+                    errors.append(
+                        FieldError("FieldValueRequired", f"{path}.env[{j}].name", "Required value")
+                    )
+            policy = c.get("imagePullPolicy")
+            if policy not in (None, "Always", "IfNotPresent", "Never"):
+                errors.append(
+                    FieldError(
+                        "FieldValueNotSupported",
+                        f"{path}.imagePullPolicy",
+                        f'Unsupported value: "{policy}": supported values: '
+                        '"Always", "IfNotPresent", "Never"',
+                    )
+                )
+    policy = spec.get("restartPolicy")
+    if policy not in (None, "Always", "OnFailure", "Never"):
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "spec.restartPolicy",
+                f'Unsupported value: "{policy}": supported values: "Always", "OnFailure", "Never"',
+            )
+        )
+    deadline = spec.get("activeDeadlineSeconds")
+    if deadline is not None and (not isinstance(deadline, int) or deadline <= 0):
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "spec.activeDeadlineSeconds",
+                f"Invalid value: {deadline}: must be between 1 and 2147483647, inclusive",
+            )
+        )
+    return errors
+
+
+_POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "schedulingGates")
+
+
+def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
+    """Pod specs are immutable but for images, deadline and tolerations."""
+    ns, os_ = dict(new.get("spec") or {}), dict(old.get("spec") or {})
+    # nodeName is guarded by the store: only the binding subresource may set it.
+    for key in (*_POD_MUTABLE, "nodeName"):
+        ns.pop(key, None)
+        os_.pop(key, None)
+    for group in ("containers", "initContainers"):
+        for specs in (ns, os_):
+            if group in specs:
+                specs[group] = [{k: v for k, v in c.items() if k != "image"} for c in specs[group]]
+    if ns != os_:
+        return [
+            FieldError(
+                "FieldValueForbidden",
+                "spec",
+                "Forbidden: pod updates may not change fields other than "
+                "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+                "to existing tolerations),`spec.terminationGracePeriodSeconds` "
+                "(allow it to be set to 1 if it was previously negative)",
+            )
+        ]
+    return []
+
+
+def validate_crd(crd: dict[str, Any]) -> list[FieldError]:
+    """The CRD checks that keep a broken CRD from being served."""
+    errors: list[FieldError] = []
+    spec = crd.get("spec") or {}
+    names = spec.get("names") or {}
+    group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
+    for field, value in (
+        ("spec.group", group),
+        ("spec.names.plural", plural),
+        ("spec.names.kind", kind),
+    ):
+        if not value:
+            errors.append(FieldError("FieldValueRequired", field, "Required value"))
+    name = (crd.get("metadata") or {}).get("name")
+    if group and plural and name != f"{plural}.{group}":
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "metadata.name",
+                f'Invalid value: "{name}": must be spec.names.plural+"."+spec.group',
+            )
+        )
+    if spec.get("scope") not in ("Namespaced", "Cluster"):
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "spec.scope",
+                f'Unsupported value: "{spec.get("scope")}": supported values: '
+                '"Cluster", "Namespaced"',
+            )
+        )
+    versions = spec.get("versions") or []
+    if not versions:
+        errors.append(FieldError("FieldValueRequired", "spec.versions", "Required value"))
+    if versions and sum(1 for v in versions if v.get("storage")) != 1:
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "spec.versions",
+                "Invalid value: must have exactly one version marked as storage version",
+            )
+        )
+    for i, v in enumerate(versions):
+        schema = (v.get("schema") or {}).get("openAPIV3Schema")
+        if schema is None:
+            errors.append(
+                FieldError(
+                    "FieldValueRequired",
+                    f"spec.versions[{i}].schema.openAPIV3Schema",
+                    "Required value: schemas are required",
+                )
+            )
+            continue
+        for e in compile_rules(schema):
+            e.field = e.field.replace("spec.validation.", f"spec.versions[{i}].schema.", 1)
+            errors.append(e)
+    return errors
+
+
+def crd_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
+    """The status the apiextensions controllers converge to, at once."""
+    spec = crd.get("spec") or {}
+    names = dict(spec.get("names") or {})
+    names.setdefault("singular", str(names.get("kind", "")).lower())
+    names.setdefault("listKind", f"{names.get('kind')}List")
+    storage = [v["name"] for v in spec.get("versions") or [] if v.get("storage")]
+    old = crd.get("status") or {}
+    stored = list(old.get("storedVersions") or [])
+    for v in storage:
+        if v not in stored:
+            stored.append(v)
+
+    def cond(kind: str, reason: str, message: str) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "status": "True",
+            "lastTransitionTime": now,
+            "reason": reason,
+            "message": message,
+        }
+
+    return {
+        "acceptedNames": names,
+        "conditions": [
+            cond("NamesAccepted", "NoConflicts", "no conflicts found"),
+            cond("Established", "InitialNamesAccepted", "the initial names have been accepted"),
+        ],
+        "storedVersions": stored,
+    }
+
+
+def default_crd(crd: dict[str, Any]) -> None:
+    spec = crd.setdefault("spec", {})
+    names = spec.setdefault("names", {})
+    if names.get("kind"):
+        names.setdefault("singular", names["kind"].lower())
+        names.setdefault("listKind", names["kind"] + "List")
+    spec.setdefault("conversion", {"strategy": "None"})
+    for v in spec.get("versions") or []:
+        if not v.get("additionalPrinterColumns"):
+            v.pop("additionalPrinterColumns", None)
+
+
+def default_namespace(ns: dict[str, Any]) -> None:
+    ns.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    ns["status"] = {"phase": "Active"}
+    labels = ns["metadata"].setdefault("labels", {})
+    labels["kubernetes.io/metadata.name"] = ns["metadata"]["name"]
+
+
+def prepare_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """Defaults for a new object of a built-in kind."""
+    if info.key == PODS:
+        default_pod(obj)
+    elif info.key == NAMESPACES:
+        default_namespace(obj)
+    elif info.key == CRDS:
+        default_crd(obj)
+
+
+def validate(
+    info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None
+) -> list[FieldError]:
+    """Kind-specific validation of a create (old is None) or an update."""
+    if info.key == PODS:
+        return validate_pod(obj) if old is None else validate_pod_update(obj, old)
+    if info.key == CRDS:
+        return validate_crd(obj)
+    return []

@@ -1,0 +1,703 @@
+"""The HTTP face of devcluster: Kubernetes API paths over aiohttp."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any, Protocol
+
+import yaml
+from aiohttp import web
+
+from devcluster import discovery, openapi
+from devcluster.accounting import RequestLog, RequestRecord
+from devcluster.errors import ApiError, bad_request
+from devcluster.faults import FaultPlan
+from devcluster.patch import APPLY
+from devcluster.resources import PODS, ResourceInfo
+from devcluster.store import Store
+from devcluster.tables import to_table
+
+log = logging.getLogger(__name__)
+
+KUBE_VERSION = {
+    "major": "1",
+    "minor": "37",
+    "gitVersion": "v1.37.0-devcluster",
+    "gitCommit": "0000000000000000000000000000000000000000",
+    "gitTreeState": "clean",
+    "buildDate": "2026-11-01T00:00:00Z",
+    "goVersion": "go1.25.0",
+    "compiler": "gc",
+    "platform": "linux/amd64",
+}
+_AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+_NAMESPACE_SUBRESOURCES = ("status", "finalize")
+
+
+class LogSource(Protocol):
+    """What pods/log needs from the kubelet's log store."""
+
+    def read(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        timestamps: bool = False,
+        since_seconds: float | None = None,
+    ) -> bytes: ...
+
+    def follow(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        tail_lines: int | None = None,
+        limit_bytes: int | None = None,
+        timestamps: bool = False,
+        since_seconds: float | None = None,
+    ) -> AsyncIterator[bytes]: ...
+
+
+@dataclasses.dataclass
+class RequestInfo:
+    """A request path decoded as the apiserver's RequestInfoFactory does."""
+
+    resource_request: bool
+    verb: str = "get"
+    group: str = ""
+    version: str = ""
+    namespace: str = ""
+    resource: str = ""
+    name: str = ""
+    subresource: str = ""
+    watch_path: bool = False
+
+
+def parse_request(method: str, path: str, query: dict[str, str]) -> RequestInfo:
+    """Decode /api/v1/... and /apis/g/v/... into verb, resource, namespace, name."""
+    parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["api"] and len(parts) >= 2:
+        group, version, rest = "", parts[1], parts[2:]
+    elif parts[:1] == ["apis"] and len(parts) >= 3:
+        group, version, rest = parts[1], parts[2], parts[3:]
+    else:
+        return RequestInfo(False, verb=method.lower())
+    if not rest:
+        return RequestInfo(False, verb=method.lower(), group=group, version=version)
+    info = RequestInfo(True, group=group, version=version)
+    if rest[0] == "watch":
+        info.watch_path = True
+        rest = rest[1:]
+    if rest[:1] == ["namespaces"] and len(rest) >= 3 and rest[2] not in _NAMESPACE_SUBRESOURCES:
+        info.namespace = rest[1]
+        rest = rest[2:]
+    elif rest[:1] == ["namespaces"] and len(rest) >= 2:
+        # The namespace object itself: its namespace is its name, as Kubernetes records it.
+        info.namespace = rest[1]
+    info.resource = rest[0] if rest else ""
+    info.name = rest[1] if len(rest) > 1 else ""
+    info.subresource = "/".join(rest[2:])
+    watching = info.watch_path or query.get("watch") in ("true", "1")
+    info.verb = {
+        "GET": "watch" if watching else ("get" if info.name else "list"),
+        "HEAD": "get",
+        "POST": "create",
+        "PUT": "update",
+        "PATCH": "patch",
+        "DELETE": "delete" if info.name else "deletecollection",
+    }.get(method, method.lower())
+    return info
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=json.dumps(body, separators=(",", ":")).encode(),
+        status=status,
+        headers={"Content-Type": "application/json", **(headers or {})},
+    )
+
+
+def _error(exc: ApiError) -> web.Response:
+    return _json(exc.status(), exc.code, exc.headers)
+
+
+def _bool(value: str | None) -> bool:
+    return value in ("true", "1", "True")
+
+
+def _int(query: Any, name: str) -> int | None:
+    raw = query.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        raise bad_request(f"invalid value for {name}: {raw!r}") from None
+
+
+def _wants_table(accept: str) -> bool:
+    return any("as=Table" in part and "g=meta.k8s.io" in part for part in accept.split(","))
+
+
+class ApiServer:
+    """Routes Kubernetes API requests to a Store; accounts for and breaks them on demand."""
+
+    def __init__(
+        self,
+        store: Store,
+        *,
+        requests: RequestLog,
+        faults: FaultPlan,
+        logs: Callable[[], LogSource | None] = lambda: None,
+        bookmark_interval: float = 5.0,
+        default_watch_timeout: float = 1800.0,
+    ) -> None:
+        self.store = store
+        self.requests = requests
+        self.faults = faults
+        self.logs = logs
+        self.bookmark_interval = bookmark_interval
+        self.default_watch_timeout = default_watch_timeout
+        self.server_address = "127.0.0.1:0"
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
+        app.router.add_route("*", "/{tail:.*}", self._dispatch)
+        return app
+
+    # ---- middleware: accounting and faults ------------------------------------------------
+
+    @web.middleware
+    async def _middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        started, clock = time.time(), time.monotonic()
+        query = dict(request.query)
+        info = parse_request(request.method, request.path, query)
+        user_agent = request.headers.get("User-Agent", "")
+        code = 500
+        try:
+            response = await self._faulted(request, info, user_agent)
+            if response is None:
+                response = await handler(request)
+            code = response.status
+            return response
+        except ApiError as exc:
+            code = exc.code
+            return _error(exc)
+        except web.HTTPException as exc:
+            code = exc.status
+            raise
+        except asyncio.CancelledError:
+            code = 499  # the client went away, as nginx records it
+            raise
+        except Exception as exc:
+            log.exception("devcluster: internal error on %s %s", request.method, request.path)
+            code = 500
+            return _error(ApiError(500, f"Internal error occurred: {exc}"))
+        finally:
+            self.requests.add(
+                RequestRecord(
+                    verb=info.verb,
+                    group=info.group,
+                    version=info.version,
+                    resource=info.resource,
+                    subresource=info.subresource,
+                    namespace=info.namespace,
+                    name=info.name,
+                    code=code,
+                    user_agent=user_agent,
+                    started=started,
+                    duration=time.monotonic() - clock,
+                    path=request.path,
+                    query=request.query_string,
+                )
+            )
+
+    async def _faulted(
+        self, request: web.Request, info: RequestInfo, user_agent: str
+    ) -> web.Response | None:
+        faults = self.faults
+        if not faults.applies(
+            user_agent=user_agent,
+            resource=info.resource,
+            verb=info.verb,
+            namespace=info.namespace,
+            discovery=not info.resource_request,
+        ):
+            return None
+        delay, code = faults.roll()
+        if delay > 0:
+            await asyncio.sleep(delay)  # injected latency, by design
+        if code is None:
+            return None
+        if code == 429:
+            exc = ApiError(
+                429,
+                "Too many requests, please try again later.",
+                details={
+                    "causes": [{"reason": "RetryAfter", "message": "retry later"}],
+                    "retryAfterSeconds": faults.retry_after,
+                },
+                headers={"Retry-After": str(faults.retry_after)},
+            )
+        else:
+            exc = ApiError(code, f"devcluster: injected fault ({code})")
+        return _error(exc)
+
+    # ---- dispatch -------------------------------------------------------------------------
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        query = dict(request.query)
+        info = parse_request(request.method, path, query)
+        if info.resource_request:
+            return await self._resource(request, info, query)
+        if request.method not in ("GET", "HEAD"):
+            raise ApiError(405, f"the server does not allow this method on {path}")
+        return self._discovery(request, path, info)
+
+    def _discovery(self, request: web.Request, path: str, info: RequestInfo) -> web.Response:
+        infos = self.store.resources()
+        accept = request.headers.get("Accept", "")
+        if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text="ok")
+        if path == "/version":
+            return _json(KUBE_VERSION)
+        if path in ("/api", "/apis") and "as=APIGroupDiscoveryList" in accept and "v=v2" in accept:
+            body = discovery.aggregated(infos, core=path == "/api")
+            return web.Response(
+                body=json.dumps(body).encode(),
+                headers={"Content-Type": _AGGREGATED, "Vary": "Accept"},
+            )
+        if path == "/openapi/v3":
+            return _json(openapi.index(infos))
+        if path.startswith("/openapi/v3/"):
+            rest = path[len("/openapi/v3/") :].split("/")
+            gv = ("", rest[1]) if rest[0] == "api" and len(rest) == 2 else ("", "")
+            if rest[0] == "apis" and len(rest) == 3:
+                gv = (rest[1], rest[2])
+            doc = openapi.group_version(infos, *gv)
+            if doc is not None:
+                return _json(doc)
+        if path == "/api":
+            return _json(discovery.api_versions(self.server_address))
+        if path == "/apis":
+            return _json(discovery.api_group_list(infos))
+        parts = [p for p in path.split("/") if p]
+        if parts[0] == "apis" and len(parts) == 2:
+            group = discovery.api_group(infos, parts[1])
+            if group is not None:
+                return _json(group)
+        if info.version and (parts[0] == "api" or len(parts) == 3):
+            listing = discovery.resource_list(infos, info.group, info.version)
+            if listing is not None:
+                return _json(listing)
+        raise ApiError(404, "the server could not find the requested resource")
+
+    async def _body(self, request: web.Request) -> Any:
+        raw = await request.read()
+        if not raw:
+            raise bad_request("the request body is empty")
+        ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+        try:
+            if ctype in (APPLY, "application/yaml"):
+                return yaml.safe_load(raw)
+            return json.loads(raw)
+        except (ValueError, yaml.YAMLError) as exc:
+            raise bad_request(f"the request body is not valid {ctype}: {exc}") from None
+
+    async def _resource(
+        self, request: web.Request, req: RequestInfo, query: dict[str, str]
+    ) -> web.StreamResponse:
+        info = self.store.find(req.group, req.version, req.resource)
+        ns = req.namespace if info.namespaced else ""
+        if info.key.plural == "namespaces":
+            ns = ""
+        name, sub = req.name, req.subresource
+        if (
+            req.resource_request
+            and info.namespaced
+            and not ns
+            and req.verb
+            not in (
+                "list",
+                "watch",
+                "deletecollection",
+            )
+        ):
+            raise ApiError(404, "the server could not find the requested resource")
+        if sub and sub not in ("status", "log", "binding"):
+            raise ApiError(404, f"the server could not find the requested resource ({sub})")
+        if sub in ("log", "binding") and info.key != PODS:
+            raise ApiError(404, f"the server could not find the requested resource ({sub})")
+        if sub == "status" and not info.status_subresource:
+            raise ApiError(404, "the server could not find the requested resource")
+        warnings: list[str] = []
+        dry_run = query.get("dryRun") == "All"
+        validation = query.get("fieldValidation", "Warn")
+        method = request.method
+        accept = request.headers.get("Accept", "")
+        if req.verb == "watch":
+            return await self._watch(request, info, ns, query, accept)
+        if method in ("GET", "HEAD") and sub == "log":
+            return await self._log(request, ns, name, query)
+        if method in ("GET", "HEAD") and name:
+            obj = await self.store.get(info.key, ns, name)
+            if _wants_table(accept) and not sub:
+                return _json(self._table(info, [obj], query))
+            return _json(obj)
+        if method == "GET":
+            return self._list(info, ns, query, accept)
+        if method == "POST" and sub == "binding":
+            body = await self._body(request)
+            target = ((body or {}).get("target") or {}).get("name")
+            if not target:
+                raise bad_request("a Binding needs target.name")
+            await self.store.bind(ns, name, target)
+            return _json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "code": 201,
+                },
+                201,
+            )
+        if method == "POST" and not name:
+            body = await self._body(request)
+            obj = await self.store.create(
+                info.key, ns, body, dry_run=dry_run, warnings=warnings, field_validation=validation
+            )
+            return _json(obj, 201, self._warning_headers(warnings))
+        if method == "PUT" and name:
+            body = await self._body(request)
+            obj = await self.store.replace(
+                info.key,
+                ns,
+                name,
+                body,
+                sub or None,
+                dry_run=dry_run,
+                warnings=warnings,
+                field_validation=validation,
+            )
+            return _json(obj, 200, self._warning_headers(warnings))
+        if method == "PATCH" and name:
+            body = await self._body(request)
+            ctype = request.headers.get("Content-Type", "application/merge-patch+json")
+            existed = True
+            if ctype.startswith(APPLY):
+                try:
+                    await self.store.get(info.key, ns, name)
+                except ApiError:
+                    existed = False
+            obj = await self.store.patch(
+                info.key,
+                ns,
+                name,
+                body,
+                ctype,
+                sub or None,
+                dry_run=dry_run,
+                warnings=warnings,
+                field_validation=validation,
+                force=_bool(query.get("force")),
+            )
+            return _json(obj, 200 if existed else 201, self._warning_headers(warnings))
+        if method == "DELETE" and name:
+            options: dict[str, Any] = {}
+            if request.can_read_body:
+                raw = await request.read()
+                options = json.loads(raw) if raw.strip() else {}
+            return await self._delete(info, ns, name, query, options)
+        if method == "DELETE":
+            return await self._delete_collection(info, ns, query)
+        raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    def _warning_headers(self, warnings: list[str]) -> dict[str, str]:
+        if not warnings:
+            return {}
+        return {"Warning": ", ".join(f"299 - {json.dumps(w)}" for w in warnings)}
+
+    def _table(
+        self,
+        info: ResourceInfo,
+        objs: list[dict[str, Any]],
+        query: dict[str, str],
+        list_meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        return to_table(
+            info,
+            objs,
+            self.store.clock(),
+            include_object=query.get("includeObject", "Metadata"),
+            list_meta=list_meta,
+        )
+
+    def _list(
+        self, info: ResourceInfo, ns: str, query: dict[str, str], accept: str
+    ) -> web.Response:
+        items, rv = self.store.list_now(
+            info.key, ns or None, query.get("labelSelector"), query.get("fieldSelector")
+        )
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        limit = _int(query, "limit")
+        start = 0
+        token = query.get("continue")
+        if token:
+            try:
+                state = json.loads(base64.urlsafe_b64decode(token.encode()))
+                start, rv = int(state["start"]), str(state["rv"])
+            except (ValueError, KeyError, TypeError):
+                raise bad_request("continue key is not valid") from None
+            meta["resourceVersion"] = rv
+        if limit and limit > 0:
+            page = items[start : start + limit]
+            if start + limit < len(items):
+                meta["continue"] = base64.urlsafe_b64encode(
+                    json.dumps({"start": start + limit, "rv": rv}).encode()
+                ).decode()
+                meta["remainingItemCount"] = len(items) - start - limit
+            items = page
+        elif start:
+            items = items[start:]
+        if _wants_table(accept):
+            return _json(self._table(info, items, query, meta))
+        return _json(
+            {
+                "kind": info.list_kind,
+                "apiVersion": info.key.api_version,
+                "metadata": meta,
+                "items": items,
+            }
+        )
+
+    async def _delete(
+        self,
+        info: ResourceInfo,
+        ns: str,
+        name: str,
+        query: dict[str, str],
+        options: dict[str, Any],
+    ) -> web.Response:
+        grace = options.get("gracePeriodSeconds")
+        if grace is None:
+            grace = _int(query, "gracePeriodSeconds")
+        policy = options.get("propagationPolicy") or query.get("propagationPolicy")
+        orphan = options.get("orphanDependents")
+        if orphan is None and "orphanDependents" in query:
+            orphan = _bool(query["orphanDependents"])
+        if policy is None and orphan is not None:
+            policy = "Orphan" if orphan else "Background"
+        dry_run = "All" in (options.get("dryRun") or []) or query.get("dryRun") == "All"
+        result = await self.store.delete(
+            info.key,
+            ns,
+            name,
+            grace,
+            propagation_policy=policy,
+            preconditions=options.get("preconditions"),
+            dry_run=dry_run,
+        )
+        still_there = True
+        try:
+            await self.store.get(info.key, ns, name)
+        except ApiError:
+            still_there = False
+        if info.crd_version is not None and not still_there and result is not None:
+            return _json(
+                {
+                    "kind": "Status",
+                    "apiVersion": "v1",
+                    "metadata": {},
+                    "status": "Success",
+                    "details": {
+                        "name": name,
+                        "group": info.key.group,
+                        "kind": info.key.plural,
+                        "uid": result["metadata"]["uid"],
+                    },
+                }
+            )
+        return _json(result)
+
+    async def _delete_collection(
+        self, info: ResourceInfo, ns: str, query: dict[str, str]
+    ) -> web.Response:
+        items = await self.store.list(
+            info.key, ns or None, query.get("labelSelector"), query.get("fieldSelector")
+        )
+        deleted = []
+        for item in items:
+            try:
+                result = await self.store.delete(
+                    info.key,
+                    item["metadata"].get("namespace"),
+                    item["metadata"]["name"],
+                    _int(query, "gracePeriodSeconds"),
+                    propagation_policy=query.get("propagationPolicy"),
+                )
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+                continue
+            if result is not None:
+                deleted.append(result)
+        return _json(
+            {
+                "kind": info.list_kind,
+                "apiVersion": info.key.api_version,
+                "metadata": {"resourceVersion": self.store.resource_version()},
+                "items": deleted,
+            }
+        )
+
+    # ---- watch ----------------------------------------------------------------------------
+
+    async def _watch(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        ns: str,
+        query: dict[str, str],
+        accept: str,
+    ) -> web.StreamResponse:
+        timeout = _int(query, "timeoutSeconds")
+        duration = float(timeout) if timeout is not None and timeout > 0 else None
+        if duration is None:
+            duration = self.default_watch_timeout
+        drop = self.faults.drop_watches_every
+        user_agent = request.headers.get("User-Agent", "")
+        scoped = self.faults.applies(
+            user_agent=user_agent,
+            resource=info.key.plural,
+            verb="watch",
+            namespace=ns,
+            discovery=False,
+        )
+        if drop and scoped:
+            duration = min(duration, drop)
+        rv = query.get("resourceVersion")
+        table = _wants_table(accept)
+        bookmarks = _bool(query.get("allowWatchBookmarks"))
+        initial = query.get("sendInitialEvents")
+        name = parse_request(request.method, request.path, query).name
+        field_selector = query.get("fieldSelector")
+        if name:
+            # /watch/.../{name} is a watch on one object.
+            extra = f"metadata.name={name}"
+            field_selector = f"{field_selector},{extra}" if field_selector else extra
+        response = web.StreamResponse(
+            status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
+        )
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            if table and kind in ("ADDED", "MODIFIED", "DELETED"):
+                obj = self._table(info, [obj], query)
+            line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
+            await response.write(line.encode())
+
+        try:
+            if rv not in (None, "", "0") and self.faults.force_410_on_resume and scoped:
+                raise ApiError(410, f"too old resource version: {rv}", reason="Expired")
+            events = self.store.watch_events(
+                info.key,
+                ns or None,
+                resource_version=rv,
+                label_selector=query.get("labelSelector"),
+                field_selector=field_selector,
+                send_initial_events=_bool(initial) if initial is not None else None,
+                bookmark_interval=self.bookmark_interval if bookmarks else None,
+                timeout=duration,
+            )
+            async for kind, obj in events:
+                if kind == "BOOKMARK" and not bookmarks:
+                    continue
+                await send(kind, obj)
+        except ApiError as exc:
+            await send("ERROR", exc.status())
+        except (ConnectionResetError, asyncio.CancelledError):
+            return response
+        await response.write_eof()
+        return response
+
+    # ---- pods/log -------------------------------------------------------------------------
+
+    async def _log(
+        self, request: web.Request, ns: str, name: str, query: dict[str, str]
+    ) -> web.StreamResponse:
+        pod = await self.store.get(PODS, ns, name)
+        spec = pod.get("spec") or {}
+        regular = [c["name"] for c in spec.get("containers") or []]
+        init = [c["name"] for c in spec.get("initContainers") or []]
+        ephemeral = [c["name"] for c in spec.get("ephemeralContainers") or []]
+        container = query.get("container")
+        if not container:
+            if len(regular) != 1:
+                raise bad_request(
+                    f"a container name must be specified for pod {name}, choose one of: "
+                    f"[{' '.join(regular)}]"
+                    + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
+                )
+            container = regular[0]
+        elif container not in regular + init + ephemeral:
+            raise bad_request(f"container {container} is not valid for pod {name}")
+        if _bool(query.get("previous")):
+            raise bad_request(
+                f'previous terminated container "{container}" in pod "{name}" not found'
+            )
+        source = self.logs()
+        waiting = bad_request(
+            f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+        )
+        if source is None:
+            raise waiting
+        kwargs: dict[str, Any] = {
+            "tail_lines": _int(query, "tailLines"),
+            "limit_bytes": _int(query, "limitBytes"),
+            "timestamps": _bool(query.get("timestamps")),
+            "since_seconds": _int(query, "sinceSeconds"),
+        }
+        if not _bool(query.get("follow")):
+            try:
+                data = source.read(ns, name, container, **kwargs)
+            except KeyError:
+                raise waiting from None
+            return web.Response(body=data, headers={"Content-Type": "text/plain"})
+        chunks = source.follow(ns, name, container, **kwargs)
+        try:
+            first = await chunks.__anext__()
+        except KeyError:
+            raise waiting from None
+        except StopAsyncIteration:
+            first = b""
+        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        try:
+            if first:
+                await response.write(first)
+            async for chunk in chunks:
+                await response.write(chunk)
+        except (ConnectionResetError, asyncio.CancelledError):
+            return response
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        await response.write_eof()
+        return response

@@ -1,0 +1,1177 @@
+"""The object store: the apiserver's storage semantics, minus etcd.
+
+Everything runs on one event loop, so no locks: a method that does not await
+is atomic with respect to every other store call.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import copy
+import dataclasses
+import datetime
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from devcluster import builtin
+from devcluster.errors import (
+    ApiError,
+    FieldError,
+    already_exists,
+    bad_request,
+    conflict,
+    gone,
+    invalid,
+    not_found,
+)
+from devcluster.patch import (
+    APPLY,
+    JSON,
+    MERGE,
+    STRATEGIC,
+    apply_patch,
+    merge_patch,
+    strategic_merge_patch,
+)
+from devcluster.resources import (
+    CONFIGMAPS,
+    CRDS,
+    EVENTS,
+    EVENTS_V1,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SECRETS,
+    SERVICEACCOUNTS,
+    SERVICES,
+    ResourceInfo,
+    ResourceKey,
+    builtin_resources,
+    info_from_crd,
+)
+from devcluster.schema import StructuralSchema
+from devcluster.selectors import (
+    FieldSelector,
+    LabelSelector,
+    parse_field_selector,
+    parse_label_selector,
+)
+
+__all__ = [
+    "CONFIGMAPS",
+    "CRDS",
+    "EVENTS",
+    "EVENTS_V1",
+    "LEASES",
+    "NAMESPACES",
+    "NODES",
+    "PODS",
+    "SECRETS",
+    "SERVICEACCOUNTS",
+    "SERVICES",
+    "ApiError",
+    "ResourceKey",
+    "Store",
+]
+
+_PATCH_TYPES = {"merge": MERGE, "json": JSON, "strategic": STRATEGIC, "apply": APPLY}
+_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+_SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# A stored object: storage key, namespace ("" when cluster-scoped), name.
+Location = tuple[ResourceKey, str, str]
+# The class defines list(), which hides the builtin inside its annotations.
+Warnings = list[str]
+
+
+def utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.timezone.utc)
+
+
+def format_time(t: datetime.datetime) -> str:
+    return t.astimezone(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclasses.dataclass
+class _Event:
+    rv: int
+    type: str
+    obj: dict[str, Any]
+    old: dict[str, Any] | None
+
+
+class _Watcher:
+    def __init__(self, namespace: str | None) -> None:
+        self.namespace = namespace
+        self.queue: asyncio.Queue[_Event] = asyncio.Queue()
+
+
+class Store:
+    """In-memory Kubernetes storage with resourceVersions, watches, GC and finalizers."""
+
+    def __init__(
+        self,
+        *,
+        history_size: int = 2000,
+        clock: Callable[[], datetime.datetime] = utc_now,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.history_size = history_size
+        self.clock = clock
+        self._rng = rng or random.Random()
+        self._rv = 0
+        self._infos: dict[ResourceKey, ResourceInfo] = {}
+        self._objects: dict[ResourceKey, dict[tuple[str, str], dict[str, Any]]] = {}
+        self._history: dict[ResourceKey, collections.deque[_Event]] = {}
+        self._compacted: dict[ResourceKey, int] = {}
+        self._watchers: dict[ResourceKey, set[_Watcher]] = {}
+        self._schemas: dict[ResourceKey, StructuralSchema] = {}
+        self._by_uid: dict[str, Location] = {}
+        self._dependents: dict[str, set[Location]] = {}
+        self._gc_queue: collections.deque[str] = collections.deque()
+        self._gc_task: asyncio.Task[None] | None = None
+        self.crd_listeners: list[Callable[[], None]] = []
+        for info in builtin_resources():
+            self._serve(info)
+        for ns in _SYSTEM_NAMESPACES:
+            self._create_now(self._infos[NAMESPACES], "", {"metadata": {"name": ns}})
+
+    # ---- registry -------------------------------------------------------------------------
+
+    def _serve(self, info: ResourceInfo) -> None:
+        self._infos[info.key] = info
+        skey = info.storage_key
+        self._objects.setdefault(skey, {})
+        self._history.setdefault(skey, collections.deque())
+        self._compacted.setdefault(skey, 0)
+        self._watchers.setdefault(skey, set())
+
+    def resources(self) -> list[ResourceInfo]:
+        """Every served resource, built-in first, in registration order."""
+        return list(self._infos.values())
+
+    def info(self, key: ResourceKey) -> ResourceInfo:
+        """The resource's description; 404 when it is not served."""
+        try:
+            return self._infos[key]
+        except KeyError:
+            raise ApiError(
+                404, f"the server could not find the requested resource ({key})"
+            ) from None
+
+    def find(self, group: str, version: str, plural: str) -> ResourceInfo:
+        return self.info(ResourceKey(group, version, plural))
+
+    def resource_version(self) -> str:
+        """The current global resourceVersion (list then watch from it to miss nothing)."""
+        return str(self._rv)
+
+    def _register_crd(self, crd: dict[str, Any]) -> None:
+        self._unregister_crd(crd["metadata"]["name"], purge=False)
+        for info in info_from_crd(crd):
+            self._serve(info)
+            schema = ((info.crd_version or {}).get("schema") or {}).get("openAPIV3Schema")
+            self._schemas[info.key] = StructuralSchema(schema)
+        self._notify_crd()
+
+    def _unregister_crd(self, crd_name: str, *, purge: bool) -> None:
+        gone_keys = [k for k, i in self._infos.items() if i.crd_name == crd_name]
+        for key in gone_keys:
+            del self._infos[key]
+            self._schemas.pop(key, None)
+            if purge:
+                for obj in list(self._objects.get(key, {}).values()):
+                    self._remove(key, obj)
+        if gone_keys:
+            self._notify_crd()
+
+    def _notify_crd(self) -> None:
+        for listener in list(self.crd_listeners):
+            listener()
+
+    # ---- helpers --------------------------------------------------------------------------
+
+    def _next_rv(self) -> int:
+        self._rv += 1
+        return self._rv
+
+    def _ns(self, info: ResourceInfo, namespace: str | None) -> str:
+        return (namespace or "") if info.namespaced else ""
+
+    def _get_raw(self, info: ResourceInfo, namespace: str | None, name: str) -> dict[str, Any]:
+        obj = self._objects[info.storage_key].get((self._ns(info, namespace), name))
+        if obj is None:
+            raise not_found(info.key.plural, info.key.group, name)
+        return obj
+
+    def _out(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        out = copy.deepcopy(obj)
+        if info.key == EVENTS_V1:
+            return event_to_events_v1(out)
+        out["apiVersion"] = info.key.api_version
+        return out
+
+    def _emit(
+        self, skey: ResourceKey, kind: str, obj: dict[str, Any], old: dict[str, Any] | None
+    ) -> None:
+        event = _Event(
+            int(obj["metadata"]["resourceVersion"]),
+            kind,
+            copy.deepcopy(obj),
+            copy.deepcopy(old) if old is not None else None,
+        )
+        history = self._history[skey]
+        history.append(event)
+        while len(history) > self.history_size:
+            self._compacted[skey] = history.popleft().rv
+        ns = obj["metadata"].get("namespace")
+        for watcher in self._watchers[skey]:
+            if watcher.namespace is None or watcher.namespace == ns:
+                watcher.queue.put_nowait(event)
+
+    def _index(self, skey: ResourceKey, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        loc = (skey, meta.get("namespace", ""), meta["name"])
+        self._by_uid[meta["uid"]] = loc
+        for ref in meta.get("ownerReferences") or []:
+            self._dependents.setdefault(ref.get("uid", ""), set()).add(loc)
+
+    def _unindex(self, skey: ResourceKey, obj: dict[str, Any]) -> None:
+        meta = obj["metadata"]
+        loc = (skey, meta.get("namespace", ""), meta["name"])
+        self._by_uid.pop(meta["uid"], None)
+        for ref in meta.get("ownerReferences") or []:
+            deps = self._dependents.get(ref.get("uid", ""))
+            if deps is not None:
+                deps.discard(loc)
+                if not deps:
+                    del self._dependents[ref.get("uid", "")]
+
+    def _check_namespace(self, info: ResourceInfo, namespace: str) -> None:
+        if not info.namespaced:
+            return
+        if not namespace:
+            raise bad_request(
+                "the namespace of the provided object does not match the "
+                "namespace sent on the request"
+            )
+        ns = self._objects[NAMESPACES].get(("", namespace))
+        if ns is None:
+            raise not_found("namespaces", "", namespace)
+        if ns["metadata"].get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                f"{info.key.plural} is forbidden: unable to create new content in namespace "
+                f"{namespace} because it is being terminated",
+                details={
+                    "name": namespace,
+                    "kind": info.key.plural,
+                    "causes": [
+                        {
+                            "reason": "NamespaceTerminating",
+                            "field": "metadata.namespace",
+                            "message": f"namespace {namespace} is being terminated",
+                        }
+                    ],
+                },
+            )
+
+    def _invalid(self, info: ResourceInfo, name: str, errors: list[FieldError]) -> ApiError:
+        return invalid(info.kind, info.key.group, name, errors)
+
+    def _custom_checks(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        old: dict[str, Any] | None,
+        warnings: Warnings | None,
+        field_validation: str,
+    ) -> None:
+        schema = self._schemas.get(info.key)
+        name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
+        errors: list[FieldError] = []
+        if schema is not None:
+            dropped = schema.prune(obj)
+            if dropped and field_validation == "Strict":
+                raise bad_request(
+                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in dropped)
+                )
+            if dropped and warnings is not None and field_validation != "Ignore":
+                warnings.extend(f'unknown field "{p}"' for p in dropped)
+            schema.default(obj)
+            errors += schema.validate(obj, old)
+        errors += builtin.validate(info, obj, old)
+        if errors:
+            raise self._invalid(info, name, errors)
+
+    # ---- reads ----------------------------------------------------------------------------
+
+    async def get(self, key: ResourceKey, namespace: str | None, name: str) -> dict[str, Any]:
+        """One object; ApiError 404 if absent."""
+        info = self.info(key)
+        return self._out(info, self._get_raw(info, namespace, name))
+
+    def list_now(
+        self,
+        key: ResourceKey,
+        namespace: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Matching objects sorted by namespace/name, and the list's resourceVersion."""
+        info = self.info(key)
+        labels, fields = self.selectors(info, label_selector, field_selector)
+        ns = self._ns(info, namespace) if namespace else None
+        items = []
+        for (obj_ns, _), obj in sorted(self._objects[info.storage_key].items()):
+            if ns is not None and obj_ns != ns:
+                continue
+            out = self._out(info, obj)
+            if labels.matches(out["metadata"].get("labels")) and fields.matches(out):
+                items.append(out)
+        return items, str(self._rv)
+
+    async def list(
+        self,
+        key: ResourceKey,
+        namespace: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+    ) -> list[dict[str, Any]]:
+        """Matching objects, sorted by namespace and name."""
+        return self.list_now(key, namespace, label_selector, field_selector)[0]
+
+    def selectors(
+        self,
+        info: ResourceInfo,
+        label_selector: str | LabelSelector | None,
+        field_selector: str | FieldSelector | None,
+    ) -> tuple[LabelSelector, FieldSelector]:
+        labels = (
+            label_selector
+            if isinstance(label_selector, LabelSelector)
+            else parse_label_selector(label_selector)
+        )
+        if isinstance(field_selector, FieldSelector):
+            return labels, field_selector
+        allowed = {"metadata.name", "metadata.namespace", *info.selectable_fields}
+        if info.key == EVENTS_V1:
+            allowed |= {f.replace("involvedObject.", "regarding.") for f in allowed}
+            allowed |= {"reportingController", "deprecatedSource"}
+        return labels, parse_field_selector(field_selector, allowed.__contains__)
+
+    # ---- writes ---------------------------------------------------------------------------
+
+    async def create(
+        self,
+        key: ResourceKey,
+        namespace: str | None,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        warnings: Warnings | None = None,
+        field_validation: str = "Warn",
+    ) -> dict[str, Any]:
+        """Create an object (generateName honoured); 409 if the name is taken."""
+        info = self.info(key)
+        return self._out(
+            info,
+            self._create_now(
+                info,
+                namespace or "",
+                obj,
+                dry_run=dry_run,
+                warnings=warnings,
+                field_validation=field_validation,
+            ),
+        )
+
+    def _create_now(
+        self,
+        info: ResourceInfo,
+        namespace: str,
+        obj: dict[str, Any],
+        *,
+        dry_run: bool = False,
+        warnings: Warnings | None = None,
+        field_validation: str = "Warn",
+    ) -> dict[str, Any]:
+        if not isinstance(obj, dict):
+            raise bad_request("the object to create must be a JSON object")
+        obj = copy.deepcopy(obj)
+        if info.key == EVENTS_V1:
+            obj = events_v1_to_event(obj)
+        meta = obj.get("metadata")
+        if not isinstance(meta, dict):
+            meta = obj["metadata"] = {}
+        body_ns = meta.get("namespace")
+        if info.namespaced:
+            if body_ns and namespace and body_ns != namespace:
+                raise bad_request(
+                    "the namespace of the provided object does not match the "
+                    "namespace sent on the request"
+                )
+            namespace = namespace or body_ns or ""
+            self._check_namespace(info, namespace)
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+            namespace = ""
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise self._invalid(
+                    info,
+                    "",
+                    [
+                        FieldError(
+                            "FieldValueRequired",
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                        )
+                    ],
+                )
+            for _ in range(8):
+                candidate = prefix + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
+                if (namespace, candidate) not in self._objects[info.storage_key]:
+                    break
+            meta["name"] = candidate
+        name = meta["name"]
+        errors = builtin.validate_name(info, name) + builtin.validate_labels(meta)
+        if errors:
+            raise self._invalid(info, name, errors)
+        if (namespace, name) in self._objects[info.storage_key]:
+            raise already_exists(info.key.plural, info.key.group, name)
+        obj["apiVersion"] = info.key.api_version if info.key != EVENTS_V1 else "v1"
+        obj["kind"] = info.kind
+        for field in (
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "managedFields",
+            "selfLink",
+        ):
+            meta.pop(field, None)
+        meta["uid"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+        meta["creationTimestamp"] = format_time(self.clock())
+        meta["generation"] = 1
+        if info.status_subresource and info.crd_version is not None:
+            obj.pop("status", None)
+        builtin.prepare_create(info, obj)
+        self._custom_checks(info, obj, None, warnings, field_validation)
+        if info.key == CRDS:
+            obj["status"] = builtin.crd_status(obj, meta["creationTimestamp"])
+            clash = self._crd_clash(obj)
+            if clash:
+                raise self._invalid(info, name, [clash])
+        if dry_run:
+            return obj
+        meta["resourceVersion"] = str(self._next_rv())
+        skey = info.storage_key
+        self._objects[skey][(namespace, name)] = obj
+        self._index(skey, obj)
+        self._emit(skey, "ADDED", obj, None)
+        if info.key == CRDS:
+            self._register_crd(obj)
+        elif info.key == NAMESPACES:
+            self._create_now(self._infos[SERVICEACCOUNTS], name, {"metadata": {"name": "default"}})
+        if any(r.get("uid") not in self._by_uid for r in meta.get("ownerReferences") or []):
+            # An owner that is already gone: the garbage collector collects the orphan.
+            self._gc_queue.append("")
+            self._kick_gc()
+        return obj
+
+    def _crd_clash(self, crd: dict[str, Any]) -> FieldError | None:
+        spec = crd["spec"]
+        for info in self._infos.values():
+            if (
+                info.crd_version is None
+                and info.key.group == spec["group"]
+                and (info.key.plural == spec["names"]["plural"])
+            ):
+                return FieldError(
+                    "FieldValueInvalid",
+                    "spec.names.plural",
+                    "Invalid value: the resource is built in",
+                )
+        return None
+
+    async def replace(
+        self,
+        key: ResourceKey,
+        namespace: str | None,
+        name: str,
+        obj: dict[str, Any],
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
+        warnings: Warnings | None = None,
+        field_validation: str = "Warn",
+    ) -> dict[str, Any]:
+        """PUT: a stale metadata.resourceVersion is a 409 Conflict."""
+        info = self.info(key)
+        if not isinstance(obj, dict):
+            raise bad_request("the object must be a JSON object")
+        if info.key == EVENTS_V1:
+            obj = events_v1_to_event(copy.deepcopy(obj))
+        body_name = (obj.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(
+                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+            )
+        return self._out(
+            info,
+            self._update(
+                info,
+                namespace,
+                name,
+                obj,
+                subresource,
+                dry_run=dry_run,
+                warnings=warnings,
+                field_validation=field_validation,
+            ),
+        )
+
+    async def patch(
+        self,
+        key: ResourceKey,
+        namespace: str | None,
+        name: str,
+        patch: Any,
+        patch_type: str = "merge",
+        subresource: str | None = None,
+        *,
+        dry_run: bool = False,
+        warnings: Warnings | None = None,
+        field_validation: str = "Warn",
+        force: bool = False,
+    ) -> dict[str, Any]:
+        """Patch (merge, json, strategic or apply); subresource="status" for status."""
+        info = self.info(key)
+        ctype = _PATCH_TYPES.get(patch_type, patch_type).split(";")[0].strip()
+        storage = self._objects[info.storage_key]
+        current = storage.get((self._ns(info, namespace), name))
+        if ctype == APPLY:
+            if current is None:
+                body = copy.deepcopy(patch)
+                body.setdefault("metadata", {})["name"] = name
+                return await self.create(
+                    key,
+                    namespace,
+                    body,
+                    dry_run=dry_run,
+                    warnings=warnings,
+                    field_validation=field_validation,
+                )
+            base = self._out(info, current)
+            merged = (
+                strategic_merge_patch(base, patch)
+                if info.crd_version is None
+                else merge_patch(base, _drop_nulls(patch))
+            )
+            merged["metadata"]["resourceVersion"] = base["metadata"]["resourceVersion"]
+        else:
+            if current is None:
+                raise not_found(info.key.plural, info.key.group, name)
+            if ctype == STRATEGIC and info.crd_version is not None:
+                raise ApiError(
+                    415,
+                    "the body of the request was in an unknown format - "
+                    "accepted media types include: application/json-patch+json, "
+                    "application/merge-patch+json, application/apply-patch+yaml",
+                )
+            base = self._out(info, current)
+            merged = apply_patch(base, patch, ctype)
+            if not isinstance(merged, dict):
+                raise bad_request("the patch must produce a JSON object")
+            meta: Any = merged.get("metadata")
+            # A resourceVersion the patch itself sets acts as a precondition.
+            if not isinstance(meta, dict) or meta.get("resourceVersion") in (None, ""):
+                merged.setdefault("metadata", {})["resourceVersion"] = base["metadata"][
+                    "resourceVersion"
+                ]
+        if info.key == EVENTS_V1:
+            merged = events_v1_to_event(merged)
+        return self._out(
+            info,
+            self._update(
+                info,
+                namespace,
+                name,
+                merged,
+                subresource,
+                dry_run=dry_run,
+                warnings=warnings,
+                field_validation=field_validation,
+            ),
+        )
+
+    def _update(
+        self,
+        info: ResourceInfo,
+        namespace: str | None,
+        name: str,
+        new: dict[str, Any],
+        subresource: str | None,
+        *,
+        dry_run: bool = False,
+        warnings: Warnings | None = None,
+        field_validation: str = "Warn",
+        allow_node_name: bool = False,
+    ) -> dict[str, Any]:
+        old = self._get_raw(info, namespace, name)
+        new = copy.deepcopy(new)
+        new_meta: dict[str, Any] = new.get("metadata") or {}
+        if not isinstance(new_meta, dict):
+            raise bad_request("metadata must be an object")
+        old_meta = old["metadata"]
+        rv = new_meta.get("resourceVersion")
+        if rv not in (None, "") and rv != old_meta["resourceVersion"]:
+            raise conflict(
+                info.key.plural,
+                info.key.group,
+                name,
+                "the object has been modified; please apply your changes to the "
+                "latest version and try again",
+            )
+        if new_meta.get("uid") and new_meta["uid"] != old_meta["uid"]:
+            raise conflict(
+                info.key.plural,
+                info.key.group,
+                name,
+                f"Precondition failed: UID in precondition: {new_meta['uid']}, "
+                f"UID in object meta: {old_meta['uid']}",
+            )
+        if subresource == "status":
+            result = copy.deepcopy(old)
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+        elif subresource is None:
+            result = new
+            result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
+            meta = result["metadata"] = dict(new_meta)
+            for field in (
+                "uid",
+                "creationTimestamp",
+                "namespace",
+                "name",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "generateName",
+            ):
+                if field in old_meta:
+                    meta[field] = old_meta[field]
+                else:
+                    meta.pop(field, None)
+            meta.pop("managedFields", None)
+            if info.status_subresource:
+                if "status" in old:
+                    result["status"] = copy.deepcopy(old["status"])
+                else:
+                    result.pop("status", None)
+            if info.key == PODS and not allow_node_name:
+                node = (old.get("spec") or {}).get("nodeName")
+                spec = result.get("spec")
+                if isinstance(spec, dict) and spec.get("nodeName") != node:
+                    raise self._invalid(
+                        info,
+                        name,
+                        [
+                            FieldError(
+                                "FieldValueForbidden",
+                                "spec.nodeName",
+                                "Forbidden: pod updates may not change fields other than "
+                                "`spec.containers[*].image`,`spec.activeDeadlineSeconds`,"
+                                "`spec.tolerations`; use the binding subresource to set nodeName",
+                            )
+                        ],
+                    )
+            errors = builtin.validate_labels(meta)
+            if errors:
+                raise self._invalid(info, name, errors)
+            if old_meta.get("deletionTimestamp"):
+                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
+                if added:
+                    raise self._invalid(
+                        info,
+                        name,
+                        [
+                            FieldError(
+                                "FieldValueForbidden",
+                                "metadata.finalizers",
+                                f"Forbidden: no new finalizers can be added if the object is being "
+                                f"deleted, found new finalizers {sorted(added)}",
+                            )
+                        ],
+                    )
+        else:
+            raise ApiError(
+                404,
+                f"the server could not find the requested resource ({subresource} of {info.key})",
+            )
+        self._custom_checks(info, result, old, warnings, field_validation)
+        if info.key == CRDS:
+            errs = builtin.validate_crd(result)
+            if errs:
+                raise self._invalid(info, name, errs)
+            result["status"] = builtin.crd_status(result, format_time(self.clock()))
+        result["metadata"]["resourceVersion"] = old_meta["resourceVersion"]
+        if result == old:
+            # Kubernetes does not bump the resourceVersion for a no-op write.
+            return old
+        if _spec_changed(info, old, result):
+            result["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
+        if dry_run:
+            return result
+        meta = result["metadata"]
+        meta["resourceVersion"] = str(self._next_rv())
+        skey = info.storage_key
+        self._unindex(skey, old)
+        self._objects[skey][(meta.get("namespace", ""), name)] = result
+        self._index(skey, result)
+        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+            self._emit(skey, "MODIFIED", result, old)
+            self._remove(skey, result)
+            return result
+        self._emit(skey, "MODIFIED", result, old)
+        if info.key == CRDS:
+            self._register_crd(result)
+        return result
+
+    async def bind(self, namespace: str, name: str, node_name: str) -> dict[str, Any]:
+        """Assign a pod to a node, as the binding subresource does."""
+        info = self.info(PODS)
+        pod = self._get_raw(info, namespace, name)
+        current = (pod.get("spec") or {}).get("nodeName")
+        if current:
+            raise conflict("pods", "", name, f'pod {name} is already assigned to node "{current}"')
+        if pod["metadata"].get("deletionTimestamp"):
+            raise conflict("pods", "", name, "pod is being deleted, cannot be assigned to a host")
+        new = copy.deepcopy(pod)
+        new["spec"]["nodeName"] = node_name
+        status = new.setdefault("status", {})
+        conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+        conditions.append(
+            {
+                "type": "PodScheduled",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": format_time(self.clock()),
+            }
+        )
+        status["conditions"] = conditions
+        # Binding writes spec and status at once, which neither endpoint alone allows.
+        updated = self._update(info, namespace, name, new, None, allow_node_name=True)
+        staged = copy.deepcopy(updated)
+        staged["status"] = status
+        return self._out(info, self._update(info, namespace, name, staged, "status"))
+
+    # ---- deletion -------------------------------------------------------------------------
+
+    async def delete(
+        self,
+        key: ResourceKey,
+        namespace: str | None,
+        name: str,
+        grace_period_seconds: int | None = None,
+        *,
+        propagation_policy: str | None = None,
+        preconditions: dict[str, Any] | None = None,
+        dry_run: bool = False,
+    ) -> dict[str, Any] | None:
+        """Delete, honouring finalizers, pod grace periods and propagation policy.
+
+        Returns the object: still present (with deletionTimestamp) or as last seen.
+        """
+        info = self.info(key)
+        obj = self._get_raw(info, namespace, name)
+        meta = obj["metadata"]
+        for field in ("uid", "resourceVersion"):
+            want = (preconditions or {}).get(field)
+            if want and want != meta.get(field):
+                raise conflict(
+                    info.key.plural,
+                    info.key.group,
+                    name,
+                    f"Precondition failed: {field.upper() if field == 'uid' else field}"
+                    f" in precondition: {want}, {field} in object meta: "
+                    f"{meta.get(field)}",
+                )
+        if dry_run:
+            return self._out(info, obj)
+        return self._delete_now(info, obj, grace_period_seconds, propagation_policy)
+
+    def _delete_now(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        grace: int | None,
+        policy: str | None,
+    ) -> dict[str, Any]:
+        skey = info.storage_key
+        meta = obj["metadata"]
+        now = self.clock()
+        if info.key == NAMESPACES:
+            return self._out(info, self._delete_namespace(obj))
+        finalizers = list(meta.get("finalizers") or [])
+        if policy == "Foreground" and self._dependents.get(meta["uid"]):
+            if "foregroundDeletion" not in finalizers:
+                finalizers.append("foregroundDeletion")
+        elif policy == "Orphan" or "orphan" in finalizers:
+            self._orphan_dependents(meta["uid"])
+            finalizers = [f for f in finalizers if f != "orphan"]
+        if info.key == PODS:
+            spec, status = obj.get("spec") or {}, obj.get("status") or {}
+            if grace is None:
+                grace = spec.get("terminationGracePeriodSeconds", 30)
+            if grace is not None and grace < 0:
+                grace = 0
+            bound = bool(spec.get("nodeName"))
+            terminal = status.get("phase") in ("Succeeded", "Failed")
+            if not bound or terminal:
+                grace = 0
+            if grace:
+                current = meta.get("deletionGracePeriodSeconds")
+                if meta.get("deletionTimestamp") and current is not None and current <= grace:
+                    return self._out(info, obj)
+                new = copy.deepcopy(obj)
+                new["metadata"]["deletionTimestamp"] = format_time(
+                    now + datetime.timedelta(seconds=grace)
+                )
+                new["metadata"]["deletionGracePeriodSeconds"] = grace
+                new["metadata"]["finalizers"] = finalizers
+                if not finalizers:
+                    new["metadata"].pop("finalizers")
+                return self._out(info, self._write_meta(skey, obj, new))
+        if finalizers:
+            new = copy.deepcopy(obj)
+            new["metadata"].setdefault("deletionTimestamp", format_time(now))
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["metadata"]["finalizers"] = finalizers
+            if new == obj:
+                return self._out(info, obj)
+            written = self._write_meta(skey, obj, new)
+            if "foregroundDeletion" in finalizers:
+                self._delete_dependents(meta["uid"], "Foreground")
+            return self._out(info, written)
+        if meta.get("deletionTimestamp") is None or info.key == PODS:
+            new = copy.deepcopy(obj)
+            new["metadata"]["deletionTimestamp"] = new["metadata"].get(
+                "deletionTimestamp"
+            ) or format_time(now)
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            obj = new
+        return self._out(info, self._remove(skey, obj))
+
+    def _write_meta(
+        self, skey: ResourceKey, old: dict[str, Any], new: dict[str, Any]
+    ) -> dict[str, Any]:
+        meta = new["metadata"]
+        meta["resourceVersion"] = str(self._next_rv())
+        self._unindex(skey, old)
+        self._objects[skey][(meta.get("namespace", ""), meta["name"])] = new
+        self._index(skey, new)
+        self._emit(skey, "MODIFIED", new, old)
+        return new
+
+    def _remove(self, skey: ResourceKey, obj: dict[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        ns, name = meta.get("namespace", ""), meta["name"]
+        if self._objects[skey].pop((ns, name), None) is None:
+            return obj
+        self._unindex(skey, obj)
+        final = copy.deepcopy(obj)
+        final["metadata"]["resourceVersion"] = str(self._next_rv())
+        self._emit(skey, "DELETED", final, obj)
+        if skey == CRDS:
+            self._unregister_crd(name, purge=True)
+        if self._dependents.get(meta["uid"]):
+            self._gc_queue.append(meta["uid"])
+            self._kick_gc()
+        for ref in meta.get("ownerReferences") or []:
+            self._release_foreground_owner(ref.get("uid", ""))
+        if ns:
+            self._maybe_finish_namespace(ns)
+        return final
+
+    # ---- namespaces -----------------------------------------------------------------------
+
+    def _delete_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any]:
+        name = ns_obj["metadata"]["name"]
+        if not ns_obj["metadata"].get("deletionTimestamp"):
+            new = copy.deepcopy(ns_obj)
+            new["metadata"]["deletionTimestamp"] = format_time(self.clock())
+            new["metadata"]["deletionGracePeriodSeconds"] = 0
+            new["status"] = {"phase": "Terminating"}
+            ns_obj = self._write_meta(NAMESPACES, ns_obj, new)
+            for info in list(self._infos.values()):
+                if not info.namespaced or info.storage is not None:
+                    continue
+                for (obj_ns, _), obj in list(self._objects[info.storage_key].items()):
+                    if obj_ns == name and not obj["metadata"].get("deletionTimestamp"):
+                        self._delete_now(info, obj, None, None)
+        return self._maybe_finish_namespace(name) or ns_obj
+
+    def _maybe_finish_namespace(self, name: str) -> dict[str, Any] | None:
+        ns_obj = self._objects[NAMESPACES].get(("", name))
+        if ns_obj is None or not ns_obj["metadata"].get("deletionTimestamp"):
+            return None
+        for info in self._infos.values():
+            if (
+                info.namespaced
+                and info.storage is None
+                and any(obj_ns == name for obj_ns, _ in self._objects[info.storage_key])
+            ):
+                return None
+        if ns_obj["metadata"].get("finalizers"):
+            return None
+        return self._remove(NAMESPACES, ns_obj)
+
+    # ---- garbage collection ---------------------------------------------------------------
+
+    def _kick_gc(self) -> None:
+        if self._gc_task is None or self._gc_task.done():
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                return  # no loop yet (bootstrap): nothing can own anything
+            self._gc_task = loop.create_task(self._run_gc())
+
+    async def _run_gc(self) -> None:
+        # Yield first so the owner's DELETE answers before its dependents go, as in Kubernetes.
+        await asyncio.sleep(0)
+        while self._gc_queue:
+            self._gc_queue.popleft()
+            self._collect_orphans()
+            await asyncio.sleep(0)
+
+    def _collect_orphans(self) -> None:
+        for owner_uid in list(self._dependents):
+            if owner_uid in self._by_uid:
+                continue
+            self._delete_dependents(owner_uid, "Background")
+
+    def _delete_dependents(self, owner_uid: str, policy: str) -> None:
+        for skey, ns, name in list(self._dependents.get(owner_uid, ())):
+            obj = self._objects[skey].get((ns, name))
+            info = self._infos.get(skey)
+            if obj is None or info is None:
+                continue
+            refs = obj["metadata"].get("ownerReferences") or []
+            alive = [r for r in refs if r.get("uid") != owner_uid and r.get("uid") in self._by_uid]
+            if alive:
+                new = copy.deepcopy(obj)
+                new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
+                self._write_meta(skey, obj, new)
+            elif not obj["metadata"].get("deletionTimestamp") or skey == PODS:
+                self._delete_now(info, obj, None, policy)
+        if owner_uid not in self._by_uid:
+            self._dependents.pop(owner_uid, None)
+
+    def _orphan_dependents(self, owner_uid: str) -> None:
+        for skey, ns, name in list(self._dependents.get(owner_uid, ())):
+            obj = self._objects[skey].get((ns, name))
+            if obj is None:
+                continue
+            new = copy.deepcopy(obj)
+            new["metadata"]["ownerReferences"] = [
+                r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
+            ]
+            if not new["metadata"]["ownerReferences"]:
+                del new["metadata"]["ownerReferences"]
+            self._write_meta(skey, obj, new)
+
+    def _release_foreground_owner(self, owner_uid: str) -> None:
+        loc = self._by_uid.get(owner_uid)
+        if loc is None:
+            return
+        skey, ns, name = loc
+        owner = self._objects[skey].get((ns, name))
+        if owner is None or "foregroundDeletion" not in (owner["metadata"].get("finalizers") or []):
+            return
+        for dskey, dns, dname in self._dependents.get(owner_uid, ()):
+            dep = self._objects[dskey].get((dns, dname))
+            if dep and any(
+                r.get("uid") == owner_uid and r.get("blockOwnerDeletion")
+                for r in dep["metadata"].get("ownerReferences") or []
+            ):
+                return
+        new = copy.deepcopy(owner)
+        new["metadata"]["finalizers"] = [
+            f for f in owner["metadata"]["finalizers"] if f != "foregroundDeletion"
+        ]
+        written = self._write_meta(skey, owner, new)
+        if not written["metadata"]["finalizers"]:
+            self._remove(skey, written)
+
+    # ---- watch ----------------------------------------------------------------------------
+
+    async def watch(
+        self, key: ResourceKey, namespace: str | None = None
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """Changes from now on: ("ADDED" | "MODIFIED" | "DELETED", object)."""
+        async for kind, obj in self.watch_events(key, namespace, resource_version=str(self._rv)):
+            yield kind, obj
+
+    async def watch_events(
+        self,
+        key: ResourceKey,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+        send_initial_events: bool | None = None,
+        bookmark_interval: float | None = None,
+        timeout: float | None = None,
+    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """The watch protocol: initial state for "" and "0", replay after a given version.
+
+        Raises ApiError 410 before yielding anything when the version is compacted away.
+        Yields ("BOOKMARK", ...) at the end of initial events when sendInitialEvents is
+        set, and every bookmark_interval seconds when idle; ends after timeout seconds.
+        """
+        info = self.info(key)
+        labels, fields = self.selectors(info, label_selector, field_selector)
+        skey = info.storage_key
+        ns = self._ns(info, namespace) if namespace else None
+        watcher = _Watcher(ns)
+        backlog: list[tuple[str, dict[str, Any]]] = []
+        initial = (
+            send_initial_events
+            if send_initial_events is not None
+            else (resource_version in (None, "", "0"))
+        )
+        if initial:
+            for (obj_ns, _), obj in sorted(self._objects[skey].items()):
+                out = self._out(info, obj)
+                if (
+                    (ns is None or obj_ns == ns)
+                    and labels.matches(out["metadata"].get("labels"))
+                    and fields.matches(out)
+                ):
+                    backlog.append(("ADDED", out))
+            if send_initial_events:
+                backlog.append(("BOOKMARK", self.bookmark(info, initial_events_end=True)))
+        else:
+            try:
+                since = int(resource_version or "0")
+            except ValueError:
+                raise bad_request(f"invalid resource version: {resource_version!r}") from None
+            if since < self._compacted[skey]:
+                raise gone(f"too old resource version: {since} ({self._compacted[skey] + 1})")
+            for event in self._history[skey]:
+                if event.rv > since and (
+                    ns is None or event.obj["metadata"].get("namespace") == ns
+                ):
+                    translated = self._translate(info, event, labels, fields)
+                    if translated:
+                        backlog.append(translated)
+        self._watchers[skey].add(watcher)
+        try:
+            for item in backlog:
+                yield item
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout if timeout is not None else None
+            next_bookmark = loop.time() + bookmark_interval if bookmark_interval else None
+            while True:
+                waits = [t - loop.time() for t in (deadline, next_bookmark) if t is not None]
+                try:
+                    if waits:
+                        event = await asyncio.wait_for(watcher.queue.get(), max(0.0, min(waits)))
+                    else:
+                        event = await watcher.queue.get()
+                except asyncio.TimeoutError:
+                    now = loop.time()
+                    if deadline is not None and now >= deadline:
+                        return
+                    if next_bookmark is not None and now >= next_bookmark:
+                        # The queue is empty, so every change up to now has been delivered.
+                        yield "BOOKMARK", self.bookmark(info)
+                        next_bookmark = now + (bookmark_interval or 0)
+                    continue
+                translated = self._translate(info, event, labels, fields)
+                if translated:
+                    yield translated
+        finally:
+            self._watchers[skey].discard(watcher)
+
+    def pending(self, key: ResourceKey) -> bool:
+        """Whether any watcher of key still has undelivered events."""
+        return any(not w.queue.empty() for w in self._watchers[self.info(key).storage_key])
+
+    def bookmark(self, info: ResourceInfo, *, initial_events_end: bool = False) -> dict[str, Any]:
+        meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
+        if initial_events_end:
+            meta["annotations"] = {"k8s.io/initial-events-end": "true"}
+        return {"kind": info.kind, "apiVersion": info.key.api_version, "metadata": meta}
+
+    def _translate(
+        self, info: ResourceInfo, event: _Event, labels: LabelSelector, fields: FieldSelector
+    ) -> tuple[str, dict[str, Any]] | None:
+        out = self._out(info, event.obj)
+        now_matches = labels.matches(out["metadata"].get("labels")) and fields.matches(out)
+        if event.type != "MODIFIED" or event.old is None:
+            return (event.type, out) if now_matches else None
+        old = self._out(info, event.old)
+        was_matching = labels.matches(old["metadata"].get("labels")) and fields.matches(old)
+        if now_matches and was_matching:
+            return "MODIFIED", out
+        if now_matches:
+            return "ADDED", out
+        if was_matching:
+            return "DELETED", out
+        return None
+
+
+def _spec_changed(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> bool:
+    skip = {"metadata", "status"} if info.status_subresource else {"metadata"}
+    skip |= {"apiVersion", "kind"}
+    keys = (set(old) | set(new)) - skip
+    return any(old.get(k) != new.get(k) for k in keys)
+
+
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    return value
+
+
+_EVENT_RENAMES = (
+    ("involvedObject", "regarding"),
+    ("message", "note"),
+    ("source", "deprecatedSource"),
+    ("firstTimestamp", "deprecatedFirstTimestamp"),
+    ("lastTimestamp", "deprecatedLastTimestamp"),
+    ("count", "deprecatedCount"),
+    ("reportingComponent", "reportingController"),
+)
+
+
+def event_to_events_v1(event: dict[str, Any]) -> dict[str, Any]:
+    """A core v1 Event as events.k8s.io/v1 serves it."""
+    out = dict(event)
+    for core, new in _EVENT_RENAMES:
+        if core in out:
+            out[new] = out.pop(core)
+    out["apiVersion"] = "events.k8s.io/v1"
+    out["kind"] = "Event"
+    return out
+
+
+def events_v1_to_event(event: dict[str, Any]) -> dict[str, Any]:
+    """An events.k8s.io/v1 Event stored as a core v1 Event."""
+    out = dict(event)
+    for core, new in _EVENT_RENAMES:
+        if new in out:
+            out[core] = out.pop(new)
+    out["apiVersion"] = "v1"
+    out["kind"] = "Event"
+    return out

@@ -1,0 +1,378 @@
+"""KubernetesPodOperator keyword arguments -> TaskRun: the pure half of TaskRunOperator.
+
+Everything here runs on the Airflow worker and talks to no cluster: it reads pod template
+files, serialises Kubernetes client objects and computes names and labels.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Container, Iterable, Mapping
+from typing import Any
+
+from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator, make_safe_label_value
+from kubernetes.client import ApiClient, Configuration
+from kubernetes.client import models as k8s
+
+API_VERSION = "taskrun.dev/v1alpha1"
+KIND = "TaskRun"
+BASE_CONTAINER_NAME = "base"
+XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
+
+# The TaskRun name leaves room for the controller's "-<attempt>" pod suffix (up to 99
+# attempts) so the pod name stays the plain "<taskrun>-<attempt>".
+MAX_TASKRUN_NAME_LEN = 60
+_NAME_HASH_LEN = 10
+
+HOLD_POD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
+LOGS_ACKED_ANNOTATION = "taskrun.dev/logs-acked"
+
+# on_kill_action "cancel": stop the run, and release a pod held for its logs at once since
+# nobody will read them.
+CANCEL_PATCH: dict[str, Any] = {
+    "metadata": {"annotations": {LOGS_ACKED_ANNOTATION: "true"}},
+    "spec": {"cancel": True},
+}
+
+# KPO constructor argument -> TaskRun spec field, for values that only need serialising.
+_DIRECT_FIELDS: dict[str, str] = {
+    "image": "image",
+    "cmds": "cmds",
+    "arguments": "arguments",
+    "ports": "ports",
+    "volume_mounts": "volumeMounts",
+    "volumes": "volumes",
+    "env_from": "envFrom",
+    "configmaps": "configmaps",
+    "container_resources": "containerResources",
+    "affinity": "affinity",
+    "node_selector": "nodeSelector",
+    "tolerations": "tolerations",
+    "security_context": "securityContext",
+    "container_security_context": "containerSecurityContext",
+    "service_account_name": "serviceAccountName",
+    "automount_service_account_token": "automountServiceAccountToken",
+    "hostnetwork": "hostNetwork",
+    "host_aliases": "hostAliases",
+    "dnspolicy": "dnsPolicy",
+    "dns_config": "dnsConfig",
+    "hostname": "hostname",
+    "subdomain": "subdomain",
+    "schedulername": "schedulerName",
+    "priority_class_name": "priorityClassName",
+    "runtime_class_name": "runtimeClassName",
+    "init_containers": "initContainers",
+    "image_pull_policy": "imagePullPolicy",
+    "annotations": "annotations",
+    "termination_grace_period": "terminationGracePeriod",
+    "active_deadline_seconds": "activeDeadlineSeconds",
+    "pod_runtime_info_envs": "podRuntimeInfoEnvs",
+    "startup_timeout_seconds": "startupTimeoutSeconds",
+    "schedule_timeout_seconds": "scheduleTimeoutSeconds",
+    "log_events_on_failure": "logEventsOnFailure",
+    "do_xcom_push": "doXcomPush",
+    "get_logs": "getLogs",
+}
+
+# Spec fields whose KPO value is a meaningful boolean: False must reach the spec, since
+# the controller's KPO merge treats a missing value and False the same but a template's
+# value differently from an explicit one only when truthy.
+_BOOL_FIELDS = {
+    "hostNetwork",
+    "automountServiceAccountToken",
+    "logEventsOnFailure",
+    "doXcomPush",
+    "getLogs",
+}
+
+# KPO defaults that the TaskRun spec shares: leaving them out keeps TaskRuns short.
+_SPEC_DEFAULTS: dict[str, Any] = {
+    "hostNetwork": False,
+    "startupTimeoutSeconds": 120,
+    "logEventsOnFailure": False,
+    "doXcomPush": False,
+    "getLogs": True,
+    "terminationMessagePolicy": "File",
+    "baseContainerName": BASE_CONTAINER_NAME,
+    "onFinishAction": "delete_pod",
+}
+
+_ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
+
+
+def serialize(obj: Any) -> Any:
+    """Kubernetes client objects (or dicts/lists of them) -> plain JSON-able data, API casing."""
+    return ApiClient(configuration=Configuration()).sanitize_for_serialization(obj)
+
+
+def _k8s_name(value: str) -> str:
+    # KPO's _set_name: lowercase, runs of anything outside [a-z0-9-] become "-".
+    return re.sub(r"[^a-z0-9-]+", "-", value.lower())
+
+
+def taskrun_name(
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    map_index: int | None,
+    try_number: int,
+    prefix: str | None = None,
+) -> str:
+    """Deterministic TaskRun name of one task-instance try: ``<prefix>-<hash>``, a DNS label.
+
+    ``prefix`` (KPO's ``name``, else the task id) only makes the name readable; the hash of
+    dag_id, task_id, run_id, map_index and try_number makes it unique, so a restarted worker
+    finds the TaskRun it created before instead of starting a second pod.
+    """
+    identity = json.dumps(
+        [dag_id, task_id, run_id, -1 if map_index is None else map_index, try_number]
+    )
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:_NAME_HASH_LEN]
+    head = name_head(prefix or task_id)
+    # A DNS label must start with a letter or digit; the hash alone always qualifies.
+    return f"{head}-{digest}" if head else digest
+
+
+def name_head(prefix: str) -> str:
+    """The readable part of a TaskRun name: KPO's name slug, cut to leave room for the hash."""
+    head = _k8s_name(prefix).strip("-.")
+    return head[: MAX_TASKRUN_NAME_LEN - _NAME_HASH_LEN - 1].strip("-")
+
+
+def ti_labels(
+    *,
+    dag_id: str,
+    task_id: str,
+    run_id: str,
+    try_number: int,
+    map_index: int | None,
+    airflow_version: str,
+    in_cluster: bool | None,
+) -> dict[str, str]:
+    """The task-instance labels KPO puts on its pod, sanitised exactly as KPO does."""
+    labels = {
+        "dag_id": dag_id,
+        "task_id": task_id,
+        "run_id": run_id,
+        "kubernetes_pod_operator": "True",
+    }
+    if map_index is not None and map_index >= 0:
+        labels["map_index"] = str(map_index)
+    labels["try_number"] = str(try_number)
+    labels = {key: make_safe_label_value(str(value)) for key, value in labels.items()}
+    # KPO adds these two after sanitising, unsanitised.
+    labels["airflow_version"] = airflow_version.replace("+", "-")
+    if in_cluster is not None:
+        labels["airflow_kpo_in_cluster"] = str(in_cluster)
+    return labels
+
+
+def env_list(env_vars: Any) -> list[dict[str, Any]]:
+    """KPO's env_vars (dict in insertion order, or list of V1EnvVar / dicts) -> EnvVar list."""
+    if not env_vars:
+        return []
+    if isinstance(env_vars, Mapping):
+        return [{"name": str(k), "value": v} for k, v in env_vars.items()]
+    return list(serialize(list(env_vars)))
+
+
+def image_pull_secrets(value: Any) -> list[dict[str, Any]]:
+    """KPO's image_pull_secrets: a comma-separated string or LocalObjectReference list."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        # Split exactly as KPO does (no stripping): the pod must be the same.
+        return [{"name": name} for name in value.split(",")]
+    return list(serialize(list(value)))
+
+
+def secret_mounts(secrets: Iterable[Any] | None) -> list[dict[str, Any]]:
+    """Airflow ``Secret`` objects -> TaskRun ``spec.secrets`` entries."""
+    mounts = []
+    for secret in secrets or []:
+        mount: dict[str, Any] = {"deployType": secret.deploy_type, "secret": secret.secret}
+        if secret.deploy_target is not None:
+            mount["deployTarget"] = secret.deploy_target
+        if secret.key is not None:
+            mount["key"] = secret.key
+        if secret.items:
+            mount["items"] = serialize(list(secret.items))
+        mounts.append(mount)
+    return mounts
+
+
+def skip_exit_codes(value: int | Container[int] | None) -> list[int]:
+    """KPO's skip_on_exit_code (an int, any container of ints, or None) -> a sorted list."""
+    if value is None:
+        return []
+    if isinstance(value, int):
+        return [value]
+    if isinstance(value, Iterable):
+        return sorted({int(code) for code in value})
+    # A Container that cannot be iterated (e.g. a custom __contains__) has no list form.
+    raise TypeError(
+        f"skip_on_exit_code must be an int or an iterable of ints, got {type(value).__name__}"
+    )
+
+
+def on_finish_action(value: str | None, is_delete_operator_pod: bool | None) -> str:
+    """KPO's on_finish_action, with the deprecated is_delete_operator_pod taking precedence."""
+    if is_delete_operator_pod is not None:
+        return "delete_pod" if is_delete_operator_pod else "keep_pod"
+    action = str(value or "delete_pod")
+    if action not in _ON_FINISH_ACTIONS:
+        raise ValueError(f"on_finish_action must be one of {_ON_FINISH_ACTIONS}, got {action!r}")
+    return action
+
+
+def pod_template(
+    pod_template_file: str | None,
+    pod_template_dict: Mapping[str, Any] | None,
+    full_pod_spec: Any,
+) -> dict[str, Any] | None:
+    """The base pod KPO would start from, as a PodTemplateSpec dict ({metadata, spec}).
+
+    KPO's precedence: pod_template_file, else pod_template_dict, else full_pod_spec; a
+    template and full_pod_spec are merged with KPO's own merge (full_pod_spec wins).
+    Read here, on the worker, because the file lives there and not in the cluster.
+    """
+    base: k8s.V1Pod | None
+    if pod_template_file:
+        base = PodGenerator.deserialize_model_file(pod_template_file)
+    elif pod_template_dict:
+        base = PodGenerator.deserialize_model_dict(dict(pod_template_dict))
+    else:
+        base = None
+    full = _as_pod(full_pod_spec) if full_pod_spec else None
+    if base is not None and full is not None:
+        base = PodGenerator.reconcile_pods(base, full)
+    elif base is None:
+        base = full
+    if base is None:
+        return None
+    data = serialize(base)
+    template = {key: data[key] for key in ("metadata", "spec") if data.get(key)}
+    return template or None
+
+
+def _as_pod(value: Any) -> k8s.V1Pod:
+    if isinstance(value, k8s.V1Pod):
+        return value
+    if isinstance(value, Mapping):
+        return PodGenerator.deserialize_model_dict(dict(value))
+    raise TypeError(f"full_pod_spec must be a V1Pod or a dict, got {type(value).__name__}")
+
+
+def container_logs(
+    value: Iterable[str] | str | bool | None,
+    base_container_name: str,
+    template: Mapping[str, Any] | None,
+) -> list[str]:
+    """KPO's container_logs -> the list of container names whose logs the task shows.
+
+    ``True`` means every regular container in KPO (not just the base one): the names are
+    known here, the base container plus the template's other containers.
+    """
+    if value is None or value is False:
+        return [base_container_name]
+    if value is True:
+        names = [base_container_name]
+        containers = ((template or {}).get("spec") or {}).get("containers") or []
+        names += [c["name"] for c in containers[1:] if c.get("name")]
+        return names
+    if isinstance(value, str):
+        return [value]
+    return list(value)
+
+
+def build_spec(kwargs: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> dict:
+    """KPO constructor kwargs (rendered) -> a TaskRun spec dict in API casing.
+
+    ``labels`` are extra pod labels (the task-instance ones) merged over the user's, as KPO
+    does. Values equal to the shared defaults are left out.
+    """
+    spec: dict[str, Any] = {}
+    for kpo_name, field in _DIRECT_FIELDS.items():
+        value = kwargs.get(kpo_name)
+        if value is None:
+            continue
+        data = serialize(value)
+        if field in _BOOL_FIELDS:
+            data = bool(data)
+        elif not data and data != 0:
+            continue
+        spec[field] = data
+
+    env = env_list(kwargs.get("env_vars"))
+    if env:
+        spec["envVars"] = env
+    pull_secrets = image_pull_secrets(kwargs.get("image_pull_secrets"))
+    if pull_secrets:
+        spec["imagePullSecrets"] = pull_secrets
+    secrets = secret_mounts(kwargs.get("secrets"))
+    if secrets:
+        spec["secrets"] = secrets
+
+    all_labels = {
+        str(k): "" if v is None else str(v) for k, v in (kwargs.get("labels") or {}).items()
+    }
+    all_labels.update(labels or {})
+    if all_labels:
+        spec["labels"] = all_labels
+
+    spec["terminationMessagePolicy"] = kwargs.get("termination_message_policy") or "File"
+    base_name = kwargs.get("base_container_name") or BASE_CONTAINER_NAME
+    spec["baseContainerName"] = base_name
+
+    template = pod_template(
+        kwargs.get("pod_template_file"),
+        kwargs.get("pod_template_dict"),
+        kwargs.get("full_pod_spec"),
+    )
+    if template:
+        spec["podTemplate"] = template
+    if "image" not in spec and template:
+        # KPO lets the template name the image; the TaskRun requires one, and the operator's
+        # merge keeps the template's image when the operator gives none, so this is the same.
+        containers = (template.get("spec") or {}).get("containers") or []
+        if containers and containers[0].get("image"):
+            spec["image"] = containers[0]["image"]
+
+    spec["onFinishAction"] = on_finish_action(
+        kwargs.get("on_finish_action"), kwargs.get("is_delete_operator_pod")
+    )
+    skip = skip_exit_codes(kwargs.get("skip_on_exit_code"))
+    if skip:
+        spec["skipOnExitCode"] = skip
+    logs = container_logs(kwargs.get("container_logs"), base_name, template)
+    if logs != [base_name]:
+        spec["containerLogs"] = logs
+    if spec.get("scheduleTimeoutSeconds") == spec.get("startupTimeoutSeconds", 120):
+        spec.pop("scheduleTimeoutSeconds", None)
+
+    return {k: v for k, v in spec.items() if k not in _SPEC_DEFAULTS or v != _SPEC_DEFAULTS[k]}
+
+
+def build_taskrun(
+    kwargs: Mapping[str, Any],
+    *,
+    name: str,
+    namespace: str,
+    labels: Mapping[str, str] | None = None,
+    metadata_labels: Mapping[str, str] | None = None,
+    annotations: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A whole TaskRun object: metadata (name, namespace, labels, annotations) and spec."""
+    metadata: dict[str, Any] = {"name": name, "namespace": namespace}
+    if metadata_labels:
+        metadata["labels"] = dict(metadata_labels)
+    if annotations:
+        metadata["annotations"] = dict(annotations)
+    return {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "metadata": metadata,
+        "spec": build_spec(kwargs, labels=labels),
+    }

@@ -1,0 +1,36 @@
+"""The TaskRun resource: identity constants and the whole object."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import ConfigDict, Field
+
+from taskrun.api.base import ApiModel
+from taskrun.api.k8s import ObjectMeta
+from taskrun.api.spec import TaskRunSpec
+from taskrun.api.status import TaskRunStatus
+
+GROUP = "taskrun.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "TaskRun"
+PLURAL = "taskruns"
+SINGULAR = "taskrun"
+SHORT_NAMES = ["trun"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+
+class TaskRun(ApiModel):
+    """A TaskRun as stored by the API server."""
+
+    # Server-side metadata carries fields this model does not name; only spec is strict.
+    model_config = ConfigDict(extra="ignore", populate_by_name=True, strict=True)
+
+    api_version: Literal["taskrun.dev/v1alpha1"] = Field(
+        default="taskrun.dev/v1alpha1", alias="apiVersion", description="taskrun.dev/v1alpha1."
+    )
+    kind: Literal["TaskRun"] = Field(default="TaskRun", description="TaskRun.")
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta, description="Standard metadata.")
+    spec: TaskRunSpec = Field(description="What to run and how.")
+    status: TaskRunStatus | None = Field(default=None, description="What happened.")

@@ -1,0 +1,193 @@
+"""`airflow dags test` of examples/dags against devcluster and the running controller.
+
+Slow (each `airflow` command starts Airflow: ~10 s), so one DAG run per mode covers
+success with XCom, failure and skip at once. The worker-kill case runs the operator in a
+process that is SIGKILLed mid-run and started again, as a restarted worker would.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytest.importorskip("airflow")
+pytest.importorskip("airflow.providers.cncf.kubernetes")
+pytest.importorskip("devcluster")
+
+from devcluster import DevCluster
+
+ROOT = Path(__file__).resolve().parents[2]
+DAGS_FOLDER = ROOT / "examples" / "dags"
+AIRFLOW = Path(sys.executable).with_name("airflow")
+
+pytestmark = [
+    pytest.mark.airflow,
+    pytest.mark.timeout(300),
+    pytest.mark.skipif(
+        importlib.util.find_spec("controller.__main__") is None,
+        reason="the controller (python -m controller) is not there yet",
+    ),
+]
+
+
+def _wait(condition: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(0.05)
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
+    dc = DevCluster(bookmark_interval=1.0).start()
+    kubeconfig = dc.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
+    for crd in sorted((ROOT / "crds").glob("*.yaml")):
+        dc.apply_file(crd)
+    log = (tmp_path_factory.mktemp("controller") / "controller.log").open("wb")
+    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    controller = subprocess.Popen(
+        [sys.executable, "-m", "controller", "--all-namespaces"],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        # kopf reports ready before its watches are open: wait for the watch itself.
+        _wait(
+            lambda: (
+                dc.requests.count(verb="watch", resource="taskruns")
+                or controller.poll() is not None
+            ),
+            60,
+            "the controller's TaskRun watch",
+        )
+        assert controller.poll() is None, f"controller exited, see {log.name}"
+        yield dc
+    finally:
+        controller.send_signal(signal.SIGTERM)
+        try:
+            controller.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            controller.kill()
+            controller.wait()
+        log.close()
+        dc.stop()
+
+
+@pytest.fixture(scope="module")
+def airflow_env(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("airflow-home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+    }
+    env.pop("KUBECONFIG", None)
+    subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
+    return env
+
+
+def _namespace(cluster: DevCluster, name: str) -> str:
+    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    return name
+
+
+def _connection(cluster: DevCluster, namespace: str) -> str:
+    extra = {"kube_config_path": str(cluster.kubeconfig_path), "namespace": namespace}
+    return json.dumps({"conn_type": "kubernetes", "extra": extra})
+
+
+def _states(env: dict[str, str], dag_id: str) -> dict[str, str]:
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute(
+            "SELECT task_id, state FROM task_instance WHERE dag_id = ? AND run_id = "
+            "(SELECT run_id FROM dag_run WHERE dag_id = ? ORDER BY id DESC LIMIT 1)",
+            (dag_id, dag_id),
+        ).fetchall()
+    return dict(rows)
+
+
+@pytest.mark.parametrize("dag_id", ["taskrun_blocking", "taskrun_deferrable"])
+def test_example_dag(cluster: DevCluster, airflow_env: dict[str, str], dag_id: str) -> None:
+    namespace = _namespace(cluster, dag_id.replace("_", "-"))
+    env = {**airflow_env, "AIRFLOW_CONN_KUBERNETES_DEFAULT": _connection(cluster, namespace)}
+    run = subprocess.run(
+        [AIRFLOW, "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=240
+    )
+    output = run.stdout + run.stderr
+
+    assert _states(env, dag_id) == {
+        "ok": "success",
+        "check": "success",  # it read {"rows": 42, ...} from ok's XCom
+        "fails": "failed",
+        "skipped": "skipped",
+    }, output[-5000:]
+    # The base container's log is in the task log, and the failure carries the log tail.
+    assert "[base] loaded 42 rows" in output
+    assert "ExitCode" in output
+    assert "cannot reach the database" in output
+    assert cluster.requests.count(verb="create", resource="pods", namespace=namespace) == 3
+
+
+DRIVER = textwrap.dedent(
+    """
+    import json, sys, types
+    from taskrun.airflow import TaskRunOperator
+
+    scenario = {"runSeconds": 3, "logs": "working\\n",
+                "files": {"/airflow/xcom/return.json": "{\\"done\\": true}"}}
+    op = TaskRunOperator(
+        task_id="slow", image="busybox", namespace=sys.argv[1], do_xcom_push=True,
+        config_file=sys.argv[2],
+        annotations={"devcluster.taskrun.dev/scenario": json.dumps(scenario)},
+    )
+    ti = types.SimpleNamespace(dag_id="reattach", task_id="slow", try_number=1, map_index=-1,
+                               xcom_push=lambda key, value: None)
+    result = op.execute({"ti": ti, "run_id": "manual__reattach"})
+    print("RESULT=" + json.dumps(result), flush=True)
+    """
+)
+
+
+def test_killed_worker_reattaches_to_the_same_pod(
+    cluster: DevCluster, airflow_env: dict[str, str], tmp_path: Path
+) -> None:
+    namespace = _namespace(cluster, "reattach")
+    args = [sys.executable, "-c", DRIVER, namespace, str(cluster.kubeconfig_path)]
+
+    def pod_creates() -> int:
+        return cluster.requests.count(verb="create", resource="pods", namespace=namespace)
+
+    first = subprocess.Popen(
+        args, env=airflow_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        _wait(pod_creates, 60, "the first worker's pod")
+    finally:
+        first.kill()  # SIGKILL: no on_kill, no cleanup, like a lost worker
+        first.wait()
+
+    second = subprocess.run(args, env=airflow_env, capture_output=True, text=True, timeout=120)
+    assert "RESULT=" + json.dumps({"done": True}) in second.stdout, second.stdout + second.stderr
+    assert "Reattached to existing TaskRun" in second.stdout + second.stderr
+    assert pod_creates() == 1

@@ -1,0 +1,325 @@
+"""Least privilege, proved: the controller's real requests against the ClusterRole we ship.
+
+A representative run starts devcluster and `python -m controller` with the args of the
+rendered base Deployment, drives TaskRuns through success, failure, a result handed over
+by log, skip, cancel, every finish action, a retry and a TTL, then reads devcluster's
+request accounting. Every (verb, group, resource, subresource) the controller used must
+be allowed by deploy/base's ClusterRole, and every grant in it must have been used; the
+same again for the single-namespace overlay's Role, with the controller run on its args.
+
+The same run's /metrics is scraped at the end: the counters must agree with what happened.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from deploy_helpers import ROOT, kubectl, only, render
+from rbac_check import Access, Grant, Rule, denied, rules_from_manifest, unused
+
+pytestmark = pytest.mark.timeout(240)
+
+NAMESPACE = "rbac-proof"
+SCENARIO = "devcluster.taskrun.dev/scenario"
+TERMINAL = {"Succeeded", "Failed", "Skipped", "Cancelled"}
+# Grants the base ClusterRole carries for paths this run cannot reach, each with the
+# reason. Keep this empty unless a path truly cannot be driven on devcluster.
+NOT_EXERCISED: dict[Grant, str] = {}
+# The cluster-wide base (ClusterRole) and the single-namespace overlay (Role).
+PROVED_OVERLAYS = ["base", "single-namespace"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def taskrun(name: str, scenario: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "taskrun.dev/v1alpha1",
+        "kind": "TaskRun",
+        "metadata": {"name": name, "namespace": NAMESPACE},
+        "spec": {
+            "image": "busybox:1.36",
+            "cmds": ["sh", "-c", "true"],
+            "annotations": {SCENARIO: json.dumps(scenario)},
+            **spec,
+        },
+    }
+
+
+BIG_RESULT = json.dumps({"rows": ["x" * 100] * 60})  # > 4000 bytes: handed over by log
+TASKRUNS = [
+    taskrun(
+        "ok-result",
+        {"exitCode": 0, "logs": "hello\n", "files": {"/airflow/xcom/return.json": '{"a": 1}'}},
+        doXcomPush=True,
+    ),
+    taskrun(
+        "big-result",
+        {"exitCode": 0, "files": {"/airflow/xcom/return.json": BIG_RESULT}},
+        doXcomPush=True,
+        onFinishAction="delete_succeeded_pod",
+    ),
+    taskrun(
+        "fails-kept",
+        {"exitCode": 2, "logs": "boom\n"},
+        onFinishAction="keep_pod",
+        logEventsOnFailure=True,
+    ),
+    taskrun("skipped", {"exitCode": 3}, skipOnExitCode=[3]),
+    taskrun("retried", {"exitCode": 1}, retries=1, retryBackoff={"initialSeconds": 0}),
+    taskrun("ttl", {"exitCode": 0}, ttlSecondsAfterFinished=1),
+    taskrun("cancelled", {"exitCode": 0, "runSeconds": 120}, terminationGracePeriod=1),
+]
+
+
+@dataclass
+class ProofRun:
+    overlay: str
+    records: list[Any]
+    phases: dict[str, str]
+    metrics_text: str | None
+
+
+def access_of(record: Any) -> Access | None:
+    """The authorizer's view of one recorded request; None for discovery and other
+    non-resource paths, which every authenticated user may read (system:discovery)."""
+    resource = getattr(record, "resource", None)
+    if not resource:
+        return None
+    return Access(
+        verb=record.verb,
+        group=getattr(record, "group", "") or "",
+        resource=resource,
+        subresource=getattr(record, "subresource", "") or "",
+        namespace=getattr(record, "namespace", None) or None,
+        name=getattr(record, "name", None) or None,
+    )
+
+
+def controller_accesses(records: list[Any]) -> list[Access]:
+    out = []
+    for record in records:
+        agent = getattr(record, "user_agent", "") or ""
+        if agent.startswith("kubectl"):  # the test's own requests
+            continue
+        access = access_of(record)
+        if access is not None:
+            out.append(access)
+    return out
+
+
+class Kubectl:
+    def __init__(self, kubeconfig: str, cache: Path) -> None:
+        self.base = [kubectl(), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}"]
+
+    def __call__(self, *args: str, stdin: str | None = None) -> str:
+        proc = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=60
+        )
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc.stdout
+
+
+def wait_for(predicate: Any, timeout: float, what: str) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.2)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+def http_ok(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def controller_process(args: list[str], kubeconfig: str, log: Path) -> Iterator[None]:
+    env = {**os.environ, "KUBECONFIG": kubeconfig}
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller", *args],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=log.parent,
+        )
+        try:
+            yield
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def deployed_args(overlay: str, metrics_port: int, health_port: int) -> list[str]:
+    """An overlay's Deployment args, with the ports moved to free local ones and the
+    pod's namespace (the downward API's $(POD_NAMESPACE)) set to the test namespace."""
+    deployment = only(render(overlay), "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    ports = {"--metrics-port": metrics_port, "--health-port": health_port}
+    args = []
+    for arg in container["args"]:
+        name = arg.split("=", 1)[0]
+        arg = f"{name}={ports[name]}" if name in ports else arg
+        args.append(arg.replace("$(POD_NAMESPACE)", NAMESPACE))
+    return args
+
+
+def role_rules(overlay: str) -> list[Rule]:
+    """The overlay's controller role; a Role moves to the namespace it is installed in."""
+    roles = [
+        o
+        for o in render(overlay)
+        if o["kind"] in ("Role", "ClusterRole") and o["metadata"]["name"] == "taskrun-controller"
+    ]
+    assert len(roles) == 1, f"{overlay}: expected one taskrun-controller role"
+    role = roles[0]
+    if role["kind"] == "Role":
+        role = {**role, "metadata": {**role["metadata"], "namespace": NAMESPACE}}
+    return rules_from_manifest(role)
+
+
+@pytest.fixture(scope="module", params=PROVED_OVERLAYS)
+def proof_run(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ProofRun]:
+    overlay: str = request.param
+    if not (ROOT / "controller" / "__main__.py").exists():
+        pytest.skip("controller/__main__.py is not written yet: nothing to run")
+    devcluster = pytest.importorskip("devcluster", reason="devcluster is not written yet")
+    if not hasattr(devcluster, "DevCluster"):
+        pytest.skip("devcluster.DevCluster is not written yet")
+    tmp = tmp_path_factory.mktemp("rbac-proof")
+    dc = devcluster.DevCluster()
+    dc.start()
+    try:
+        k = Kubectl(str(dc.kubeconfig_path), tmp / "kubectl-cache")
+        k("apply", "--validate=false", "-f", str(ROOT / "crds" / "taskrun.yaml"))
+        k("create", "namespace", NAMESPACE)
+        metrics_port, health_port = free_port(), free_port()
+        args = deployed_args(overlay, metrics_port, health_port)
+        with controller_process(args, str(dc.kubeconfig_path), tmp / "controller.log"):
+            wait_for(lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"), 30, "/healthz")
+            wait_for(
+                lambda: any(
+                    r.verb == "watch" and r.resource == "taskruns"
+                    for r in controller_accesses(list(dc.requests.records))
+                ),
+                30,
+                "the controller's TaskRun watch",
+            )
+            manifest = yaml.safe_dump_all(TASKRUNS)
+            k("apply", "--validate=false", "-f", "-", stdin=manifest)
+            wait_for(lambda: phase_of(k, "cancelled") == "Running", 30, "cancelled to run")
+            k(
+                "patch",
+                "taskrun",
+                "cancelled",
+                "-n",
+                NAMESPACE,
+                "--type=merge",
+                "-p",
+                '{"spec": {"cancel": true}}',
+            )
+            phases = wait_for(lambda: all_finished(k), 90, "every TaskRun to finish")
+            metrics_text = scrape(metrics_port)
+        log_text = (tmp / "controller.log").read_text()
+        assert "Traceback" not in log_text, log_text[-4000:]
+        yield ProofRun(overlay, list(dc.requests.records), phases, metrics_text)
+    finally:
+        dc.stop()
+
+
+def phase_of(k: Kubectl, name: str) -> str | None:
+    out = json.loads(k("get", "taskrun", name, "-n", NAMESPACE, "-o", "json"))
+    return (out.get("status") or {}).get("phase")
+
+
+def all_finished(k: Kubectl) -> dict[str, str] | None:
+    items = json.loads(k("get", "taskruns", "-n", NAMESPACE, "-o", "json"))["items"]
+    phases = {i["metadata"]["name"]: (i.get("status") or {}).get("phase") for i in items}
+    # The ttl TaskRun is gone once its TTL deleted it: that is its way of finishing.
+    expected = {t["metadata"]["name"] for t in TASKRUNS} - {"ttl"}
+    if set(phases) != expected or not all(p in TERMINAL for p in phases.values()):
+        return None
+    return {name: str(p) for name, p in phases.items()}
+
+
+def scrape(port: int) -> str | None:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+            return str(r.read().decode())
+    except OSError:
+        return None
+
+
+def test_the_run_reached_every_outcome(proof_run: ProofRun) -> None:
+    assert proof_run.phases == {
+        "ok-result": "Succeeded",
+        "big-result": "Succeeded",
+        "fails-kept": "Failed",
+        "skipped": "Skipped",
+        "retried": "Failed",
+        "cancelled": "Cancelled",
+    }
+
+
+def test_role_allows_every_request_the_controller_made(proof_run: ProofRun) -> None:
+    rules = role_rules(proof_run.overlay)
+    used = controller_accesses(proof_run.records)
+    assert used, "no controller requests recorded"
+    missing = sorted({(a.verb, a.group, a.resource_path) for a in denied(rules, used)})
+    assert missing == [], f"{proof_run.overlay}: the controller needs grants it lacks: {missing}"
+
+
+def test_role_grants_nothing_the_controller_did_not_use(proof_run: ProofRun) -> None:
+    rules = role_rules(proof_run.overlay)
+    used = controller_accesses(proof_run.records)
+    extra = [g for g in unused(rules, used) if g not in NOT_EXERCISED]
+    assert extra == [], f"{proof_run.overlay}: grants nobody used: {extra}"
+
+
+def test_metrics_scraped_during_the_run_agree_with_the_outcomes(proof_run: ProofRun) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    if proof_run.overlay != "base":
+        pytest.skip("metrics are checked once, on the base run")
+    if proof_run.metrics_text is None:
+        pytest.fail("the controller served no /metrics on --metrics-port")
+    samples = [s for f in text_string_to_metric_families(proof_run.metrics_text) for s in f.samples]
+    finished: Counter[str] = Counter()
+    for s in samples:
+        if s.name == "taskrun_runs_finished_total":
+            finished[s.labels["phase"]] += int(s.value)
+    expected = Counter(proof_run.phases.values())
+    expected["Succeeded"] += 1  # the ttl TaskRun succeeded before its TTL removed it
+    assert finished == expected
+    api_calls = sum(s.value for s in samples if s.name == "taskrun_api_requests_total")
+    assert api_calls > 0
