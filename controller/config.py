@@ -195,6 +195,16 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     env = os.environ if env is None else env
     parser = build_parser(env)
     args = parser.parse_args(argv)
+    # argparse checks choices on the command line only, not on defaults taken from env.
+    for name, choices in (
+        ("xcom_mode", ("native", "exec", "auto")),
+        ("log_format", ("text", "json")),
+    ):
+        if getattr(args, name) not in choices:
+            parser.error(
+                f"TASKRUN_{name.upper()}: invalid choice {getattr(args, name)!r}"
+                f" (choose from {', '.join(choices)})"
+            )
     namespaces: tuple[str, ...] = tuple(args.namespace or ())
     if not namespaces and not args.all_namespaces:
         namespaces = tuple(

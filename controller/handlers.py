@@ -66,6 +66,11 @@ class Controller:
         self._again: set[Key] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._errors: dict[Key, int] = {}
+        # Pods we asked to delete whose DELETED event has not come yet: events already in
+        # flight still show them alive, and must not make us delete them twice.
+        self._deleting: set[str] = set()
+        # Phase of every known TaskRun, for the running / pending gauges.
+        self._phases: dict[Key, str | None] = {}
         self._slots: asyncio.Semaphore | None = None
 
     # --- plumbing --------------------------------------------------------------------------
@@ -107,13 +112,32 @@ class Controller:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
             self._taskruns.pop(key, None)
+            self._count_phase(key, None)
             timer = self._timers.pop(key, None)
             if timer is not None:
                 timer.cancel()
             return
         if _newer(body, self._taskruns.get(key)):
             self._taskruns[key] = _plain(body)
+            self._count_phase(key, (body.get("status") or {}).get("phase"))
         self.trigger(key)
+
+    def _count_phase(self, key: Key, phase: str | None) -> None:
+        old = self._phases.get(key)
+        if phase is None:
+            self._phases.pop(key, None)
+        else:
+            self._phases[key] = phase
+        if old == phase or not {old, phase} & {"Running", "Pending"}:
+            return
+        running: dict[str, int] = {}
+        pending: dict[str, int] = {}
+        for (namespace, _), known in self._phases.items():
+            if known == "Running":
+                running[namespace] = running.get(namespace, 0) + 1
+            elif known == "Pending":
+                pending[namespace] = pending.get(namespace, 0) + 1
+        metrics.set_counts(running, pending)
 
     def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
         meta = body.get("metadata") or {}
@@ -121,6 +145,7 @@ class Controller:
         pod_key = (namespace, meta.get("name", ""))
         if event_type == "DELETED":
             self._pods.pop(pod_key, None)
+            self._deleting.discard(meta.get("uid", ""))
         elif _newer(body, self._pods.get(pod_key)):
             self._pods[pod_key] = _plain(body)
         owner = _owner_name(body)
@@ -218,8 +243,11 @@ class Controller:
             if found is not None:
                 self._pods[(namespace, pod_name)] = found
                 pod = found
-        if pod is not None and naming.owner_uid(pod) not in (None, meta.get("uid")):
+        if pod is None or naming.owner_uid(pod) not in (None, meta.get("uid")):
             return None
+        pod_meta = pod.get("metadata") or {}
+        if pod_meta.get("uid") in self._deleting and not pod_meta.get("deletionTimestamp"):
+            pod = {**pod, "metadata": {**pod_meta, "deletionTimestamp": "requested"}}
         return pod
 
     async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
@@ -278,12 +306,15 @@ class Controller:
                 self._observe_transition(taskrun, updated)
                 if _newer(updated, self._taskruns.get(key)):
                     self._taskruns[key] = updated
+                    self._count_phase(key, (updated.get("status") or {}).get("phase"))
                 taskrun = updated
                 obs = replace(obs, taskrun=updated)
             elif isinstance(action, EmitEvent):
                 await client.create_event(taskrun, action.type, action.reason, action.message)
             elif isinstance(action, DeletePod):
                 await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
+                if action.uid:
+                    self._deleting.add(action.uid)
             elif isinstance(action, DeleteTaskRun):
                 await client.delete_taskrun(namespace, name, action.uid)
         return obs, False
@@ -356,7 +387,7 @@ def register(
         return info
 
     @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
-    def taskrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def taskrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.on_taskrun(type, body)
 
     @kopf.on.event(
@@ -366,7 +397,7 @@ def register(
         labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
         registry=registry,
     )
-    def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
+    async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.on_pod(type, body)
 
     @kopf.on.cleanup(registry=registry)

@@ -7,9 +7,10 @@ import threading
 from typing import Any
 
 
-@dataclasses.dataclass(frozen=True)
+@dataclasses.dataclass
 class RequestRecord:
-    """One served request."""
+    """One served request. A watch is recorded when its stream opens; its duration grows
+    until the stream ends."""
 
     verb: str  # get, list, watch, create, update, patch, delete, deletecollection
     group: str

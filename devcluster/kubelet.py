@@ -219,6 +219,66 @@ def untolerated_taint(pod_spec: dict[str, Any], node: dict[str, Any]) -> dict[st
     return None
 
 
+_SUFFIXES = {
+    "n": 1e-9, "u": 1e-6, "m": 1e-3, "": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+    "P": 1e15, "E": 1e18, "Ki": 2.0**10, "Mi": 2.0**20, "Gi": 2.0**30, "Ti": 2.0**40,
+    "Pi": 2.0**50, "Ei": 2.0**60,
+}  # fmt: skip
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+(?:[eE][+-]?[0-9]+)?)([a-zA-Z]*)$")
+
+
+def parse_quantity(value: Any) -> float:
+    """A Kubernetes resource.Quantity as a number (cpu in cores, memory in bytes)."""
+    match = _QUANTITY.match(str(value).strip())
+    if not match or match.group(2) not in _SUFFIXES:
+        raise ValueError(f"invalid quantity {value!r}")
+    return float(match.group(1)) * _SUFFIXES[match.group(2)]
+
+
+def pod_requests(pod_spec: dict[str, Any]) -> dict[str, float]:
+    """The pod's effective requests: what runs together, or the largest init container."""
+
+    def requests(c: dict[str, Any]) -> dict[str, float]:
+        res = c.get("resources") or {}
+        merged = {**(res.get("limits") or {}), **(res.get("requests") or {})}
+        return {k: parse_quantity(v) for k, v in merged.items()}
+
+    def add(total: dict[str, float], more: dict[str, float]) -> None:
+        for k, v in more.items():
+            total[k] = total.get(k, 0.0) + v
+
+    sidecars: dict[str, float] = {}
+    effective: dict[str, float] = {}
+    for c in pod_spec.get("initContainers") or []:
+        if c.get("restartPolicy") == "Always":
+            add(sidecars, requests(c))
+        else:
+            during = dict(sidecars)
+            add(during, requests(c))
+            for k, v in during.items():
+                effective[k] = max(effective.get(k, 0.0), v)
+    running = dict(sidecars)
+    for c in pod_spec.get("containers") or []:
+        add(running, requests(c))
+    for k, v in running.items():
+        effective[k] = max(effective.get(k, 0.0), v)
+    return effective
+
+
+def insufficient_resources(pod_spec: dict[str, Any], node: dict[str, Any]) -> list[str]:
+    """Resource names the pod requests more of than the node can allocate."""
+    allocatable = (node.get("status") or {}).get("allocatable") or {}
+    try:
+        wanted = pod_requests(pod_spec)
+    except ValueError:
+        return []  # the API server validates quantities; nothing to add here
+    return [
+        name
+        for name, amount in sorted(wanted.items())
+        if amount > 0 and amount > parse_quantity(allocatable.get(name, "0"))
+    ]
+
+
 def scheduling_failure(pod_spec: dict[str, Any], node: dict[str, Any]) -> str | None:
     """The default scheduler's FailedScheduling message for this pod, or None if it fits."""
     if not node_matches(pod_spec, node):
@@ -231,6 +291,14 @@ def scheduling_failure(pod_spec: dict[str, Any], node: dict[str, Any]) -> str | 
         shown = f"{taint.get('key')}: {taint.get('value')}" if taint.get("value") else taint["key"]
         return (
             f"0/1 nodes are available: 1 node(s) had untolerated taint {{{shown}}}. " + NOT_HELPFUL
+        )
+    short = insufficient_resources(pod_spec, node)
+    if short:
+        return (
+            "0/1 nodes are available: "
+            + ", ".join(f"1 Insufficient {name}" for name in short)
+            + ". preemption: 0/1 nodes are available: 1 No preemption victims found for "
+            "incoming pod."
         )
     return None
 
@@ -459,8 +527,12 @@ class Kubelet:
         try:
             while True:
                 resource_version = self._resource_version()
-                for pod in await self.store.list(PODS):
+                pods = await self.store.list(PODS)
+                for pod in pods:
                     self._dispatch("ADDED", pod)
+                listed = {(p.get("metadata") or {}).get("uid") for p in pods}
+                for uid in [u for u in self._runners if u not in listed]:
+                    self._dispatch("DELETED", self._runners[uid].pod)
                 self._listening.set()
                 try:
                     async for kind, pod in self._watch(resource_version):
@@ -504,6 +576,8 @@ class Kubelet:
                 self._runners.pop(uid, None)
                 runner.task.cancel()
             self.logs.forget(meta.get("namespace", ""), meta.get("name", ""))
+            for key in [k for k in self._events if k[0] == uid]:
+                del self._events[key]
             return
         if runner is not None:
             runner.update(pod)
@@ -661,7 +735,6 @@ class _PodRunner:
         self.extra["qosClass"] = (self.pod.get("status") or {}).get("qosClass") or qos_class(
             self.spec
         )
-        await self.publish()
 
         lifecycle = self._lifecycle_task = asyncio.create_task(self._lifecycle())
         interrupts: dict[asyncio.Task[Any], str] = {
@@ -1001,6 +1074,8 @@ class _PodRunner:
         if self.lost:
             return
         self._terminate(c, exit_code, reason, started_at)
+        if self._phase() in ("Succeeded", "Failed"):
+            return  # _finish reports the terminal status once, with its final conditions
         await self.publish()
 
     def _terminate(self, c: _Container, exit_code: int, reason: str, started_at: str) -> None:
@@ -1279,6 +1354,9 @@ class _PodRunner:
     def _status(self) -> dict[str, Any]:
         phase = self._phase()
         status: dict[str, Any] = {"phase": phase, "conditions": self._conditions(phase)}
+        generation = (self.pod.get("metadata") or {}).get("generation")
+        if generation is not None:
+            status["observedGeneration"] = generation
         status.update(self.extra)
         inits = self._of(_ROLE_INIT, _ROLE_SIDECAR)
         if inits:

@@ -34,7 +34,7 @@ def devcluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]
 def devcluster_ns(devcluster: DevCluster, request: pytest.FixtureRequest) -> Iterator[str]:
     """A fresh namespace for one test; deleted afterwards (not waited for)."""
     base = "".join(c if c.isalnum() else "-" for c in request.node.name.lower())[:40].strip("-")
-    name = f"t{os.getpid() % 1000}-{next(_counter)}-{base}".rstrip("-")[:63]
+    name = f"t{os.getpid() % 1000}-{next(_counter)}-{base}"[:63].rstrip("-")
     devcluster.call(devcluster.store.create(NAMESPACES, None, {"metadata": {"name": name}}))
     try:
         yield name

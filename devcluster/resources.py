@@ -163,6 +163,7 @@ def info_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
     infos = []
+    storage = next((v["name"] for v in spec.get("versions") or [] if v.get("storage")), None)
     for version in spec.get("versions") or []:
         if not version.get("served", True):
             continue
@@ -180,6 +181,12 @@ def info_from_crd(crd: dict[str, Any]) -> list[ResourceInfo]:
                 ),
                 crd_version=version,
                 crd_name=crd["metadata"]["name"],
+                # Every version shares the storage version's objects (conversion "None").
+                storage=(
+                    ResourceKey(spec["group"], storage, names["plural"])
+                    if storage and storage != version["name"]
+                    else None
+                ),
             )
         )
     return infos

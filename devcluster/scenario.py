@@ -1,7 +1,20 @@
 """The simulated kubelet's per-pod scenario: the annotation `devcluster.taskrun.dev/scenario`.
 
-Top-level keys describe the base container (the first regular container) and the pod;
-`containers` overrides per container by name. See docs/architecture.md.
+JSON, all keys optional (docs/architecture.md). Top-level keys describe the base
+container (the first regular container) and the pod; `containers` overrides them
+per container by name (for the base container on top of the top-level keys).
+
+Per container: exitCode (0-255), runSeconds (default 0.05; logs are spread over
+it), logs (default: one "devcluster: would run ..." line), files (absolute path ->
+content, written through the container's volumeMounts just before it exits),
+terminationMessage (written to its terminationMessagePath at exit), image (ok |
+InvalidImageName | ErrImageNeverPull | ErrImagePull:<message>), startDelaySeconds
+(time in ContainerCreating), oomKilled, ignoreSigterm.
+Per pod: unschedulable (the FailedScheduling message), evictAfterSeconds,
+nodeLostAfterSeconds (seconds after the pod started).
+
+A file's content is a UTF-8 string, or, because annotations are capped at 256 KiB,
+{"text": "...", "repeat": N} or {"base64": "..."}.
 """
 
 from __future__ import annotations

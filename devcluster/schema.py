@@ -137,6 +137,26 @@ def _render(value: Any) -> str:
     return str(value)
 
 
+ABSENT = object()
+
+
+def lookup(obj: Any, path: str) -> Any:
+    """The value at a field path such as ``spec.items[0].name``; a sentinel when absent."""
+    for part in path.replace("[", ".[").split("."):
+        if not part:
+            continue
+        if part.startswith("["):
+            index = part.strip("[]")
+            if not isinstance(obj, list) or not index.isdigit() or int(index) >= len(obj):
+                return ABSENT
+            obj = obj[int(index)]
+        elif isinstance(obj, dict) and part in obj:
+            obj = obj[part]
+        else:
+            return ABSENT
+    return obj
+
+
 def _json_type(value: Any) -> str:
     if value is None:
         return "null"
@@ -262,9 +282,13 @@ class StructuralSchema:
             (_field_error(e) for e in self._validator.iter_errors(obj)),
             key=lambda e: e.field,
         )
-        if errors:
-            return errors
-        return list(_cel_errors(self.openapi, obj, old, "", old is not None))
+        if not errors:
+            errors = list(_cel_errors(self.openapi, obj, old, "", old is not None))
+        if old is not None:
+            # Validation ratcheting (on by default since 1.30): an update may keep a value
+            # that a newer schema would refuse, as long as it does not change it.
+            errors = [e for e in errors if lookup(obj, e.field) != lookup(old, e.field)]
+        return errors
 
 
 @functools.lru_cache(maxsize=1024)

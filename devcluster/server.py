@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextvars
 import dataclasses
 import json
 import logging
@@ -14,7 +15,7 @@ from typing import Any, Protocol
 import yaml
 from aiohttp import web
 
-from devcluster import discovery, openapi
+from devcluster import discovery, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
 from devcluster.faults import FaultPlan
@@ -38,6 +39,8 @@ KUBE_VERSION = {
 }
 _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
+# Set by the middleware for the handler of the same request: records an opened stream.
+_open_stream: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("open_stream")
 
 
 class LogSource(Protocol):
@@ -169,6 +172,7 @@ class ApiServer:
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self.server_address = "127.0.0.1:0"
+        self._streams: set[int] = set()  # ids of records already added when streams opened
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -186,6 +190,23 @@ class ApiServer:
         info = parse_request(request.method, request.path, query)
         user_agent = request.headers.get("User-Agent", "")
         code = 500
+        record = RequestRecord(
+            verb=info.verb,
+            group=info.group,
+            version=info.version,
+            resource=info.resource,
+            subresource=info.subresource,
+            namespace=info.namespace,
+            name=info.name,
+            code=0,
+            user_agent=user_agent,
+            started=started,
+            duration=0.0,
+            path=request.path,
+            query=request.query_string,
+        )
+        # Streams (watch, follow) are recorded as soon as they open, so tests can await them.
+        opened = _open_stream.set(lambda: self._open(record, 200, clock))
         try:
             response = await self._faulted(request, info, user_agent)
             if response is None:
@@ -206,23 +227,18 @@ class ApiServer:
             code = 500
             return _error(ApiError(500, f"Internal error occurred: {exc}"))
         finally:
-            self.requests.add(
-                RequestRecord(
-                    verb=info.verb,
-                    group=info.group,
-                    version=info.version,
-                    resource=info.resource,
-                    subresource=info.subresource,
-                    namespace=info.namespace,
-                    name=info.name,
-                    code=code,
-                    user_agent=user_agent,
-                    started=started,
-                    duration=time.monotonic() - clock,
-                    path=request.path,
-                    query=request.query_string,
-                )
-            )
+            record.duration = time.monotonic() - clock
+            record.code = code
+            _open_stream.reset(opened)
+            if id(record) not in self._streams:
+                self.requests.add(record)
+            self._streams.discard(id(record))
+
+    def _open(self, record: RequestRecord, code: int, clock: float) -> None:
+        record.code = code
+        record.duration = time.monotonic() - clock
+        self._streams.add(id(record))
+        self.requests.add(record)
 
     async def _faulted(
         self, request: web.Request, info: RequestInfo, user_agent: str
@@ -310,6 +326,14 @@ class ApiServer:
         if not raw:
             raise bad_request("the request body is empty")
         ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
+        if ctype == "application/vnd.kubernetes.protobuf":
+            return protobuf.decode(raw)
+        if "cbor" in ctype:
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - accepted media types "
+                "include: application/json, application/yaml, application/vnd.kubernetes.protobuf",
+            )
         try:
             if ctype in (APPLY, "application/yaml"):
                 return yaml.safe_load(raw)
@@ -425,6 +449,9 @@ class ApiServer:
         if method == "DELETE":
             return await self._delete_collection(info, ns, query)
         raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    def _opened(self, request: web.Request) -> None:
+        _open_stream.get()()
 
     def _warning_headers(self, warnings: list[str]) -> dict[str, str]:
         if not warnings:
@@ -604,6 +631,7 @@ class ApiServer:
         )
         response.enable_chunked_encoding()
         await response.prepare(request)
+        self._opened(request)
 
         async def send(kind: str, obj: dict[str, Any]) -> None:
             if table and kind in ("ADDED", "MODIFIED", "DELETED"):
@@ -688,6 +716,7 @@ class ApiServer:
         response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
         response.enable_chunked_encoding()
         await response.prepare(request)
+        self._opened(request)
         try:
             if first:
                 await response.write(first)

@@ -1013,12 +1013,12 @@ class Store:
 
     # ---- watch ----------------------------------------------------------------------------
 
-    async def watch(
+    def watch(
         self, key: ResourceKey, namespace: str | None = None
     ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """Changes from now on: ("ADDED" | "MODIFIED" | "DELETED", object)."""
-        async for kind, obj in self.watch_events(key, namespace, resource_version=str(self._rv)):
-            yield kind, obj
+        """Changes from this call on: ("ADDED" | "MODIFIED" | "DELETED", object)."""
+        # "Now" is the call, not the first iteration, so nothing slips in between.
+        return self.watch_events(key, namespace, resource_version=str(self._rv))
 
     async def watch_events(
         self,

@@ -6,9 +6,9 @@ import json
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
-from kubernetes import watch
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 
 GROUP = "taskrun.dev"
 VERSION = "v1alpha1"
@@ -26,6 +26,9 @@ LOG_READ_TIMEOUT_SECONDS = 300
 # The generated clients would send a dict as json-patch (sync) or strategic merge patch
 # (asyncio), neither of which a custom resource takes; a merge patch is meant. Passed as
 # **kwargs since the typed signatures do not list it.
+# The clients render watch=True as "True"; Kubernetes takes either, but "true" is what
+# every other client sends (and all devcluster accepts).
+_WATCH: dict[str, Any] = {"watch": "true"}
 _MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
 
 
@@ -69,31 +72,51 @@ class TaskRunApi:
     def wait_for(self, name: str, namespace: str, predicate: Predicate) -> TaskRun:
         """Watch the TaskRun until ``predicate`` holds; returns that version of it."""
         while True:
-            taskrun = self.get(name, namespace)
+            try:
+                taskrun = self.get(name, namespace)
+            except ApiException as exc:
+                if exc.status == 404:
+                    raise TaskRunGone(name, namespace) from None
+                raise
             if predicate(taskrun):
                 return taskrun
             version = taskrun["metadata"].get("resourceVersion")
-            stream = watch.Watch().stream(
-                self._custom.list_namespaced_custom_object,
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=version,
-                timeout_seconds=WATCH_TIMEOUT_SECONDS,
-            )
-            try:
-                for event in stream:
-                    obj = event.get("object")
-                    if event.get("type") == "DELETED":
-                        raise TaskRunGone(name, namespace)
-                    if isinstance(obj, dict) and event.get("type") != "ERROR" and predicate(obj):
-                        return obj
-            except ApiException as exc:
-                # 410 Gone: the version is too old; start over from a fresh read.
-                if exc.status != 410:
-                    raise
+            for event in self._watch_events(name, namespace, version):
+                kind, obj = event.get("type"), event.get("object")
+                if kind == "DELETED":
+                    raise TaskRunGone(name, namespace)
+                if kind in ("ADDED", "MODIFIED") and isinstance(obj, dict) and predicate(obj):
+                    return obj
+
+    def _watch_events(self, name: str, namespace: str, version: str | None) -> Iterator[dict]:
+        # Read the stream ourselves instead of through kubernetes.watch: its query sends
+        # watch=True (Python's spelling), and one watch per wait is all that is needed.
+        response: Any = self._custom.list_namespaced_custom_object(
+            GROUP,
+            VERSION,
+            namespace,
+            PLURAL,
+            field_selector=f"metadata.name={name}",
+            resource_version=version,
+            timeout_seconds=WATCH_TIMEOUT_SECONDS,
+            allow_watch_bookmarks=True,
+            **_WATCH,
+            _preload_content=False,
+            _request_timeout=(30, WATCH_TIMEOUT_SECONDS + 30),
+        )
+        try:
+            for line in iter_resp_lines(response):
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    if status.get("code") == 410:
+                        return  # too old a version: the caller re-reads and watches again
+                    raise ApiException(status=status.get("code"), reason=status.get("message"))
+                yield event
+        finally:
+            response.release_conn()
 
     def pod_exists(self, name: str, namespace: str) -> bool:
         try:
@@ -173,34 +196,43 @@ class AsyncTaskRunApi:
 
     async def watch(self, name: str, namespace: str) -> AsyncIterator[TaskRun]:
         """Every version of the TaskRun from now on, starting with the current one."""
-        from kubernetes_asyncio import watch as async_watch
         from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
         while True:
             taskrun = await self.get(name, namespace)
             yield taskrun
-            version = taskrun["metadata"].get("resourceVersion")
-            watcher = async_watch.Watch()
+            # As in the sync client: our own stream reader, so the query says watch=true.
+            response = await self._custom.list_namespaced_custom_object(
+                GROUP,
+                VERSION,
+                namespace,
+                PLURAL,
+                field_selector=f"metadata.name={name}",
+                resource_version=taskrun["metadata"].get("resourceVersion"),
+                timeout_seconds=WATCH_TIMEOUT_SECONDS,
+                allow_watch_bookmarks=True,
+                **_WATCH,
+                _preload_content=False,
+                _request_timeout=WATCH_TIMEOUT_SECONDS + 30,
+            )
             try:
-                async with watcher.stream(
-                    self._custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    namespace,
-                    PLURAL,
-                    field_selector=f"metadata.name={name}",
-                    resource_version=version,
-                    timeout_seconds=WATCH_TIMEOUT_SECONDS,
-                ) as stream:
-                    async for event in stream:
-                        if event.get("type") == "DELETED":
-                            raise TaskRunGone(name, namespace)
-                        obj = event.get("object")
-                        if isinstance(obj, dict) and event.get("type") != "ERROR":
-                            yield obj
-            except AsyncApiException as exc:
-                if exc.status != 410:
-                    raise
+                async for raw in response.content:
+                    line = raw.strip()
+                    if not line:
+                        continue
+                    event = json.loads(line)
+                    kind, obj = event.get("type"), event.get("object")
+                    if kind == "ERROR":
+                        code = (obj or {}).get("code")
+                        if code == 410:
+                            break
+                        raise AsyncApiException(status=code, reason=(obj or {}).get("message"))
+                    if kind == "DELETED":
+                        raise TaskRunGone(name, namespace)
+                    if kind in ("ADDED", "MODIFIED") and isinstance(obj, dict):
+                        yield obj
+            finally:
+                response.release()
 
 
 def dump(taskrun: TaskRun) -> str:

@@ -287,6 +287,19 @@ def container_logs(
     return list(value)
 
 
+def init_container_names(value: Iterable[str] | str | bool | None, spec: Mapping[str, Any]) -> list:
+    """KPO's init_container_logs -> the init containers whose logs the task shows."""
+    if not value:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if value is True:
+        template = ((spec.get("podTemplate") or {}).get("spec") or {}).get("initContainers")
+        merged = [*(template or []), *(spec.get("initContainers") or [])]
+        return list(dict.fromkeys(c["name"] for c in merged if c.get("name")))
+    return list(value)
+
+
 def build_spec(kwargs: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> dict:
     """KPO constructor kwargs (rendered) -> a TaskRun spec dict in API casing.
 

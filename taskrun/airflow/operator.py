@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from functools import cached_property
@@ -22,6 +23,8 @@ from airflow.providers.common.compat.sdk import (
 )
 from airflow.version import version as airflow_version
 from kubernetes.client import models as k8s
+from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError
 
 from taskrun.airflow import mapping
 from taskrun.airflow.client import TaskRunApi, TaskRunGone
@@ -33,6 +36,7 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
+_NETWORK_ERRORS = (ApiException, HTTPError, OSError)
 ON_KILL_ACTIONS = ("cancel", "delete", "delete_pod", "keep_pod")
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
@@ -298,6 +302,12 @@ class TaskRunOperator(BaseOperator):
                 UserWarning,
                 stacklevel=2,
             )
+        if trigger_kwargs:
+            warnings.warn(
+                "trigger_kwargs configure KubernetesPodTrigger; TaskRunTrigger takes none, ignored",
+                UserWarning,
+                stacklevel=2,
+            )
         self._taskrun_ref: tuple[str, str] | None = None
 
     # --- templating: the same nested fields as KPO ---------------------------------------
@@ -427,15 +437,23 @@ class TaskRunOperator(BaseOperator):
                     namespace=namespace,
                     kubernetes_conn_id=self.kubernetes_conn_id,
                     in_cluster=self.in_cluster,
-                    config_file=self.config_file,
+                    config_dict=self._config_dict(),
                     cluster_context=self.cluster_context,
                     on_kill_action=self.on_kill_action,
-                    **(self.trigger_kwargs or {}),
                 ),
                 method_name="execute_complete",
             )
         taskrun = self._wait_streaming(name, namespace)
         return self._finish(context, taskrun)
+
+    def _config_dict(self) -> dict[str, Any] | None:
+        # As KPO: config_file, else $KUBECONFIG, travels to the trigger as its content.
+        path = self.config_file or os.environ.get("KUBECONFIG")
+        if not path:
+            return None
+        with open(path) as fh:
+            data = yaml.safe_load(fh)
+        return data if isinstance(data, dict) else None
 
     def execute_complete(self, context: Context, event: dict[str, Any], **_: Any) -> Any:
         """Resume after the trigger: print the full log, then act on the outcome."""
@@ -481,8 +499,9 @@ class TaskRunOperator(BaseOperator):
                 for line in lines:
                     self._log_line(self.base_container_name, line)
                     shown += len(line) + 1
-        except Exception as exc:
+        except _NETWORK_ERRORS as exc:
             # A dropped stream is not a task failure: the rest is read once the run ends.
+            # Only network errors: Airflow's SIGTERM arrives as an exception that must pass.
             self.log.info("Log stream of pod %s ended early (%s); will catch up", pod, exc)
         return shown
 
@@ -503,8 +522,11 @@ class TaskRunOperator(BaseOperator):
         try:
             if not self.get_logs or not pod:
                 return
-            spec_logs = (taskrun.get("spec") or {}).get("containerLogs")
-            containers = spec_logs or [self.base_container_name]
+            spec = taskrun.get("spec") or {}
+            containers = [
+                *mapping.init_container_names(self.init_container_logs, spec),
+                *(spec.get("containerLogs") or [self.base_container_name]),
+            ]
             if not self.api.pod_exists(pod, namespace):
                 tail = (status.get("logs") or {}).get("tail")
                 if tail and pod not in already:
@@ -528,7 +550,7 @@ class TaskRunOperator(BaseOperator):
                 namespace,
                 {"metadata": {"annotations": {mapping.LOGS_ACKED_ANNOTATION: "true"}}},
             )
-        except Exception:
+        except _NETWORK_ERRORS:
             # The controller releases a held pod after its own bound; never fail the task here.
             self.log.warning("Could not acknowledge the logs of TaskRun %s/%s", namespace, name)
 

@@ -26,7 +26,7 @@ class TaskRunTrigger(BaseTrigger):
         namespace: str,
         kubernetes_conn_id: str | None = None,
         in_cluster: bool | None = None,
-        config_file: str | None = None,
+        config_dict: dict[str, Any] | None = None,
         cluster_context: str | None = None,
         on_kill_action: str = "cancel",
     ) -> None:
@@ -35,7 +35,10 @@ class TaskRunTrigger(BaseTrigger):
         self.namespace = namespace
         self.kubernetes_conn_id = kubernetes_conn_id
         self.in_cluster = in_cluster
-        self.config_file = config_file
+        # The kubeconfig's content, not its path: the triggerer may run on another machine,
+        # and the provider's async hook ignores config_file (KPO passes a dict for the same
+        # reason).
+        self.config_dict = config_dict
         self.cluster_context = cluster_context
         self.on_kill_action = on_kill_action
 
@@ -47,7 +50,7 @@ class TaskRunTrigger(BaseTrigger):
                 "namespace": self.namespace,
                 "kubernetes_conn_id": self.kubernetes_conn_id,
                 "in_cluster": self.in_cluster,
-                "config_file": self.config_file,
+                "config_dict": self.config_dict,
                 "cluster_context": self.cluster_context,
                 "on_kill_action": self.on_kill_action,
             },
@@ -57,9 +60,9 @@ class TaskRunTrigger(BaseTrigger):
         from airflow.providers.cncf.kubernetes.hooks.kubernetes import AsyncKubernetesHook
 
         return AsyncKubernetesHook(
+            config_dict=self.config_dict,
             conn_id=self.kubernetes_conn_id,
             in_cluster=self.in_cluster,
-            config_file=self.config_file,
             cluster_context=self.cluster_context,
         )
 

@@ -299,7 +299,11 @@ class Container(ApiModel):
     liveness_probe: Probe | None = Field(
         default=None, alias="livenessProbe", description="Periodic probe of container liveness."
     )
-    name: str = Field(description="Name of the container specified as a DNS_LABEL.")
+    name: str = Field(
+        max_length=63,
+        pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Name of the container specified as a DNS_LABEL.",
+    )
     ports: list[ContainerPort] | None = Field(
         default=None, description="List of ports to expose from the container."
     )
@@ -386,6 +390,8 @@ class ContainerPort(ApiModel):
     )
     name: str | None = Field(
         default=None,
+        max_length=15,
+        pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
         description="If specified, this must be an IANA_SVC_NAME and unique within the pod.",
     )
     protocol: Literal["TCP", "UDP", "SCTP"] | None = Field(
@@ -578,7 +584,11 @@ class EphemeralContainer(ApiModel):
         alias="livenessProbe",
         description="Probes are not allowed for ephemeral containers.",
     )
-    name: str = Field(description="Name of the ephemeral container specified as a DNS_LABEL.")
+    name: str = Field(
+        max_length=63,
+        pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="Name of the ephemeral container specified as a DNS_LABEL.",
+    )
     ports: list[ContainerPort] | None = Field(
         default=None, description="Ports are not allowed for ephemeral containers."
     )
@@ -2370,7 +2380,9 @@ class Volume(ApiModel):
         default=None,
         description="iscsi represents an ISCSI Disk resource that is attached to a kubelet's host machine and then exposed to the pod.",
     )
-    name: str = Field(description="name of the volume.")
+    name: str = Field(
+        max_length=63, pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", description="name of the volume."
+    )
     nfs: NFSVolumeSource | None = Field(
         default=None,
         description="nfs represents an NFS mount on the host that shares a pod's lifetime More info: https://kubernetes.io/docs/concepts/storage/volumes#nfs",
@@ -2448,7 +2460,11 @@ class VolumeMount(ApiModel):
         alias="mountPropagation",
         description="mountPropagation determines how mounts are propagated from the host to container and the other way around.",
     )
-    name: str = Field(description="This must match the Name of a Volume.")
+    name: str = Field(
+        max_length=63,
+        pattern="^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        description="This must match the Name of a Volume.",
+    )
     read_only: bool | None = Field(
         default=None,
         alias="readOnly",

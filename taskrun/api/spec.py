@@ -38,6 +38,8 @@ DEFAULT_BASE_CONTAINER_NAME = "base"
 XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
 MAX_RETRIES = 100
+# Bounds the CEL cost estimate of the CRD rule that iterates over init containers.
+MAX_INIT_CONTAINERS = 64
 # A week: longer waits for a pod to start are a misconfiguration, not a plan.
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
@@ -311,6 +313,7 @@ class TaskRunSpec(ApiModel):
     init_containers: list[Container] | None = Field(
         default=None,
         alias="initContainers",
+        max_length=MAX_INIT_CONTAINERS,
         description="Init containers, native sidecars included (KPO `init_containers`).",
         json_schema_extra=_kpo("init_containers"),
     )
@@ -352,7 +355,7 @@ class TaskRunSpec(ApiModel):
         alias="podTemplate",
         description="Base pod (metadata + spec) the fields above are merged onto"
         " (KPO `pod_template_file`, `pod_template_dict`, `full_pod_spec`).",
-        json_schema_extra=_kpo("pod_template_file"),
+        json_schema_extra=_kpo("pod_template_file, pod_template_dict, full_pod_spec"),
     )
 
     # Policies.

@@ -117,7 +117,9 @@ def test_wait_for_watches_until_the_predicate_holds(
     watching = threading.Event()
 
     def controller() -> None:
-        _wait_until(lambda: cluster.requests.count(verb="watch", namespace=namespace) > 0)
+        # Changes made after the waiter's read reach it through the watch, which resumes at
+        # that read's resourceVersion.
+        _wait_until(lambda: _gets(cluster, namespace) >= 1)
         watching.set()
         _set_status(api_client, namespace, "tr-other", {"phase": "Succeeded"})
         _set_status(api_client, namespace, "tr-1", {"phase": "Running", "podName": "p"})
@@ -132,7 +134,7 @@ def test_wait_for_watches_until_the_predicate_holds(
     assert watching.is_set()
     assert done["status"]["reason"] == "ExitCode"
     # One read, then the watch: no polling.
-    assert cluster.requests.count(verb="get", resource="taskruns", namespace=namespace) == 1
+    assert _gets(cluster, namespace) == 1
 
 
 def test_logs_full_and_followed(api_client: ApiClient, namespace: str) -> None:
@@ -163,12 +165,10 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
 ) -> None:
     api = TaskRunApi(api_client)
     api.create_or_get(_taskrun(namespace))
-    trigger = TaskRunTrigger(
-        name="tr-1", namespace=namespace, config_file=str(cluster.kubeconfig_path)
-    )
+    trigger = TaskRunTrigger(name="tr-1", namespace=namespace, config_dict=_kubeconfig(cluster))
 
     def controller() -> None:
-        _wait_until(lambda: cluster.requests.count(verb="watch", namespace=namespace) > 0)
+        _wait_until(lambda: _gets(cluster, namespace) >= 1)
         _set_status(api_client, namespace, "tr-1", {"phase": "Running"})
         _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
 
@@ -194,9 +194,7 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
 
 
 def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) -> None:
-    trigger = TaskRunTrigger(
-        name="absent", namespace=namespace, config_file=str(cluster.kubeconfig_path)
-    )
+    trigger = TaskRunTrigger(name="absent", namespace=namespace, config_dict=_kubeconfig(cluster))
 
     async def first_event() -> dict[str, Any]:
         async for event in trigger.run():
@@ -206,6 +204,16 @@ def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) 
     payload = asyncio.run(asyncio.wait_for(first_event(), 30))
     assert payload["status"] == "error"
     assert "404" in payload["message"]
+
+
+def _kubeconfig(cluster: DevCluster) -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(Path(str(cluster.kubeconfig_path)).read_text())
+
+
+def _gets(cluster: DevCluster, namespace: str) -> int:
+    return cluster.requests.count(verb="get", resource="taskruns", namespace=namespace)
 
 
 def _phase(api_client: ApiClient, namespace: str) -> str | None:

@@ -15,7 +15,9 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+import types
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -62,7 +64,14 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     log = (tmp_path_factory.mktemp("controller") / "controller.log").open("wb")
     env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
     controller = subprocess.Popen(
-        [sys.executable, "-m", "controller", "--all-namespaces"],
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "--all-namespaces",
+            "--metrics-port=0",
+            "--health-port=0",
+        ],
         env=env,
         cwd=ROOT,
         stdout=log,
@@ -146,6 +155,8 @@ def test_example_dag(cluster: DevCluster, airflow_env: dict[str, str], dag_id: s
     assert "[base] loaded 42 rows" in output
     assert "ExitCode" in output
     assert "cannot reach the database" in output
+    # The controller held each finished pod until the operator had read its log.
+    assert "is gone; last lines kept" not in output
     assert cluster.requests.count(verb="create", resource="pods", namespace=namespace) == 3
 
 
@@ -191,3 +202,62 @@ def test_killed_worker_reattaches_to_the_same_pod(
     assert "RESULT=" + json.dumps({"done": True}) in second.stdout, second.stdout + second.stderr
     assert "Reattached to existing TaskRun" in second.stdout + second.stderr
     assert pod_creates() == 1
+
+
+@pytest.mark.parametrize(("action", "phase"), [("cancel", "Cancelled"), ("delete", None)])
+def test_on_kill_stops_the_run(
+    cluster: DevCluster, airflow_env: dict[str, str], action: str, phase: str | None
+) -> None:
+    from kubernetes.client import ApiClient, Configuration, CoreV1Api
+    from kubernetes.client.exceptions import ApiException
+    from kubernetes.config import load_kube_config
+
+    from taskrun.airflow import TaskRunOperator, mapping
+    from taskrun.airflow.client import TaskRunApi
+
+    namespace = _namespace(cluster, f"kill-{action}")
+    scenario = {"runSeconds": 120, "logs": "long job\n"}
+    op = TaskRunOperator(
+        task_id="long",
+        image="busybox",
+        namespace=namespace,
+        config_file=str(cluster.kubeconfig_path),
+        on_kill_action=action,
+        annotations={"devcluster.taskrun.dev/scenario": json.dumps(scenario)},
+    )
+    ti = types.SimpleNamespace(
+        dag_id="kill", task_id="long", try_number=1, map_index=-1, xcom_push=lambda **_: None
+    )
+    outcome: dict[str, BaseException] = {}
+
+    def run() -> None:
+        try:
+            op.execute({"ti": ti, "run_id": "manual__kill"})
+        except BaseException as exc:
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    config = Configuration()
+    load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=config)
+    with ApiClient(config) as client:
+        core, api = CoreV1Api(client), TaskRunApi(client)
+
+        def running_pod() -> str | None:
+            pods = core.list_namespaced_pod(namespace).items
+            return pods[0].metadata.name if pods and pods[0].status.phase == "Running" else None
+
+        pod = _wait(running_pod, 60, "the pod to run")
+        op.on_kill()
+        worker.join(timeout=60)
+        assert not worker.is_alive()
+        assert "error" in outcome, "a killed task must not succeed"
+        name = mapping.taskrun_name("kill", "long", "manual__kill", -1, 1)
+        if phase is None:
+            _wait(lambda: not api.pod_exists(pod, namespace), 60, "the pod to be deleted")
+            with pytest.raises(ApiException) as gone:
+                api.get(name, namespace)
+            assert gone.value.status == 404
+        else:
+            assert api.get(name, namespace)["status"]["phase"] == phase
+            assert "Cancelled" in str(outcome["error"])

@@ -357,3 +357,33 @@ def test_build_taskrun_object() -> None:
         },
         "spec": {"image": "i"},
     }
+
+
+@pytest.mark.parametrize(
+    ("value", "spec", "expected"),
+    [
+        (None, {}, []),
+        (False, {}, []),
+        ("setup", {}, ["setup"]),
+        (["a", "b"], {}, ["a", "b"]),
+        (
+            True,
+            {
+                "podTemplate": {"spec": {"initContainers": [{"name": "t"}, {"name": "both"}]}},
+                "initContainers": [{"name": "both"}, {"name": "op"}],
+            },
+            ["t", "both", "op"],
+        ),
+    ],
+)
+def test_init_container_names(value: Any, spec: dict[str, Any], expected: list[str]) -> None:
+    assert mapping.init_container_names(value, spec) == expected
+
+
+def test_migration_guide_names_every_kpo_parameter() -> None:
+    import inspect
+
+    guide = (Path(__file__).resolve().parents[2] / "docs" / "migration-from-kpo.md").read_text()
+    params = inspect.signature(KubernetesPodOperator.__init__).parameters
+    missing = [n for n in params if n not in ("self", "kwargs") and f"`{n}`" not in guide]
+    assert not missing

@@ -252,6 +252,24 @@ def test_on_kill(action: str, patches: list[Any], deletes: int) -> None:
     assert len(api.deletes) == deletes
 
 
+def test_init_container_logs_come_first(caplog: pytest.LogCaptureFixture) -> None:
+    api = FakeApi([done("Succeeded")], logs={"p-1": b"main\n"})
+    op = make_op(
+        api,
+        init_containers=[{"name": "setup", "image": "busybox"}],
+        init_container_logs=True,
+    )
+    with caplog.at_level(logging.INFO):
+        op.execute(context())
+    assert shown(caplog) == ["[setup] setup log", "[base] main"]
+
+
+def test_trigger_kwargs_are_ignored_with_a_warning() -> None:
+    with pytest.warns(UserWarning, match="trigger_kwargs"):
+        op = TaskRunOperator(task_id="t", image="i", deferrable=True, trigger_kwargs={"x": 1})
+    assert op.trigger_kwargs == {"x": 1}
+
+
 def test_on_kill_before_create_does_nothing() -> None:
     api = FakeApi([])
     make_op(api).on_kill()
@@ -410,7 +428,9 @@ def test_trigger_on_kill(fake_async: Any, action: str, patches: list[Any], delet
 
 
 def test_trigger_serialises_to_its_own_arguments() -> None:
-    trigger = _trigger(kubernetes_conn_id="k8s", config_file="/kube", on_kill_action="delete")
+    trigger = _trigger(
+        kubernetes_conn_id="k8s", config_dict={"apiVersion": "v1"}, on_kill_action="delete"
+    )
     classpath, kwargs = trigger.serialize()
     module, _, cls = classpath.rpartition(".")
     rebuilt = getattr(__import__(module, fromlist=[cls]), cls)(**kwargs)

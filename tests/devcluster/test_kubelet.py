@@ -945,6 +945,21 @@ async def test_xcom_sidecar_hands_the_result_over(cluster: Cluster, size: int) -
         assert sidecar_log == data
 
 
+async def test_inline_results_are_cut_by_the_pod_message_budget(cluster: Cluster) -> None:
+    # A real kubelet gives each of N containers 12 KiB / N of termination message: with four
+    # containers an inline result of 4000 bytes arrives cut to 3072 bytes.
+    data = result_bytes(4000)
+    pod = xcom_pod("xcom-budget", {"files": {"/airflow/xcom/return.json": data.decode()}})
+    pod["spec"]["initContainers"] += [
+        {"name": "i1", "image": "a:1"},
+        {"name": "i2", "image": "a:1"},
+    ]
+    name = await cluster.run(pod)
+    await cluster.finished(name)
+    message = cluster.terminated(name, "airflow-xcom-sidecar")["message"]
+    assert message == (b"inline:" + data)[: 12 * 1024 // 4].decode("utf-8", errors="replace")
+
+
 async def test_xcom_sidecar_without_a_file_says_none(cluster: Cluster) -> None:
     name = await cluster.run(xcom_pod("xcom-none", {"exitCode": 1}))
     status = await cluster.finished(name)

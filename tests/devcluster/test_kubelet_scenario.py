@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from devcluster.scenario import (
@@ -152,6 +152,7 @@ _keys = st.sampled_from(
 )  # fmt: skip
 
 
+@settings(deadline=None)
 @given(st.dictionaries(_keys, _json, max_size=4))
 def test_any_json_parses_or_fails_with_a_scenario_error(raw: dict[str, Any]) -> None:
     # A bad scenario must fail the pod with a message, never crash the kubelet.
@@ -165,6 +166,7 @@ def test_any_json_parses_or_fails_with_a_scenario_error(raw: dict[str, Any]) -> 
     scenario.for_container("base", is_base=True)
 
 
+@settings(deadline=None)
 @given(st.integers(0, 255), st.text(), st.floats(0, 10))
 def test_valid_values_round_trip(code: int, logs: str, seconds: float) -> None:
     raw = {"exitCode": code, "logs": logs, "runSeconds": seconds}

@@ -15,18 +15,21 @@ DOC = {"metadata": {"name": "a", "labels": {"x": "1"}, "resourceVersion": "7"}, 
         ({"spec": {"m": 3}}, {**DOC, "spec": {"n": 1, "m": 3}}),
         ({"spec": None}, {"metadata": DOC["metadata"]}),
         ({"spec": [1, 2]}, {**DOC, "spec": [1, 2]}),
-        ({"metadata": {"labels": {"x": None, "y": "2"}}},
-         {**DOC, "metadata": {**DOC["metadata"], "labels": {"y": "2"}}}),
+        (
+            {"metadata": {"labels": {"x": None, "y": "2"}}},
+            {**DOC, "metadata": {**DOC["metadata"], "labels": {"y": "2"}}},
+        ),
     ],
-)  # fmt: skip
+)
 def test_merge_patch(patch: dict, expected: dict) -> None:
     assert merge_patch(DOC, patch) == expected
 
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=3),
-    lambda children: st.lists(children, max_size=3)
-    | st.dictionaries(st.text(max_size=3), children, max_size=3),
+    lambda children: (
+        st.lists(children, max_size=3) | st.dictionaries(st.text(max_size=3), children, max_size=3)
+    ),
     max_leaves=10,
 )
 
@@ -46,12 +49,17 @@ def test_merge_patch_with_itself_drops_only_nulls(doc: dict) -> None:
         ([{"op": "remove", "path": "/spec/n"}], {}),
         ([{"op": "copy", "from": "/spec/n", "path": "/spec/k"}], {"n": 1, "k": 1}),
         ([{"op": "move", "from": "/spec/n", "path": "/spec/k"}], {"k": 1}),
-        ([{"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
-          {"op": "add", "path": "/spec/l", "value": []},
-          {"op": "add", "path": "/spec/l/-", "value": "a"},
-          {"op": "add", "path": "/spec/l/0", "value": "b"}], {"n": 1, "l": ["b", "a"]}),
+        (
+            [
+                {"op": "test", "path": "/metadata/resourceVersion", "value": "7"},
+                {"op": "add", "path": "/spec/l", "value": []},
+                {"op": "add", "path": "/spec/l/-", "value": "a"},
+                {"op": "add", "path": "/spec/l/0", "value": "b"},
+            ],
+            {"n": 1, "l": ["b", "a"]},
+        ),
     ],
-)  # fmt: skip
+)
 def test_json_patch(ops: list, expected: dict) -> None:
     assert json_patch(DOC, ops)["spec"] == expected
 

@@ -4,15 +4,27 @@ from typing import Any
 import pytest
 import yaml
 
-from devcluster.schema import StructuralSchema, apply_defaults, compile_rules, prune, to_json_schema
+from devcluster.schema import (
+    ABSENT,
+    StructuralSchema,
+    apply_defaults,
+    compile_rules,
+    lookup,
+    prune,
+    to_json_schema,
+)
 
 CRD = yaml.safe_load((Path(__file__).parent / "data" / "widgets-crd.yaml").read_text())
 SCHEMA = StructuralSchema(CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
 
 
 def widget(**spec: Any) -> dict[str, Any]:
-    return {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"color": "red", **spec}}  # fmt: skip
+    return {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"color": "red", **spec},
+    }
 
 
 def messages(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str]:
@@ -22,18 +34,28 @@ def messages(obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[str
 @pytest.mark.parametrize(
     ("spec", "expected"),
     [
-        ({"size": -1},
-         "spec.size: Invalid value: -1: spec.size in body should be greater than or equal to 0"),
-        ({"size": "three"},
-         'spec.size: Invalid value: "string": spec.size in body must be of type integer: "string"'),
-        ({"color": "pink"},
-         'spec.color: Unsupported value: "pink": supported values: "red", "green", "blue"'),
+        (
+            {"size": -1},
+            "spec.size: Invalid value: -1: spec.size in body should be greater than or equal to 0",
+        ),
+        (
+            {"size": "three"},
+            'spec.size: Invalid value: "string": '
+            'spec.size in body must be of type integer: "string"',
+        ),
+        (
+            {"color": "pink"},
+            'spec.color: Unsupported value: "pink": supported values: "red", "green", "blue"',
+        ),
         ({"note": "x" * 11}, "spec.note: Too long: may not be more than 10 bytes"),
-        ({"port": 1.5},
-         'spec.port: Invalid value: 1.5: spec.port in body must be of type integer or string: 1.5'),
+        (
+            {"port": 1.5},
+            "spec.port: Invalid value: 1.5: "
+            "spec.port in body must be of type integer or string: 1.5",
+        ),
         ({"size": 5, "maxSize": 3}, 'spec: Invalid value: "object": size must not exceed maxSize'),
     ],
-)  # fmt: skip
+)
 def test_errors_use_the_apiservers_wording(spec: dict[str, Any], expected: str) -> None:
     assert messages(widget(**spec)) == [expected]
 
@@ -75,8 +97,10 @@ def test_defaults_are_applied() -> None:
 
 
 def test_nested_defaults_inside_arrays() -> None:
-    schema = {"type": "array", "items": {"type": "object", "properties": {
-        "a": {"type": "integer", "default": 3}}}}  # fmt: skip
+    schema = {
+        "type": "array",
+        "items": {"type": "object", "properties": {"a": {"type": "integer", "default": 3}}},
+    }
     value = [{}, {"a": 1}]
     apply_defaults(value, schema)
     assert value == [{"a": 3}, {"a": 1}]
@@ -84,10 +108,14 @@ def test_nested_defaults_inside_arrays() -> None:
 
 def test_translation_of_kubernetes_extensions() -> None:
     out = to_json_schema(
-        {"type": "object", "properties": {
-            "a": {"type": "string", "nullable": True, "enum": ["x"]},
-            "b": {"x-kubernetes-int-or-string": True},
-            "c": {"type": "object", "additionalProperties": {"type": "integer"}}}}  # fmt: skip
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": "string", "nullable": True, "enum": ["x"]},
+                "b": {"x-kubernetes-int-or-string": True},
+                "c": {"type": "object", "additionalProperties": {"type": "integer"}},
+            },
+        }
     )
     assert out["properties"]["a"] == {"type": ["string", "null"], "enum": ["x", None]}
     assert out["properties"]["b"] == {"anyOf": [{"type": "integer"}, {"type": "string"}]}
@@ -95,8 +123,15 @@ def test_translation_of_kubernetes_extensions() -> None:
 
 
 def test_prune_list_items() -> None:
-    schema = {"type": "object", "properties": {"l": {"type": "array", "items": {
-        "type": "object", "properties": {"k": {"type": "string"}}}}}}  # fmt: skip
+    schema = {
+        "type": "object",
+        "properties": {
+            "l": {
+                "type": "array",
+                "items": {"type": "object", "properties": {"k": {"type": "string"}}},
+            }
+        },
+    }
     value = {"l": [{"k": "1", "z": 2}]}
     assert prune(value, schema, root=False) == ["l[0].z"]
     assert value == {"l": [{"k": "1"}]}
@@ -106,3 +141,22 @@ def test_uncompilable_rule_is_reported() -> None:
     errors = compile_rules({"type": "object", "x-kubernetes-validations": [{"rule": "self.a >"}]})
     assert len(errors) == 1
     assert errors[0].field.endswith("x-kubernetes-validations[0].rule")
+
+
+def test_ratcheting_keeps_unchanged_invalid_values() -> None:
+    old = widget(size=-1)
+    new = widget(size=-1)
+    new["status"] = {"phase": "Running"}
+    assert messages(new, old=old) == [], "an unchanged invalid value may stay"
+    changed = widget(size=-2)
+    assert messages(changed, old=old) == [
+        "spec.size: Invalid value: -2: spec.size in body should be greater than or equal to 0"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("path", "expected"),
+    [("spec.color", "red"), ("spec.l[1].a", 2), ("spec.l[5]", ABSENT), ("nope.x", ABSENT)],
+)
+def test_lookup(path: str, expected: Any) -> None:
+    assert lookup(widget(l=[{"a": 1}, {"a": 2}]), path) == expected

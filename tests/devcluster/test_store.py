@@ -24,8 +24,10 @@ CRD = yaml.safe_load((Path(__file__).parent / "data" / "widgets-crd.yaml").read_
 
 
 def pod(name: str, **meta: Any) -> dict[str, Any]:
-    return {"metadata": {"name": name, **meta},
-            "spec": {"containers": [{"name": "base", "image": "busybox"}]}}  # fmt: skip
+    return {
+        "metadata": {"name": name, **meta},
+        "spec": {"containers": [{"name": "base", "image": "busybox"}]},
+    }
 
 
 def cm(name: str, **meta: Any) -> dict[str, Any]:
@@ -107,15 +109,28 @@ async def test_noop_update_keeps_resource_version(store: Store) -> None:
 
 async def test_status_subresource_is_separate(store: Store) -> None:
     await with_crd(store)
-    w = await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
-                           "metadata": {"name": "w"}, "spec": {"color": "red"},
-                           "status": {"phase": "ignored"}})  # fmt: skip
+    w = await store.create(
+        WIDGETS,
+        "default",
+        {
+            "apiVersion": "example.dev/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"color": "red"},
+            "status": {"phase": "ignored"},
+        },
+    )
     assert "status" not in w
     assert w["metadata"]["generation"] == 1
     w = await store.patch(WIDGETS, "default", "w", {"status": {"phase": "Running"}})
     assert "status" not in w, "the main resource ignores status"
-    w = await store.patch(WIDGETS, "default", "w", {"status": {"phase": "Running"},
-                          "spec": {"size": 7}}, subresource="status")  # fmt: skip
+    w = await store.patch(
+        WIDGETS,
+        "default",
+        "w",
+        {"status": {"phase": "Running"}, "spec": {"size": 7}},
+        subresource="status",
+    )
     assert w["status"] == {"phase": "Running"}
     assert w["spec"]["size"] == 1, "the status subresource ignores spec"
     assert w["metadata"]["generation"] == 1, "status writes do not bump generation"
@@ -129,22 +144,42 @@ async def test_status_subresource_is_separate(store: Store) -> None:
 async def test_cr_is_validated_against_the_schema_with_field_paths(store: Store) -> None:
     await with_crd(store)
     with pytest.raises(ApiError) as err:
-        await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
-                           "metadata": {"name": "w"}, "spec": {"color": "red", "size": -1}})
+        await store.create(
+            WIDGETS,
+            "default",
+            {
+                "apiVersion": "example.dev/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w"},
+                "spec": {"color": "red", "size": -1},
+            },
+        )
     assert err.value.code == 422
     assert err.value.message == (
         'Widget.example.dev "w" is invalid: spec.size: Invalid value: -1: '
         "spec.size in body should be greater than or equal to 0"
     )
-    assert err.value.details["causes"] == [{
-        "reason": "FieldValueInvalid", "field": "spec.size",
-        "message": "Invalid value: -1: spec.size in body should be greater than or equal to 0"}]
+    assert err.value.details["causes"] == [
+        {
+            "reason": "FieldValueInvalid",
+            "field": "spec.size",
+            "message": "Invalid value: -1: spec.size in body should be greater than or equal to 0",
+        }
+    ]
 
 
 async def test_cel_transition_rule_on_update(store: Store) -> None:
     await with_crd(store)
-    await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
-                       "metadata": {"name": "w"}, "spec": {"color": "red"}})  # fmt: skip
+    await store.create(
+        WIDGETS,
+        "default",
+        {
+            "apiVersion": "example.dev/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"color": "red"},
+        },
+    )
     with pytest.raises(ApiError) as err:
         await store.patch(WIDGETS, "default", "w", {"spec": {"color": "blue"}})
     assert err.value.code == 422
@@ -154,8 +189,12 @@ async def test_cel_transition_rule_on_update(store: Store) -> None:
 
 async def test_strict_field_validation_refuses_unknown_fields(store: Store) -> None:
     await with_crd(store)
-    body = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"color": "red", "colour": "red"}}  # fmt: skip
+    body = {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"color": "red", "colour": "red"},
+    }
     with pytest.raises(ApiError) as err:
         await store.create(WIDGETS, "default", body, field_validation="Strict")
     assert err.value.code == 400
@@ -183,8 +222,10 @@ async def test_finalizers_keep_the_object_until_removed(store: Store) -> None:
 async def test_json_patch_test_failure_is_422(store: Store) -> None:
     obj = await store.create(CONFIGMAPS, "default", cm("a"))
     rv = obj["metadata"]["resourceVersion"]
-    patch = [{"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-             {"op": "add", "path": "/metadata/finalizers", "value": ["f"]}]  # fmt: skip
+    patch = [
+        {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
+    ]
     updated = await store.patch(CONFIGMAPS, "default", "a", patch, "json")
     assert updated["metadata"]["finalizers"] == ["f"]
     with pytest.raises(ApiError) as err:
@@ -216,7 +257,9 @@ async def test_bound_running_pod_is_deleted_gracefully(store: Store) -> None:
 async def test_terminal_pod_is_deleted_at_once(store: Store) -> None:
     await store.create(PODS, "default", pod("p"))
     await store.bind("default", "p", "node-1")
-    await store.patch(PODS, "default", "p", {"status": {"phase": "Succeeded"}}, subresource="status")
+    await store.patch(
+        PODS, "default", "p", {"status": {"phase": "Succeeded"}}, subresource="status"
+    )
     await store.delete(PODS, "default", "p")
     with pytest.raises(ApiError):
         await store.get(PODS, "default", "p")
@@ -243,9 +286,22 @@ async def test_pod_validation_names_the_field(store: Store) -> None:
 
 
 async def owned(store: Store, owner: dict[str, Any], name: str, **ref: Any) -> dict[str, Any]:
-    return await store.create(CONFIGMAPS, "default", cm(name, ownerReferences=[{
-        "apiVersion": "v1", "kind": "ConfigMap", "name": owner["metadata"]["name"],
-        "uid": owner["metadata"]["uid"], **ref}]))  # fmt: skip
+    return await store.create(
+        CONFIGMAPS,
+        "default",
+        cm(
+            name,
+            ownerReferences=[
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": owner["metadata"]["name"],
+                    "uid": owner["metadata"]["uid"],
+                    **ref,
+                }
+            ],
+        ),
+    )
 
 
 async def wait_gone(store: Store, key: ResourceKey, ns: str, name: str) -> None:
@@ -263,10 +319,27 @@ async def test_owner_reference_garbage_collection(store: Store) -> None:
     child = await owned(store, owner, "child")
     await owned(store, child, "grandchild")
     other = await store.create(CONFIGMAPS, "default", cm("other"))
-    await store.create(CONFIGMAPS, "default", cm("shared", ownerReferences=[
-        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]},
-        {"apiVersion": "v1", "kind": "ConfigMap", "name": "other", "uid": other["metadata"]["uid"]},
-    ]))  # fmt: skip
+    await store.create(
+        CONFIGMAPS,
+        "default",
+        cm(
+            "shared",
+            ownerReferences=[
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "owner",
+                    "uid": owner["metadata"]["uid"],
+                },
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "name": "other",
+                    "uid": other["metadata"]["uid"],
+                },
+            ],
+        ),
+    )
     await store.delete(CONFIGMAPS, "default", "owner")
     await wait_gone(store, CONFIGMAPS, "default", "child")
     await wait_gone(store, CONFIGMAPS, "default", "grandchild")
@@ -322,18 +395,23 @@ async def test_list_with_selectors(store: Store) -> None:
     names = lambda items: [i["metadata"]["name"] for i in items]  # noqa: E731
     assert names(await store.list(CONFIGMAPS, label_selector="app=x")) == ["a", "c"]
     assert names(await store.list(CONFIGMAPS, "default", label_selector="app in (x,y)")) == [
-        "a", "b"]  # fmt: skip
+        "a",
+        "b",
+    ]
     assert names(await store.list(CONFIGMAPS, label_selector="!tier")) == ["b", "c"]
     assert names(await store.list(CONFIGMAPS, field_selector="metadata.name!=a")) == ["b", "c"]
-    assert names(await store.list(CONFIGMAPS, field_selector="metadata.namespace=default,"
-                                  "metadata.name=b")) == ["b"]  # fmt: skip
+    assert names(
+        await store.list(CONFIGMAPS, field_selector="metadata.namespace=default,metadata.name=b")
+    ) == ["b"]
 
 
 async def test_pod_field_selectors(store: Store) -> None:
     await store.create(PODS, "default", pod("a"))
     await store.create(PODS, "default", pod("b"))
     await store.bind("default", "b", "node-1")
-    names = [p["metadata"]["name"] for p in await store.list(PODS, field_selector="spec.nodeName=node-1")]
+    names = [
+        p["metadata"]["name"] for p in await store.list(PODS, field_selector="spec.nodeName=node-1")
+    ]
     assert names == ["b"]
     pending = await store.list(PODS, field_selector="status.phase=Pending,spec.nodeName=")
     assert [p["metadata"]["name"] for p in pending] == ["a"]
@@ -343,8 +421,16 @@ async def test_pod_field_selectors(store: Store) -> None:
 
 
 async def test_events_served_in_both_versions(store: Store) -> None:
-    await store.create(EVENTS, "default", {"metadata": {"name": "e"}, "reason": "Started",
-                       "message": "hi", "involvedObject": {"kind": "Pod", "name": "p"}})
+    await store.create(
+        EVENTS,
+        "default",
+        {
+            "metadata": {"name": "e"},
+            "reason": "Started",
+            "message": "hi",
+            "involvedObject": {"kind": "Pod", "name": "p"},
+        },
+    )
     new = await store.get(EVENTS_V1, "default", "e")
     assert new["apiVersion"] == "events.k8s.io/v1"
     assert new["note"] == "hi" and new["regarding"]["name"] == "p"
@@ -410,8 +496,9 @@ async def test_too_old_resource_version_is_410_gone() -> None:
 async def test_watch_selector_transitions() -> None:
     store = Store()
     await store.create(CONFIGMAPS, "default", cm("a"))
-    events = store.watch_events(CONFIGMAPS, resource_version=store.resource_version(),
-                                label_selector="app=x")  # fmt: skip
+    events = store.watch_events(
+        CONFIGMAPS, resource_version=store.resource_version(), label_selector="app=x"
+    )
     pending = asyncio.ensure_future(next_event(events))
     await asyncio.sleep(0)
     await store.patch(CONFIGMAPS, "default", "a", {"metadata": {"labels": {"app": "x"}}})
@@ -434,8 +521,16 @@ async def test_watch_bookmarks_and_timeout(store: Store) -> None:
 
 async def test_crd_deletion_removes_its_objects(store: Store) -> None:
     await with_crd(store)
-    await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
-                       "metadata": {"name": "w"}, "spec": {"color": "red"}})  # fmt: skip
+    await store.create(
+        WIDGETS,
+        "default",
+        {
+            "apiVersion": "example.dev/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"color": "red"},
+        },
+    )
     await store.delete(CRDS, None, CRD["metadata"]["name"])
     with pytest.raises(ApiError) as err:
         await store.list(WIDGETS)

@@ -46,10 +46,8 @@ def cel_failures(schema: dict[str, Any], new: Any, old: Any = None, path: str = 
     return failures
 
 
-
-
 def as_json_schema(node: dict[str, Any]) -> dict[str, Any]:
-    """The CRD schema as JSON Schema, with unknown fields refused as strict field validation does."""
+    """The CRD schema as JSON Schema; unknown fields refused as strict field validation does."""
     out = {k: v for k, v in node.items() if not k.startswith("x-kubernetes-")}
     if node.get("x-kubernetes-int-or-string"):
         return out

@@ -9,10 +9,9 @@ from typing import Any
 import kubernetes_validate
 import pytest
 import yaml
-
-from taskrun.api import API_VERSION, CRD_NAME, KIND, PLURAL, SHORT_NAMES
 from crdcheck import CEL, cel_failures
 
+from taskrun.api import API_VERSION, CRD_NAME, KIND, PLURAL, SHORT_NAMES
 from taskrun.api.crd import DEEP_OFF, build_crd, render_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -159,6 +158,7 @@ def test_deep_and_loose_fields(crd: dict[str, Any]) -> None:
 
 # --- CEL rules, evaluated with cel-python the way the API server applies them -----------
 
+
 @pytest.fixture(scope="module")
 def spec_schema(crd: dict[str, Any]) -> dict[str, Any]:
     schema: dict[str, Any] = openapi(crd)["properties"]["spec"]
@@ -211,13 +211,18 @@ CREATE_CASES = [
         {**BASE, "secrets": [{"deployType": "env", "secret": "s", "items": [{"key": "k"}]}]},
         [".secrets[0]: items apply to deployType volume only"],
     ),
-    ({**BASE, "retryBackoff": {"maxSeconds": 5}}, [".retryBackoff: maxSeconds must be >= initialSeconds"]),
+    (
+        {**BASE, "retryBackoff": {"maxSeconds": 5}},
+        [".retryBackoff: maxSeconds must be >= initialSeconds"],
+    ),
     ({**BASE, "retryBackoff": {"maxSeconds": 10}}, []),
 ]
 
 
 @pytest.mark.parametrize(("spec", "failures"), CREATE_CASES)
-def test_rules_on_create(spec_schema: dict[str, Any], spec: dict[str, Any], failures: list[str]) -> None:
+def test_rules_on_create(
+    spec_schema: dict[str, Any], spec: dict[str, Any], failures: list[str]
+) -> None:
     assert cel_failures(spec_schema, spec) == failures
 
 
@@ -229,7 +234,11 @@ UPDATE_CASES = [
     (BASE, {**BASE, "cancel": True}, []),
     ({**BASE, "cancel": False}, {**BASE, "cancel": True}, []),
     ({**BASE, "cancel": True}, {**BASE, "cancel": True}, []),
-    ({**BASE, "cancel": True}, {**BASE, "cancel": False}, [".cancel: cannot go back from true to false"]),
+    (
+        {**BASE, "cancel": True},
+        {**BASE, "cancel": False},
+        [".cancel: cannot go back from true to false"],
+    ),
     ({**BASE, "cancel": True}, BASE, [": spec.cancel cannot be removed once true"]),
     (BASE, {**BASE, "image": "alpine"}, [f".image: {IMMUTABLE}"]),
     (BASE, {**BASE, "retries": 2}, [f".retries: {IMMUTABLE}"]),

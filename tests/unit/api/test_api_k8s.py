@@ -76,12 +76,21 @@ def refused(model: type[k8s.ApiModel], data: dict[str, Any]) -> list[tuple[Any, 
         (k8s.Container, {"name": "a", "imagePulPolicy": "Always"}, ("imagePulPolicy",)),
         (k8s.ContainerPort, {"containerPort": 2**31}, ("containerPort",)),
         (k8s.ContainerPort, {"containerPort": 80, "protocol": "tcp"}, ("protocol",)),
-        (k8s.EnvVar, {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}},
-         ("valueFrom", "secretKeyRef", "key")),
-        (k8s.Volume, {"name": "v", "hostPath": {"path": "/x", "type": "Folder"}},
-         ("hostPath", "type")),
-        (k8s.Volume, {"name": "v", "persistentVolumeClaim": {}},
-         ("persistentVolumeClaim", "claimName")),
+        (
+            k8s.EnvVar,
+            {"name": "A", "valueFrom": {"secretKeyRef": {"name": "s"}}},
+            ("valueFrom", "secretKeyRef", "key"),
+        ),
+        (
+            k8s.Volume,
+            {"name": "v", "hostPath": {"path": "/x", "type": "Folder"}},
+            ("hostPath", "type"),
+        ),
+        (
+            k8s.Volume,
+            {"name": "v", "persistentVolumeClaim": {}},
+            ("persistentVolumeClaim", "claimName"),
+        ),
         (k8s.VolumeMount, {"name": "v"}, ("mountPath",)),
         (k8s.Toleration, {"effect": "NoScheduling"}, ("effect",)),
         (k8s.Toleration, {"tolerationSeconds": "60"}, ("tolerationSeconds",)),
@@ -92,15 +101,38 @@ def refused(model: type[k8s.ApiModel], data: dict[str, Any]) -> list[tuple[Any, 
         (k8s.HostAlias, {"hostnames": ["a"]}, ("ip",)),
         (k8s.PodDNSConfig, {"options": [{"name": 1}]}, ("options", 0, "name")),
         (k8s.LocalObjectReference, {"nam": "x"}, ("nam",)),
-        (k8s.Affinity, {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
-            "nodeSelectorTerms": [{"matchExpressions": [{"key": "k", "operator": "Is"}]}]}}},
-         ("nodeAffinity", "requiredDuringSchedulingIgnoredDuringExecution", "nodeSelectorTerms",
-          0, "matchExpressions", 0, "operator")),
+        (
+            k8s.Affinity,
+            {
+                "nodeAffinity": {
+                    "requiredDuringSchedulingIgnoredDuringExecution": {
+                        "nodeSelectorTerms": [
+                            {"matchExpressions": [{"key": "k", "operator": "Is"}]}
+                        ]
+                    }
+                }
+            },
+            (
+                "nodeAffinity",
+                "requiredDuringSchedulingIgnoredDuringExecution",
+                "nodeSelectorTerms",
+                0,
+                "matchExpressions",
+                0,
+                "operator",
+            ),
+        ),
         (k8s.PodTemplateSpec, {"spec": {}}, ("spec", "containers")),
-        (k8s.PodTemplateSpec, {"spec": {"containers": [], "restartPolicy": "Sometimes"}},
-         ("spec", "restartPolicy")),
-        (k8s.PodTemplateSpec, {"metadata": {"creationTimestamp": "yesterday"}},
-         ("metadata", "creationTimestamp")),
+        (
+            k8s.PodTemplateSpec,
+            {"spec": {"containers": [], "restartPolicy": "Sometimes"}},
+            ("spec", "restartPolicy"),
+        ),
+        (
+            k8s.PodTemplateSpec,
+            {"metadata": {"creationTimestamp": "yesterday"}},
+            ("metadata", "creationTimestamp"),
+        ),
     ],
 )
 def test_refuses_what_kubernetes_refuses(
@@ -117,7 +149,9 @@ def test_accepts_a_realistic_pod_template() -> None:
                 {
                     "name": "base",
                     "image": "python:3.12",
-                    "env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}],
+                    "env": [
+                        {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "c", "key": "k"}}}
+                    ],
                     "resources": {"limits": {"cpu": 2, "memory": "1Gi", "nvidia.com/gpu": "1"}},
                     "livenessProbe": {"httpGet": {"port": "http", "path": "/"}},
                     "securityContext": {"allowPrivilegeEscalation": False},

@@ -9,17 +9,21 @@ API server must accept too.
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
+import yaml
 from crdcheck import as_json_schema, cel_failures
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from taskrun.api import TaskRunSpec, format_validation_error, validate_spec
+from taskrun.api import TaskRun, TaskRunSpec, TaskRunStatus, format_validation_error, validate_spec
 from taskrun.api.crd import _inline, build_crd
+
+ROOT = Path(__file__).resolve().parents[3]
 
 # Below this depth only required fields are drawn: the Kubernetes closure is deep.
 MAX_DEPTH = 5
@@ -96,12 +100,20 @@ def _object(node: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, Any
         return st.dictionaries(_regex(pattern, 63), from_schema(values, depth + 1), max_size=2)
     extra = node.get("additionalProperties")
     if isinstance(extra, dict):
-        return st.dictionaries(st.text(min_size=1, max_size=8), from_schema(extra, depth + 1), max_size=2)
+        return st.dictionaries(
+            st.text(min_size=1, max_size=8), from_schema(extra, depth + 1), max_size=2
+        )
     properties = node.get("properties", {})
     required = set(node.get("required", []))
-    optional = {} if depth >= MAX_DEPTH else {
-        name: from_schema(sub, depth + 1) for name, sub in properties.items() if name not in required
-    }
+    optional = (
+        {}
+        if depth >= MAX_DEPTH
+        else {
+            name: from_schema(sub, depth + 1)
+            for name, sub in properties.items()
+            if name not in required
+        }
+    )
     return st.fixed_dictionaries(
         {name: from_schema(properties[name], depth + 1) for name in sorted(required)},
         optional=optional,
@@ -111,7 +123,7 @@ def _object(node: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, Any
 specs = st.deferred(lambda: from_schema(model_schema()))
 
 HYPOTHESIS = settings(
-    max_examples=40,
+    max_examples=30,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -185,3 +197,105 @@ def test_refused_by_crd_and_models(extra: dict[str, Any], path: list[Any]) -> No
         validate_spec(spec)
     field = next(iter(extra))
     assert format_validation_error(caught.value).startswith(f"spec.{field}")
+
+
+@functools.cache
+def crd_status_validator() -> jsonschema.Draft7Validator:
+    root = build_crd()["spec"]["versions"][0]["schema"]["openAPIV3Schema"]
+    return jsonschema.Draft7Validator(as_json_schema(root["properties"]["status"]))
+
+
+@functools.cache
+def status_model_schema() -> dict[str, Any]:
+    raw = TaskRunStatus.model_json_schema(by_alias=True)
+    inlined: dict[str, Any] = _inline(raw, raw.get("$defs", {}))
+    return inlined
+
+
+@HYPOTHESIS
+@given(st.deferred(lambda: from_schema(status_model_schema())))
+def test_status_the_controller_writes_passes_the_crd(candidate: dict[str, Any]) -> None:
+    try:
+        status = TaskRunStatus.model_validate(candidate)
+    except ValidationError:
+        assume(False)
+        raise
+    wire = status.to_dict()
+    assert TaskRunStatus.model_validate(wire) == status
+    assert [e.message for e in crd_status_validator().iter_errors(wire)] == []
+
+
+def test_status_schema_refuses_an_unknown_phase() -> None:
+    assert list(crd_status_validator().iter_errors({"phase": "Done"}))
+    assert list(crd_status_validator().iter_errors({"conditions": [{"status": "Maybe"}]}))
+
+
+def example_taskruns() -> list[Any]:
+    found = []
+    for path in sorted((ROOT / "examples").glob("*.y*ml")):
+        for doc in yaml.safe_load_all(path.read_text()):
+            if isinstance(doc, dict) and doc.get("kind") == "TaskRun":
+                found.append(pytest.param(doc, id=f"{path.name}:{doc['metadata']['name']}"))
+    return found
+
+
+@pytest.mark.parametrize("taskrun", example_taskruns())
+def test_examples_are_valid_taskruns(taskrun: dict[str, Any]) -> None:
+    run = TaskRun.model_validate(taskrun)
+    assert [e.message for e in crd_validator().iter_errors(taskrun["spec"])] == []
+    assert cel_failures(crd_spec_schema(), run.spec.to_dict()) == []
+
+
+def _paths(value: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [path] if path else []
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            found += _paths(sub, (*path, key))
+    elif isinstance(value, list):
+        for index, sub in enumerate(value):
+            found += _paths(sub, (*path, index))
+    return found
+
+
+def _replace(value: Any, path: tuple[Any, ...], new: Any) -> Any:
+    if not path:
+        return new
+    head, rest = path[0], path[1:]
+    if isinstance(value, dict):
+        return {**value, head: _replace(value[head], rest, new)}
+    copy = list(value)
+    copy[head] = _replace(copy[head], rest, new)
+    return copy
+
+
+@HYPOTHESIS
+@given(specs, st.data())
+def test_a_wrong_type_anywhere_is_refused_by_both_at_that_field(
+    candidate: dict[str, Any], data: st.DataObject
+) -> None:
+    try:
+        wire = validate_spec(candidate).to_dict()
+    except ValidationError:
+        assume(False)
+        raise
+    path = data.draw(st.sampled_from(_paths(wire)))
+    original = _get(wire, path)
+    # A value of a type no field has where this one is: an object for scalars, a number
+    # for lists and objects.
+    wrong = {"wrong": True} if not isinstance(original, (dict, list)) else 7
+    broken = _replace(wire, path, wrong)
+    with pytest.raises(ValidationError) as caught:
+        validate_spec(broken)
+    locs = [tuple(e["loc"])[: len(path)] for e in caught.value.errors()]
+    assert path in locs, format_validation_error(caught.value)
+    if path[0] != "podTemplate":
+        crd_paths = [
+            tuple(e.absolute_path)[: len(path)] for e in crd_validator().iter_errors(broken)
+        ]
+        assert path in crd_paths
+
+
+def _get(value: Any, path: tuple[Any, ...]) -> Any:
+    for part in path:
+        value = value[part]
+    return value

@@ -25,8 +25,10 @@ CASES: dict[str, tuple[Any, Any, str]] = {
         "spec.envFrom[0].configMapRef.nam: Extra inputs are not permitted",
     ),
     "secrets": (
-        [{"deployType": "env", "secret": "s"}, {"deployType": "volume", "secret": "s",
-                                                 "deployTarget": "/etc/s"}],
+        [
+            {"deployType": "env", "secret": "s"},
+            {"deployType": "volume", "secret": "s", "deployTarget": "/etc/s"},
+        ],
         [{"deployType": "file", "secret": "s"}],
         "spec.secrets[0].deployType: Input should be 'env' or 'volume'",
     ),
@@ -64,8 +66,10 @@ CASES: dict[str, tuple[Any, Any, str]] = {
         "spec.podRuntimeInfoEnvs[0].valueFrom.fieldRef.fieldPath: Field required",
     ),
     "volumes": (
-        [{"name": "data", "emptyDir": {"sizeLimit": "1Gi"}}, {"name": "cfg",
-                                                               "configMap": {"name": "c"}}],
+        [
+            {"name": "data", "emptyDir": {"sizeLimit": "1Gi"}},
+            {"name": "cfg", "configMap": {"name": "c"}},
+        ],
         [{"name": "data", "emptyDir": {}}, {"name": "data", "emptyDir": {}}],
         "spec.volumes: volume names must be unique, repeated: data",
     ),
@@ -121,6 +125,16 @@ CASES: dict[str, tuple[Any, Any, str]] = {
         [{"name": "base", "image": "busybox"}],
         "spec.initContainers: [0].name 'base' is taken by the base container",
     ),
+    "initContainers#count": (
+        [{"name": f"c{i}", "image": "busybox"} for i in range(64)],
+        [{"name": f"c{i}", "image": "busybox"} for i in range(65)],
+        "spec.initContainers: List should have at most 64 items after validation, not 65",
+    ),
+    "initContainers#name": (
+        [{"name": "a" * 63}],
+        [{"name": "Init"}],
+        "spec.initContainers[0].name: String should match pattern",
+    ),
     "imagePullSecrets": ([{"name": "regcred"}], ["regcred"], "spec.imagePullSecrets[0]: Input"),
     "labels": (
         {"app.kubernetes.io/name": "etl", "team": ""},
@@ -168,29 +182,30 @@ CASES: dict[str, tuple[Any, Any, str]] = {
 
 def test_every_field_has_a_case() -> None:
     wire_names = {info.alias or name for name, info in TaskRunSpec.model_fields.items()}
-    assert wire_names == set(CASES)
+    assert wire_names == {case.split("#")[0] for case in CASES}
 
 
 @pytest.mark.parametrize("field", sorted(CASES))
 def test_valid_value_is_accepted_and_round_trips(field: str) -> None:
     valid, _, _ = CASES[field]
-    spec = validate_spec({"image": "busybox", field: valid})
-    assert spec.to_dict()[field] == valid
+    name = field.split("#")[0]
+    spec = validate_spec({"image": "busybox", name: valid})
+    assert spec.to_dict()[name] == valid
 
 
 @pytest.mark.parametrize("field", sorted(CASES))
 def test_invalid_value_is_refused_naming_the_field(field: str) -> None:
     _, invalid, expected = CASES[field]
-    spec = {"image": "busybox", field: invalid}
+    name = field.split("#")[0]
     with pytest.raises(ValidationError) as caught:
-        validate_spec(spec)
+        validate_spec({"image": "busybox", name: invalid})
     message = format_validation_error(caught.value)
     assert expected in message
-    assert all(line.startswith(f"spec.{field}") for line in message.splitlines())
+    assert all(line.startswith(f"spec.{name}") for line in message.splitlines())
 
 
 def test_python_names_work_too() -> None:
-    spec = TaskRunSpec(image="busybox", env_vars=[], startup_timeout_seconds=5)  # type: ignore[call-arg]
+    spec = TaskRunSpec(image="busybox", env_vars=[], startup_timeout_seconds=5)
     assert spec.to_dict()["startupTimeoutSeconds"] == 5
 
 
@@ -241,3 +256,79 @@ def test_required_image_and_unknown_field() -> None:
         "spec.image: Field required",
         "spec.imagee: Extra inputs are not permitted",
     ]
+
+
+SECRET_CASES = [
+    ({"deployType": "env", "secret": "db"}, None),
+    ({"deployType": "env", "secret": "db", "key": "password", "deployTarget": "DB_PASSWORD"}, None),
+    ({"deployType": "volume", "secret": "db", "deployTarget": "/etc/db"}, None),
+    (
+        {
+            "deployType": "volume",
+            "secret": "db",
+            "deployTarget": "/etc/db",
+            "items": [{"key": "password", "path": "pw"}],
+        },
+        None,
+    ),
+    ({"deployType": "volume", "secret": "db"}, "deployTarget (the mount path) is required"),
+    ({"deployType": "env", "secret": "db", "key": "k"}, "deployTarget (the variable name) is"),
+    ({"deployType": "env", "secret": "db", "items": []}, "items apply to deployType volume only"),
+    ({"deployType": "env", "secret": "Db"}, "spec.secrets[0].secret: String should match"),
+    ({"deployType": "env", "secret": "db", "key": ""}, "spec.secrets[0].key: String should have"),
+    ({"deployType": "env"}, "spec.secrets[0].secret: Field required"),
+    ({"secret": "db"}, "spec.secrets[0].deployType: Field required"),
+    (
+        {"deployType": "volume", "secret": "db", "deployTarget": "/x", "items": [{"key": "k"}]},
+        "spec.secrets[0].items[0].path: Field required",
+    ),
+]
+
+
+@pytest.mark.parametrize(("secret", "error"), SECRET_CASES)
+def test_secret_mount(secret: dict[str, Any], error: str | None) -> None:
+    spec = {"image": "busybox", "secrets": [secret]}
+    if error is None:
+        assert validate_spec(spec).to_dict()["secrets"] == [secret]
+        return
+    with pytest.raises(ValidationError) as caught:
+        validate_spec(spec)
+    assert error in format_validation_error(caught.value)
+
+
+BACKOFF_CASES = [
+    ({}, None),
+    ({"initialSeconds": 0, "factor": 1, "maxSeconds": 0}, None),
+    ({"initialSeconds": -1}, "spec.retryBackoff.initialSeconds: Input should be greater than"),
+    ({"factor": 0.5}, "spec.retryBackoff.factor: Input should be greater than or equal to 1"),
+    ({"factor": 11}, "spec.retryBackoff.factor: Input should be less than or equal to 10"),
+    ({"factor": "2"}, "spec.retryBackoff.factor: Input should be a valid number"),
+    ({"maxSeconds": 10**7}, "spec.retryBackoff.maxSeconds: Input should be less than or equal"),
+    ({"maxSeconds": 5}, "spec.retryBackoff: maxSeconds (5) must be >= initialSeconds (10)"),
+    ({"maxSecond": 5}, "spec.retryBackoff.maxSecond: Extra inputs are not permitted"),
+]
+
+
+@pytest.mark.parametrize(("backoff", "error"), BACKOFF_CASES)
+def test_retry_backoff_fields(backoff: dict[str, Any], error: str | None) -> None:
+    spec = {"image": "busybox", "retryBackoff": backoff}
+    if error is None:
+        validate_spec(spec)
+        return
+    with pytest.raises(ValidationError) as caught:
+        validate_spec(spec)
+    assert error in format_validation_error(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("backoff", "delays"),
+    [
+        ({}, [0, 0, 10, 20, 40, 80, 160, 300, 300]),
+        ({"initialSeconds": 1, "factor": 3, "maxSeconds": 20}, [0, 0, 1, 3, 9, 20, 20]),
+        ({"initialSeconds": 5, "factor": 1}, [0, 0, 5, 5, 5]),
+        ({"initialSeconds": 0}, [0, 0, 0, 0]),
+    ],
+)
+def test_retry_delay(backoff: dict[str, Any], delays: list[float]) -> None:
+    parsed = validate_spec({"image": "x", "retryBackoff": backoff}).effective_retry_backoff
+    assert [parsed.delay_seconds(attempt) for attempt in range(len(delays))] == delays

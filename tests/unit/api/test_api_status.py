@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import typing
 from typing import Any
 
 import pytest
@@ -45,10 +46,23 @@ def test_status_round_trip_and_condition_lookup() -> None:
         "message": "exit code 3",
         "result": '{"a": 1}',
         "resultSize": 8,
-        "logs": {"namespace": "ns", "pod": "job-1", "container": "base", "tail": "x",
-                 "tailLines": 1, "truncated": False, "command": "kubectl logs -n ns job-1"},
-        "warnings": [{"reason": "BackOff", "message": "m", "count": 2,
-                      "lastTimestamp": "2026-01-01T00:00:05Z"}],
+        "logs": {
+            "namespace": "ns",
+            "pod": "job-1",
+            "container": "base",
+            "tail": "x",
+            "tailLines": 1,
+            "truncated": False,
+            "command": "kubectl logs -n ns job-1",
+        },
+        "warnings": [
+            {
+                "reason": "BackOff",
+                "message": "m",
+                "count": 2,
+                "lastTimestamp": "2026-01-01T00:00:05Z",
+            }
+        ],
         "history": [{"attempt": 1, "podName": "job-1", "phase": "Failed", "exitCode": 3}],
     }
     status = TaskRunStatus.model_validate(wire)
@@ -66,8 +80,12 @@ def test_status_ignores_fields_written_by_others() -> None:
 
 @pytest.mark.parametrize(
     "wire",
-    [{"phase": "Done"}, {"conditions": [{"status": "Maybe"}]}, {"attempts": -1},
-     {"history": [{"attempt": 0}]}],
+    [
+        {"phase": "Done"},
+        {"conditions": [{"status": "Maybe"}]},
+        {"attempts": -1},
+        {"history": [{"attempt": 0}]},
+    ],
 )
 def test_status_refuses_invalid_values(wire: dict[str, Any]) -> None:
     with pytest.raises(ValidationError):
@@ -76,25 +94,38 @@ def test_status_refuses_invalid_values(wire: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize(
     ("seconds", "text"),
-    [(0, "0s"), (0.9, "0s"), (45, "45s"), (60, "1m0s"), (63, "1m3s"), (3605, "1h0m5s"),
-     (90061, "25h1m1s"), (-3, "0s")],
+    [
+        (0, "0s"),
+        (0.9, "0s"),
+        (45, "45s"),
+        (60, "1m0s"),
+        (63, "1m3s"),
+        (3605, "1h0m5s"),
+        (90061, "25h1m1s"),
+        (-3, "0s"),
+    ],
 )
 def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
 def test_literals_match_the_enums() -> None:
-    assert set(OnFinishActionName.__args__) == {a.value for a in OnFinishAction}
-    assert set(ConditionStatus.__args__) == {"True", "False", "Unknown"}
+    assert set(typing.get_args(OnFinishActionName)) == {a.value for a in OnFinishAction}
+    assert set(typing.get_args(ConditionStatus)) == {"True", "False", "Unknown"}
 
 
 def test_taskrun_as_read_from_the_api() -> None:
     obj = {
         "apiVersion": API_VERSION,
         "kind": "TaskRun",
-        "metadata": {"name": "hello", "namespace": "ns", "uid": "u-1", "generation": 2,
-                     "creationTimestamp": "2026-01-01T00:00:00Z",
-                     "annotations": {"kopf.zalando.org/last-handled-configuration": "{}"}},
+        "metadata": {
+            "name": "hello",
+            "namespace": "ns",
+            "uid": "u-1",
+            "generation": 2,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "annotations": {"kopf.zalando.org/last-handled-configuration": "{}"},
+        },
         "spec": {"image": "busybox"},
         "status": {"phase": "Pending"},
     }
@@ -125,8 +156,9 @@ def test_field_path(loc: tuple[Any, ...], prefix: str, path: str) -> None:
 
 def test_format_validation_error_names_field_limit_and_actual() -> None:
     with pytest.raises(ValidationError) as caught:
-        validate_spec({"image": "x", "retries": 500, "ports": [{"containerPort": 80,
-                                                                 "protocol": "HTTP"}]})
+        validate_spec(
+            {"image": "x", "retries": 500, "ports": [{"containerPort": 80, "protocol": "HTTP"}]}
+        )
     assert format_validation_error(caught.value).splitlines() == [
         "spec.ports[0].protocol: Input should be 'TCP', 'UDP' or 'SCTP' (got 'HTTP')",
         "spec.retries: Input should be less than or equal to 100 (got 500)",

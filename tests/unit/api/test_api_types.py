@@ -78,9 +78,10 @@ def test_quantity(value: Any, ok: bool) -> None:
     assert accepts("quantity", value) is ok
 
 
-@given(st.from_regex(r"[0-9]{1,6}(\.[0-9]{1,3})?", fullmatch=True), st.sampled_from(
-    ["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "e3", "E-1"]
-))
+@given(
+    st.from_regex(r"[0-9]{1,6}(\.[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "Ti", "e3", "E-1"]),
+)
 def test_quantity_grammar(number: str, suffix: str) -> None:
     assert accepts("quantity", number + suffix)
     assert not accepts("quantity", number + suffix + "x")

@@ -1,0 +1,273 @@
+"""The HTTP API, as clients see it."""
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from devcluster_http import call, stream
+
+from devcluster import DevCluster
+from devcluster.logs import LogStore
+from devcluster.pytest_plugin import wait_for
+
+CM = "/api/v1/namespaces/{ns}/configmaps"
+
+
+def cm(name: str, **meta: Any) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **meta},
+            "data": {"k": "v"}}  # fmt: skip
+
+
+def test_discovery(devcluster: DevCluster) -> None:
+    code, _, version = call(devcluster.url, "GET", "/version")
+    assert code == 200 and (version["major"], version["minor"]) == ("1", "37")
+    _, _, core = call(devcluster.url, "GET", "/api/v1")
+    names = {r["name"] for r in core["resources"]}
+    assert {"namespaces", "pods", "pods/status", "pods/log", "events", "nodes"} <= names
+    _, _, groups = call(devcluster.url, "GET", "/apis")
+    assert {"coordination.k8s.io", "apiextensions.k8s.io", "events.k8s.io"} <= {
+        g["name"] for g in groups["groups"]
+    }
+    code, _, _ = call(devcluster.url, "GET", "/apis/nope.example/v1")
+    assert code == 404
+
+
+def test_aggregated_discovery(devcluster: DevCluster) -> None:
+    accept = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+    code, headers, doc = call(devcluster.url, "GET", "/apis", accept=accept)
+    assert code == 200 and headers["Content-Type"] == accept
+    assert doc["kind"] == "APIGroupDiscoveryList"
+    groups = {g["metadata"]["name"] for g in doc["items"]}
+    assert "apiextensions.k8s.io" in groups and "" not in groups
+
+
+def test_status_errors_are_metav1_status(devcluster: DevCluster, devcluster_ns: str) -> None:
+    code, _, body = call(devcluster.url, "GET", CM.format(ns=devcluster_ns) + "/missing")
+    assert code == 404
+    assert body == {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": 'configmaps "missing" not found',
+        "reason": "NotFound",
+        "code": 404,
+        "details": {"name": "missing", "group": "", "kind": "configmaps"},
+    }
+
+
+def test_stale_put_is_409(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    code, _, created = call(devcluster.url, "POST", url, cm("a"))
+    assert code == 201
+    created["data"] = {"k": "2"}
+    code, _, _ = call(devcluster.url, "PUT", f"{url}/a", created)
+    assert code == 200
+    code, _, body = call(devcluster.url, "PUT", f"{url}/a", created)
+    assert (code, body["reason"]) == (409, "Conflict")
+
+
+def test_patch_content_types(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    call(devcluster.url, "POST", url, cm("a"))
+    code, _, obj = call(devcluster.url, "PATCH", f"{url}/a", {"data": {"x": "1"}},
+                        content_type="application/merge-patch+json")  # fmt: skip
+    assert code == 200 and obj["data"] == {"k": "v", "x": "1"}
+    ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "0"}]
+    code, _, body = call(devcluster.url, "PATCH", f"{url}/a", ops,
+                         content_type="application/json-patch+json")  # fmt: skip
+    assert (code, body["reason"]) == (422, "Invalid")
+    code, _, obj = call(devcluster.url, "PATCH", f"{url}/a", {"data": {"x": None}},
+                        content_type="application/strategic-merge-patch+json")  # fmt: skip
+    assert code == 200 and obj["data"] == {"k": "v"}
+
+
+def test_server_side_apply_creates_then_merges(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns) + "/ssa?fieldManager=t"
+    code, _, obj = call(devcluster.url, "PATCH", url, cm("ssa"),
+                        content_type="application/apply-patch+yaml")  # fmt: skip
+    assert code == 201 and obj["data"] == {"k": "v"}
+    code, _, obj = call(devcluster.url, "PATCH", url, {**cm("ssa"), "data": {"j": "w"}},
+                        content_type="application/apply-patch+yaml")  # fmt: skip
+    assert code == 200 and obj["data"] == {"k": "v", "j": "w"}
+
+
+def test_list_selectors_and_pagination(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    for i in range(5):
+        call(devcluster.url, "POST", url, cm(f"c{i}", labels={"n": str(i % 2)}))
+    _, _, page = call(devcluster.url, "GET", f"{url}?labelSelector=n%3D0")
+    assert [i["metadata"]["name"] for i in page["items"]] == ["c0", "c2", "c4"]
+    _, _, page = call(devcluster.url, "GET", f"{url}?fieldSelector=metadata.name%3Dc3")
+    assert [i["metadata"]["name"] for i in page["items"]] == ["c3"]
+    seen, cont = [], ""
+    while True:
+        _, _, page = call(devcluster.url, "GET", f"{url}?limit=2&continue={cont}")
+        seen += [i["metadata"]["name"] for i in page["items"]]
+        cont = page["metadata"].get("continue")
+        if not cont:
+            break
+    assert [n for n in seen if n.startswith("c")] == [f"c{i}" for i in range(5)]
+
+
+def test_status_subresource_over_http(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = f"/api/v1/namespaces/{devcluster_ns}/pods"
+    pod = {"metadata": {"name": "p"}, "spec": {"schedulerName": "nobody",
+           "containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+    code, _, created = call(devcluster.url, "POST", url, pod)
+    assert code == 201 and created["status"]["phase"] == "Pending"
+    code, _, obj = call(devcluster.url, "PATCH", f"{url}/p/status",
+                        {"status": {"message": "hi"}, "metadata": {"labels": {"x": "y"}}},
+                        content_type="application/merge-patch+json")  # fmt: skip
+    assert code == 200 and obj["status"]["message"] == "hi"
+    assert "labels" not in obj["metadata"]
+
+
+def test_watch_resume(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    _, _, a = call(devcluster.url, "POST", url, cm("a"))
+    call(devcluster.url, "POST", url, cm("b"))
+    rv = a["metadata"]["resourceVersion"]
+    events = stream(devcluster.url, f"{url}?watch=true&resourceVersion={rv}&timeoutSeconds=1")
+    assert [(e["type"], e["object"]["metadata"]["name"]) for e in events] == [("ADDED", "b")]
+
+
+def test_watch_410_when_history_is_compacted() -> None:
+    with DevCluster(kubelet=False, history_size=2) as dc:
+        url = CM.format(ns="default")
+        _, _, first = call(dc.url, "POST", url, cm("a"))
+        for i in range(4):
+            call(dc.url, "PATCH", f"{url}/a", {"data": {"i": str(i)}},
+                 content_type="application/merge-patch+json")  # fmt: skip
+        rv = first["metadata"]["resourceVersion"]
+        events = list(stream(dc.url, f"{url}?watch=1&resourceVersion={rv}&timeoutSeconds=1"))
+        assert len(events) == 1
+        assert events[0]["type"] == "ERROR"
+        assert (events[0]["object"]["code"], events[0]["object"]["reason"]) == (410, "Expired")
+
+
+def test_watch_bookmarks_and_selectors(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    got: list[dict[str, Any]] = []
+    path = (f"{url}?watch=true&allowWatchBookmarks=true&labelSelector=keep&timeoutSeconds=2"
+            f"&resourceVersion={devcluster.store.resource_version()}")  # fmt: skip
+
+    def consume() -> None:
+        got.extend(stream(devcluster.url, path))
+
+    reader = threading.Thread(target=consume)
+    reader.start()
+    wait_for(lambda: devcluster.requests.count(verb="watch", namespace=devcluster_ns))
+    call(devcluster.url, "POST", url, cm("skip"))
+    call(devcluster.url, "POST", url, cm("kept", labels={"keep": "1"}))
+    reader.join(5)
+    kinds = [(e["type"], e["object"]["metadata"].get("name")) for e in got]
+    assert ("ADDED", "kept") in kinds and ("ADDED", "skip") not in kinds
+    assert ("BOOKMARK", None) in kinds, "bookmarks every second in the test cluster"
+
+
+def test_table_output(devcluster: DevCluster, devcluster_ns: str) -> None:
+    accept = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
+    _, _, table = call(devcluster.url, "GET", f"/api/v1/namespaces/{devcluster_ns}", accept=accept)
+    assert table["kind"] == "Table"
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Status", "Age"]
+    assert table["rows"][0]["cells"][:2] == [devcluster_ns, "Active"]
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+def test_request_accounting(devcluster: DevCluster, devcluster_ns: str) -> None:
+    url = CM.format(ns=devcluster_ns)
+    call(devcluster.url, "POST", url, cm("a"), agent="acct/1")
+    call(devcluster.url, "GET", f"{url}/a", agent="acct/1")
+    call(devcluster.url, "GET", url, agent="acct/1")
+    call(devcluster.url, "DELETE", f"{url}/a", agent="acct/1")
+    call(devcluster.url, "DELETE", url, agent="acct/1")
+    records = devcluster.requests.filter(user_agent="acct/")
+    assert [(r.verb, r.code) for r in records] == [
+        ("create", 201),
+        ("get", 200),
+        ("list", 200),
+        ("delete", 200),
+        ("deletecollection", 200),
+    ]
+    assert {(r.resource, r.namespace) for r in records} == {("configmaps", devcluster_ns)}
+    assert all(r.duration >= 0 and r.started > 0 for r in records)
+
+
+def test_faults_are_scoped_and_seeded() -> None:
+    with DevCluster(kubelet=False, seed=7) as dc:
+        dc.faults.error_rate = 1.0
+        dc.faults.error_codes = (503,)
+        dc.faults.user_agent_prefix = "victim"
+        assert call(dc.url, "GET", "/api/v1/namespaces", agent="victim/1")[0] == 503
+        assert call(dc.url, "GET", "/api/v1/namespaces", agent="bystander")[0] == 200
+        assert call(dc.url, "GET", "/api/v1", agent="victim/1")[0] == 200, "discovery spared"
+        dc.faults.clear()
+        dc.faults.throttle_rate = 1.0
+        dc.faults.retry_after = 3
+        code, headers, body = call(dc.url, "GET", "/api/v1/namespaces")
+        assert (code, headers["Retry-After"], body["reason"]) == (429, "3", "TooManyRequests")
+        dc.faults.clear()
+        dc.faults.error_rate = 0.5
+        codes = [call(dc.url, "GET", "/api/v1/namespaces")[0] for _ in range(20)]
+        dc.faults.reseed(7)
+        again = [call(dc.url, "GET", "/api/v1/namespaces")[0] for _ in range(20)]
+        assert codes == again and 500 in codes and 200 in codes
+
+
+def test_fault_latency_and_dropped_watches() -> None:
+    with DevCluster(kubelet=False) as dc:
+        dc.faults.latency = 0.2
+        started = time.monotonic()
+        call(dc.url, "GET", "/api/v1/namespaces")
+        assert time.monotonic() - started >= 0.2
+        dc.faults.clear()
+        dc.faults.drop_watches_every = 0.3
+        started = time.monotonic()
+        list(stream(dc.url, "/api/v1/namespaces?watch=1&timeoutSeconds=30"))
+        assert time.monotonic() - started < 5
+        dc.faults.clear()
+        dc.faults.force_410_on_resume = True
+        rv = dc.store.resource_version()
+        events = list(stream(dc.url, f"/api/v1/namespaces?watch=1&resourceVersion={rv}"))
+        assert events[0]["object"]["code"] == 410
+
+
+def test_pod_logs_with_a_log_store() -> None:
+    logs = LogStore()
+    with DevCluster(kubelet=False) as dc:
+        dc.kubelet = SimpleNamespace(logs=logs)
+        url = "/api/v1/namespaces/default/pods"
+        pod = {"metadata": {"name": "p"}, "spec": {"containers": [
+            {"name": "a", "image": "x"}, {"name": "b", "image": "x"}]}}  # fmt: skip
+        call(dc.url, "POST", url, pod)
+        code, _, body = call(dc.url, "GET", f"{url}/p/log")
+        assert code == 400 and "choose one of: [a b]" in body["message"]
+        code, _, body = call(dc.url, "GET", f"{url}/p/log?container=a")
+        assert code == 400 and "is waiting to start" in body["message"]
+        logs.open("default", "p", "a")
+        logs.append("default", "p", "a", b"one\ntwo\nthree\n")
+        assert call(dc.url, "GET", f"{url}/p/log?container=a")[2] == b"one\ntwo\nthree\n"
+        assert call(dc.url, "GET", f"{url}/p/log?container=a&tailLines=1")[2] == b"three\n"
+        assert call(dc.url, "GET", f"{url}/p/log?container=a&limitBytes=3")[2] == b"one"
+        stamped = call(dc.url, "GET", f"{url}/p/log?container=a&timestamps=true")[2]
+        assert stamped.split(b" ", 1)[1].startswith(b"one") and b"Z " in stamped
+        code, _, body = call(dc.url, "GET", f"{url}/p/log?container=zz")
+        assert code == 400 and "container zz is not valid" in body["message"]
+
+        def finish() -> None:
+            wait_for(lambda: dc.requests.count(subresource="log", code=200) >= 4 and any(
+                "follow" in r.query for r in dc.requests.records))  # fmt: skip
+            dc.call(_append_and_close(logs))
+
+        closer = threading.Thread(target=finish)
+        closer.start()
+        code, _, body = call(dc.url, "GET", f"{url}/p/log?container=a&follow=true")
+        closer.join(5)
+        assert code == 200 and body == b"one\ntwo\nthree\nfour\n"
+
+
+async def _append_and_close(logs: LogStore) -> None:
+    logs.append("default", "p", "a", b"four\n")
+    logs.close("default", "p", "a")

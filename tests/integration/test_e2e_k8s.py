@@ -1,0 +1,159 @@
+"""controller.k8s against devcluster: retries, adoption on 409, preconditions, logs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from controller.core import naming
+from controller.k8s import ApiError, Client, PodNameConflict
+from devcluster import DevCluster
+from devcluster.resources import PODS
+from tests.integration.conftest import Runs, poll
+
+
+@dataclass
+class Plain:
+    """Credentials of an unauthenticated loopback cluster."""
+
+    server: str
+    ca_path: None = None
+    ca_data: None = None
+    insecure: None = None
+    certificate_path: None = None
+    certificate_data: None = None
+    private_key_path: None = None
+    private_key_data: None = None
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {}
+
+
+@pytest.fixture
+def faults(cluster: DevCluster) -> Iterator[DevCluster]:
+    yield cluster
+    cluster.faults.clear()
+
+
+def failing(cluster: DevCluster, namespace: str, **plan) -> None:
+    cluster.faults.user_agent_prefix = "taskrun-controller"
+    cluster.faults.namespaces = frozenset({namespace})
+    for key, value in plan.items():
+        setattr(cluster.faults, key, value)
+
+
+def pod_body(name: str, owner_uid: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "ownerReferences": [
+                {
+                    "apiVersion": "taskrun.dev/v1alpha1",
+                    "kind": "TaskRun",
+                    "name": "owner",
+                    "uid": owner_uid,
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"containers": [{"name": "base", "image": "busybox"}], "restartPolicy": "Never"},
+    }
+
+
+async def test_server_errors_are_retried_a_bounded_number_of_times(faults: DevCluster, runs: Runs):
+    failing(faults, runs.namespace, error_rate=1.0, error_codes=(503,))
+    client = Client(Plain(faults.url), max_tries=3)
+    try:
+        with pytest.raises(ApiError) as raised:
+            await client.get_pod(runs.namespace, "nope")
+    finally:
+        await client.close()
+    assert raised.value.status == 503
+    assert faults.requests.count(namespace=runs.namespace, verb="get", code=503) == 3
+
+
+async def test_429_honours_retry_after(faults: DevCluster, runs: Runs):
+    failing(faults, runs.namespace, throttle_rate=1.0, retry_after=1)
+    client = Client(Plain(faults.url), max_tries=2)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ApiError) as raised:
+            await client.get_pod(runs.namespace, "nope")
+    finally:
+        await client.close()
+    assert raised.value.status == 429
+    assert time.monotonic() - started >= 1.0
+    assert faults.requests.count(namespace=runs.namespace, code=429) == 2
+
+
+async def test_client_errors_are_not_retried(faults: DevCluster, runs: Runs):
+    failing(faults, runs.namespace, error_rate=1.0, error_codes=(403,))
+    client = Client(Plain(faults.url))
+    try:
+        with pytest.raises(ApiError):
+            await client.get_pod(runs.namespace, "nope")
+    finally:
+        await client.close()
+    assert faults.requests.count(namespace=runs.namespace, code=403) == 1
+
+
+def owner(runs: Runs, name: str) -> str:
+    """The uid of a fresh TaskRun (no controller runs here), so GC keeps its pods."""
+    return str(runs.create(name, scenario={"runSeconds": 5})["metadata"]["uid"])
+
+
+async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: DevCluster, runs):
+    ours, theirs = owner(runs, "a"), owner(runs, "b")
+    client = Client(Plain(cluster.url))
+    try:
+        created = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
+        again = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
+        assert again["metadata"]["uid"] == created["metadata"]["uid"]
+        assert naming.owner_uid(again) == ours
+        with pytest.raises(PodNameConflict, match="not controlled by this TaskRun"):
+            await client.create_pod(runs.namespace, pod_body("p-1", theirs), theirs)
+    finally:
+        await client.close()
+    assert runs.pod_creates() == 1
+
+
+async def test_delete_with_a_stale_uid_leaves_the_new_pod_alone(cluster: DevCluster, runs: Runs):
+    client = Client(Plain(cluster.url))
+    try:
+        ours = owner(runs, "a")
+        await client.create_pod(runs.namespace, pod_body("p-2", ours), ours)
+        await client.delete_pod(runs.namespace, "p-2", "some-older-uid", 0)
+        assert await client.get_pod(runs.namespace, "p-2") is not None
+        await client.delete_pod(runs.namespace, "absent", None, 0)
+    finally:
+        await client.close()
+
+
+async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
+    logs = "".join(f"line {i}\n" for i in range(10))
+    runs.create("logged", scenario={"logs": logs})
+    taskrun = runs.get("logged")
+    assert taskrun is not None
+    # No controller here: build the pod the way it would.
+    from controller.core.pod import build_pod
+
+    pod = build_pod(taskrun, 1)
+    client = Client(Plain(cluster.url))
+    try:
+        await client.create_pod(runs.namespace, pod, taskrun["metadata"]["uid"])
+        poll(
+            lambda: (runs.pod("logged-1") or {}).get("status", {}).get("phase") == "Succeeded",
+            what="the pod to finish",
+        )
+        tail = await client.read_log(runs.namespace, "logged-1", "base", tail_lines=3)
+        limited = await client.read_log(runs.namespace, "logged-1", "base", limit_bytes=7)
+    finally:
+        await client.close()
+    assert tail == b"line 7\nline 8\nline 9\n"
+    assert limited == b"line 0\n"
+    assert cluster.call(cluster.store.get(PODS, runs.namespace, "logged-1"))

@@ -1,0 +1,59 @@
+"""TaskRun -> owned pod -> terminal status, against devcluster."""
+
+from __future__ import annotations
+
+from controller.core import naming
+from controller.handlers import Controller
+from tests.integration.conftest import Runs, poll
+
+
+def test_success_creates_an_owned_pod_and_ends_succeeded(controller: Controller, runs: Runs):
+    taskrun = runs.create("hello", scenario={"exitCode": 0, "logs": "hi\n"})
+    status = runs.wait_finished("hello")
+
+    assert status["phase"] == "Succeeded"
+    assert status["reason"] == "Succeeded"
+    assert status["exitCode"] == 0
+    assert status["podName"] == naming.pod_name("hello", 1)
+    condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert condition["status"] == "True"
+    assert status["completionTime"] >= status["startTime"]
+    assert status["logs"]["tail"] == "hi\n"
+    assert runs.pod_creates() == 1
+    # delete_pod is the default finish action
+    poll(lambda: runs.pod(status["podName"]) is None, what="the pod to be deleted")
+    created = runs.cluster.requests.filter(
+        namespace=runs.namespace, verb="create", resource="pods", code=201
+    )
+    assert len(created) == 1
+    assert taskrun["metadata"]["uid"]
+
+
+def test_exit_code_failure_reports_the_code(controller: Controller, runs: Runs):
+    runs.create("boom", scenario={"exitCode": 3, "logs": "oops\n"})
+    status = runs.wait_finished("boom")
+
+    assert status["phase"] == "Failed"
+    assert status["reason"] == "ExitCode"
+    assert status["exitCode"] == 3
+    assert "exited with code 3" in status["message"]
+    condition = next(c for c in status["conditions"] if c["type"] == "Succeeded")
+    assert condition["status"] == "False"
+
+
+def test_a_successful_run_costs_at_most_five_writes(controller: Controller, runs: Runs):
+    runs.create("cheap", scenario={"exitCode": 0, "runSeconds": 0.2})
+    status = runs.wait_finished("cheap")
+    poll(lambda: runs.pod(status["podName"]) is None, what="the pod to be deleted")
+
+    writes = runs.writes()
+    summary = sorted(f"{w.verb} {w.resource}/{w.subresource}".rstrip("/") for w in writes)
+    # create pod, status Pending, status Running, status Succeeded, delete pod
+    assert len(writes) <= 5, summary
+    assert summary.count("create pods") == 1
+    assert summary.count("delete pods") == 1
+    assert all(w.user_agent.startswith("taskrun-controller") for w in writes)
+    kopf_writes = runs.cluster.requests.filter(
+        namespace=runs.namespace, user_agent="kopf", verb=("create", "update", "patch", "delete")
+    )
+    assert kopf_writes == []

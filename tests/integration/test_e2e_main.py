@@ -1,0 +1,151 @@
+"""`python -m controller`: flags, environment, and a real process against devcluster."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from controller.config import Settings, parse_args
+from devcluster import DevCluster
+from tests.integration.conftest import Runs
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "expected"),
+    [
+        ([], {}, {"all_namespaces": True, "namespaces": (), "xcom_mode": "auto"}),
+        (["-n", "a", "--namespace", "b"], {}, {"all_namespaces": False, "namespaces": ("a", "b")}),
+        ([], {"TASKRUN_NAMESPACES": "x, y"}, {"namespaces": ("x", "y"), "all_namespaces": False}),
+        (["--all-namespaces"], {"TASKRUN_NAMESPACES": "x"}, {"all_namespaces": True}),
+        ([], {"TASKRUN_MAX_RESULT_BYTES": "10"}, {"max_result_bytes": 10}),
+        (
+            ["--max-result-bytes", "20"],
+            {"TASKRUN_MAX_RESULT_BYTES": "10"},
+            {"max_result_bytes": 20},
+        ),
+        (["--log-tail-lines", "5", "--log-tail-bytes", "64"], {}, {"log_tail_lines": 5}),
+        (["--xcom-mode", "exec"], {}, {"xcom_mode": "exec"}),
+        (["--peering", "ha"], {}, {"peering": "ha"}),
+        (["--standalone"], {"TASKRUN_PEERING": "ha"}, {"peering": None}),
+        (["--metrics-port", "0", "--health-port", "0"], {}, {"metrics_port": 0, "health_port": 0}),
+        (
+            ["--log-format", "json", "--max-workers", "3"],
+            {},
+            {"log_format": "json", "max_workers": 3},
+        ),
+    ],
+)
+def test_flags_and_environment(argv, env, expected):
+    settings = parse_args(argv, env)
+    for key, value in expected.items():
+        assert getattr(settings, key) == value
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--max-result-bytes", "0"],
+        ["--metrics-port", "70000"],
+        ["--xcom-mode", "sometimes"],
+        ["-n", "a", "-A"],
+        ["--security-policy", "/nonexistent/policy.yaml"],
+    ],
+)
+def test_bad_flags_exit_with_usage(argv, capsys):
+    with pytest.raises(SystemExit) as exited:
+        parse_args(argv, {})
+    assert exited.value.code == 2
+    assert "usage:" in capsys.readouterr().err
+
+
+def test_a_bad_environment_value_is_refused(capsys):
+    with pytest.raises(SystemExit):
+        parse_args([], {"TASKRUN_XCOM_MODE": "sometimes"})
+    assert "TASKRUN_XCOM_MODE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("mode", "version", "resolved"),
+    [
+        ("auto", (1, 29), "native"),
+        ("auto", (1, 37), "native"),
+        ("auto", (1, 28), "exec"),
+        ("auto", None, "native"),
+        ("exec", (1, 37), "exec"),
+        ("native", (1, 20), "native"),
+    ],
+)
+def test_xcom_mode_auto_follows_the_server_version(mode, version, resolved):
+    assert Settings(xcom_mode=mode).core(version).pod.xcom_mode == resolved
+
+
+def test_a_security_policy_file_is_loaded(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text(
+        "default:\n  allowHostNetwork: true\nnamespaces:\n  strict:\n    allowHostNetwork: false\n"
+    )
+    policies = parse_args(["--security-policy", str(path)], {}).security_policy
+    assert policies.for_namespace("any").allow_host_network is True
+    assert policies.for_namespace("strict").allow_host_network is False
+
+
+def test_help_works():
+    done = subprocess.run(
+        [sys.executable, "-m", "controller", "--help"], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0
+    for flag in ("--namespace", "--all-namespaces", "--xcom-mode", "--max-result-bytes"):
+        assert flag in done.stdout
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_the_controller_process_runs_a_taskrun(cluster: DevCluster, runs: Runs):
+    metrics_port = free_port()
+    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig_path)}
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "controller",
+            "--namespace",
+            runs.namespace,
+            "--metrics-port",
+            str(metrics_port),
+            "--health-port",
+            "0",
+            "--log-format",
+            "json",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        runs.create("proc", scenario={"exitCode": 0})
+        status = runs.wait_finished("proc", timeout=20)
+        assert status["phase"] == "Succeeded"
+        url = f"http://127.0.0.1:{metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        assert 'taskrun_runs_finished_total{phase="Succeeded",reason="Succeeded"} 1.0' in text
+        assert "taskrun_api_requests_total" in text
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            _, err = process.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+    assert process.returncode == 0, err[-2000:]

@@ -1,0 +1,75 @@
+"""One TaskRun per policy and outcome, driven by the simulated kubelet's scenario."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.handlers import Controller
+from devcluster.resources import EVENTS
+from tests.integration.conftest import Runs, poll
+
+
+@pytest.mark.parametrize(
+    ("scenario", "spec", "phase", "reason", "exit_code"),
+    [
+        ({"exitCode": 42}, {"skipOnExitCode": [42]}, "Skipped", "Skipped", 42),
+        ({"oomKilled": True}, {}, "Failed", "OOMKilled", 137),
+        ({"image": "InvalidImageName"}, {}, "Failed", "ImagePullFailed", None),
+        ({"image": "ErrImageNeverPull"}, {}, "Failed", "ImagePullFailed", None),
+        ({"image": "ErrImagePull:manifest unknown"}, {}, "Failed", "ImagePullFailed", None),
+        ({"runSeconds": 5, "evictAfterSeconds": 0.2}, {}, "Failed", "Evicted", 137),
+        (
+            {"unschedulable": "0/1 nodes are available: 1 Insufficient cpu."},
+            {"scheduleTimeoutSeconds": 1},
+            "Failed",
+            "ScheduleTimeout",
+            None,
+        ),
+        ({"startDelaySeconds": 5}, {"startupTimeoutSeconds": 1}, "Failed", "StartupTimeout", None),
+        ({"runSeconds": 5}, {"activeDeadlineSeconds": 1}, "Failed", "DeadlineExceeded", None),
+    ],
+    ids=[
+        "skip",
+        "oom",
+        "invalid-image",
+        "never-pull",
+        "pull-error",
+        "evicted",
+        "schedule",
+        "startup",
+        "deadline",
+    ],
+)
+def test_outcomes(controller: Controller, runs: Runs, scenario, spec, phase, reason, exit_code):
+    runs.create("run", scenario=scenario, **spec)
+    status = runs.wait_finished("run", timeout=6)
+    assert (status["phase"], status["reason"]) == (phase, reason), status.get("message")
+    assert status.get("exitCode") == exit_code
+    # whatever the outcome, the default finish action leaves no pod behind
+    poll(lambda: not runs.pods(), what="the pod to go")
+    assert runs.pod_creates() == 1
+
+
+def test_pod_warnings_are_mirrored_and_logged_on_failure(controller: Controller, runs: Runs):
+    scenario = {"image": "ErrImagePull:manifest unknown"}
+    runs.create("pull", scenario=scenario, logEventsOnFailure=True)
+    status = runs.wait_finished("pull")
+    assert status["reason"] == "ImagePullFailed"
+    assert any("manifest unknown" in w["message"] for w in status["warnings"])
+    assert "pod events:" in status["message"]
+    assert "Warning Failed: Error: ErrImagePull" in status["message"]
+
+
+def test_transitions_are_recorded_as_events_on_the_taskrun(controller: Controller, runs: Runs):
+    runs.create("evented", scenario={"exitCode": 0})
+    runs.wait_finished("evented")
+    events = runs.cluster.call(runs.cluster.store.list(EVENTS, runs.namespace))
+    mine = [
+        e
+        for e in events
+        if e["involvedObject"]["kind"] == "TaskRun" and e["involvedObject"]["name"] == "evented"
+    ]
+    reasons = [e["reason"] for e in sorted(mine, key=lambda e: e["metadata"]["creationTimestamp"])]
+    assert "Succeeded" in reasons
+    assert reasons[0] in ("PodCreated", "Running", "Succeeded")
+    assert all(e["source"]["component"] == "taskrun-controller" for e in mine)

@@ -1,0 +1,108 @@
+"""Cancel, retries, ttl, finish actions, pods deleted under us, the logs hand-over, 422."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.handlers import Controller
+from devcluster.resources import PODS
+from tests.integration.conftest import Runs, poll
+
+LONG = {"runSeconds": 5, "logs": "working\n"}
+
+
+def running(runs: Runs, name: str) -> dict:
+    return runs.wait_status(name, lambda s: s.get("phase") == "Running")
+
+
+def test_cancel_stops_the_pod_and_ends_cancelled(controller: Controller, runs: Runs):
+    runs.create("stop-me", scenario=LONG, terminationGracePeriod=1)
+    running(runs, "stop-me")
+    runs.patch_spec("stop-me", {"cancel": True})
+    status = runs.wait_finished("stop-me")
+    assert (status["phase"], status["reason"]) == ("Cancelled", "Cancelled")
+    assert next(c for c in status["conditions"] if c["type"] == "Succeeded")["status"] == "False"
+    poll(lambda: not runs.pods(), what="the cancelled pod to go")
+    deletes = runs.cluster.requests.filter(
+        namespace=runs.namespace, verb="delete", resource="pods", user_agent="taskrun-controller"
+    )
+    assert len(deletes) == 1
+    assert "gracePeriodSeconds" not in deletes[0].query or "1" in deletes[0].query
+
+
+def test_retries_start_one_new_pod_per_attempt_and_keep_history(controller: Controller, runs: Runs):
+    backoff = {"initialSeconds": 0, "maxSeconds": 0}
+    runs.create("flaky", scenario={"exitCode": 7}, retries=2, retryBackoff=backoff)
+    status = runs.wait_finished("flaky")
+    assert (status["phase"], status["reason"], status["exitCode"]) == ("Failed", "ExitCode", 7)
+    assert status["attempts"] == 3
+    assert [h["attempt"] for h in status["history"]] == [1, 2, 3]
+    assert [h["podName"] for h in status["history"]] == ["flaky-1", "flaky-2", "flaky-3"]
+    assert all(h["exitCode"] == 7 for h in status["history"])
+    assert runs.pod_creates() == 3
+
+
+def test_ttl_deletes_the_finished_taskrun(controller: Controller, runs: Runs):
+    runs.create("short-lived", scenario={"exitCode": 0}, ttlSecondsAfterFinished=1)
+    runs.wait_finished("short-lived")
+    poll(lambda: runs.get("short-lived") is None, timeout=5, what="the TaskRun to be deleted")
+
+
+@pytest.mark.parametrize(
+    ("action", "exit_code", "kept"),
+    [("keep_pod", 0, True), ("delete_succeeded_pod", 1, True), ("delete_succeeded_pod", 0, False)],
+)
+def test_finish_actions(controller: Controller, runs: Runs, action, exit_code, kept):
+    runs.create("fin", scenario={"exitCode": exit_code}, onFinishAction=action)
+    status = runs.wait_finished("fin")
+    if kept:
+        # the status is written before the pod would be deleted: give a delete time to show
+        poll(lambda: runs.cluster.requests.count(namespace=runs.namespace, verb="patch") >= 3)
+        assert runs.pod(status["podName"]) is not None
+        assert (
+            runs.cluster.requests.count(namespace=runs.namespace, verb="delete", resource="pods")
+            == 0
+        )
+    else:
+        poll(lambda: runs.pod(status["podName"]) is None, what="the pod to go")
+
+
+def test_a_pod_deleted_by_someone_else_ends_pod_deleted(controller: Controller, runs: Runs):
+    runs.create("orphan", scenario=LONG)
+    status = running(runs, "orphan")
+    runs.cluster.call(runs.cluster.store.delete(PODS, runs.namespace, status["podName"], 0))
+    status = runs.wait_finished("orphan")
+    assert (status["phase"], status["reason"]) == ("Failed", "PodDeleted")
+
+
+def test_the_log_tail_outlives_the_pod(controller: Controller, runs: Runs):
+    logs = "".join(f"line {i}\n" for i in range(150))
+    runs.create("chatty", scenario={"exitCode": 1, "logs": logs})
+    status = runs.wait_finished("chatty")
+    poll(lambda: not runs.pods(), what="the pod to go")
+    tail = runs.status("chatty")["logs"]
+    assert tail["tail"] == "".join(f"line {i}\n" for i in range(50, 150))
+    assert tail["truncated"] is True
+    assert tail["command"] == f"kubectl logs -n {runs.namespace} chatty-1 -c base"
+    assert status["reason"] == "ExitCode"
+
+
+def test_a_held_pod_stays_until_the_logs_are_acked(controller: Controller, runs: Runs):
+    hold = {"taskrun.dev/hold-pod-until-ack": "true"}
+    runs.create("held", scenario={"exitCode": 0}, annotations=hold)
+    status = runs.wait_finished("held")
+    assert runs.pod(status["podName"]) is not None
+    runs.annotate("held", {"taskrun.dev/logs-acked": "true"})
+    poll(lambda: runs.pod(status["podName"]) is None, what="the acked pod to go")
+
+
+def test_a_pod_the_api_server_refuses_ends_invalid_spec(controller: Controller, runs: Runs):
+    # A second template container without an image: only the API server says no.
+    template = {"spec": {"containers": [{"name": "base"}, {"name": "helper"}]}}
+    runs.create("refused", podTemplate=template)
+    status = runs.wait_finished("refused")
+    assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
+    assert "spec.containers[1].image" in status["message"]
+    creates = runs.cluster.requests.count(namespace=runs.namespace, verb="create", resource="pods")
+    assert creates == 1
+    assert runs.pods() == []
