@@ -63,6 +63,7 @@ def _side(user_agent: str) -> str:
 
 def _key(record: Any) -> str:
     what = record.resource + (f"/{record.subresource}" if record.subresource else "")
+    what = what or record.path  # discovery and the like
     return f"{record.verb} {what}"
 
 

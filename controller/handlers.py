@@ -36,6 +36,7 @@ from controller.core.policies import (
     ReadEvents,
     ReadLogTail,
     ReadResult,
+    StopSidecar,
     current_attempt,
     decide,
     tail_of,
@@ -269,6 +270,11 @@ class Controller:
                         limit_bytes=read.request_bytes,
                     )
                     logs[read.container] = tail_of(data, read.lines, read.max_bytes)
+                elif isinstance(read, ReadResult) and read.via_exec:
+                    out = await client.exec(
+                        namespace, read.pod, read.container, results.EXEC_READ_COMMAND
+                    )
+                    result = results.from_exec(out, core.max_result_bytes)
                 elif isinstance(read, ReadResult):
                     data = await client.read_log(
                         namespace, read.pod, read.container, limit_bytes=read.size + 1
@@ -317,6 +323,17 @@ class Controller:
                     self._deleting.add(action.uid)
             elif isinstance(action, DeleteTaskRun):
                 await client.delete_taskrun(namespace, name, action.uid)
+            elif isinstance(action, StopSidecar):
+                try:
+                    await client.exec(
+                        namespace, action.pod, action.container, results.EXEC_KILL_COMMAND
+                    )
+                except ApiError as err:
+                    # The pod may be gone or the sidecar already stopped; a kept pod whose
+                    # sidecar still sleeps is retried on its next event.
+                    log.info(
+                        "stopping %s in %s/%s: %s", action.container, namespace, action.pod, err
+                    )
         return obs, False
 
     def _observe_transition(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 import random
@@ -28,6 +29,8 @@ USER_AGENT = "taskrun-controller/0.1"
 # Retrying 429 / 5xx: a handful of tries, at most this long each, so a sick API server slows
 # the controller down instead of turning it into a retry storm.
 MAX_TRIES = 5
+# pods/exec sub-protocols: v4 adds the JSON status on channel 3 (exit code).
+EXEC_PROTOCOLS = ("v4.channel.k8s.io", "channel.k8s.io")
 MAX_BACKOFF_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 30.0
 
@@ -211,6 +214,46 @@ class Client:
         )
         return data
 
+    async def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> bytes:
+        """Run ``command`` in the container (pods/exec over WebSocket); returns its stdout.
+
+        Raises ApiError when the command fails or the API refuses.
+        """
+        params = [("container", container), ("stdout", "true"), ("stderr", "true")]
+        params += [("command", part) for part in command]
+        path = f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"
+        session = self._ensure_session()
+        stdout, stderr = bytearray(), bytearray()
+        error: dict[str, Any] | None = None
+        started = time.monotonic()
+        try:
+            async with session.ws_connect(
+                self._server + path,
+                params=params,
+                protocols=EXEC_PROTOCOLS,
+                max_msg_size=0,
+            ) as ws:
+                async for message in ws:
+                    if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+                        continue
+                    channel, payload = message.data[0], message.data[1:]
+                    if channel == 1:
+                        stdout += payload
+                    elif channel == 2:
+                        stderr += payload
+                    elif channel == 3 and payload:
+                        error = json.loads(payload)
+        except aiohttp.WSServerHandshakeError as err:
+            metrics.observe_api_request("GET", "pods/exec", err.status, time.monotonic() - started)
+            raise ApiError(err.status, "ExecFailed", err.message) from err
+        except aiohttp.ClientConnectionError as err:
+            raise ApiError(0, "ConnectionError", str(err)) from err
+        metrics.observe_api_request("GET", "pods/exec", 101, time.monotonic() - started)
+        if error is not None and error.get("status") != "Success":
+            detail = stderr.decode("utf-8", "replace").strip() or error.get("message", "")
+            raise ApiError(500, str(error.get("reason") or "ExecFailed"), str(detail))
+        return bytes(stdout)
+
     async def list_pod_events(self, namespace: str, uid: str) -> list[Any]:
         """Events whose involvedObject is the pod with that uid."""
         data = await self.request(
@@ -301,8 +344,6 @@ class Client:
 
 
 def _api_error(status: int, data: bytes) -> ApiError:
-    import json
-
     try:
         body = json.loads(data)
     except ValueError:

@@ -30,7 +30,7 @@ from datetime import datetime, timezone
 from typing import Any, Protocol, cast
 
 from devcluster.errors import ApiError
-from devcluster.logs import LogStore
+from devcluster.logs import LogStore, split_lines
 from devcluster.resources import EVENTS, NODES, PODS
 from devcluster.scenario import (
     IMAGE_INVALID_NAME,
@@ -103,6 +103,25 @@ class Store(Protocol):
 def now_rfc3339() -> str:
     """metav1.Time: seconds precision, UTC."""
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def go_duration(seconds: float) -> str:
+    """A duration as Go's time.Duration prints it ("1.5s", "12.345ms", "0s")."""
+    ns = round(seconds * 1e9)
+    if ns == 0:
+        return "0s"
+    if ns >= 60 * 10**9:
+        hours, rest = divmod(ns, 3600 * 10**9)
+        minutes, rest = divmod(rest, 60 * 10**9)
+        prefix = (f"{hours}h" if hours else "") + f"{minutes}m"
+        return prefix + f"{rest // 10**9}.{rest % 10**9:09d}".rstrip("0").rstrip(".") + "s"
+    for unit, size in (("s", 10**9), ("ms", 10**6), ("\u00b5s", 10**3)):
+        if ns >= size:
+            whole, frac = divmod(ns, size)
+            digits = len(str(size)) - 1
+            text = f"{whole}.{frac:0{digits}d}".rstrip("0").rstrip(".") if frac else str(whole)
+            return text + unit
+    return f"{ns}ns"
 
 
 def normalize_image(image: str) -> str:
@@ -568,6 +587,8 @@ class Kubelet:
         await self._listening.wait()
 
     def _dispatch(self, kind: str, pod: dict[str, Any]) -> None:
+        if kind not in ("ADDED", "MODIFIED", "DELETED"):
+            return  # bookmarks and the like carry no pod
         meta = pod.get("metadata") or {}
         uid = meta.get("uid") or f"{meta.get('namespace')}/{meta.get('name')}"
         runner = self._runners.get(uid)
@@ -669,6 +690,7 @@ class _PodRunner:
         self.ns: str = meta.get("namespace", "default")
         self.name: str = meta.get("name", "")
         self.deleting = asyncio.Event()
+        self._spec_changed = asyncio.Event()
         self.containers: list[_Container] = []
         self.volumes: dict[str, dict[str, bytes]] = {}
         self.conditions: dict[str, dict[str, Any]] = {}
@@ -687,6 +709,10 @@ class _PodRunner:
         return self.pod.get("spec") or {}
 
     def update(self, pod: dict[str, Any]) -> None:
+        if (pod.get("spec") or {}).get("activeDeadlineSeconds") != self.spec.get(
+            "activeDeadlineSeconds"
+        ):
+            self._spec_changed.set()
         self.pod = pod
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             self.deleting.set()
@@ -740,9 +766,7 @@ class _PodRunner:
         interrupts: dict[asyncio.Task[Any], str] = {
             asyncio.create_task(self.deleting.wait()): "delete"
         }
-        deadline = self.spec.get("activeDeadlineSeconds")
-        if isinstance(deadline, (int, float)) and deadline > 0:
-            interrupts[asyncio.create_task(asyncio.sleep(deadline))] = "deadline"
+        interrupts[asyncio.create_task(self._deadline_passed())] = "deadline"
         if scenario.evict_after_seconds is not None:
             interrupts[asyncio.create_task(asyncio.sleep(scenario.evict_after_seconds))] = "evict"
         if scenario.node_lost_after_seconds is not None:
@@ -776,6 +800,21 @@ class _PodRunner:
             await self._graceful_delete()
             return
         await self._remove_when_deleted()
+
+    async def _deadline_passed(self) -> None:
+        """Return once activeDeadlineSeconds (which may be changed while running) is over."""
+        started = asyncio.get_running_loop().time()
+        while True:
+            self._spec_changed.clear()
+            deadline = self.spec.get("activeDeadlineSeconds")
+            if isinstance(deadline, (int, float)) and not isinstance(deadline, bool):
+                remaining = started + deadline - asyncio.get_running_loop().time()
+                if remaining <= 0:
+                    return
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._spec_changed.wait(), remaining)
+            else:
+                await self._spec_changed.wait()
 
     async def _remove_when_deleted(self) -> None:
         await self.deleting.wait()
@@ -939,12 +978,12 @@ class _PodRunner:
             await self.event("Pulling", f'Pulling image "{image}"', c)
             started = time.monotonic()
             await asyncio.sleep(c.scenario.start_delay_seconds)
-            took = time.monotonic() - started
+            took = go_duration(time.monotonic() - started)
             size = 1024 * 1024 + int(hashlib.sha256(image.encode()).hexdigest()[:5], 16)
             await self.event(
                 "Pulled",
-                f'Successfully pulled image "{image}" in {took * 1000:.0f}ms '
-                f"({took * 1000:.0f}ms including waiting). Image size: {size} bytes.",
+                f'Successfully pulled image "{image}" in {took} ({took} including waiting). '
+                f"Image size: {size} bytes.",
                 c,
             )
         else:
@@ -1040,7 +1079,7 @@ class _PodRunner:
         text = sc.logs if sc.logs is not None else self._default_logs(c)
         if c.name == XCOM_SIDECAR:
             text = ""  # its log is reserved for the hand-over
-        lines = text.encode().splitlines(keepends=True)
+        lines = split_lines(text.encode())
         if c.role == _ROLE_SIDECAR or (c.name == XCOM_SIDECAR and c.role == _ROLE_REGULAR):
             for line in lines:
                 self._log(c, line)

@@ -32,7 +32,8 @@ class _Stream:
 Key = tuple[str, str, str]
 
 
-def _lines(data: bytes) -> list[bytes]:
+def split_lines(data: bytes) -> list[bytes]:
+    """Split output into lines the way the container runtime does: only at \\n."""
     parts = data.split(b"\n")
     lines = [p + b"\n" for p in parts[:-1]]
     if parts[-1]:
@@ -64,7 +65,7 @@ class LogStore:
             ts, line = entries[-1]
             entries[-1] = (ts, line + head + newline)
         if data:
-            entries.extend((now, line) for line in _lines(data))
+            entries.extend((now, line) for line in split_lines(data))
         stream.notify()
 
     def close(self, namespace: str, pod: str, container: str) -> None:

@@ -444,7 +444,10 @@ class ApiServer:
             options: dict[str, Any] = {}
             if request.can_read_body:
                 raw = await request.read()
-                options = json.loads(raw) if raw.strip() else {}
+                try:
+                    options = json.loads(raw) if raw.strip() else {}
+                except ValueError:
+                    raise bad_request("the DeleteOptions body is not valid JSON") from None
             return await self._delete(info, ns, name, query, options)
         if method == "DELETE":
             return await self._delete_collection(info, ns, query)

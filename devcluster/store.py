@@ -621,7 +621,6 @@ class Store:
         dry_run: bool = False,
         warnings: Warnings | None = None,
         field_validation: str = "Warn",
-        allow_node_name: bool = False,
     ) -> dict[str, Any]:
         old = self._get_raw(info, namespace, name)
         new = copy.deepcopy(new)
@@ -652,7 +651,7 @@ class Store:
                 result["status"] = new["status"]
             else:
                 result.pop("status", None)
-        elif subresource is None:
+        elif subresource in (None, "binding"):
             result = new
             result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
             meta = result["metadata"] = dict(new_meta)
@@ -671,12 +670,12 @@ class Store:
                 else:
                     meta.pop(field, None)
             meta.pop("managedFields", None)
-            if info.status_subresource:
+            if info.status_subresource and subresource is None:
                 if "status" in old:
                     result["status"] = copy.deepcopy(old["status"])
                 else:
                     result.pop("status", None)
-            if info.key == PODS and not allow_node_name:
+            if info.key == PODS and subresource is None:
                 node = (old.get("spec") or {}).get("nodeName")
                 spec = result.get("spec")
                 if isinstance(spec, dict) and spec.get("nodeName") != node:
@@ -767,11 +766,9 @@ class Store:
             }
         )
         status["conditions"] = conditions
-        # Binding writes spec and status at once, which neither endpoint alone allows.
-        updated = self._update(info, namespace, name, new, None, allow_node_name=True)
-        staged = copy.deepcopy(updated)
-        staged["status"] = status
-        return self._out(info, self._update(info, namespace, name, staged, "status"))
+        # Binding writes spec.nodeName and the condition at once, which neither the main
+        # resource nor its status subresource allows.
+        return self._out(info, self._update(info, namespace, name, new, "binding"))
 
     # ---- deletion -------------------------------------------------------------------------
 

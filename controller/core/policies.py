@@ -23,6 +23,7 @@ from controller.core.podsettings import PodSettings
 from controller.core.security import PolicySet, check_pod, describe
 from controller.core.status import (
     Outcome,
+    base_outcome,
     container_status,
     created_at,
     has_started,
@@ -31,9 +32,11 @@ from controller.core.status import (
     scheduled_at,
     started_at,
     status_patch,
+    terminated_state,
     with_phase,
 )
 from taskrun.api import (
+    DEFAULT_BASE_CONTAINER_NAME,
     XCOM_SIDECAR_NAME,
     Phase,
     Reason,
@@ -124,10 +127,21 @@ class ReadLogTail:
 
 @dataclass(frozen=True)
 class ReadResult:
+    """Read the result: the sidecar's log (native), or ``cat`` in the sidecar (exec mode)."""
+
     pod: str
     container: str
-    size: int
-    sha256: str
+    size: int = 0
+    sha256: str = ""
+    via_exec: bool = False
+
+
+@dataclass(frozen=True)
+class StopSidecar:
+    """Exec mode: end KPO's sleeping sidecar so a kept pod completes (SIGINT to pid 1)."""
+
+    pod: str
+    container: str
 
 
 @dataclass(frozen=True)
@@ -136,7 +150,7 @@ class ReadEvents:
     uid: str | None
 
 
-Action = CreatePod | DeletePod | PatchStatus | EmitEvent | DeleteTaskRun
+Action = CreatePod | DeletePod | PatchStatus | EmitEvent | DeleteTaskRun | StopSidecar
 Read = ReadLogTail | ReadResult | ReadEvents
 
 
@@ -253,6 +267,8 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
 
     # 6. The pod tells how the attempt stands; the controller's deadlines may end it early.
     outcome = pod_outcome(obs.pod, spec)
+    if not outcome.finished and exec_sidecar_waiting(obs.pod, _spec(obs.taskrun), settings):
+        outcome = base_outcome(obs.pod, spec)
     deadline: datetime | None = None
     if not outcome.finished:
         outcome, deadline = _check_deadlines(obs.pod, spec, outcome, obs.now)
@@ -269,6 +285,18 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         **_attempt_fields(obs, spec, attempt, pod_name),
     )
     return Decision(actions=_write(current, desired, obs), wake_at=deadline)
+
+
+def exec_sidecar_waiting(
+    pod: Mapping[str, Any], spec: Mapping[str, Any], settings: CoreSettings
+) -> bool:
+    """Exec mode: the base container is done while KPO's sidecar still sleeps."""
+    if settings.pod.xcom_mode != "exec" or not spec.get("doXcomPush"):
+        return False
+    if (pod.get("status") or {}).get("phase") != "Running":
+        return False
+    base = spec.get("baseContainerName") or DEFAULT_BASE_CONTAINER_NAME
+    return terminated_state(container_status(pod, base)) is not None
 
 
 def current_attempt(status: Mapping[str, Any]) -> int:
@@ -290,6 +318,8 @@ def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, An
             wake.append(until)
         if not keep:
             actions.append(_delete(pod, _raw_spec_int(obs.taskrun, "terminationGracePeriod")))
+        elif exec_sidecar_waiting(pod, _spec(obs.taskrun), settings):
+            actions.append(StopSidecar(pod=pod["metadata"]["name"], container=XCOM_SIDECAR_NAME))
     ttl = _raw_spec_int(obs.taskrun, "ttlSecondsAfterFinished")
     if ttl is not None:
         expires = completed + timedelta(seconds=ttl)
@@ -311,7 +341,10 @@ def _keep_pod(
     """Whether a finished run's pod stays, and until when it is held for the log reader."""
     phase = _phase(current)
     pod_phase = (pod.get("status") or {}).get("phase")
-    if pod_phase not in ("Succeeded", "Failed") or phase == Phase.CANCELLED:
+    done = pod_phase in ("Succeeded", "Failed") or exec_sidecar_waiting(
+        pod, _spec(taskrun), settings
+    )
+    if not done or phase == Phase.CANCELLED:
         # A pod the controller gave up on is still running: keeping it would leave a zombie.
         return False, None
     annotations = _meta(taskrun).get("annotations") or {}
@@ -415,7 +448,7 @@ def _attempt_over(
     """End the attempt: gather what the pod still holds, then status, then the pod."""
     pod = obs.pod
     if pod is not None and obs.gathered is None:
-        reads = _reads(pod, spec, settings, outcome)
+        reads = _reads(pod, spec, _spec(obs.taskrun), settings, outcome)
         if reads:
             return Decision(reads=reads)
     gathered = obs.gathered or Gathered()
@@ -424,7 +457,7 @@ def _attempt_over(
 
     phase, reason, message = outcome.phase, outcome.reason, outcome.message
     result_fields: Obj = {}
-    if spec.do_xcom_push and pod is not None and outcome.pod_done:
+    if spec.do_xcom_push and pod is not None and _result_ready(pod, obs, outcome, settings):
         result = _result(pod, gathered, settings)
         if result.text is not None:
             result_fields = {"result": result.text, "resultSize": result.size}
@@ -502,7 +535,11 @@ def _attempt_over(
 
 
 def _reads(
-    pod: Mapping[str, Any], spec: TaskRunSpec, settings: CoreSettings, outcome: Outcome
+    pod: Mapping[str, Any],
+    spec: TaskRunSpec,
+    raw_spec: Mapping[str, Any],
+    settings: CoreSettings,
+    outcome: Outcome,
 ) -> list[Read]:
     name = pod["metadata"]["name"]
     reads: list[Read] = [ReadEvents(pod=name, uid=pod["metadata"].get("uid"))]
@@ -516,7 +553,10 @@ def _reads(
                     max_bytes=settings.log_tail_bytes,
                 )
             )
-    if spec.do_xcom_push and outcome.pod_done:
+    if spec.do_xcom_push and settings.pod.xcom_mode == "exec":
+        if exec_sidecar_waiting(pod, raw_spec, settings):
+            reads.append(ReadResult(pod=name, container=XCOM_SIDECAR_NAME, via_exec=True))
+    elif spec.do_xcom_push and outcome.pod_done:
         decoded = results.decode(results.termination_message(pod), settings.max_result_bytes)
         if isinstance(decoded, results.LogHandOver):
             reads.append(
@@ -527,7 +567,20 @@ def _reads(
     return reads
 
 
+def _result_ready(
+    pod: Mapping[str, Any], obs: Observation, outcome: Outcome, settings: CoreSettings
+) -> bool:
+    if settings.pod.xcom_mode == "exec":
+        return exec_sidecar_waiting(pod, _spec(obs.taskrun), settings)
+    return outcome.pod_done
+
+
 def _result(pod: Mapping[str, Any], gathered: Gathered, settings: CoreSettings) -> results.Result:
+    if settings.pod.xcom_mode == "exec":
+        return gathered.result or results.Result(
+            reason=Reason.RESULT_INVALID,
+            message=f"the result could not be read from the {XCOM_SIDECAR_NAME} container",
+        )
     decoded = results.decode(results.termination_message(pod), settings.max_result_bytes)
     if isinstance(decoded, results.Result):
         return decoded

@@ -41,6 +41,16 @@ class LogHandOver:
 
 NO_RESULT = Result()
 
+# Exec mode (KPO's sidecar): the same commands KPO runs in airflow-xcom-sidecar.
+EMPTY_MARKER = "__airflow_xcom_result_empty__"
+EXEC_READ_COMMAND = [
+    "sh",
+    "-c",
+    "if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json;"
+    f" else echo {EMPTY_MARKER}; fi",
+]
+EXEC_KILL_COMMAND = ["sh", "-c", "kill -s SIGINT 1"]
+
 
 def sidecar_status(pod: Mapping[str, Any]) -> Mapping[str, Any] | None:
     """The container status of the xcom sidecar (native: an init container)."""
@@ -99,6 +109,13 @@ def from_log(data: bytes, handover: LogHandOver, max_bytes: int) -> Result:
             ),
         )
     return check(data, max_bytes)
+
+
+def from_exec(output: bytes, max_bytes: int) -> Result:
+    """The result printed by EXEC_READ_COMMAND."""
+    if output.strip() == EMPTY_MARKER.encode():
+        return NO_RESULT
+    return check(output, max_bytes)
 
 
 def check(data: bytes, max_bytes: int) -> Result:

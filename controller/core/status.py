@@ -184,6 +184,18 @@ def pod_outcome(pod: Mapping[str, Any], spec: TaskRunSpec) -> Outcome:
     return Outcome(Phase.PENDING, Reason.POD_CREATED, f"pod {name} created")
 
 
+def base_outcome(pod: Mapping[str, Any], spec: TaskRunSpec) -> Outcome:
+    """Judge an attempt by its base container alone, while another container still runs.
+
+    KPO's exec-mode sidecar sleeps until killed, so the pod stays Running after the task.
+    """
+    terminated = terminated_state(container_status(pod, spec.base_container_name))
+    code = _exit_code(terminated)
+    status = {**(pod.get("status") or {}), "phase": "Succeeded" if code == 0 else "Failed"}
+    judged = pod_outcome({**pod, "status": status}, spec)
+    return Outcome(judged.phase, judged.reason, judged.message, judged.exit_code, pod_done=False)
+
+
 def _failed(
     pod: Mapping[str, Any],
     spec: TaskRunSpec,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import Field
+from pydantic import ConfigDict, Field, model_validator
 
-from taskrun.api.base import ApiModel
+from taskrun.api.base import ApiModel, check_one_of
 from taskrun.api.types import Int32, Int64, IntOrString, Quantity, Time
 
 
@@ -508,6 +508,17 @@ class EmptyDirVolumeSource(ApiModel):
 class EnvFromSource(ApiModel):
     """EnvFromSource represents the source of a set of ConfigMaps or Secrets"""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.configMapRef) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) == 1",
+                    "message": "exactly one of configMapRef, secretRef must be set",
+                }
+            ]
+        }
+    )
+
     config_map_ref: ConfigMapEnvSource | None = Field(
         default=None, alias="configMapRef", description="The ConfigMap to select from"
     )
@@ -519,9 +530,31 @@ class EnvFromSource(ApiModel):
         default=None, alias="secretRef", description="The Secret to select from"
     )
 
+    @model_validator(mode="after")
+    def _one_of(self) -> EnvFromSource:
+        check_one_of(
+            self,
+            ("configMapRef", "secretRef"),
+            1,
+            1,
+            "exactly one of configMapRef, secretRef must be set",
+        )
+        return self
+
 
 class EnvVar(ApiModel):
     """EnvVar represents an environment variable present in a Container."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "((has(self.value) && self.value != '') ? 1 : 0) + (has(self.valueFrom) ? 1 : 0) <= 1",
+                    "message": "value (non-empty) and valueFrom exclude each other",
+                }
+            ]
+        }
+    )
 
     name: str = Field(description="Name of the environment variable.")
     value: str | None = Field(
@@ -532,9 +565,31 @@ class EnvVar(ApiModel):
         default=None, alias="valueFrom", description="Source for the environment variable's value."
     )
 
+    @model_validator(mode="after")
+    def _one_of(self) -> EnvVar:
+        check_one_of(
+            self,
+            ("value!", "valueFrom"),
+            0,
+            1,
+            "value (non-empty) and valueFrom exclude each other",
+        )
+        return self
+
 
 class EnvVarSource(ApiModel):
     """EnvVarSource represents a source for the value of an EnvVar."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.configMapKeyRef) ? 1 : 0) + (has(self.fieldRef) ? 1 : 0) + (has(self.fileKeyRef) ? 1 : 0) + (has(self.resourceFieldRef) ? 1 : 0) + (has(self.secretKeyRef) ? 1 : 0) == 1",
+                    "message": "exactly one of configMapKeyRef, fieldRef, fileKeyRef, resourceFieldRef, secretKeyRef must be set",
+                }
+            ]
+        }
+    )
 
     config_map_key_ref: ConfigMapKeySelector | None = Field(
         default=None, alias="configMapKeyRef", description="Selects a key of a ConfigMap."
@@ -557,6 +612,17 @@ class EnvVarSource(ApiModel):
         alias="secretKeyRef",
         description="Selects a key of a secret in the pod's namespace",
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> EnvVarSource:
+        check_one_of(
+            self,
+            ("configMapKeyRef", "fieldRef", "fileKeyRef", "resourceFieldRef", "secretKeyRef"),
+            1,
+            1,
+            "exactly one of configMapKeyRef, fieldRef, fileKeyRef, resourceFieldRef, secretKeyRef must be set",
+        )
+        return self
 
 
 class EphemeralContainer(ApiModel):
@@ -1004,6 +1070,17 @@ class Lifecycle(ApiModel):
 class LifecycleHandler(ApiModel):
     """LifecycleHandler defines a specific action that should be taken in a lifecycle hook."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.exec) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + (has(self.sleep) ? 1 : 0) + (has(self.tcpSocket) ? 1 : 0) == 1",
+                    "message": "exactly one of exec, httpGet, sleep, tcpSocket must be set",
+                }
+            ]
+        }
+    )
+
     exec: ExecAction | None = Field(
         default=None, description="Exec specifies a command to execute in the container."
     )
@@ -1018,6 +1095,17 @@ class LifecycleHandler(ApiModel):
     tcp_socket: TCPSocketAction | None = Field(
         default=None, alias="tcpSocket", description="Deprecated."
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> LifecycleHandler:
+        check_one_of(
+            self,
+            ("exec", "httpGet", "sleep", "tcpSocket"),
+            1,
+            1,
+            "exactly one of exec, httpGet, sleep, tcpSocket must be set",
+        )
+        return self
 
 
 class LocalObjectReference(ApiModel):
@@ -1451,6 +1539,17 @@ class PodReadinessGate(ApiModel):
 class PodResourceClaim(ApiModel):
     """PodResourceClaim references exactly one ResourceClaim, either directly or by naming a ResourceClaimTemplate which is then turned into a ResourceClaim for the pod."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.resourceClaimName) ? 1 : 0) + (has(self.resourceClaimTemplateName) ? 1 : 0) == 1",
+                    "message": "exactly one of resourceClaimName, resourceClaimTemplateName must be set",
+                }
+            ]
+        }
+    )
+
     name: str = Field(description="Name uniquely identifies this resource claim inside the pod.")
     resource_claim_name: str | None = Field(
         default=None,
@@ -1462,6 +1561,17 @@ class PodResourceClaim(ApiModel):
         alias="resourceClaimTemplateName",
         description="ResourceClaimTemplateName is the name of a ResourceClaimTemplate object in the same namespace as this pod.",
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> PodResourceClaim:
+        check_one_of(
+            self,
+            ("resourceClaimName", "resourceClaimTemplateName"),
+            1,
+            1,
+            "exactly one of resourceClaimName, resourceClaimTemplateName must be set",
+        )
+        return self
 
 
 class PodSchedulingGate(ApiModel):
@@ -1776,6 +1886,17 @@ class PreferredSchedulingTerm(ApiModel):
 class Probe(ApiModel):
     """Probe describes a health check to be performed against a container to determine whether it is alive or ready to receive traffic."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.exec) ? 1 : 0) + (has(self.grpc) ? 1 : 0) + (has(self.httpGet) ? 1 : 0) + (has(self.tcpSocket) ? 1 : 0) == 1",
+                    "message": "exactly one of exec, grpc, httpGet, tcpSocket must be set",
+                }
+            ]
+        }
+    )
+
     exec: ExecAction | None = Field(
         default=None, description="Exec specifies a command to execute in the container."
     )
@@ -1822,6 +1943,17 @@ class Probe(ApiModel):
         alias="timeoutSeconds",
         description="Number of seconds after which the probe times out.",
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> Probe:
+        check_one_of(
+            self,
+            ("exec", "grpc", "httpGet", "tcpSocket"),
+            1,
+            1,
+            "exactly one of exec, grpc, httpGet, tcpSocket must be set",
+        )
+        return self
 
 
 class ProjectedVolumeSource(ApiModel):
@@ -2294,6 +2426,17 @@ class TypedObjectReference(ApiModel):
 class Volume(ApiModel):
     """Volume represents a named volume in a pod that may be accessed by any container in the pod."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.awsElasticBlockStore) ? 1 : 0) + (has(self.azureDisk) ? 1 : 0) + (has(self.azureFile) ? 1 : 0) + (has(self.cephfs) ? 1 : 0) + (has(self.cinder) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.csi) ? 1 : 0) + (has(self.downwardAPI) ? 1 : 0) + (has(self.emptyDir) ? 1 : 0) + (has(self.ephemeral) ? 1 : 0) + (has(self.fc) ? 1 : 0) + (has(self.flexVolume) ? 1 : 0) + (has(self.flocker) ? 1 : 0) + (has(self.gcePersistentDisk) ? 1 : 0) + (has(self.gitRepo) ? 1 : 0) + (has(self.glusterfs) ? 1 : 0) + (has(self.hostPath) ? 1 : 0) + (has(self.image) ? 1 : 0) + (has(self.iscsi) ? 1 : 0) + (has(self.nfs) ? 1 : 0) + (has(self.persistentVolumeClaim) ? 1 : 0) + (has(self.photonPersistentDisk) ? 1 : 0) + (has(self.portworxVolume) ? 1 : 0) + (has(self.projected) ? 1 : 0) + (has(self.quobyte) ? 1 : 0) + (has(self.rbd) ? 1 : 0) + (has(self.scaleIO) ? 1 : 0) + (has(self.secret) ? 1 : 0) + (has(self.storageos) ? 1 : 0) + (has(self.vsphereVolume) ? 1 : 0) <= 1",
+                    "message": "at most one volume source may be set (none means emptyDir)",
+                }
+            ]
+        }
+    )
+
     aws_elastic_block_store: AWSElasticBlockStoreVolumeSource | None = Field(
         default=None,
         alias="awsElasticBlockStore",
@@ -2432,6 +2575,48 @@ class Volume(ApiModel):
         description="vsphereVolume represents a vSphere volume attached and mounted on kubelets host machine.",
     )
 
+    @model_validator(mode="after")
+    def _one_of(self) -> Volume:
+        check_one_of(
+            self,
+            (
+                "awsElasticBlockStore",
+                "azureDisk",
+                "azureFile",
+                "cephfs",
+                "cinder",
+                "configMap",
+                "csi",
+                "downwardAPI",
+                "emptyDir",
+                "ephemeral",
+                "fc",
+                "flexVolume",
+                "flocker",
+                "gcePersistentDisk",
+                "gitRepo",
+                "glusterfs",
+                "hostPath",
+                "image",
+                "iscsi",
+                "nfs",
+                "persistentVolumeClaim",
+                "photonPersistentDisk",
+                "portworxVolume",
+                "projected",
+                "quobyte",
+                "rbd",
+                "scaleIO",
+                "secret",
+                "storageos",
+                "vsphereVolume",
+            ),
+            0,
+            1,
+            "at most one volume source may be set (none means emptyDir)",
+        )
+        return self
+
 
 class VolumeDevice(ApiModel):
     """volumeDevice describes a mapping of a raw block device within a container."""
@@ -2490,6 +2675,17 @@ class VolumeMount(ApiModel):
 class VolumeProjection(ApiModel):
     """Projection that may be projected along with other supported volume types."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "(has(self.clusterTrustBundle) ? 1 : 0) + (has(self.configMap) ? 1 : 0) + (has(self.downwardAPI) ? 1 : 0) + (has(self.podCertificate) ? 1 : 0) + (has(self.secret) ? 1 : 0) + (has(self.serviceAccountToken) ? 1 : 0) == 1",
+                    "message": "exactly one projection source must be set",
+                }
+            ]
+        }
+    )
+
     cluster_trust_bundle: ClusterTrustBundleProjection | None = Field(
         default=None,
         alias="clusterTrustBundle",
@@ -2518,6 +2714,24 @@ class VolumeProjection(ApiModel):
         alias="serviceAccountToken",
         description="serviceAccountToken is information about the serviceAccountToken data to project",
     )
+
+    @model_validator(mode="after")
+    def _one_of(self) -> VolumeProjection:
+        check_one_of(
+            self,
+            (
+                "clusterTrustBundle",
+                "configMap",
+                "downwardAPI",
+                "podCertificate",
+                "secret",
+                "serviceAccountToken",
+            ),
+            1,
+            1,
+            "exactly one projection source must be set",
+        )
+        return self
 
 
 class VolumeResourceRequirements(ApiModel):

@@ -13,7 +13,7 @@ import copy
 import re
 import tempfile
 import types
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from controller.core.podsettings import PodSettings
 from taskrun.airflow import mapping
 from taskrun.api import validate_spec
 
+ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "team-a"
 DAG_ID = "equivalence"
 TASK_ID = "run_pod"
@@ -539,7 +540,12 @@ def kpo_pod(kwargs: Kwargs, context: dict[str, Any]) -> dict[str, Any]:
     return mapping.serialize(op.build_pod_request_obj(context))
 
 
-def taskrun_pod(kwargs: Kwargs, context: dict[str, Any], settings: PodSettings) -> dict:
+def taskrun_pod(
+    kwargs: Kwargs,
+    context: dict[str, Any],
+    settings: PodSettings,
+    through: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+) -> dict:
     ti = context["ti"]
     labels = mapping.ti_labels(
         dag_id=ti.dag_id,
@@ -557,6 +563,8 @@ def taskrun_pod(kwargs: Kwargs, context: dict[str, Any], settings: PodSettings) 
     taskrun["metadata"]["uid"] = "0b5c1f9e-8d53-4a4e-9b3c-5b9e0f6a7c11"
     # The mapped spec must also be a valid TaskRun, or the API server would refuse it.
     validate_spec(taskrun["spec"])
+    if through is not None:
+        taskrun = through(taskrun)
     return build_pod(taskrun, 1, settings)
 
 
@@ -621,6 +629,44 @@ def test_native_sidecar_is_a_restartable_init_container(tmp_path: Path) -> None:
     assert sidecars[0]["restartPolicy"] == "Always"
     assert {"name": "xcom", "mountPath": "/airflow/xcom"} in sidecars[0]["volumeMounts"]
     assert all(c["name"] != "airflow-xcom-sidecar" for c in pod["spec"]["containers"])
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[dict], dict]]:
+    """Create a TaskRun in devcluster (CRD schema: validation, pruning) and read it back."""
+    devcluster = pytest.importorskip("devcluster")
+    dc = devcluster.DevCluster(kubelet=False).start()
+    for crd in sorted((ROOT / "crds").glob("*.yaml")):
+        dc.apply_file(crd)
+    dc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    names = iter(range(1_000_000))
+
+    def round_trip(taskrun: dict[str, Any]) -> dict[str, Any]:
+        body = copy.deepcopy(taskrun)
+        body["metadata"]["name"] = f"eq-{next(names)}"
+        del body["metadata"]["uid"]
+        return dc.apply(body)
+
+    try:
+        yield round_trip
+    finally:
+        dc.stop()
+
+
+@pytest.mark.parametrize(("case_id", "factory", "ctx"), CASES, ids=[c[0] for c in CASES])
+def test_same_pod_after_the_api_server(
+    case_id: str,
+    factory: Callable[[Path], Kwargs],
+    ctx: dict[str, Any],
+    tmp_path: Path,
+    stored: Callable[[dict], dict],
+) -> None:
+    # What the controller sees is the TaskRun as stored: anything the CRD schema prunes or
+    # defaults would change the pod.
+    context = _context(**ctx)
+    expected = kpo_pod(factory(tmp_path), context)
+    actual = taskrun_pod(factory(tmp_path), context, PodSettings(), through=stored)
+    assert normalise(actual, strip_sidecar=True) == normalise(expected, strip_sidecar=True)
 
 
 def test_matrix_is_wide() -> None:

@@ -16,32 +16,23 @@ from typing import Any
 
 import pytest
 import yaml
-from deploy_helpers import DEPLOY, ROOT, only, render
-from rbac_check import denied, rules_from_manifest, unused
-from test_rbac_proof import (
+from controller_run import (
     NAMESPACE,
     Kubectl,
     controller_accesses,
     controller_process,
+    deployed_args,
     free_port,
     http_ok,
     taskrun,
     wait_for,
 )
+from deploy_helpers import DEPLOY, ROOT, only, render
+from rbac_check import denied, rules_from_manifest, unused
 
 pytestmark = pytest.mark.timeout(180)
 
 RUNS = [taskrun(f"ha-{i}", {"exitCode": 0, "runSeconds": 0.2}) for i in range(4)]
-
-
-def ha_args(metrics_port: int, health_port: int) -> list[str]:
-    container = only(render("ha"), "Deployment")["spec"]["template"]["spec"]["containers"][0]
-    ports = {"--metrics-port": metrics_port, "--health-port": health_port}
-    out = []
-    for arg in container["args"]:
-        name = arg.split("=", 1)[0]
-        out.append(f"{name}={ports[name]}" if name in ports else arg)
-    return out
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +52,7 @@ def ha_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaRun]:
         ports = [(free_port(), free_port()) for _ in range(2)]
         with contextlib.ExitStack() as stack:
             for i, (metrics_port, health_port) in enumerate(ports):
-                args = ha_args(metrics_port, health_port)
+                args = deployed_args("ha", metrics_port, health_port)
                 kubeconfig = str(dc.kubeconfig_path)
                 stack.enter_context(controller_process(args, kubeconfig, tmp / f"c{i}.log"))
             for _, health_port in ports:

@@ -2,8 +2,8 @@
 
 A representative run starts devcluster and `python -m controller` with the args of the
 rendered base Deployment, drives TaskRuns through success, failure, a result handed over
-by log, skip, cancel, every finish action, a retry and a TTL, then reads devcluster's
-request accounting. Every (verb, group, resource, subresource) the controller used must
+by log, skip, cancel, every finish action, a retry, a TTL and a pod-name conflict, then
+reads devcluster's request accounting. Every (verb, group, resource, subresource) the controller used must
 be allowed by deploy/base's ClusterRole, and every grant in it must have been used; the
 same again for the single-namespace overlay's Role, with the controller run on its args.
 
@@ -12,57 +12,37 @@ The same run's /metrics is scraped at the end: the counters must agree with what
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import signal
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from deploy_helpers import ROOT, kubectl, only, render
+from controller_run import (
+    NAMESPACE,
+    Kubectl,
+    controller_accesses,
+    controller_process,
+    deployed_args,
+    free_port,
+    http_ok,
+    taskrun,
+    wait_for,
+)
+from deploy_helpers import ROOT, render
 from rbac_check import Access, Grant, Rule, denied, rules_from_manifest, unused
 
 pytestmark = pytest.mark.timeout(240)
 
-NAMESPACE = "rbac-proof"
-SCENARIO = "devcluster.taskrun.dev/scenario"
 TERMINAL = {"Succeeded", "Failed", "Skipped", "Cancelled"}
 # Grants the base ClusterRole carries for paths this run cannot reach, each with the
 # reason. Keep this empty unless a path truly cannot be driven on devcluster.
 NOT_EXERCISED: dict[Grant, str] = {}
 # The cluster-wide base (ClusterRole) and the single-namespace overlay (Role).
 PROVED_OVERLAYS = ["base", "single-namespace"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def taskrun(name: str, scenario: dict[str, Any], **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": "taskrun.dev/v1alpha1",
-        "kind": "TaskRun",
-        "metadata": {"name": name, "namespace": NAMESPACE},
-        "spec": {
-            "image": "busybox:1.36",
-            "cmds": ["sh", "-c", "true"],
-            "annotations": {SCENARIO: json.dumps(scenario)},
-            **spec,
-        },
-    }
-
 
 BIG_RESULT = json.dumps({"rows": ["x" * 100] * 60})  # > 4000 bytes: handed over by log
 TASKRUNS = [
@@ -104,103 +84,6 @@ class ProofRun:
     records: list[Any]
     phases: dict[str, str]
     metrics_text: str | None
-
-
-def access_of(record: Any) -> Access | None:
-    """The authorizer's view of one recorded request; None for discovery and other
-    non-resource paths, which every authenticated user may read (system:discovery)."""
-    resource = getattr(record, "resource", None)
-    if not resource:
-        return None
-    return Access(
-        verb=record.verb,
-        group=getattr(record, "group", "") or "",
-        resource=resource,
-        subresource=getattr(record, "subresource", "") or "",
-        namespace=getattr(record, "namespace", None) or None,
-        name=getattr(record, "name", None) or None,
-    )
-
-
-def controller_accesses(records: list[Any]) -> list[Access]:
-    out = []
-    for record in records:
-        agent = getattr(record, "user_agent", "") or ""
-        if agent.startswith("kubectl"):  # the test's own requests
-            continue
-        access = access_of(record)
-        if access is not None:
-            out.append(access)
-    return out
-
-
-class Kubectl:
-    def __init__(self, kubeconfig: str, cache: Path) -> None:
-        self.base = [kubectl(), f"--kubeconfig={kubeconfig}", f"--cache-dir={cache}"]
-
-    def __call__(self, *args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run(
-            [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=60
-        )
-        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
-        return proc.stdout
-
-
-def wait_for(predicate: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    pytest.fail(f"timed out after {timeout}s waiting for {what}")
-
-
-def http_ok(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
-@contextlib.contextmanager
-def controller_process(args: list[str], kubeconfig: str, log: Path) -> Iterator[None]:
-    env = {**os.environ, "KUBECONFIG": kubeconfig}
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "controller", *args],
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            cwd=ROOT,
-        )
-        try:
-            yield
-        except BaseException:
-            sys.stderr.write(f"controller log:\n{log.read_text()[-6000:]}\n")
-            raise
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-
-
-def deployed_args(overlay: str, metrics_port: int, health_port: int) -> list[str]:
-    """An overlay's Deployment args, with the ports moved to free local ones and the
-    pod's namespace (the downward API's $(POD_NAMESPACE)) set to the test namespace."""
-    deployment = only(render(overlay), "Deployment")
-    container = deployment["spec"]["template"]["spec"]["containers"][0]
-    ports = {"--metrics-port": metrics_port, "--health-port": health_port}
-    args = []
-    for arg in container["args"]:
-        name = arg.split("=", 1)[0]
-        arg = f"{name}={ports[name]}" if name in ports else arg
-        args.append(arg.replace("$(POD_NAMESPACE)", NAMESPACE))
-    return args
 
 
 def role_rules(overlay: str) -> list[Rule]:

@@ -452,7 +452,7 @@ async def test_any_failing_regular_container_fails_the_pod(cluster: Cluster) -> 
 
 
 async def test_logs_are_spread_over_the_run(cluster: Cluster) -> None:
-    name = await cluster.run(make_pod("logs", {"logs": "one\ntwo\nthree", "runSeconds": 0.3}))
+    name = await cluster.run(make_pod("logs", {"logs": "one\ntwo\nthree", "runSeconds": 0.6}))
     await wait_until(lambda: cluster.status(name).get("phase") == "Running")
     first = cluster.log(name)
     assert first.startswith(b"one\n") and b"three" not in first
@@ -815,6 +815,14 @@ async def test_active_deadline_fails_the_pod(cluster: Cluster) -> None:
     event = cluster.event(name, "DeadlineExceeded")
     assert event["type"] == "Normal"
     assert "Killing" in cluster.reasons(name)
+
+
+async def test_active_deadline_set_while_running_is_honoured(cluster: Cluster) -> None:
+    name = await cluster.run(make_pod("late-deadline", {"runSeconds": 30}))
+    await wait_until(lambda: cluster.status(name).get("phase") == "Running")
+    await cluster.store.patch(PODS, NS, name, {"spec": {"activeDeadlineSeconds": 1}})
+    status = await cluster.finished(name)
+    assert status["reason"] == "DeadlineExceeded"
 
 
 async def test_deadline_while_pulling_marks_the_container_unknown(cluster: Cluster) -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from devcluster.kubelet import (
     FALLBACK_LOG_BYTES,
     TERMINATION_MESSAGE_MAX,
+    go_duration,
     image_id,
     normalize_image,
     parse_quantity,
@@ -117,6 +118,15 @@ def test_scheduling_failure(spec: dict[str, Any], node: dict[str, Any], starts_w
     else:
         assert message is not None and message.startswith(starts_with)
         assert "preemption: 0/1 nodes are available: 1 " in message
+
+
+@pytest.mark.parametrize(
+    ("seconds", "text"),
+    [(0, "0s"), (1.5, "1.5s"), (0.012345, "12.345ms"), (2, "2s"), (0.0000015, "1.5\u00b5s"),
+     (1e-9, "1ns"), (61.25, "1m1.25s"), (3600, "1h0m0s"), (60.5, "1m0.5s")],
+)  # fmt: skip
+def test_go_duration(seconds: float, text: str) -> None:
+    assert go_duration(seconds) == text
 
 
 @pytest.mark.parametrize(

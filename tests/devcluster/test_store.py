@@ -560,3 +560,16 @@ async def test_injected_clock(store: Store) -> None:
     store.clock = lambda: fixed
     obj = await store.create(CONFIGMAPS, "default", cm("a"))
     assert obj["metadata"]["creationTimestamp"] == "2030-01-02T03:04:05Z"
+
+
+async def test_crd_versions_share_storage(store: Store) -> None:
+    crd = yaml.safe_load(yaml.safe_dump(CRD))
+    v2 = yaml.safe_load(yaml.safe_dump(crd["spec"]["versions"][0]))
+    v2["name"], v2["storage"] = "v2", False
+    crd["spec"]["versions"].append(v2)
+    await store.create(CRDS, None, crd)
+    await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
+                       "metadata": {"name": "w"}, "spec": {"color": "red"}})  # fmt: skip
+    as_v2 = await store.get(ResourceKey("example.dev", "v2", "widgets"), "default", "w")
+    assert as_v2["apiVersion"] == "example.dev/v2"
+    assert as_v2["metadata"]["uid"] == (await store.get(WIDGETS, "default", "w"))["metadata"]["uid"]

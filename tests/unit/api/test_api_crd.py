@@ -10,8 +10,17 @@ import kubernetes_validate
 import pytest
 import yaml
 from crdcheck import CEL, cel_failures
+from pydantic import ValidationError
 
-from taskrun.api import API_VERSION, CRD_NAME, KIND, PLURAL, SHORT_NAMES
+from taskrun.api import (
+    API_VERSION,
+    CRD_NAME,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    format_validation_error,
+    validate_spec,
+)
 from taskrun.api.crd import DEEP_OFF, build_crd, render_yaml
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -258,3 +267,56 @@ def test_rules_on_update(
     spec_schema: dict[str, Any], old: dict[str, Any], new: dict[str, Any], failures: list[str]
 ) -> None:
     assert cel_failures(spec_schema, new, old) == failures
+
+
+ONE_OF_CASES = [
+    (
+        {"envVars": [{"name": "A", "value": "1", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]},
+        "envVars[0]",
+        "value (non-empty) and valueFrom exclude each other",
+    ),
+    (
+        {"envVars": [{"name": "A", "value": "", "valueFrom": {"fieldRef": {"fieldPath": "x"}}}]},
+        "",
+        "",
+    ),
+    ({"envVars": [{"name": "A", "valueFrom": {}}]}, "envVars[0].valueFrom", "exactly one of"),
+    (
+        {"volumes": [{"name": "v", "emptyDir": {}, "secret": {"secretName": "s"}}]},
+        "volumes[0]",
+        "at most one volume source may be set (none means emptyDir)",
+    ),
+    ({"volumes": [{"name": "v"}]}, "", ""),
+    ({"envFrom": [{"prefix": "X_"}]}, "envFrom[0]", "exactly one of configMapRef, secretRef"),
+    (
+        {"initContainers": [{"name": "i", "livenessProbe": {"periodSeconds": 5}}]},
+        "initContainers[0].livenessProbe",
+        "exactly one of exec, grpc, httpGet, tcpSocket must be set",
+    ),
+    (
+        {
+            "initContainers": [
+                {"name": "i", "lifecycle": {"preStop": {"sleep": {"seconds": 1}, "exec": {}}}}
+            ]
+        },
+        "initContainers[0].lifecycle.preStop",
+        "exactly one of exec, httpGet, sleep, tcpSocket must be set",
+    ),
+]
+
+
+@pytest.mark.parametrize(("extra", "path", "message"), ONE_OF_CASES)
+def test_one_of_rules_agree_between_crd_and_models(
+    spec_schema: dict[str, Any], extra: dict[str, Any], path: str, message: str
+) -> None:
+    spec = {"image": "busybox", **extra}
+    failures = cel_failures(spec_schema, spec)
+    if not message:
+        assert failures == []
+        validate_spec(spec)
+        return
+    assert len(failures) == 1
+    assert failures[0].startswith(f".{path}: {message}")
+    with pytest.raises(ValidationError) as caught:
+        validate_spec(spec)
+    assert f"spec.{path}: {message}" in format_validation_error(caught.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from taskrun.api import k8s
+from taskrun.api.crd import build_crd
 
 ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -63,6 +65,37 @@ def refused(model: type[k8s.ApiModel], data: dict[str, Any]) -> list[tuple[Any, 
     with pytest.raises(ValidationError) as caught:
         model.model_validate(data)
     return [tuple(e["loc"]) for e in caught.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("model", "data", "message"),
+    [
+        (k8s.VolumeProjection, {}, "exactly one projection source must be set (set: none)"),
+        (
+            k8s.VolumeProjection,
+            {"secret": {"name": "s"}, "configMap": {"name": "c"}},
+            "(set: configMap, secret)",
+        ),
+        (k8s.PodResourceClaim, {"name": "c"}, "exactly one of resourceClaimName, resourceClaim"),
+        (k8s.EnvFromSource, {"configMapRef": {"name": "c"}, "secretRef": {"name": "s"}}, "one"),
+        (k8s.Volume, {"name": "v", "emptyDir": {}, "hostPath": {"path": "/"}}, "at most one"),
+    ],
+)
+def test_one_of_rules(model: type[k8s.ApiModel], data: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        model.model_validate(data)
+    assert message in str(caught.value)
+
+
+def test_every_one_of_rule_reaches_the_crd() -> None:
+    text = json.dumps(build_crd())
+    defs = gen_k8s_models.load_definitions()
+    for kind in gen_k8s_models.ONE_OF:
+        if kind in ("PodResourceClaim",):
+            continue  # pod-level only: inside podTemplate, which the CRD keeps loose
+        definition = defs[gen_k8s_models.CORE + kind]
+        _, _, _, message = gen_k8s_models.one_of_rule(gen_k8s_models.CORE + kind, definition)
+        assert json.dumps(message) in text, kind
 
 
 @pytest.mark.parametrize(
