@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test lint bench crd docs clean
+.PHONY: venv demo test lint bench generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,11 @@ lint: venv
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-crd: venv
+# Regenerate everything derived from the models (tests fail when these are stale).
+generate: venv
+	$(PY) tools/gen_k8s_models.py
 	$(PY) -m taskrun.api.crd > crds/taskrun.yaml
+	$(PY) tools/gen_api_docs.py
 
 bench: venv
 	$(UV) pip install --python $(PY) -q matplotlib

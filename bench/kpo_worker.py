@@ -110,6 +110,14 @@ def make_operator(mode: str, kubeconfig: str, namespace: str, seconds: float) ->
     return TaskRunOperator(**kwargs)
 
 
+def _rss_bytes() -> int:
+    with open("/proc/self/status") as fh:
+        for line in fh:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
 class Phases:
     def __init__(self) -> None:
         self.items: list[dict[str, Any]] = []
@@ -126,6 +134,7 @@ class Phases:
                     "started": started,
                     "ended": time.time(),
                     "cpu_seconds": time.process_time() - cpu0,
+                    "rss_mb": round(_rss_bytes() / 2**20, 1),
                 }
             )
 

@@ -72,11 +72,13 @@ class Controller:
         self._deleting: set[str] = set()
         # Phase of every known TaskRun, for the running / pending gauges.
         self._phases: dict[Key, str | None] = {}
+        self._gauges: dict[str | None, dict[str, int]] = {"Running": {}, "Pending": {}}
         self._slots: asyncio.Semaphore | None = None
 
     # --- plumbing --------------------------------------------------------------------------
 
     async def client(self) -> Client:
+        """The API client, made on first use with the credentials kopf's login gave."""
         if self._client is None:
             if self.credentials is None:
                 raise RuntimeError("not logged in yet")
@@ -84,6 +86,7 @@ class Controller:
         return self._client
 
     async def core(self) -> CoreSettings:
+        """The decision settings; asks the server's version once for ``--xcom-mode=auto``."""
         if self._core is None:
             version = None
             if self.settings.xcom_mode == "auto":
@@ -93,6 +96,7 @@ class Controller:
         return self._core
 
     async def close(self) -> None:
+        """Stop timers and reconciles, close the client session."""
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
@@ -109,6 +113,7 @@ class Controller:
     # --- watch events ----------------------------------------------------------------------
 
     def on_taskrun(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of a TaskRun: cache it and reconcile it."""
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
@@ -125,22 +130,26 @@ class Controller:
 
     def _count_phase(self, key: Key, phase: str | None) -> None:
         old = self._phases.get(key)
+        if old == phase:
+            return
         if phase is None:
             self._phases.pop(key, None)
         else:
             self._phases[key] = phase
-        if old == phase or not {old, phase} & {"Running", "Pending"}:
-            return
-        running: dict[str, int] = {}
-        pending: dict[str, int] = {}
-        for (namespace, _), known in self._phases.items():
-            if known == "Running":
-                running[namespace] = running.get(namespace, 0) + 1
-            elif known == "Pending":
-                pending[namespace] = pending.get(namespace, 0) + 1
-        metrics.set_counts(running, pending)
+        namespace = key[0]
+        if old in self._gauges:
+            counts = self._gauges[old]
+            counts[namespace] -= 1
+            if not counts[namespace]:
+                del counts[namespace]
+        if phase in self._gauges:
+            counts = self._gauges[phase]
+            counts[namespace] = counts.get(namespace, 0) + 1
+        if {old, phase} & set(self._gauges):
+            metrics.set_counts(self._gauges["Running"], self._gauges["Pending"])
 
     def on_pod(self, event_type: str | None, body: Mapping[str, Any]) -> None:
+        """A watch event of one of our pods: cache it and reconcile its TaskRun."""
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace", "")
         pod_key = (namespace, meta.get("name", ""))
@@ -301,10 +310,10 @@ class Controller:
                 except PodNameConflict as err:
                     return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
                 except ApiError as err:
-                    if err.status not in (400, 422):
+                    refused = _refusal(err)
+                    if refused is None:
                         raise
-                    message = f"the API server refused the pod: {err.message}"
-                    return replace(obs, create_error=(Reason.INVALID_SPEC, message)), True
+                    return replace(obs, create_error=refused), True
                 self._pods[(namespace, pod["metadata"]["name"])] = pod
                 return replace(obs, pod=pod, now=self.clock.now()), True
             if isinstance(action, PatchStatus):
@@ -396,14 +405,14 @@ def register(
     """Register the controller's handlers on ``registry`` (a new one by default)."""
     registry = registry if registry is not None else kopf.OperatorRegistry()
 
-    @kopf.on.login(registry=registry)
+    @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
         info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
         if info is not None:
             controller.credentials = info
         return info
 
-    @kopf.on.event(GROUP, VERSION, PLURAL, registry=registry)
+    @kopf.on.event(GROUP, VERSION, PLURAL, id="taskrun", registry=registry)
     async def taskrun_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.on_taskrun(type, body)
 
@@ -412,12 +421,13 @@ def register(
         "v1",
         "pods",
         labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+        id="pod",
         registry=registry,
     )
     async def pod_event(type: str | None, body: kopf.Body, **_: Any) -> None:
         controller.on_pod(type, body)
 
-    @kopf.on.cleanup(registry=registry)
+    @kopf.on.cleanup(id="close", registry=registry)
     async def cleanup(**_: Any) -> None:
         await controller.close()
 
@@ -430,3 +440,19 @@ def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     kopf_settings.posting.enabled = False
     kopf_settings.watching.server_timeout = 300
     return kopf_settings
+
+
+def _refusal(err: ApiError) -> tuple[Reason, str] | None:
+    """A pod create the cluster will never accept, as a final reason; None when worth retrying.
+
+    400/422 are a bad pod. A 403 from Pod Security Admission is the cluster's own policy
+    and as final; other 403s (RBAC, quota) can heal and are retried with backoff.
+    """
+    if err.status in (400, 422):
+        return Reason.INVALID_SPEC, f"the API server refused the pod: {err.message}"
+    if err.status == 403 and "violates PodSecurity" in err.message:
+        return (
+            Reason.POLICY_DENIED,
+            f"the cluster's Pod Security admission refused the pod: {err.message}",
+        )
+    return None

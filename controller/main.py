@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import random
 import sys
 from collections.abc import Sequence
 
@@ -39,6 +40,8 @@ def setup_logging(log_format: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)
+    # kopf logs every handled watch event at INFO: one line per pod status change.
+    logging.getLogger("kopf.objects").setLevel(logging.WARNING)
 
 
 def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
@@ -48,8 +51,14 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
         ks.peering.name = settings.peering
         ks.peering.standalone = False
         ks.peering.mandatory = True
+        # kopf pauses every operator that shares the highest priority: replicas need
+        # distinct priorities, or all of them pause and nobody works.
+        ks.peering.priority = random.randint(1, 2**31 - 1)
     else:
         ks.peering.standalone = True
+    # Scanning lists namespaces and CRDs cluster-wide, which a namespaced Role cannot
+    # grant; a controller told its namespaces has no use for it.
+    ks.scanning.disabled = not settings.all_namespaces
     return ks
 
 

@@ -12,8 +12,8 @@ class FaultPlan:
     """What to break, and for whom. Change fields at any time; they apply to the next request.
 
     Scope: a request is affected only when it matches every scope field that is set
-    (user agent prefix, resources, verbs, namespaces). Discovery is never affected
-    unless ``include_discovery`` is set, so clients can still start.
+    (user agent prefix, resources, verbs, namespaces) and its user agent is not spared.
+    Discovery is never affected unless ``include_discovery`` is set, so clients can start.
     """
 
     error_rate: float = 0.0
@@ -28,6 +28,8 @@ class FaultPlan:
     # Answer every watch that resumes from a resourceVersion with 410 Gone.
     force_410_on_resume: bool = False
     user_agent_prefix: str | None = None
+    # User agent prefixes never affected (a test harness watching the chaos, say).
+    spare_user_agents: tuple[str, ...] = ()
     resources: frozenset[str] | None = None
     verbs: frozenset[str] | None = None
     namespaces: frozenset[str] | None = None
@@ -54,6 +56,8 @@ class FaultPlan:
         self, *, user_agent: str, resource: str, verb: str, namespace: str, discovery: bool
     ) -> bool:
         if discovery and not self.include_discovery:
+            return False
+        if any(user_agent.startswith(p) for p in self.spare_user_agents):
             return False
         if self.user_agent_prefix is not None and not user_agent.startswith(self.user_agent_prefix):
             return False

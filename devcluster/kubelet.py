@@ -35,6 +35,7 @@ from devcluster.resources import EVENTS, NODES, PODS
 from devcluster.scenario import (
     IMAGE_INVALID_NAME,
     IMAGE_NEVER_PULL,
+    SCENARIO_ANNOTATION,
     ContainerScenario,
     Scenario,
     ScenarioError,
@@ -339,6 +340,17 @@ def termination_message(
     return data[:budget].decode("utf-8", errors="replace")
 
 
+def _scheduling_inputs(pod: dict[str, Any]) -> tuple[Any, ...]:
+    spec = pod.get("spec") or {}
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return (
+        spec.get("tolerations"),
+        spec.get("nodeSelector"),
+        spec.get("affinity"),
+        annotations.get(SCENARIO_ANNOTATION),
+    )
+
+
 _CONDITION_ORDER = (
     "DisruptionTarget",
     "PodReadyToStartContainers",
@@ -457,7 +469,7 @@ class Kubelet:
                 "lastTransitionTime": now,
             }
 
-        spec: dict[str, Any] = {"podCIDR": "10.244.0.0/24", "podCIDRs": ["10.244.0.0/24"]}
+        spec: dict[str, Any] = {"podCIDR": "10.244.0.0/16", "podCIDRs": ["10.244.0.0/16"]}
         if self.taints:
             spec["taints"] = self.taints
         return {
@@ -611,7 +623,7 @@ class Kubelet:
         runner.task = asyncio.create_task(runner.run(), name=f"kubelet:{meta.get('name')}")
 
     def _next_ip(self) -> str:
-        n = next(self._ips)
+        n = next(self._ips) % (254 * 256)  # stays inside the node's 10.244.0.0/16 pod range
         return f"10.244.{n // 254}.{n % 254 + 1}"
 
     # -- events ------------------------------------------------------------
@@ -691,6 +703,7 @@ class _PodRunner:
         self.name: str = meta.get("name", "")
         self.deleting = asyncio.Event()
         self._spec_changed = asyncio.Event()
+        self._changed = asyncio.Event()
         self.containers: list[_Container] = []
         self.volumes: dict[str, dict[str, bytes]] = {}
         self.conditions: dict[str, dict[str, Any]] = {}
@@ -713,6 +726,8 @@ class _PodRunner:
             "activeDeadlineSeconds"
         ):
             self._spec_changed.set()
+        if _scheduling_inputs(pod) != _scheduling_inputs(self.pod):
+            self._changed.set()
         self.pod = pod
         if (pod.get("metadata") or {}).get("deletionTimestamp"):
             self.deleting.set()
@@ -745,9 +760,17 @@ class _PodRunner:
         if phase in ("Succeeded", "Failed"):
             await self._remove_when_deleted()
             return
-        if not self.spec.get("nodeName") and not await self._schedule():
-            await self._remove_when_deleted()
-            return
+        while not self.spec.get("nodeName") and not await self._schedule():
+            # The scheduler tries again when the pod changes (an added toleration, a new
+            # scenario annotation); a deleted unbound pod is removed by the API server.
+            changed = asyncio.create_task(self._changed.wait())
+            deleted = asyncio.create_task(self.deleting.wait())
+            await asyncio.wait([changed, deleted], return_when=asyncio.FIRST_COMPLETED)
+            changed.cancel()
+            deleted.cancel()
+            if self.deleting.is_set():
+                await self._remove()
+                return
         try:
             scenario = pod_scenario(self.pod)
         except ScenarioError as exc:
@@ -793,7 +816,7 @@ class _PodRunner:
         if "lost" in fired:
             await self._node_lost()
         elif "evict" in fired:
-            await self._evict(scenario)
+            await self._evict()
         elif "deadline" in fired:
             await self._deadline()
         else:
@@ -830,6 +853,7 @@ class _PodRunner:
     # -- scheduling --------------------------------------------------------
 
     async def _schedule(self) -> bool:
+        self._changed.clear()
         if (self.spec.get("schedulerName") or "default-scheduler") != "default-scheduler":
             return False  # another scheduler's pod: the default scheduler leaves it alone
         try:
@@ -1184,7 +1208,7 @@ class _PodRunner:
         self.extra["message"] = DEADLINE_MESSAGE
         await self._finish(phase="Failed")
 
-    async def _evict(self, scenario: Scenario) -> None:
+    async def _evict(self) -> None:
         base = self._of(_ROLE_REGULAR)[0] if self._of(_ROLE_REGULAR) else None
         request = "0"
         if base is not None:

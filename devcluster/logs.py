@@ -148,8 +148,12 @@ class LogStore:
         offset = 0
         if stream.entries and not stream.entries[-1][1].endswith(b"\n") and selected:
             index, offset = index - 1, len(stream.entries[-1][1])
+        first = True
         while True:
-            if chunk:
+            # The first chunk comes at once, even empty: a server can answer (send its
+            # headers) before a quiet container prints anything.
+            if chunk or first:
+                first = False
                 if remaining is not None:
                     chunk = chunk[:remaining]
                     remaining -= len(chunk)

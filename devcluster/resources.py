@@ -74,6 +74,13 @@ SERVICES = ResourceKey("", "v1", "services")
 EVENTS_V1 = ResourceKey("events.k8s.io", "v1", "events")
 LEASES = ResourceKey("coordination.k8s.io", "v1", "leases")
 CRDS = ResourceKey("apiextensions.k8s.io", "v1", "customresourcedefinitions")
+# Stored and served, but no controller acts on them: enough for `kubectl apply -k deploy/`.
+DEPLOYMENTS = ResourceKey("apps", "v1", "deployments")
+PDBS = ResourceKey("policy", "v1", "poddisruptionbudgets")
+ROLES = ResourceKey("rbac.authorization.k8s.io", "v1", "roles")
+ROLEBINDINGS = ResourceKey("rbac.authorization.k8s.io", "v1", "rolebindings")
+CLUSTERROLES = ResourceKey("rbac.authorization.k8s.io", "v1", "clusterroles")
+CLUSTERROLEBINDINGS = ResourceKey("rbac.authorization.k8s.io", "v1", "clusterrolebindings")
 
 _EVENT_FIELDS = (
     "involvedObject.kind",
@@ -146,6 +153,27 @@ def builtin_resources() -> list[ResourceInfo]:
             selectable_fields=_EVENT_FIELDS,
         ),
         ResourceInfo(LEASES, "Lease", True, "lease"),
+        ResourceInfo(
+            DEPLOYMENTS,
+            "Deployment",
+            True,
+            "deployment",
+            ("deploy",),
+            ("all",),
+            status_subresource=True,
+        ),
+        ResourceInfo(
+            PDBS,
+            "PodDisruptionBudget",
+            True,
+            "poddisruptionbudget",
+            ("pdb",),
+            status_subresource=True,
+        ),
+        ResourceInfo(ROLES, "Role", True, "role"),
+        ResourceInfo(ROLEBINDINGS, "RoleBinding", True, "rolebinding"),
+        ResourceInfo(CLUSTERROLES, "ClusterRole", False, "clusterrole"),
+        ResourceInfo(CLUSTERROLEBINDINGS, "ClusterRoleBinding", False, "clusterrolebinding"),
         ResourceInfo(
             CRDS,
             "CustomResourceDefinition",

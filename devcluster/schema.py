@@ -178,16 +178,6 @@ def _path_of(error: jsonschema.ValidationError) -> str:
     return out
 
 
-_TYPE_NAMES = {
-    "integer": "integer",
-    "number": "number",
-    "string": "string",
-    "boolean": "boolean",
-    "object": "object",
-    "array": "array",
-}
-
-
 def _field_error(error: jsonschema.ValidationError) -> FieldError:
     path = _path_of(error)
     v, inst, kw = error.validator_value, error.instance, error.validator
@@ -203,7 +193,7 @@ def _field_error(error: jsonschema.ValidationError) -> FieldError:
             "FieldValueTypeInvalid",
             path,
             f"Invalid value: {got}: {path} in body must be of type "
-            f"{_TYPE_NAMES.get(types[0], types[0]) if types else 'null'}: {got}",
+            f"{types[0] if types else 'null'}: {got}",
         )
     if kw == "enum":
         supported = ", ".join(_render(x) for x in v if x is not None)

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import contextvars
 import dataclasses
+import datetime
 import json
 import logging
 import time
@@ -349,6 +350,7 @@ class ApiServer:
         if info.key.plural == "namespaces":
             ns = ""
         name, sub = req.name, req.subresource
+        method = request.method
         if (
             req.resource_request
             and info.namespaced
@@ -365,12 +367,15 @@ class ApiServer:
             raise ApiError(404, f"the server could not find the requested resource ({sub})")
         if sub in ("log", "binding") and info.key != PODS:
             raise ApiError(404, f"the server could not find the requested resource ({sub})")
+        if (sub == "log" and method not in ("GET", "HEAD")) or (
+            sub == "binding" and method != "POST"
+        ):
+            raise ApiError(405, f"the server does not allow this method on {sub}")
         if sub == "status" and not info.status_subresource:
             raise ApiError(404, "the server could not find the requested resource")
         warnings: list[str] = []
         dry_run = query.get("dryRun") == "All"
         validation = query.get("fieldValidation", "Warn")
-        method = request.method
         accept = request.headers.get("Accept", "")
         if req.verb == "watch":
             return await self._watch(request, info, ns, query, accept)
@@ -437,7 +442,6 @@ class ApiServer:
                 dry_run=dry_run,
                 warnings=warnings,
                 field_validation=validation,
-                force=_bool(query.get("force")),
             )
             return _json(obj, 200 if existed else 201, self._warning_headers(warnings))
         if method == "DELETE" and name:
@@ -629,6 +633,8 @@ class ApiServer:
             # /watch/.../{name} is a watch on one object.
             extra = f"metadata.name={name}"
             field_selector = f"{field_selector},{extra}" if field_selector else extra
+        # Bad selectors are a plain 400, before the stream starts.
+        labels, fields = self.store.selectors(info, query.get("labelSelector"), field_selector)
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
         )
@@ -642,27 +648,30 @@ class ApiServer:
             line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
             await response.write(line.encode())
 
+        events = self.store.watch_events(
+            info.key,
+            ns or None,
+            resource_version=rv,
+            label_selector=labels,
+            field_selector=fields,
+            send_initial_events=_bool(initial) if initial is not None else None,
+            bookmark_interval=self.bookmark_interval if bookmarks else None,
+            timeout=duration,
+        )
         try:
             if rv not in (None, "", "0") and self.faults.force_410_on_resume and scoped:
                 raise ApiError(410, f"too old resource version: {rv}", reason="Expired")
-            events = self.store.watch_events(
-                info.key,
-                ns or None,
-                resource_version=rv,
-                label_selector=query.get("labelSelector"),
-                field_selector=field_selector,
-                send_initial_events=_bool(initial) if initial is not None else None,
-                bookmark_interval=self.bookmark_interval if bookmarks else None,
-                timeout=duration,
-            )
             async for kind, obj in events:
                 if kind == "BOOKMARK" and not bookmarks:
                     continue
                 await send(kind, obj)
         except ApiError as exc:
+            # Once streaming, errors travel as watch events, as the apiserver sends them.
             await send("ERROR", exc.status())
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             return response
+        finally:
+            await events.aclose()
         await response.write_eof()
         return response
 
@@ -703,6 +712,13 @@ class ApiServer:
             "timestamps": _bool(query.get("timestamps")),
             "since_seconds": _int(query, "sinceSeconds"),
         }
+        since_time = query.get("sinceTime")
+        if since_time and kwargs["since_seconds"] is None:
+            try:
+                then = datetime.datetime.fromisoformat(since_time.replace("Z", "+00:00"))
+            except ValueError:
+                raise bad_request(f"invalid sinceTime: {since_time!r}") from None
+            kwargs["since_seconds"] = max(0.0, (self.store.clock() - then).total_seconds())
         if not _bool(query.get("follow")):
             try:
                 data = source.read(ns, name, container, **kwargs)
@@ -725,7 +741,7 @@ class ApiServer:
                 await response.write(first)
             async for chunk in chunks:
                 await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
+        except ConnectionResetError:
             return response
         finally:
             aclose = getattr(chunks, "aclose", None)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import copy
 import dataclasses
 import datetime
 import random
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
 from devcluster import builtin
@@ -87,6 +86,15 @@ Location = tuple[ResourceKey, str, str]
 Warnings = list[str]
 
 
+def clone(value: Any) -> Any:
+    """A deep copy of JSON data, several times faster than copy.deepcopy."""
+    if type(value) is dict:
+        return {k: clone(v) for k, v in value.items()}
+    if type(value) is list:
+        return [clone(v) for v in value]
+    return value
+
+
 def utc_now() -> datetime.datetime:
     return datetime.datetime.now(datetime.timezone.utc)
 
@@ -131,7 +139,7 @@ class Store:
         self._schemas: dict[ResourceKey, StructuralSchema] = {}
         self._by_uid: dict[str, Location] = {}
         self._dependents: dict[str, set[Location]] = {}
-        self._gc_queue: collections.deque[str] = collections.deque()
+        self._gc_wanted = False
         self._gc_task: asyncio.Task[None] | None = None
         self.crd_listeners: list[Callable[[], None]] = []
         for info in builtin_resources():
@@ -208,7 +216,7 @@ class Store:
         return obj
 
     def _out(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
-        out = copy.deepcopy(obj)
+        out = clone(obj)
         if info.key == EVENTS_V1:
             return event_to_events_v1(out)
         out["apiVersion"] = info.key.api_version
@@ -217,12 +225,9 @@ class Store:
     def _emit(
         self, skey: ResourceKey, kind: str, obj: dict[str, Any], old: dict[str, Any] | None
     ) -> None:
-        event = _Event(
-            int(obj["metadata"]["resourceVersion"]),
-            kind,
-            copy.deepcopy(obj),
-            copy.deepcopy(old) if old is not None else None,
-        )
+        # Stored objects are never mutated (every write stores a fresh copy), so the
+        # history may share them.
+        event = _Event(int(obj["metadata"]["resourceVersion"]), kind, obj, old)
         history = self._history[skey]
         history.append(event)
         while len(history) > self.history_size:
@@ -326,11 +331,16 @@ class Store:
         labels, fields = self.selectors(info, label_selector, field_selector)
         ns = self._ns(info, namespace) if namespace else None
         items = []
+        converted = info.key == EVENTS_V1  # its field names exist only in the served form
         for (obj_ns, _), obj in sorted(self._objects[info.storage_key].items()):
             if ns is not None and obj_ns != ns:
                 continue
+            if not labels.matches(obj["metadata"].get("labels")):
+                continue
+            if not converted and not fields.matches(obj):
+                continue
             out = self._out(info, obj)
-            if labels.matches(out["metadata"].get("labels")) and fields.matches(out):
+            if not converted or fields.matches(out):
                 items.append(out)
         return items, str(self._rv)
 
@@ -401,7 +411,7 @@ class Store:
     ) -> dict[str, Any]:
         if not isinstance(obj, dict):
             raise bad_request("the object to create must be a JSON object")
-        obj = copy.deepcopy(obj)
+        obj = clone(obj)
         if info.key == EVENTS_V1:
             obj = events_v1_to_event(obj)
         meta = obj.get("metadata")
@@ -480,7 +490,6 @@ class Store:
             self._create_now(self._infos[SERVICEACCOUNTS], name, {"metadata": {"name": "default"}})
         if any(r.get("uid") not in self._by_uid for r in meta.get("ownerReferences") or []):
             # An owner that is already gone: the garbage collector collects the orphan.
-            self._gc_queue.append("")
             self._kick_gc()
         return obj
 
@@ -513,10 +522,11 @@ class Store:
     ) -> dict[str, Any]:
         """PUT: a stale metadata.resourceVersion is a 409 Conflict."""
         info = self.info(key)
+        _check_subresource(info, subresource)
         if not isinstance(obj, dict):
             raise bad_request("the object must be a JSON object")
         if info.key == EVENTS_V1:
-            obj = events_v1_to_event(copy.deepcopy(obj))
+            obj = events_v1_to_event(clone(obj))
         body_name = (obj.get("metadata") or {}).get("name")
         if body_name and body_name != name:
             raise bad_request(
@@ -548,16 +558,16 @@ class Store:
         dry_run: bool = False,
         warnings: Warnings | None = None,
         field_validation: str = "Warn",
-        force: bool = False,
     ) -> dict[str, Any]:
         """Patch (merge, json, strategic or apply); subresource="status" for status."""
         info = self.info(key)
+        _check_subresource(info, subresource)
         ctype = _PATCH_TYPES.get(patch_type, patch_type).split(";")[0].strip()
         storage = self._objects[info.storage_key]
         current = storage.get((self._ns(info, namespace), name))
         if ctype == APPLY:
             if current is None:
-                body = copy.deepcopy(patch)
+                body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
                 return await self.create(
                     key,
@@ -623,7 +633,7 @@ class Store:
         field_validation: str = "Warn",
     ) -> dict[str, Any]:
         old = self._get_raw(info, namespace, name)
-        new = copy.deepcopy(new)
+        new = clone(new)
         new_meta: dict[str, Any] = new.get("metadata") or {}
         if not isinstance(new_meta, dict):
             raise bad_request("metadata must be an object")
@@ -646,7 +656,7 @@ class Store:
                 f"UID in object meta: {old_meta['uid']}",
             )
         if subresource == "status":
-            result = copy.deepcopy(old)
+            result = clone(old)
             if "status" in new:
                 result["status"] = new["status"]
             else:
@@ -672,7 +682,7 @@ class Store:
             meta.pop("managedFields", None)
             if info.status_subresource and subresource is None:
                 if "status" in old:
-                    result["status"] = copy.deepcopy(old["status"])
+                    result["status"] = clone(old["status"])
                 else:
                     result.pop("status", None)
             if info.key == PODS and subresource is None:
@@ -753,7 +763,7 @@ class Store:
             raise conflict("pods", "", name, f'pod {name} is already assigned to node "{current}"')
         if pod["metadata"].get("deletionTimestamp"):
             raise conflict("pods", "", name, "pod is being deleted, cannot be assigned to a host")
-        new = copy.deepcopy(pod)
+        new = clone(pod)
         new["spec"]["nodeName"] = node_name
         status = new.setdefault("status", {})
         conditions = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
@@ -838,7 +848,7 @@ class Store:
                 current = meta.get("deletionGracePeriodSeconds")
                 if meta.get("deletionTimestamp") and current is not None and current <= grace:
                     return self._out(info, obj)
-                new = copy.deepcopy(obj)
+                new = clone(obj)
                 new["metadata"]["deletionTimestamp"] = format_time(
                     now + datetime.timedelta(seconds=grace)
                 )
@@ -848,7 +858,7 @@ class Store:
                     new["metadata"].pop("finalizers")
                 return self._out(info, self._write_meta(skey, obj, new))
         if finalizers:
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             new["metadata"].setdefault("deletionTimestamp", format_time(now))
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["metadata"]["finalizers"] = finalizers
@@ -859,7 +869,7 @@ class Store:
                 self._delete_dependents(meta["uid"], "Foreground")
             return self._out(info, written)
         if meta.get("deletionTimestamp") is None or info.key == PODS:
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             new["metadata"]["deletionTimestamp"] = new["metadata"].get(
                 "deletionTimestamp"
             ) or format_time(now)
@@ -884,13 +894,12 @@ class Store:
         if self._objects[skey].pop((ns, name), None) is None:
             return obj
         self._unindex(skey, obj)
-        final = copy.deepcopy(obj)
+        final = clone(obj)
         final["metadata"]["resourceVersion"] = str(self._next_rv())
         self._emit(skey, "DELETED", final, obj)
         if skey == CRDS:
             self._unregister_crd(name, purge=True)
         if self._dependents.get(meta["uid"]):
-            self._gc_queue.append(meta["uid"])
             self._kick_gc()
         for ref in meta.get("ownerReferences") or []:
             self._release_foreground_owner(ref.get("uid", ""))
@@ -903,7 +912,7 @@ class Store:
     def _delete_namespace(self, ns_obj: dict[str, Any]) -> dict[str, Any]:
         name = ns_obj["metadata"]["name"]
         if not ns_obj["metadata"].get("deletionTimestamp"):
-            new = copy.deepcopy(ns_obj)
+            new = clone(ns_obj)
             new["metadata"]["deletionTimestamp"] = format_time(self.clock())
             new["metadata"]["deletionGracePeriodSeconds"] = 0
             new["status"] = {"phase": "Terminating"}
@@ -934,6 +943,7 @@ class Store:
     # ---- garbage collection ---------------------------------------------------------------
 
     def _kick_gc(self) -> None:
+        self._gc_wanted = True
         if self._gc_task is None or self._gc_task.done():
             try:
                 loop = asyncio.get_running_loop()
@@ -944,8 +954,8 @@ class Store:
     async def _run_gc(self) -> None:
         # Yield first so the owner's DELETE answers before its dependents go, as in Kubernetes.
         await asyncio.sleep(0)
-        while self._gc_queue:
-            self._gc_queue.popleft()
+        while self._gc_wanted:
+            self._gc_wanted = False
             self._collect_orphans()
             await asyncio.sleep(0)
 
@@ -964,7 +974,7 @@ class Store:
             refs = obj["metadata"].get("ownerReferences") or []
             alive = [r for r in refs if r.get("uid") != owner_uid and r.get("uid") in self._by_uid]
             if alive:
-                new = copy.deepcopy(obj)
+                new = clone(obj)
                 new["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
                 self._write_meta(skey, obj, new)
             elif not obj["metadata"].get("deletionTimestamp") or skey == PODS:
@@ -977,7 +987,7 @@ class Store:
             obj = self._objects[skey].get((ns, name))
             if obj is None:
                 continue
-            new = copy.deepcopy(obj)
+            new = clone(obj)
             new["metadata"]["ownerReferences"] = [
                 r for r in obj["metadata"].get("ownerReferences") or [] if r.get("uid") != owner_uid
             ]
@@ -1000,7 +1010,7 @@ class Store:
                 for r in dep["metadata"].get("ownerReferences") or []
             ):
                 return
-        new = copy.deepcopy(owner)
+        new = clone(owner)
         new["metadata"]["finalizers"] = [
             f for f in owner["metadata"]["finalizers"] if f != "foregroundDeletion"
         ]
@@ -1012,7 +1022,7 @@ class Store:
 
     def watch(
         self, key: ResourceKey, namespace: str | None = None
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """Changes from this call on: ("ADDED" | "MODIFIED" | "DELETED", object)."""
         # "Now" is the call, not the first iteration, so nothing slips in between.
         return self.watch_events(key, namespace, resource_version=str(self._rv))
@@ -1028,7 +1038,7 @@ class Store:
         send_initial_events: bool | None = None,
         bookmark_interval: float | None = None,
         timeout: float | None = None,
-    ) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+    ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """The watch protocol: initial state for "" and "0", replay after a given version.
 
         Raises ApiError 410 before yielding anything when the version is compacted away.
@@ -1100,10 +1110,6 @@ class Store:
         finally:
             self._watchers[skey].discard(watcher)
 
-    def pending(self, key: ResourceKey) -> bool:
-        """Whether any watcher of key still has undelivered events."""
-        return any(not w.queue.empty() for w in self._watchers[self.info(key).storage_key])
-
     def bookmark(self, info: ResourceInfo, *, initial_events_end: bool = False) -> dict[str, Any]:
         meta: dict[str, Any] = {"resourceVersion": str(self._rv)}
         if initial_events_end:
@@ -1126,6 +1132,12 @@ class Store:
         if was_matching:
             return "DELETED", out
         return None
+
+
+def _check_subresource(info: ResourceInfo, subresource: str | None) -> None:
+    if subresource is None or (subresource == "status" and info.status_subresource):
+        return
+    raise ApiError(404, f"the server could not find the requested resource ({subresource})")
 
 
 def _spec_changed(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -7,7 +7,18 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from devcluster.resources import EVENTS, EVENTS_V1, NAMESPACES, NODES, PODS, ResourceInfo
+from devcluster.resources import (
+    CONFIGMAPS,
+    CRDS,
+    EVENTS,
+    EVENTS_V1,
+    LEASES,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SECRETS,
+    ResourceInfo,
+)
 
 
 def human_duration(seconds: float) -> str:
@@ -202,6 +213,35 @@ def _builtin_table(info: ResourceInfo) -> tuple[list[Column], Row]:
             _col("Object"),
             _col("Message"),
         ], _event_row
+    if info.key == CRDS:
+        return [_col("Name", fmt="name"), _col("Created At", "date")], lambda o, now: [
+            o["metadata"]["name"],
+            o["metadata"].get("creationTimestamp"),
+        ]
+    if info.key == CONFIGMAPS:
+        return [_col("Name", fmt="name"), _col("Data", "integer"), _col("Age")], lambda o, now: [
+            o["metadata"]["name"],
+            len(o.get("data") or {}) + len(o.get("binaryData") or {}),
+            age(o["metadata"].get("creationTimestamp"), now),
+        ]
+    if info.key == SECRETS:
+        return [
+            _col("Name", fmt="name"),
+            _col("Type"),
+            _col("Data", "integer"),
+            _col("Age"),
+        ], lambda o, now: [
+            o["metadata"]["name"],
+            o.get("type", "Opaque"),
+            len(o.get("data") or {}),
+            age(o["metadata"].get("creationTimestamp"), now),
+        ]
+    if info.key == LEASES:
+        return [_col("Name", fmt="name"), _col("Holder"), _col("Age")], lambda o, now: [
+            o["metadata"]["name"],
+            (o.get("spec") or {}).get("holderIdentity", ""),
+            age(o["metadata"].get("creationTimestamp"), now),
+        ]
     return [_col("Name", fmt="name"), _col("Age")], lambda o, now: [
         o["metadata"]["name"],
         age(o["metadata"].get("creationTimestamp"), now),

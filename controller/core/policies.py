@@ -78,12 +78,16 @@ class CoreSettings:
 
 @dataclass(frozen=True)
 class CreatePod:
+    """Create the pod of ``attempt``; a 409 is resolved by adoption or PodNameConflict."""
+
     pod: Obj
     attempt: int
 
 
 @dataclass(frozen=True)
 class DeletePod:
+    """Delete the pod if its uid still matches, with this grace period (None: the pod's)."""
+
     name: str
     uid: str | None
     grace_seconds: int | None = None
@@ -91,11 +95,15 @@ class DeletePod:
 
 @dataclass(frozen=True)
 class PatchStatus:
+    """Merge-patch the TaskRun's status with ``patch``."""
+
     patch: Obj
 
 
 @dataclass(frozen=True)
 class EmitEvent:
+    """Record a v1 Event on the TaskRun."""
+
     type: str
     reason: str
     message: str
@@ -103,6 +111,8 @@ class EmitEvent:
 
 @dataclass(frozen=True)
 class DeleteTaskRun:
+    """Delete the TaskRun itself (ttlSecondsAfterFinished)."""
+
     uid: str | None
 
 
@@ -146,6 +156,8 @@ class StopSidecar:
 
 @dataclass(frozen=True)
 class ReadEvents:
+    """List the pod's events (its warnings go into status.warnings)."""
+
     pod: str
     uid: str | None
 
@@ -283,6 +295,8 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         outcome.message,
         obs.now,
         **_attempt_fields(obs, spec, attempt, pod_name),
+        # a retried attempt's exit code must not look like this one's
+        exitCode=outcome.exit_code,
     )
     return Decision(actions=_write(current, desired, obs), wake_at=deadline)
 

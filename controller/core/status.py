@@ -181,7 +181,24 @@ def pod_outcome(pod: Mapping[str, Any], spec: TaskRunSpec) -> Outcome:
         return Outcome(
             Phase.PENDING, Reason.PENDING, f"pod {name} is not scheduled: {unschedulable}"
         )
+    pulling = _pull_backoff(pod)
+    if pulling is not None:
+        # A stable message: the kubelet alternates ErrImagePull / ImagePullBackOff, and
+        # each change of message would be one more status write.
+        return Outcome(
+            Phase.PENDING,
+            Reason.PENDING,
+            f"container {pulling} is retrying its image pull after a transient error",
+        )
     return Outcome(Phase.PENDING, Reason.POD_CREATED, f"pod {name} created")
+
+
+def _pull_backoff(pod: Mapping[str, Any]) -> str | None:
+    for status in container_statuses(pod):
+        waiting = (status.get("state") or {}).get("waiting") or {}
+        if waiting.get("reason") in RETRYABLE_PULL_REASONS:
+            return str(status.get("name"))
+    return None
 
 
 def base_outcome(pod: Mapping[str, Any], spec: TaskRunSpec) -> Outcome:

@@ -14,13 +14,10 @@ import json
 from datetime import datetime
 from typing import Any
 
-from taskrun.airflow import TaskRunOperator
+# One import for Airflow 3 and 2.11: the compat layer shipped with the provider.
+from airflow.providers.common.compat.sdk import DAG, task
 
-try:  # Airflow 3
-    from airflow.sdk import DAG, task
-except ImportError:  # Airflow 2.10 / 2.11
-    from airflow import DAG  # type: ignore[no-redef]
-    from airflow.decorators import task  # type: ignore[no-redef,attr-defined]
+from taskrun.airflow import TaskRunOperator
 
 SCENARIO = "devcluster.taskrun.dev/scenario"
 RESULT = {"rows": 42, "table": "events"}

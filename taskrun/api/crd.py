@@ -3,7 +3,7 @@
 `python -m taskrun.api.crd` prints it as YAML; crds/taskrun.yaml is that output.
 
 The schema is structural (no $ref, every level typed). Fields users type most get
-their full Kubernetes schema; the largest ones (DEEP_OFF) are objects with
+their full Kubernetes schema; the largest ones (LOOSE_FIELDS) are objects with
 x-kubernetes-preserve-unknown-fields, validated by the models in the controller
 (InvalidSpec naming the field), so the CRD stays far below kubectl apply's 256 KiB
 last-applied annotation.
@@ -17,19 +17,14 @@ from typing import Any
 import yaml
 
 from taskrun.api.resource import CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
-from taskrun.api.spec import (
-    DEFAULT_BASE_CONTAINER_NAME,
-    XCOM_SIDECAR_NAME,
-    RetryBackoff,
-    TaskRunSpec,
-)
+from taskrun.api.spec import DEFAULT_BASE_CONTAINER_NAME, XCOM_SIDECAR_NAME, TaskRunSpec
 from taskrun.api.status import TaskRunStatus
 
 # Spec fields whose Kubernetes schema is too large for the budget: kept as objects that
 # preserve unknown fields (plus `name` where the field is a list keyed by name). A full
 # PodTemplateSpec would more than double the CRD; every other field is deep (measured
 # sizes in docs/api-reference.md).
-DEEP_OFF = ("podTemplate",)
+LOOSE_FIELDS = ("podTemplate",)
 
 # Lists whose items are unique by name: the API server enforces it (list-type map).
 NAMED_LISTS = ("volumes", "initContainers")
@@ -86,6 +81,10 @@ def _structural(node: dict[str, Any], depth: int) -> dict[str, Any]:
             out[key] = {name: _structural(sub, depth + 1) for name, sub in value.items()}
         elif key == "items":
             out[key] = _structural(value, depth + 1)
+        elif key == "x-kubernetes-validations":
+            # pydantic sorts keys; a rule reads better before its message.
+            order = ("rule", "message", "fieldPath", "reason", "messageExpression")
+            out[key] = [{k: rule[k] for k in order if k in rule} for rule in value]
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             raise ValueError("use ge/le: OpenAPI v3.0 exclusive bounds are booleans")
         else:
@@ -128,7 +127,7 @@ def _has(field: str) -> str:
     return f"has(self.{field})"
 
 
-def spec_schema(loose: tuple[str, ...] = DEEP_OFF) -> dict[str, Any]:
+def spec_schema(loose: tuple[str, ...] = LOOSE_FIELDS) -> dict[str, Any]:
     raw = TaskRunSpec.model_json_schema(by_alias=True)
     inlined = _inline(raw, raw.get("$defs", {}))
     for name in loose:
@@ -152,15 +151,13 @@ def spec_schema(loose: tuple[str, ...] = DEEP_OFF) -> dict[str, Any]:
 
 def _add_spec_rules(schema: dict[str, Any]) -> None:
     props = schema["properties"]
+    # Transition rules (oldSelf) are only checked on update, where both values exist.
     for name, prop in props.items():
         if name == "cancel":
-            prop["x-kubernetes-validations"] = [
-                {"rule": "self || !oldSelf", "message": "cannot go back from true to false"}
-            ]
+            rule = {"rule": "self || !oldSelf", "message": "cannot go back from true to false"}
         else:
-            prop["x-kubernetes-validations"] = [
-                {"rule": "self == oldSelf", "message": _IMMUTABLE_MESSAGE}
-            ]
+            rule = {"rule": "self == oldSelf", "message": _IMMUTABLE_MESSAGE}
+        prop["x-kubernetes-validations"] = [rule, *prop.get("x-kubernetes-validations", [])]
     optional = [n for n in sorted(props) if n not in schema.get("required", []) and n != "cancel"]
     presence = " && ".join(f"{_has(n)} == has(oldSelf.{n})" for n in optional)
     base = (
@@ -184,30 +181,6 @@ def _add_spec_rules(schema: dict[str, Any]) -> None:
             "fieldPath": ".initContainers",
         },
     ]
-    # Transition rules are only checked on update: the first two do nothing on create.
-    secret_item = props["secrets"]["items"]
-    secret_item["x-kubernetes-validations"] = [
-        {
-            "rule": "self.deployType != 'volume' || has(self.deployTarget)",
-            "message": "deployTarget (the mount path) is required when deployType is volume",
-        },
-        {
-            "rule": "self.deployType != 'env' || !has(self.key) || has(self.deployTarget)",
-            "message": "deployTarget (the variable name) is required for env with a key",
-        },
-        {
-            "rule": "self.deployType == 'volume' || !has(self.items)",
-            "message": "items apply to deployType volume only",
-        },
-    ]
-    defaults = RetryBackoff()
-    props["retryBackoff"].setdefault("x-kubernetes-validations", []).append(
-        {
-            "rule": f"(has(self.maxSeconds) ? self.maxSeconds : {defaults.max_seconds})"
-            f" >= (has(self.initialSeconds) ? self.initialSeconds : {defaults.initial_seconds})",
-            "message": "maxSeconds must be >= initialSeconds",
-        }
-    )
 
 
 def status_schema() -> dict[str, Any]:
@@ -215,7 +188,7 @@ def status_schema() -> dict[str, Any]:
     return _structural(_inline(raw, raw.get("$defs", {})), depth=0)
 
 
-def build_crd(loose: tuple[str, ...] = DEEP_OFF) -> dict[str, Any]:
+def build_crd(loose: tuple[str, ...] = LOOSE_FIELDS) -> dict[str, Any]:
     """The CustomResourceDefinition (apiextensions.k8s.io/v1) for TaskRun.
 
     `loose` names the spec fields kept as preserve-unknown-fields objects.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from taskrun.api.base import ApiModel
 from taskrun.api.k8s import (
@@ -38,6 +38,8 @@ DEFAULT_BASE_CONTAINER_NAME = "base"
 XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
 MAX_RETRIES = 100
+DEFAULT_BACKOFF_INITIAL = 10
+DEFAULT_BACKOFF_MAX = 300
 # Bounds the CEL cost estimate of the CRD rule that iterates over init containers.
 MAX_INIT_CONTAINERS = 64
 # A week: longer waits for a pod to start are a misconfiguration, not a plan.
@@ -54,6 +56,27 @@ def _kpo(name: str) -> dict[str, Any]:
 
 class SecretMount(ApiModel):
     """A Kubernetes secret exposed to the base container (KPO's `Secret`)."""
+
+    # The CRD's copy of the checks in _target_matches_type.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": "self.deployType != 'volume' || has(self.deployTarget)",
+                    "message": "deployTarget (the mount path) is required when deployType is"
+                    " volume",
+                },
+                {
+                    "rule": "self.deployType != 'env' || !has(self.key) || has(self.deployTarget)",
+                    "message": "deployTarget (the variable name) is required for env with a key",
+                },
+                {
+                    "rule": "self.deployType == 'volume' || !has(self.items)",
+                    "message": "items apply to deployType volume only",
+                },
+            ]
+        }
+    )
 
     deploy_type: Literal["env", "volume"] = Field(
         alias="deployType",
@@ -89,8 +112,22 @@ class SecretMount(ApiModel):
 class RetryBackoff(ApiModel):
     """Delay before attempt n+1: min(initialSeconds * factor**(n-1), maxSeconds)."""
 
+    # The CRD's copy of _max_not_below_initial; unset fields take their defaults.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                {
+                    "rule": f"(has(self.maxSeconds) ? self.maxSeconds : {DEFAULT_BACKOFF_MAX})"
+                    " >= (has(self.initialSeconds) ? self.initialSeconds"
+                    f" : {DEFAULT_BACKOFF_INITIAL})",
+                    "message": "maxSeconds must be >= initialSeconds",
+                }
+            ]
+        }
+    )
+
     initial_seconds: int = Field(
-        default=10,
+        default=DEFAULT_BACKOFF_INITIAL,
         alias="initialSeconds",
         ge=0,
         le=MAX_TIMEOUT_SECONDS,
@@ -103,7 +140,7 @@ class RetryBackoff(ApiModel):
         description="Growth of the delay per attempt (Airflow `retry_exponential_backoff`).",
     )
     max_seconds: int = Field(
-        default=300,
+        default=DEFAULT_BACKOFF_MAX,
         alias="maxSeconds",
         ge=0,
         le=MAX_TIMEOUT_SECONDS,

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import _timing_tmp  # noqa
 
 ROOT = Path(__file__).resolve().parents[2]
 # The harness lives in bench/chaos.py so `python -m bench.chaos` and CI share it.

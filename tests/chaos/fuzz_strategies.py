@@ -285,6 +285,8 @@ def invalid_samples(draw: st.DrawFn) -> Sample:
 
 # --- denied by the default security policy ---------------------------------------------------
 
+# A pod template needs its containers, as a PodSpec does.
+BASE = {"name": "base", "image": "busybox"}
 POLICY_MUTATIONS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
     ({"containerSecurityContext": {"privileged": True}}, ("privileged",)),
     (
@@ -304,8 +306,8 @@ POLICY_MUTATIONS: list[tuple[dict[str, Any], tuple[str, ...]]] = [
         ("hostPath",),
     ),
     ({"serviceAccountName": "cluster-admin"}, ("serviceAccountName",)),
-    ({"podTemplate": {"spec": {"hostPID": True}}}, ("hostPID",)),
-    ({"podTemplate": {"spec": {"hostIPC": True}}}, ("hostIPC",)),
+    ({"podTemplate": {"spec": {"hostPID": True, "containers": [BASE]}}}, ("hostPID",)),
+    ({"podTemplate": {"spec": {"hostIPC": True, "containers": [BASE]}}}, ("hostIPC",)),
     (
         {
             "initContainers": [
@@ -371,7 +373,12 @@ def hostile_samples(draw: st.DrawFn) -> Sample:
         spec[place] = bad
     shown = bad if len(bad) < 40 else f"{bad[:20]!r}...({len(bad)} chars)"
     # A kubelet refuses an image reference it cannot parse: InvalidImageName, failed fast.
-    reasons = ("ImagePullFailed",) if place == "image" else ()
+    # Airflow semantics retry any failure, so without this the run would wait out its
+    # retries' backoff rather than end.
+    reasons: tuple[str, ...] = ()
+    if place == "image":
+        reasons = ("ImagePullFailed",)
+        spec.pop("retries", None)
     return Sample(
         "hostile",
         name,

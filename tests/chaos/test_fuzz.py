@@ -103,6 +103,7 @@ class Rig:
         self.ctl = ControllerProcess(kubeconfig, logdir)
         self.settled: list[tuple[str, int]] = []
         self.examples = 0
+        self.outcomes: list[tuple[str, str, int, float]] = []
         since = len(cluster.requests)
         self.ctl.start()
         self.loop.run_until_complete(_wait_for_watch(cluster, since, 60, self.ctl))
@@ -114,7 +115,30 @@ class Rig:
         await api.install_crd()
         return api
 
+    def record(self, sample: Sample, out: Outcome) -> None:
+        if out.status != 201:
+            outcome = f"refused {out.status}"
+        else:
+            outcome = f"{out.phase}/{out.reason}" if out.phase in TERMINAL else "not terminal"
+        self.outcomes.append((sample.category, outcome, len(out.requests), out.seconds))
+
+    def summary(self) -> str:
+        """Outcomes per category, the most controller requests and the longest time taken."""
+        rows: dict[tuple[str, str], list[tuple[int, float]]] = {}
+        for category, outcome, requests, seconds in self.outcomes:
+            rows.setdefault((category, outcome), []).append((requests, seconds))
+        lines = [f"{'category':9} {'outcome':32} {'n':>5} {'max req':>8} {'max s':>6}"]
+        for (category, outcome), values in sorted(rows.items()):
+            most = max(r for r, _ in values)
+            slowest = max(s for _, s in values)
+            lines.append(f"{category:9} {outcome:32} {len(values):5} {most:8} {slowest:6.2f}")
+        return "\n".join(lines)
+
     def close(self) -> None:
+        report = os.environ.get("TASKRUN_FUZZ_REPORT")
+        if report:
+            Path(report).write_text(self.summary() + "\n")
+        print("\nfuzz outcomes:\n" + self.summary())
         self.ctl.stop()
         self.loop.run_until_complete(self.api.close())
         self.loop.close()
@@ -210,7 +234,9 @@ def _requests(out: Outcome, what: str) -> str:
 
 
 def _check(rig: Rig, sample: Sample) -> None:
-    judge(sample, rig.run(sample))
+    out = rig.run(sample)
+    rig.record(sample, out)
+    judge(sample, out)
 
 
 @settings(FUZZ, max_examples=examples(8))

@@ -17,6 +17,7 @@ from bench.chaos import (
     check_outcome,
     check_result,
     common_prefix,
+    disable_faults,
     enable_faults,
     make_cases,
     pods_created,
@@ -91,7 +92,9 @@ def test_a_second_pod_for_one_attempt_is_counted(cluster: Any) -> None:
 def test_faults_hit_the_controller_and_spare_the_harness(cluster: Any) -> None:
     async def scenario() -> tuple[list[int], list[int]]:
         api = Api(cluster.url)
-        enable_faults(cluster, {FAKE_CONTROLLER}, FaultConfig(error_rate=1.0, throttle_rate=0))
+        # Two agents with no common prefix, as kopf's and the controller's own client.
+        agents = {FAKE_CONTROLLER, "kopf/1.45.2"}
+        enable_faults(cluster, agents, FaultConfig(error_rate=1.0, throttle_rate=0))
         try:
             async with aiohttp.ClientSession(headers={"User-Agent": FAKE_CONTROLLER}) as fake:
                 faulted = []
@@ -100,13 +103,18 @@ def test_faults_hit_the_controller_and_spare_the_harness(cluster: Any) -> None:
                         faulted.append(resp.status)
             spared = [(await api.call("GET", "/api/v1/namespaces"))[0] for _ in range(5)]
         finally:
-            cluster.faults.clear()
+            disable_faults(cluster)
             await api.close()
         return faulted, spared
 
     faulted, spared = asyncio.run(scenario())
     assert all(code >= 500 for code in faulted), faulted
     assert spared == [200] * 5
+    # Lifted for everyone afterwards.
+    assert cluster.faults.applies(
+        user_agent=FAKE_CONTROLLER, resource="pods", verb="get", namespace="", discovery=False
+    )
+    assert cluster.faults.error_rate == 0 and "applies" not in vars(cluster.faults)
 
 
 def test_common_prefix_never_covers_the_harness() -> None:

@@ -212,3 +212,12 @@ def test_ha_runs_two_peered_replicas_that_a_drain_cannot_take_together() -> None
     assert pdb["spec"]["minAvailable"] == 1
     labels = d["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= labels.items()
+
+
+def test_crds_directory_stays_applyable_with_kubectl_apply_f() -> None:
+    # `kubectl apply -f crds/` reads every .yaml/.yml/.json file as an object; the
+    # kustomization that lets deploy/base include the CRD must not be one of them.
+    crds = ROOT / "crds"
+    assert (crds / "Kustomization").is_file()
+    manifests = sorted(p.name for p in crds.iterdir() if p.suffix in (".yaml", ".yml", ".json"))
+    assert manifests == ["taskrun.yaml"]

@@ -87,12 +87,6 @@ def finished(k: Kubectl) -> bool:
     return len(phases) == len(RUNS) and all(p == "Succeeded" for p in phases)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="kopf pauses every operator that shares its peering priority, and "
-    "controller/main.py gives every replica priority 0: both replicas pause until main.py "
-    "sets a distinct settings.peering.priority per process when --peering is given",
-)
 def test_one_replica_works_and_makes_one_pod_per_taskrun(ha_run: HaRun) -> None:
     assert "Possibly conflicting operators with the same priority" not in ha_run.logs
     assert ha_run.all_finished, "the TaskRuns did not finish under peering"

@@ -118,3 +118,25 @@ def test_docs_link_only_to_files_that_exist(path: Path) -> None:
     for target in targets:
         exists = (path.parent / target).exists() or target in GENERATED_DOCS
         assert exists, f"{path.name} links to missing {target}"
+
+
+def test_namespace_shard_example_renders_into_its_namespace_only(tmp_path: Path) -> None:
+    require_crd()
+    block = block_starting(OPERATIONS, "# shards/team-a/kustomization.yaml")
+    shard = tmp_path / "shards" / "team-a"
+    shard.mkdir(parents=True)
+    overlay = os.path.relpath(DEPLOY / "overlays" / "single-namespace", shard)
+    (shard / "kustomization.yaml").write_text(
+        block.replace("../../deploy/overlays/single-namespace", overlay)
+    )
+    proc = subprocess.run(
+        [kubectl(), "kustomize", str(shard)], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    objs = [d for d in yaml.safe_load_all(proc.stdout) if d]
+    assert not [o for o in objs if o["kind"] == "Namespace"]
+    for obj in objs:
+        if obj["kind"] != "CustomResourceDefinition":
+            assert obj["metadata"]["namespace"] == "team-a", obj["kind"]
+    binding = only(objs, "RoleBinding")
+    assert all(s.get("namespace", "team-a") == "team-a" for s in binding["subjects"])

@@ -3,9 +3,10 @@
 A representative run starts devcluster and `python -m controller` with the args of the
 rendered base Deployment, drives TaskRuns through success, failure, a result handed over
 by log, skip, cancel, every finish action, a retry, a TTL and a pod-name conflict, then
-reads devcluster's request accounting. Every (verb, group, resource, subresource) the controller used must
-be allowed by deploy/base's ClusterRole, and every grant in it must have been used; the
-same again for the single-namespace overlay's Role, with the controller run on its args.
+reads devcluster's request accounting. Every (verb, group, resource, subresource) the
+controller used must be allowed by deploy/base's ClusterRole, and every grant in it must
+have been used; the same again for the single-namespace overlay's Role, with the
+controller run on that overlay's args.
 
 The same run's /metrics is scraped at the end: the counters must agree with what happened.
 """
@@ -195,19 +196,7 @@ def test_the_run_reached_every_outcome(proof_run: ProofRun) -> None:
     }
 
 
-def test_role_allows_every_request_the_controller_made(
-    proof_run: ProofRun, request: pytest.FixtureRequest
-) -> None:
-    if proof_run.overlay == "single-namespace":
-        request.applymarker(
-            pytest.mark.xfail(
-                strict=True,
-                reason="with --namespace, kopf still lists/watches namespaces and CRDs "
-                "cluster-wide (a Role cannot grant that; on a real cluster kopf gets 403 and "
-                "falls back with a warning) until controller/main.py sets "
-                "settings.scanning.disabled = True when namespaces are given",
-            )
-        )
+def test_role_allows_every_request_the_controller_made(proof_run: ProofRun) -> None:
     rules = role_rules(proof_run.overlay)
     used = controller_accesses(proof_run.records)
     assert used, "no controller requests recorded"
@@ -230,8 +219,6 @@ def test_role_grants_nothing_the_controller_did_not_use(proof_run: ProofRun) -> 
 def test_metrics_scraped_during_the_run_agree_with_the_outcomes(proof_run: ProofRun) -> None:
     from prometheus_client.parser import text_string_to_metric_families
 
-    if proof_run.overlay != "base":
-        pytest.skip("metrics are checked once, on the base run")
     if proof_run.metrics_text is None:
         pytest.fail("the controller served no /metrics on --metrics-port")
     samples = [s for f in text_string_to_metric_families(proof_run.metrics_text) for s in f.samples]

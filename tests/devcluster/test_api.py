@@ -15,8 +15,12 @@ CM = "/api/v1/namespaces/{ns}/configmaps"
 
 
 def cm(name: str, **meta: Any) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, **meta},
-            "data": {"k": "v"}}  # fmt: skip
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, **meta},
+        "data": {"k": "v"},
+    }
 
 
 def test_discovery(devcluster: DevCluster) -> None:
@@ -71,25 +75,42 @@ def test_stale_put_is_409(devcluster: DevCluster, devcluster_ns: str) -> None:
 def test_patch_content_types(devcluster: DevCluster, devcluster_ns: str) -> None:
     url = CM.format(ns=devcluster_ns)
     call(devcluster.url, "POST", url, cm("a"))
-    code, _, obj = call(devcluster.url, "PATCH", f"{url}/a", {"data": {"x": "1"}},
-                        content_type="application/merge-patch+json")  # fmt: skip
+    code, _, obj = call(
+        devcluster.url,
+        "PATCH",
+        f"{url}/a",
+        {"data": {"x": "1"}},
+        content_type="application/merge-patch+json",
+    )
     assert code == 200 and obj["data"] == {"k": "v", "x": "1"}
     ops = [{"op": "test", "path": "/metadata/resourceVersion", "value": "0"}]
-    code, _, body = call(devcluster.url, "PATCH", f"{url}/a", ops,
-                         content_type="application/json-patch+json")  # fmt: skip
+    code, _, body = call(
+        devcluster.url, "PATCH", f"{url}/a", ops, content_type="application/json-patch+json"
+    )
     assert (code, body["reason"]) == (422, "Invalid")
-    code, _, obj = call(devcluster.url, "PATCH", f"{url}/a", {"data": {"x": None}},
-                        content_type="application/strategic-merge-patch+json")  # fmt: skip
+    code, _, obj = call(
+        devcluster.url,
+        "PATCH",
+        f"{url}/a",
+        {"data": {"x": None}},
+        content_type="application/strategic-merge-patch+json",
+    )
     assert code == 200 and obj["data"] == {"k": "v"}
 
 
 def test_server_side_apply_creates_then_merges(devcluster: DevCluster, devcluster_ns: str) -> None:
     url = CM.format(ns=devcluster_ns) + "/ssa?fieldManager=t"
-    code, _, obj = call(devcluster.url, "PATCH", url, cm("ssa"),
-                        content_type="application/apply-patch+yaml")  # fmt: skip
+    code, _, obj = call(
+        devcluster.url, "PATCH", url, cm("ssa"), content_type="application/apply-patch+yaml"
+    )
     assert code == 201 and obj["data"] == {"k": "v"}
-    code, _, obj = call(devcluster.url, "PATCH", url, {**cm("ssa"), "data": {"j": "w"}},
-                        content_type="application/apply-patch+yaml")  # fmt: skip
+    code, _, obj = call(
+        devcluster.url,
+        "PATCH",
+        url,
+        {**cm("ssa"), "data": {"j": "w"}},
+        content_type="application/apply-patch+yaml",
+    )
     assert code == 200 and obj["data"] == {"k": "v", "j": "w"}
 
 
@@ -113,13 +134,19 @@ def test_list_selectors_and_pagination(devcluster: DevCluster, devcluster_ns: st
 
 def test_status_subresource_over_http(devcluster: DevCluster, devcluster_ns: str) -> None:
     url = f"/api/v1/namespaces/{devcluster_ns}/pods"
-    pod = {"metadata": {"name": "p"}, "spec": {"schedulerName": "nobody",
-           "containers": [{"name": "c", "image": "busybox"}]}}  # fmt: skip
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"schedulerName": "nobody", "containers": [{"name": "c", "image": "busybox"}]},
+    }
     code, _, created = call(devcluster.url, "POST", url, pod)
     assert code == 201 and created["status"]["phase"] == "Pending"
-    code, _, obj = call(devcluster.url, "PATCH", f"{url}/p/status",
-                        {"status": {"message": "hi"}, "metadata": {"labels": {"x": "y"}}},
-                        content_type="application/merge-patch+json")  # fmt: skip
+    code, _, obj = call(
+        devcluster.url,
+        "PATCH",
+        f"{url}/p/status",
+        {"status": {"message": "hi"}, "metadata": {"labels": {"x": "y"}}},
+        content_type="application/merge-patch+json",
+    )
     assert code == 200 and obj["status"]["message"] == "hi"
     assert "labels" not in obj["metadata"]
 
@@ -138,8 +165,13 @@ def test_watch_410_when_history_is_compacted() -> None:
         url = CM.format(ns="default")
         _, _, first = call(dc.url, "POST", url, cm("a"))
         for i in range(4):
-            call(dc.url, "PATCH", f"{url}/a", {"data": {"i": str(i)}},
-                 content_type="application/merge-patch+json")  # fmt: skip
+            call(
+                dc.url,
+                "PATCH",
+                f"{url}/a",
+                {"data": {"i": str(i)}},
+                content_type="application/merge-patch+json",
+            )
         rv = first["metadata"]["resourceVersion"]
         events = list(stream(dc.url, f"{url}?watch=1&resourceVersion={rv}&timeoutSeconds=1"))
         assert len(events) == 1
@@ -150,8 +182,10 @@ def test_watch_410_when_history_is_compacted() -> None:
 def test_watch_bookmarks_and_selectors(devcluster: DevCluster, devcluster_ns: str) -> None:
     url = CM.format(ns=devcluster_ns)
     got: list[dict[str, Any]] = []
-    path = (f"{url}?watch=true&allowWatchBookmarks=true&labelSelector=keep&timeoutSeconds=2"
-            f"&resourceVersion={devcluster.store.resource_version()}")  # fmt: skip
+    path = (
+        f"{url}?watch=true&allowWatchBookmarks=true&labelSelector=keep&timeoutSeconds=2"
+        f"&resourceVersion={devcluster.store.resource_version()}"
+    )
 
     def consume() -> None:
         got.extend(stream(devcluster.url, path))
@@ -203,6 +237,10 @@ def test_faults_are_scoped_and_seeded() -> None:
         assert call(dc.url, "GET", "/api/v1/namespaces", agent="victim/1")[0] == 503
         assert call(dc.url, "GET", "/api/v1/namespaces", agent="bystander")[0] == 200
         assert call(dc.url, "GET", "/api/v1", agent="victim/1")[0] == 200, "discovery spared"
+        dc.faults.user_agent_prefix = None
+        dc.faults.spare_user_agents = ("harness",)
+        assert call(dc.url, "GET", "/api/v1/namespaces", agent="harness/2")[0] == 200
+        assert call(dc.url, "GET", "/api/v1/namespaces", agent="other")[0] == 503
         dc.faults.clear()
         dc.faults.throttle_rate = 1.0
         dc.faults.retry_after = 3
@@ -239,8 +277,10 @@ def test_pod_logs_with_a_log_store() -> None:
     with DevCluster(kubelet=False) as dc:
         dc.kubelet = SimpleNamespace(logs=logs)
         url = "/api/v1/namespaces/default/pods"
-        pod = {"metadata": {"name": "p"}, "spec": {"containers": [
-            {"name": "a", "image": "x"}, {"name": "b", "image": "x"}]}}  # fmt: skip
+        pod = {
+            "metadata": {"name": "p"},
+            "spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b", "image": "x"}]},
+        }
         call(dc.url, "POST", url, pod)
         code, _, body = call(dc.url, "GET", f"{url}/p/log")
         assert code == 400 and "choose one of: [a b]" in body["message"]
@@ -253,12 +293,19 @@ def test_pod_logs_with_a_log_store() -> None:
         assert call(dc.url, "GET", f"{url}/p/log?container=a&limitBytes=3")[2] == b"one"
         stamped = call(dc.url, "GET", f"{url}/p/log?container=a&timestamps=true")[2]
         assert stamped.split(b" ", 1)[1].startswith(b"one") and b"Z " in stamped
+        since = call(dc.url, "GET", f"{url}/p/log?container=a&sinceTime=2000-01-01T00:00:00Z")
+        assert since[2] == b"one\ntwo\nthree\n"
+        assert call(dc.url, "GET", f"{url}/p/log?container=a&sinceTime=yesterday")[0] == 400
         code, _, body = call(dc.url, "GET", f"{url}/p/log?container=zz")
         assert code == 400 and "container zz is not valid" in body["message"]
 
         def finish() -> None:
-            wait_for(lambda: dc.requests.count(subresource="log", code=200) >= 4 and any(
-                "follow" in r.query for r in dc.requests.records))  # fmt: skip
+            wait_for(
+                lambda: (
+                    dc.requests.count(subresource="log", code=200) >= 4
+                    and any("follow" in r.query for r in dc.requests.records)
+                )
+            )
             dc.call(_append_and_close(logs))
 
         closer = threading.Thread(target=finish)
@@ -271,3 +318,60 @@ def test_pod_logs_with_a_log_store() -> None:
 async def _append_and_close(logs: LogStore) -> None:
     logs.append("default", "p", "a", b"four\n")
     logs.close("default", "p", "a")
+
+
+def test_binding_and_log_only_take_their_own_verbs(
+    devcluster: DevCluster, devcluster_ns: str
+) -> None:
+    url = f"/api/v1/namespaces/{devcluster_ns}/pods"
+    pod = {
+        "metadata": {"name": "p"},
+        "spec": {"schedulerName": "nobody", "containers": [{"name": "c", "image": "busybox"}]},
+    }
+    call(devcluster.url, "POST", url, pod)
+    code, _, _ = call(
+        devcluster.url,
+        "PATCH",
+        f"{url}/p/binding",
+        {"target": {"name": "x"}},
+        content_type="application/merge-patch+json",
+    )
+    assert code == 405
+    code, _, _ = call(devcluster.url, "POST", f"{url}/p/binding", {"target": {"name": "n1"}})
+    assert code == 201
+    _, _, bound = call(devcluster.url, "GET", f"{url}/p")
+    assert bound["spec"]["nodeName"] == "n1"
+
+
+def test_bad_watch_selector_is_a_plain_400(devcluster: DevCluster) -> None:
+    code, _, body = call(devcluster.url, "GET", "/api/v1/pods?watch=1&fieldSelector=spec.image%3Dx")
+    assert (code, body["reason"]) == (400, "BadRequest")
+
+
+def test_resumed_watches_lose_nothing_when_dropped() -> None:
+    """A client that resumes from its last resourceVersion sees every change."""
+    with DevCluster(kubelet=False) as dc:
+        dc.faults.drop_watches_every = 0.2
+        url = CM.format(ns="default")
+        seen: set[str] = set()
+        done = threading.Event()
+
+        def watcher() -> None:
+            rv = dc.store.resource_version()
+            while not done.is_set() or len(seen) < 30:
+                path = f"{url}?watch=1&allowWatchBookmarks=true&resourceVersion={rv}"
+                for event in stream(dc.url, path):
+                    rv = event["object"]["metadata"]["resourceVersion"]
+                    if event["type"] == "ADDED":
+                        seen.add(event["object"]["metadata"]["name"])
+
+        reader = threading.Thread(target=watcher, daemon=True)
+        reader.start()
+        for i in range(30):
+            call(dc.url, "POST", url, cm(f"c{i}"))
+            call(dc.url, "DELETE", f"{url}/c{i}")
+            time.sleep(0.02)
+        done.set()
+        reader.join(10)
+        assert seen == {f"c{i}" for i in range(30)}
+        assert dc.requests.count(verb="watch") >= 3, "the watch was really dropped"

@@ -46,9 +46,14 @@ def test_kopf_operator_handles_a_custom_resource(
     args = ["run", "--standalone", "--namespace", devcluster_ns, str(script)]
     with KopfRunner(args, timeout=20):
         wait_for(lambda: devcluster.requests.count(verb="watch", resource="widgets"), 10)
-        devcluster.apply({"apiVersion": "example.dev/v1", "kind": "Widget",
-                          "metadata": {"name": "w", "namespace": devcluster_ns},
-                          "spec": {"color": "red", "size": 2}})  # fmt: skip
+        devcluster.apply(
+            {
+                "apiVersion": "example.dev/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w", "namespace": devcluster_ns},
+                "spec": {"color": "red", "size": 2},
+            }
+        )
 
         def status() -> dict:
             obj = devcluster.call(devcluster.store.get(WIDGETS, devcluster_ns, "w"))
@@ -59,6 +64,10 @@ def test_kopf_operator_handles_a_custom_resource(
         assert "created" not in final
         obj = devcluster.call(devcluster.store.get(WIDGETS, devcluster_ns, "w"))
         assert "kopf.zalando.org/last-handled-configuration" in obj["metadata"]["annotations"]
-        wait_for(lambda: devcluster.requests.count(verb="create", resource="events",
-                                                   namespace=devcluster_ns), 10)  # fmt: skip
+        wait_for(
+            lambda: devcluster.requests.count(
+                verb="create", resource="events", namespace=devcluster_ns
+            ),
+            10,
+        )
     assert not devcluster.requests.filter(code=500)

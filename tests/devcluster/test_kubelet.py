@@ -454,6 +454,7 @@ async def test_any_failing_regular_container_fails_the_pod(cluster: Cluster) -> 
 async def test_logs_are_spread_over_the_run(cluster: Cluster) -> None:
     name = await cluster.run(make_pod("logs", {"logs": "one\ntwo\nthree", "runSeconds": 0.6}))
     await wait_until(lambda: cluster.status(name).get("phase") == "Running")
+    await wait_until(lambda: cluster.log(name), what="the first line")
     first = cluster.log(name)
     assert first.startswith(b"one\n") and b"three" not in first
     follow = [c async for c in cluster.kubelet.logs.follow(NS, name, "base")]
@@ -616,6 +617,19 @@ async def test_unschedulable(
     assert "nodeName" not in cluster.store.pod(name)["spec"]  # type: ignore[index]
     await cluster.store.delete(PODS, NS, name)
     await cluster.gone(name)
+
+
+async def test_the_scheduler_retries_when_the_pod_changes(cluster: Cluster) -> None:
+    name = await cluster.run(make_pod("retry", {"unschedulable": "0/1 nodes: full"}))
+    await wait_until(lambda: cluster.status(name).get("conditions"))
+    assert cluster.condition(name, "PodScheduled")["status"] == "False"
+    annotations = {SCENARIO_ANNOTATION: json.dumps({"exitCode": 0})}
+    await cluster.store.patch(PODS, NS, name, {"metadata": {"annotations": annotations}})
+    status = await cluster.finished(name)
+    assert status["phase"] == "Succeeded"
+    scheduled = cluster.condition(name, "PodScheduled")
+    assert (scheduled["status"], scheduled.get("reason")) == ("True", None)
+    assert cluster.reasons(name)[:2] == ["FailedScheduling", "Scheduled"]
 
 
 @pytest.mark.parametrize(

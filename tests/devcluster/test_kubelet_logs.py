@@ -119,6 +119,17 @@ async def test_follow_yields_existing_then_new_and_ends_on_close() -> None:
     assert chunks[0] == b"a\n"
 
 
+async def test_follow_answers_at_once_for_a_quiet_container() -> None:
+    logs = store_with()
+    stream = logs.follow(NS, POD, C)
+    assert await asyncio.wait_for(stream.__anext__(), 1) == b""
+    logs.append(NS, POD, C, b"late\n")
+    assert await asyncio.wait_for(stream.__anext__(), 1) == b"late\n"
+    logs.close(NS, POD, C)
+    with pytest.raises(StopAsyncIteration):
+        await asyncio.wait_for(stream.__anext__(), 1)
+
+
 async def test_follow_continues_a_partial_line() -> None:
     logs = store_with(b"ab")
     follower = asyncio.create_task(collect(logs))

@@ -19,8 +19,9 @@ def api(devcluster: DevCluster) -> Iterator[client.ApiClient]:
 
 def test_core_objects(api: client.ApiClient, devcluster_ns: str) -> None:
     core = client.CoreV1Api(api)
-    body = client.V1ConfigMap(metadata=client.V1ObjectMeta(name="c", labels={"a": "b"}),
-                              data={"k": "v"})  # fmt: skip
+    body = client.V1ConfigMap(
+        metadata=client.V1ObjectMeta(name="c", labels={"a": "b"}), data={"k": "v"}
+    )
     created = core.create_namespaced_config_map(devcluster_ns, body)
     assert created.metadata.uid and created.data == {"k": "v"}
     listed = core.list_namespaced_config_map(devcluster_ns, label_selector="a=b")
@@ -55,10 +56,15 @@ def test_custom_objects(api: client.ApiClient, devcluster: DevCluster, devcluste
 
     devcluster.apply_file(Path(__file__).parent / "data" / "widgets-crd.yaml")
     custom = client.CustomObjectsApi(api)
-    body = {"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},
-            "spec": {"color": "green"}}  # fmt: skip
-    created = custom.create_namespaced_custom_object("example.dev", "v1", devcluster_ns,
-                                                     "widgets", body)  # fmt: skip
+    body = {
+        "apiVersion": "example.dev/v1",
+        "kind": "Widget",
+        "metadata": {"name": "w"},
+        "spec": {"color": "green"},
+    }
+    created = custom.create_namespaced_custom_object(
+        "example.dev", "v1", devcluster_ns, "widgets", body
+    )
     assert created["spec"] == {"color": "green", "size": 1}, "defaults applied"
     patched = custom.patch_namespaced_custom_object_status(
         "example.dev", "v1", devcluster_ns, "widgets", "w", {"status": {"phase": "Ok"}}

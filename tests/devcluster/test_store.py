@@ -568,8 +568,16 @@ async def test_crd_versions_share_storage(store: Store) -> None:
     v2["name"], v2["storage"] = "v2", False
     crd["spec"]["versions"].append(v2)
     await store.create(CRDS, None, crd)
-    await store.create(WIDGETS, "default", {"apiVersion": "example.dev/v1", "kind": "Widget",
-                       "metadata": {"name": "w"}, "spec": {"color": "red"}})  # fmt: skip
+    await store.create(
+        WIDGETS,
+        "default",
+        {
+            "apiVersion": "example.dev/v1",
+            "kind": "Widget",
+            "metadata": {"name": "w"},
+            "spec": {"color": "red"},
+        },
+    )
     as_v2 = await store.get(ResourceKey("example.dev", "v2", "widgets"), "default", "w")
     assert as_v2["apiVersion"] == "example.dev/v2"
     assert as_v2["metadata"]["uid"] == (await store.get(WIDGETS, "default", "w"))["metadata"]["uid"]

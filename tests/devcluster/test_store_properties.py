@@ -78,3 +78,45 @@ def test_resource_versions_only_grow(ops: list[Any]) -> None:
             seen = int(store.resource_version())
 
     asyncio.run(scenario())
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
+                                                                 max_size=3),
+    max_leaves=8,
+)
+BODIES = st.fixed_dictionaries(
+    {},
+    optional={
+        "metadata": st.one_of(
+            JSON, st.fixed_dictionaries({"name": st.sampled_from(["ok", "Bad", ""])},
+                                        optional={"labels": JSON, "finalizers": JSON,
+                                                  "ownerReferences": JSON})),
+        "spec": JSON,
+        "status": JSON,
+        "data": JSON,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(BODIES, BODIES)
+def test_bad_bodies_are_client_errors_never_500(first: dict[str, Any], second: Any) -> None:
+    """Whatever a client sends, the store answers with an object or a 4xx Status."""
+    from devcluster.store import PODS
+
+    async def scenario() -> None:
+        store = Store()
+        for key in (CONFIGMAPS, PODS):
+            try:
+                await store.create(key, "default", first)
+            except ApiError as exc:
+                assert 400 <= exc.code < 500, exc.message
+            for patch_type in ("merge", "strategic"):
+                try:
+                    await store.patch(key, "default", "ok", second, patch_type)
+                except ApiError as exc:
+                    assert 400 <= exc.code < 500, exc.message
+
+    asyncio.run(scenario())

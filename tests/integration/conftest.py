@@ -39,6 +39,14 @@ def poll(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condit
         time.sleep(0.02)
 
 
+def stays(condition: Callable[[], Any], seconds: float = 0.5, what: str = "condition") -> None:
+    """Assert condition() holds for a while: how a test shows that something does not happen."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert condition(), f"{what} stopped holding"
+        time.sleep(0.02)
+
+
 @pytest.fixture(scope="session")
 def cluster(devcluster: DevCluster) -> DevCluster:
     """The session devcluster with the TaskRun CRD installed."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controller.core import naming
 from controller.handlers import Controller
+from controller.metrics import METRICS
 from tests.integration.conftest import Runs, poll
 
 
@@ -57,3 +58,36 @@ def test_a_successful_run_costs_at_most_five_writes(controller: Controller, runs
         namespace=runs.namespace, user_agent="kopf", verb=("create", "update", "patch", "delete")
     )
     assert kopf_writes == []
+
+
+def test_the_running_and_pending_gauges_follow_the_phase(controller: Controller, runs: Runs):
+    def gauge(name: str) -> float | None:
+        return METRICS.registry.get_sample_value(name, {"namespace": runs.namespace})
+
+    runs.create("gauged", scenario={"runSeconds": 1.0})
+    runs.wait_status("gauged", lambda s: s.get("phase") == "Running")
+    poll(lambda: gauge("taskrun_running") == 1.0, what="the running gauge")
+    assert gauge("taskrun_pending") is None
+    runs.wait_finished("gauged")
+    poll(lambda: gauge("taskrun_running") is None, what="the namespace to leave the gauge")
+
+
+def test_a_burst_keeps_one_pod_and_at_most_five_writes_per_taskrun(
+    controller: Controller, runs: Runs
+):
+    names = [f"burst-{i}" for i in range(30)]
+    for name in names:
+        runs.create(name, scenario={"exitCode": 0, "runSeconds": 0.1})
+    for name in names:
+        assert runs.wait_finished(name, timeout=20)["phase"] == "Succeeded"
+    poll(lambda: not runs.pods(), timeout=10, what="every pod to be deleted")
+    assert runs.pod_creates() == len(names)
+    # a create is a POST to the collection; the other writes name their object
+    creates = [w for w in runs.writes() if w.verb == "create"]
+    assert len(creates) == len(names)
+    per_taskrun: dict[str, int] = {name: 1 for name in names}
+    for write in runs.writes():
+        if write.verb != "create":
+            owner = write.name.rsplit("-", 1)[0] if write.resource == "pods" else write.name
+            per_taskrun[owner] += 1
+    assert max(per_taskrun.values()) <= 5, per_taskrun

@@ -13,7 +13,7 @@ import pytest
 
 from controller.config import Settings, parse_args
 from devcluster import DevCluster
-from tests.integration.conftest import Runs
+from tests.integration.conftest import Runs, poll
 
 
 @pytest.mark.parametrize(
@@ -137,9 +137,14 @@ def test_the_controller_process_runs_a_taskrun(cluster: DevCluster, runs: Runs):
         status = runs.wait_finished("proc", timeout=20)
         assert status["phase"] == "Succeeded"
         url = f"http://127.0.0.1:{metrics_port}/metrics"
-        with urllib.request.urlopen(url, timeout=5) as response:
-            text = response.read().decode()
-        assert 'taskrun_runs_finished_total{phase="Succeeded",reason="Succeeded"} 1.0' in text
+
+        def scrape() -> str:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                return str(response.read().decode())
+
+        # the status is visible in the API a moment before the controller counts it
+        finished = 'taskrun_runs_finished_total{phase="Succeeded",reason="Succeeded"} 1.0'
+        text = poll(lambda: (lambda t: t if finished in t else "")(scrape()), what="the metric")
         assert "taskrun_api_requests_total" in text
     finally:
         process.send_signal(signal.SIGINT)

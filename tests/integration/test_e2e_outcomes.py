@@ -18,6 +18,15 @@ from tests.integration.conftest import Runs, poll
         ({"image": "ErrImageNeverPull"}, {}, "Failed", "ImagePullFailed", None),
         ({"image": "ErrImagePull:manifest unknown"}, {}, "Failed", "ImagePullFailed", None),
         ({"runSeconds": 5, "evictAfterSeconds": 0.2}, {}, "Failed", "Evicted", 137),
+        ({"runSeconds": 5, "nodeLostAfterSeconds": 0.2}, {}, "Failed", "NodeLost", None),
+        # KPO: a transient pull error is waited out until the startup timeout
+        (
+            {"image": "ErrImagePull:429 Too Many Requests"},
+            {"startupTimeoutSeconds": 1},
+            "Failed",
+            "StartupTimeout",
+            None,
+        ),
         (
             {"unschedulable": "0/1 nodes are available: 1 Insufficient cpu."},
             {"scheduleTimeoutSeconds": 1},
@@ -35,6 +44,8 @@ from tests.integration.conftest import Runs, poll
         "never-pull",
         "pull-error",
         "evicted",
+        "node-lost",
+        "transient-pull",
         "schedule",
         "startup",
         "deadline",

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from controller.handlers import Controller
 from devcluster.resources import PODS
-from tests.integration.conftest import Runs, poll
+from tests.integration.conftest import Runs, poll, stays
 
+KUBECTL = Path(sys.executable).parent / "kubectl"
 LONG = {"runSeconds": 5, "logs": "working\n"}
 
 
@@ -56,13 +61,11 @@ def test_finish_actions(controller: Controller, runs: Runs, action, exit_code, k
     runs.create("fin", scenario={"exitCode": exit_code}, onFinishAction=action)
     status = runs.wait_finished("fin")
     if kept:
-        # the status is written before the pod would be deleted: give a delete time to show
-        poll(lambda: runs.cluster.requests.count(namespace=runs.namespace, verb="patch") >= 3)
-        assert runs.pod(status["podName"]) is not None
-        assert (
-            runs.cluster.requests.count(namespace=runs.namespace, verb="delete", resource="pods")
-            == 0
+        stays(lambda: runs.pod(status["podName"]) is not None, what="the pod being there")
+        deletes = runs.cluster.requests.count(
+            namespace=runs.namespace, verb="delete", resource="pods"
         )
+        assert deletes == 0
     else:
         poll(lambda: runs.pod(status["podName"]) is None, what="the pod to go")
 
@@ -75,7 +78,7 @@ def test_a_pod_deleted_by_someone_else_ends_pod_deleted(controller: Controller, 
     assert (status["phase"], status["reason"]) == ("Failed", "PodDeleted")
 
 
-def test_the_log_tail_outlives_the_pod(controller: Controller, runs: Runs):
+def test_the_log_tail_outlives_the_pod(controller: Controller, runs: Runs, tmp_path):
     logs = "".join(f"line {i}\n" for i in range(150))
     runs.create("chatty", scenario={"exitCode": 1, "logs": logs})
     status = runs.wait_finished("chatty")
@@ -86,12 +89,33 @@ def test_the_log_tail_outlives_the_pod(controller: Controller, runs: Runs):
     assert tail["command"] == f"kubectl logs -n {runs.namespace} chatty-1 -c base"
     assert status["reason"] == "ExitCode"
 
+    described = subprocess.run(
+        [
+            str(KUBECTL),
+            "--kubeconfig",
+            str(runs.cluster.kubeconfig_path),
+            "--cache-dir",
+            str(tmp_path / "kube-cache"),
+            "describe",
+            "taskrun",
+            "chatty",
+            "-n",
+            runs.namespace,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert described.returncode == 0, described.stderr
+    assert "ExitCode" in described.stdout
+    assert "line 149" in described.stdout
+
 
 def test_a_held_pod_stays_until_the_logs_are_acked(controller: Controller, runs: Runs):
     hold = {"taskrun.dev/hold-pod-until-ack": "true"}
     runs.create("held", scenario={"exitCode": 0}, annotations=hold)
     status = runs.wait_finished("held")
-    assert runs.pod(status["podName"]) is not None
+    stays(lambda: runs.pod(status["podName"]) is not None, what="the held pod being there")
     runs.annotate("held", {"taskrun.dev/logs-acked": "true"})
     poll(lambda: runs.pod(status["podName"]) is None, what="the acked pod to go")
 
@@ -106,3 +130,45 @@ def test_a_pod_the_api_server_refuses_ends_invalid_spec(controller: Controller, 
     creates = runs.cluster.requests.count(namespace=runs.namespace, verb="create", resource="pods")
     assert creates == 1
     assert runs.pods() == []
+    # no retry storm: one create, one status patch, one event, and quiet afterwards
+    stays(
+        lambda: (
+            len(runs.cluster.requests.filter(namespace=runs.namespace, user_agent="taskrun")) <= 3
+        ),
+        what="the request count staying bounded",
+    )
+
+
+def test_a_pod_name_taken_by_another_taskrun_is_a_conflict(controller: Controller, runs: Runs):
+    other = runs.create("other", scenario=LONG)
+    squatter = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "clash-1",
+            "ownerReferences": [
+                {
+                    "apiVersion": "taskrun.dev/v1alpha1",
+                    "kind": "TaskRun",
+                    "name": "other",
+                    "uid": other["metadata"]["uid"],
+                    "controller": True,
+                }
+            ],
+        },
+        "spec": {"containers": [{"name": "base", "image": "busybox"}]},
+    }
+    runs.cluster.call(runs.cluster.store.create(PODS, runs.namespace, squatter))
+    runs.create("clash", scenario={"exitCode": 0}, retries=2)
+    status = runs.wait_finished("clash")
+    assert (status["phase"], status["reason"]) == ("Failed", "PodNameConflict")
+    assert "clash-1" in status["message"]
+    # not retried, and the other TaskRun's pod is left alone
+    assert runs.pod("clash-1") is not None
+    assert "history" not in status
+    creates = runs.cluster.requests.filter(
+        namespace=runs.namespace, verb="create", resource="pods", name=""
+    )
+    # other-1 created once, clash-1 tried once
+    codes = sorted(c.code for c in creates if c.user_agent.startswith("taskrun-controller"))
+    assert codes == [201, 409]

@@ -80,3 +80,23 @@ def test_stopped_during_retries(cluster: DevCluster, runs: Runs):
     assert (status["phase"], status["attempts"]) == ("Failed", 3)
     assert [h["podName"] for h in status["history"]] == ["r-1", "r-2", "r-3"]
     assert runs.pod_creates() == 3
+
+
+def test_a_flaky_api_never_costs_a_second_pod(faults: DevCluster, runs: Runs):
+    plan = faults.faults
+    plan.user_agent_prefix = "taskrun-controller"
+    plan.namespaces = frozenset({runs.namespace})
+    plan.error_codes = (500, 503, 429)
+    plan.retry_after = 0
+    plan.error_rate = 0.3
+    plan.reseed(7)
+    names = [f"r{i}" for i in range(5)]
+    with run_controller(faults):
+        for name in names:
+            runs.create(name, scenario={"exitCode": 0, "runSeconds": 0.1})
+        finals = [runs.wait_finished(name, timeout=15) for name in names]
+        plan.clear()
+        poll(lambda: not runs.pods(), timeout=10, what="every pod to be deleted")
+    assert [s["phase"] for s in finals] == ["Succeeded"] * len(names)
+    assert runs.pod_creates() == len(names)
+    assert faults.requests.count(namespace=runs.namespace, code=500) > 0

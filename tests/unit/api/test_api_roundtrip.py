@@ -9,6 +9,7 @@ API server must accept too.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -105,19 +106,42 @@ def _object(node: dict[str, Any], depth: int) -> st.SearchStrategy[dict[str, Any
         )
     properties = node.get("properties", {})
     required = set(node.get("required", []))
-    optional = (
-        {}
-        if depth >= MAX_DEPTH
-        else {
+    group, low, high = _one_of_group(node)
+    optional = {}
+    if depth < MAX_DEPTH:
+        optional = {
             name: from_schema(sub, depth + 1)
             for name, sub in properties.items()
-            if name not in required
+            if name not in required and name not in group
         }
-    )
-    return st.fixed_dictionaries(
+    base = st.fixed_dictionaries(
         {name: from_schema(properties[name], depth + 1) for name in sorted(required)},
         optional=optional,
     )
+    if not group:
+        return base
+    # Draw as many of a one-of group as its rule allows, so most candidates are valid.
+    chosen = st.integers(low, high).flatmap(
+        lambda n: st.permutations(group).map(lambda names: sorted(names[:n]))
+    )
+    picked = chosen.flatmap(
+        lambda names: st.fixed_dictionaries(
+            {name: from_schema(properties[name], depth + 1) for name in names}
+        )
+    )
+    return st.tuples(base, picked).map(lambda parts: {**parts[0], **parts[1]})
+
+
+def _one_of_group(node: dict[str, Any]) -> tuple[list[str], int, int]:
+    """The fields, minimum and maximum of a one-of CEL rule on this object, if any."""
+    for rule in node.get("x-kubernetes-validations", []):
+        text = rule["rule"]
+        fields = re.findall(r"\(has\(self\.(\w+)\)", text)
+        bounds = re.search(r"(==|<=) (\d+)$", text)
+        if fields and bounds and "? 1 : 0" in text:
+            high = int(bounds.group(2))
+            return fields, high if bounds.group(1) == "==" else 0, high
+    return [], 0, 0
 
 
 specs = st.deferred(lambda: from_schema(model_schema()))

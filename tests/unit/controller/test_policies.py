@@ -479,3 +479,13 @@ def _apply(current: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
         else:
             result[key] = value
     return result
+
+
+def test_a_new_attempt_does_not_show_the_last_attempts_exit_code():
+    history = [{"attempt": 1, "podName": "run-1", "completionTime": T0, "phase": "Failed"}]
+    status = {**RUNNING_STATUS, "reason": "Retrying", "exitCode": 4, "history": history}
+    decision = run(taskrun(status=status, retries=1), pod("Running", name="run-2", base=running()))
+    patch = patched(decision)
+    assert patch["exitCode"] is None
+    assert patch["podName"] == "run-2"
+    assert patch["attempts"] == 2

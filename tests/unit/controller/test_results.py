@@ -72,6 +72,11 @@ def test_results_survive_the_hand_over_byte_for_byte(data, size):
         assert result.size == size
 
 
+def test_numbers_of_any_length_are_valid_json():
+    data = b"[" + b"1" * 5000 + b", " + b"2" * 5000 + b".5e3]"
+    assert check(data, CAP).text == data.decode()
+
+
 def test_over_the_cap_names_actual_and_allowed_size_without_reading_the_log():
     data = json_of_size(CAP + 1)
     message, _ = hand_over(data)

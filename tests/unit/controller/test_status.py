@@ -230,10 +230,10 @@ SPEC = TaskRunSpec.model_validate({"image": "busybox", "skipOnExitCode": [99]})
         (
             pod("Pending", base=waiting("ImagePullBackOff", "429 Too Many Requests")),
             "Pending",
-            "PodCreated",
+            "Pending",
             None,
             False,
-            "created",
+            "container base is retrying its image pull",
         ),
         (
             pod("Pending", base=waiting("ContainerCreating")),

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from controller.core.clock import FakeClock, format_time
+from controller.core.clock import FakeClock, format_time, parse_optional, parse_time
 from controller.core.policies import DeletePod, Gathered, Observation, PatchStatus, decide
 from tests.unit.controller.test_policies import RUNNING_STATUS, SETTINGS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, waiting
@@ -99,3 +99,29 @@ def test_a_timed_out_run_with_retries_goes_again():
     tr = taskrun(status=RUNNING_STATUS, scheduleTimeoutSeconds=30, retries=1)
     decision = decide_at(tr, UNSCHEDULED, 30)
     assert reason_of(decision) == "Retrying"
+
+
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-01-01T00:00:00Z", "2026-01-01T00:00:00+00:00"),
+        ("2026-01-01T00:00:00.5Z", "2026-01-01T00:00:00.500000+00:00"),
+        ("2026-01-01T00:00:00.123456789Z", "2026-01-01T00:00:00.123456+00:00"),
+        ("2026-01-01T02:00:00+02:00", "2026-01-01T02:00:00+02:00"),
+        ("2026-01-01T00:00:00", "2026-01-01T00:00:00+00:00"),
+    ],
+)
+def test_kubernetes_timestamps_parse(text, iso):
+    assert parse_time(text).isoformat() == iso
+
+
+@pytest.mark.parametrize("value", [None, "", "yesterday", 5])
+def test_missing_or_malformed_timestamps_are_none(value):
+    assert parse_optional(value) is None
+
+
+def test_the_fake_clock_moves_only_when_told():
+    clock = FakeClock(T0)
+    assert clock.now() == clock.now() == START
+    assert clock.advance(1.5) == START + timedelta(seconds=1.5)
+    assert format_time(clock.advance(60)) == "2026-01-01T00:01:01Z"

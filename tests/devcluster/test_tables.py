@@ -1,0 +1,122 @@
+import datetime
+from typing import Any
+
+import pytest
+
+from devcluster.resources import PODS, ResourceInfo, ResourceKey, builtin_resources
+from devcluster.tables import human_duration, jsonpath, to_table
+
+NOW = datetime.datetime(2030, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "shown"),
+    [
+        (-5, "<invalid>"),
+        (0, "0s"),
+        (119, "119s"),
+        (120, "2m"),
+        (125, "2m5s"),
+        (600, "10m"),
+        (3 * 3600 - 1, "179m"),
+        (3 * 3600, "3h"),
+        (5 * 3600 + 60, "5h1m"),
+        (30 * 3600, "30h"),
+        (3 * 86400, "3d"),
+        (3 * 86400 + 3600, "3d1h"),
+        (20 * 86400, "20d"),
+        (3 * 365 * 86400, "3y"),
+        (9 * 365 * 86400, "9y"),
+    ],
+)
+def test_human_duration(seconds: float, shown: str) -> None:
+    assert human_duration(seconds) == shown
+
+
+OBJ = {
+    "metadata": {"name": "x"},
+    "status": {
+        "phase": "Running",
+        "exitCode": 0,
+        "conditions": [{"type": "Ready", "status": "True"}, {"type": "Done", "status": "False"}],
+    },
+}
+
+
+@pytest.mark.parametrize(
+    ("path", "found"),
+    [
+        (".status.phase", ["Running"]),
+        ("{.status.phase}", ["Running"]),
+        ("$.status.exitCode", [0]),
+        (".status.conditions[1].type", ["Done"]),
+        (".status.conditions[*].type", ["Ready", "Done"]),
+        ('.status.conditions[?(@.type=="Ready")].status', ["True"]),
+        (".status.conditions[?(@.type=='Done')].status", ["False"]),
+        (".status.missing", []),
+        (".status.conditions[7]", []),
+    ],
+)
+def test_jsonpath(path: str, found: list[Any]) -> None:
+    assert jsonpath(OBJ, path) == found
+
+
+def custom(columns: list[dict[str, Any]]) -> ResourceInfo:
+    return ResourceInfo(
+        ResourceKey("example.dev", "v1", "things"),
+        "Thing",
+        True,
+        crd_version={"name": "v1", "additionalPrinterColumns": columns},
+    )
+
+
+def test_printer_columns() -> None:
+    info = custom(
+        [
+            {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
+            {"name": "Exit", "type": "integer", "jsonPath": ".status.exitCode"},
+            {"name": "Reason", "type": "string", "jsonPath": ".status.reason", "priority": 1},
+            {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+        ]
+    )
+    obj = {**OBJ, "metadata": {"name": "x", "creationTimestamp": "2030-01-01T11:58:00Z"}}
+    table = to_table(info, [obj], NOW)
+    assert [c["name"] for c in table["columnDefinitions"]] == [
+        "Name",
+        "Phase",
+        "Exit",
+        "Reason",
+        "Age",
+    ]
+    assert table["columnDefinitions"][3]["priority"] == 1
+    assert table["rows"][0]["cells"] == ["x", "Running", 0, None, "2m"]
+    assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+    assert "object" not in to_table(info, [obj], NOW, include_object="None")["rows"][0]
+
+
+def test_crd_without_columns_gets_age() -> None:
+    table = to_table(custom([]), [{"metadata": {"name": "x"}}], NOW)
+    assert [c["name"] for c in table["columnDefinitions"]] == ["Name", "Age"]
+
+
+def test_pod_status_column_follows_kubectl() -> None:
+    info = next(i for i in builtin_resources() if i.key == PODS)
+    pod = {
+        "metadata": {"name": "p", "creationTimestamp": "2030-01-01T11:59:00Z"},
+        "spec": {"containers": [{"name": "a"}, {"name": "b"}], "nodeName": "n"},
+        "status": {
+            "phase": "Running",
+            "containerStatuses": [
+                {"name": "a", "ready": True, "restartCount": 1, "state": {"running": {}}},
+                {
+                    "name": "b",
+                    "ready": False,
+                    "restartCount": 2,
+                    "state": {"waiting": {"reason": "CrashLoopBackOff"}},
+                },
+            ],
+        },
+    }
+    cells = to_table(info, [pod], NOW)["rows"][0]["cells"]
+    assert cells[:5] == ["p", "1/2", "CrashLoopBackOff", 3, "60s"]
+    assert cells[6] == "n"
