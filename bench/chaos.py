@@ -46,6 +46,7 @@ HARNESS_AGENT = "taskrun-chaos-harness/1"
 SCENARIO_ANNOTATION = "devcluster.taskrun.dev/scenario"
 RESULT_FILE = "/airflow/xcom/return.json"
 LABEL_ATTEMPT = "taskrun.dev/attempt"
+WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 RETRIES = 30
 RETRIED_CODES = frozenset({429, 500, 502, 503, 504})
 TERMINAL = frozenset({"Succeeded", "Failed", "Skipped", "Cancelled"})
@@ -574,6 +575,7 @@ class ChaosFigures:
     duplicate_pods_watch: int = 0
     runs_without_pod: int = 0
     pod_creates_after_quiet_restart: int = 0
+    writes_after_quiet_restart: int = 0
     unexpected_exits: int = 0
     tracebacks: int = 0
     retried_tracebacks: int = 0
@@ -609,6 +611,25 @@ async def _wait_for_watch(cluster: Any, since: int, timeout: float, ctl: Control
             return
         await asyncio.sleep(0.05)
     raise TimeoutError(f"the controller opened no watch on {PLURAL} within {timeout} s")
+
+
+async def _wait_quiet(
+    cluster: Any, since: int, agents: set[str], quiet: float, timeout: float
+) -> None:
+    """Until the controller has made no request for `quiet` seconds (watches aside)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        last = max(
+            (
+                r.started + r.duration
+                for r in cluster.requests.records[since:]
+                if r.user_agent in agents and r.verb != "watch"
+            ),
+            default=0.0,
+        )
+        if time.time() - last >= quiet:
+            return
+        await asyncio.sleep(0.2)
 
 
 async def _warm_up(api: Api, namespace: str, timeout: float = 60) -> None:
@@ -741,9 +762,13 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         since = len(cluster.requests)
         ctl.start()
         await _wait_for_watch(cluster, since, 60, ctl)
-        await asyncio.sleep(3.0)
+        await _wait_quiet(cluster, since, agents, quiet=2.0, timeout=60)
+        after = [r for r in cluster.requests.records[quiet_start:] if r.user_agent in agents]
         figures.pod_creates_after_quiet_restart = sum(
-            _is_pod_create(r, cfg.namespace) for r in cluster.requests.records[quiet_start:]
+            _is_pod_create(r, cfg.namespace) for r in after
+        )
+        figures.writes_after_quiet_restart = sum(
+            1 for r in after if r.verb in WRITE_VERBS and r.namespace == cfg.namespace
         )
         runs = await api.list_taskruns(cfg.namespace)
     finally:
@@ -878,6 +903,7 @@ def figures_table(figures: ChaosFigures, cfg: ChaosConfig) -> str:
         ("duplicate pods (watch: uids per TaskRun+attempt > 1)", str(figures.duplicate_pods_watch)),
         ("TaskRuns that never had a pod", str(figures.runs_without_pod)),
         ("pod creates after a restart once settled", str(figures.pod_creates_after_quiet_restart)),
+        ("API writes after a restart once settled (cost)", str(figures.writes_after_quiet_restart)),
         ("controller exits not caused by us", str(figures.unexpected_exits)),
         ("unhandled errors in controller output", str(figures.unhandled_errors)),
         (

@@ -5,8 +5,17 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from devcluster.errors import FieldError
-from devcluster.resources import CRDS, NAMESPACES, PODS, ResourceInfo
+from devcluster.errors import ApiError, FieldError, invalid
+from devcluster.resources import (
+    CONFIGMAPS,
+    CRDS,
+    NAMESPACES,
+    NODES,
+    PODS,
+    SECRETS,
+    ResourceInfo,
+    ResourceKey,
+)
 from devcluster.schema import compile_rules
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -116,7 +125,7 @@ def _default_container(c: dict[str, Any]) -> None:
 
 def default_pod(pod: dict[str, Any]) -> None:
     """What the apiserver's defaulting adds to a new pod."""
-    spec = pod.setdefault("spec", {})
+    spec = pod["spec"] = pod.get("spec") or {}
     spec.setdefault("restartPolicy", "Always")
     spec.setdefault("terminationGracePeriodSeconds", 30)
     spec.setdefault("dnsPolicy", "ClusterFirst")
@@ -354,8 +363,8 @@ def crd_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def default_crd(crd: dict[str, Any]) -> None:
-    spec = crd.setdefault("spec", {})
-    names = spec.setdefault("names", {})
+    spec = crd["spec"] = crd.get("spec") or {}
+    names = spec["names"] = spec.get("names") if isinstance(spec.get("names"), dict) else {}
     if names.get("kind"):
         names.setdefault("singular", names["kind"].lower())
         names.setdefault("listKind", names["kind"] + "List")
@@ -366,7 +375,8 @@ def default_crd(crd: dict[str, Any]) -> None:
 
 
 def default_namespace(ns: dict[str, Any]) -> None:
-    ns.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+    ns["spec"] = ns.get("spec") or {}
+    ns["spec"].setdefault("finalizers", ["kubernetes"])
     ns["status"] = {"phase": "Active"}
     labels = ns["metadata"].setdefault("labels", {})
     labels["kubernetes.io/metadata.name"] = ns["metadata"]["name"]
@@ -391,3 +401,92 @@ def validate(
     if info.key == CRDS:
         return validate_crd(obj)
     return []
+
+
+_META_STR = (
+    "name",
+    "generateName",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "selfLink",
+)
+_META_INT = ("generation", "deletionGracePeriodSeconds")
+# Fields of built-in kinds whose JSON type the Go decoder would insist on.
+_BODY_TYPES: dict[ResourceKey, dict[str, str]] = {
+    CONFIGMAPS: {"data": "map", "binaryData": "map", "immutable": "bool"},
+    SECRETS: {"data": "map", "stringData": "map", "type": "str", "immutable": "bool"},
+    PODS: {"spec": "object", "status": "object"},
+    NAMESPACES: {"spec": "object", "status": "object"},
+    NODES: {"spec": "object", "status": "object"},
+    CRDS: {"spec": "object", "status": "object"},
+}
+_GO_TYPES = {
+    "str": "string",
+    "int": "int64",
+    "bool": "bool",
+    "object": "struct",
+    "map": "map[string]string",
+    "list": "[]string",
+}
+
+
+def _type_ok(value: Any, kind: str) -> bool:
+    if value is None:
+        return True
+    if kind == "str":
+        return isinstance(value, str)
+    if kind == "int":
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, dict)
+    if kind == "map":
+        return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
+
+
+def _decode_error(info: ResourceInfo, field: str, value: Any, kind: str) -> ApiError:
+    got = type(value).__name__.replace("dict", "object").replace("str", "string")
+    return ApiError(
+        400,
+        f"json: cannot unmarshal {got} into Go struct field {info.kind}.{field} "
+        f"of type {_GO_TYPES[kind]}",
+    )
+
+
+def check_types(info: ResourceInfo, obj: dict[str, Any]) -> None:
+    """The JSON types the apiserver's decoder enforces before any validation (400)."""
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        raise _decode_error(info, "metadata", meta, "object")
+    checks = [(f, "str") for f in _META_STR] + [(f, "int") for f in _META_INT]
+    checks += [("labels", "map"), ("annotations", "map"), ("finalizers", "list")]
+    for field, kind in checks:
+        if not _type_ok(meta.get(field), kind):
+            raise _decode_error(info, f"metadata.{field}", meta[field], kind)
+    refs = meta.get("ownerReferences")
+    if refs is not None:
+        if not isinstance(refs, list) or not all(isinstance(r, dict) for r in refs):
+            raise _decode_error(info, "metadata.ownerReferences", refs, "list")
+        for i, ref in enumerate(refs):
+            for field in ("apiVersion", "kind", "name", "uid"):
+                if not isinstance(ref.get(field), str) or not ref[field]:
+                    raise invalid(
+                        info.kind,
+                        info.key.group,
+                        str(meta.get("name", "")),
+                        [
+                            FieldError(
+                                "FieldValueRequired",
+                                f"metadata.ownerReferences[{i}].{field}",
+                                "Required value",
+                            )
+                        ],
+                    )
+    for field, kind in _BODY_TYPES.get(info.key, {}).items():
+        if not _type_ok(obj.get(field), kind):
+            raise _decode_error(info, field, obj[field], kind)

@@ -49,6 +49,7 @@ NODE_IP = "172.18.0.2"
 XCOM_SIDECAR = "airflow-xcom-sidecar"
 XCOM_RETURN = "/airflow/xcom/return.json"
 XCOM_INLINE_MAX = 4000
+XCOM_INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 DEFAULT_GRACE_SECONDS = 30
 
@@ -1084,13 +1085,24 @@ class _PodRunner:
             return code, "Completed" if code == 0 else "Error"
         return SIGTERM_EXIT, "Error"
 
+    @staticmethod
+    def _inline_max(c: _Container) -> int:
+        """The sidecar's inline budget, as the pod builder set it (TASKRUN_XCOM_INLINE_MAX)."""
+        for env in c.spec.get("env") or []:
+            if env.get("name") == XCOM_INLINE_MAX_ENV:
+                try:
+                    return int(env.get("value") or "")
+                except ValueError:
+                    break
+        return XCOM_INLINE_MAX
+
     def _xcom_handover(self, c: _Container) -> None:
         """The sidecar's contract (docs/architecture.md, "Results")."""
         data = self.read_file(c, XCOM_RETURN) or b""
         path = c.spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
         if not data:
             message = b"none"
-        elif len(data) <= XCOM_INLINE_MAX:
+        elif len(data) <= self._inline_max(c):
             message = b"inline:" + data
         else:
             self._log(c, data)

@@ -414,9 +414,10 @@ class Store:
         obj = clone(obj)
         if info.key == EVENTS_V1:
             obj = events_v1_to_event(obj)
-        meta = obj.get("metadata")
-        if not isinstance(meta, dict):
-            meta = obj["metadata"] = {}
+        if obj.get("metadata") is None:
+            obj["metadata"] = {}
+        builtin.check_types(info, obj)
+        meta = obj["metadata"]
         body_ns = meta.get("namespace")
         if info.namespaced:
             if body_ns and namespace and body_ns != namespace:
@@ -598,12 +599,10 @@ class Store:
             merged = apply_patch(base, patch, ctype)
             if not isinstance(merged, dict):
                 raise bad_request("the patch must produce a JSON object")
-            meta: Any = merged.get("metadata")
+            meta: Any = merged.setdefault("metadata", {})
             # A resourceVersion the patch itself sets acts as a precondition.
-            if not isinstance(meta, dict) or meta.get("resourceVersion") in (None, ""):
-                merged.setdefault("metadata", {})["resourceVersion"] = base["metadata"][
-                    "resourceVersion"
-                ]
+            if isinstance(meta, dict) and meta.get("resourceVersion") in (None, ""):
+                meta["resourceVersion"] = base["metadata"]["resourceVersion"]
         if info.key == EVENTS_V1:
             merged = events_v1_to_event(merged)
         return self._out(
@@ -634,9 +633,10 @@ class Store:
     ) -> dict[str, Any]:
         old = self._get_raw(info, namespace, name)
         new = clone(new)
-        new_meta: dict[str, Any] = new.get("metadata") or {}
-        if not isinstance(new_meta, dict):
-            raise bad_request("metadata must be an object")
+        if new.get("metadata") is None:
+            new["metadata"] = {}
+        builtin.check_types(info, new)
+        new_meta: dict[str, Any] = new["metadata"]
         old_meta = old["metadata"]
         rv = new_meta.get("resourceVersion")
         if rv not in (None, "") and rv != old_meta["resourceVersion"]:

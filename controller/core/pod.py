@@ -30,6 +30,11 @@ TERMINATION_LOG = "/dev/termination-log"
 # The largest result the native sidecar puts in its termination message; the kubelet keeps
 # 4096 bytes of it and "inline:" takes 7.
 INLINE_RESULT_MAX_BYTES = 4000
+# The kubelet also shares 12 KiB of termination messages among all of a pod's containers,
+# so with four or more containers an inline result would arrive cut: the pod builder
+# tells the sidecar its real budget through this variable.
+POD_TERMINATION_MESSAGES_BYTES = 12 * 1024
+INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 
 # What the native sidecar writes to its termination message (docs/architecture.md, "Results").
 HANDOVER_NONE = "none"
@@ -56,7 +61,7 @@ hand_over() {{
   fi
   size=$(wc -c < "$result")
   size=$((size))
-  if [ "$size" -le {INLINE_RESULT_MAX_BYTES} ]; then
+  if [ "$size" -le "${{{INLINE_MAX_ENV}:-{INLINE_RESULT_MAX_BYTES}}}" ]; then
     {{ printf '{HANDOVER_INLINE}'; cat "$result"; }} > "$message"
   else
     sum=$(sha256sum < "$result")
@@ -422,6 +427,12 @@ def xcom_sidecar(settings: PodSettings) -> Obj:
     return sidecar
 
 
+def inline_result_limit(containers: int) -> int:
+    """The largest result that survives the kubelet's termination-message caps inline."""
+    per_container = min(4096, POD_TERMINATION_MESSAGES_BYTES // max(containers, 1))
+    return max(0, min(INLINE_RESULT_MAX_BYTES, per_container - len(HANDOVER_INLINE)))
+
+
 def _add_xcom_sidecar(pod: Obj, settings: PodSettings) -> None:
     spec = pod["spec"]
     spec["volumes"] = [{"name": XCOM_VOLUME_NAME, "emptyDir": {}}, *(spec.get("volumes") or [])]
@@ -429,7 +440,10 @@ def _add_xcom_sidecar(pod: Obj, settings: PodSettings) -> None:
     base["volumeMounts"] = [_xcom_mount(), *(base.get("volumeMounts") or [])]
     if settings.xcom_mode == "native":
         # Last, so the user's init containers have finished before the sidecar starts.
-        spec["initContainers"] = [*(spec.get("initContainers") or []), xcom_sidecar(settings)]
+        sidecar = xcom_sidecar(settings)
+        spec["initContainers"] = [*(spec.get("initContainers") or []), sidecar]
+        limit = inline_result_limit(len(spec["initContainers"]) + len(spec["containers"]))
+        sidecar["env"] = [{"name": INLINE_MAX_ENV, "value": str(limit)}]
     else:
         spec["containers"].append(xcom_sidecar(settings))
 

@@ -37,12 +37,6 @@ class Sample:
     also_ok_reasons: tuple[str, ...] = ()
     metadata: dict[str, Any] = field(default_factory=dict)
 
-    @property
-    def expected_phase(self) -> str:
-        """For valid samples: the scenario exits 0, which skipOnExitCode may turn to Skipped."""
-        skip = self.spec.get("skipOnExitCode") if isinstance(self.spec, dict) else None
-        return "Skipped" if isinstance(skip, list) and 0 in skip else "Succeeded"
-
     def describe(self) -> str:
         body = json.dumps({"name": self.name, "spec": self.spec}, ensure_ascii=True)
         if len(body) > 600:
@@ -215,12 +209,6 @@ SPEC_MUTATIONS: list[tuple[str, list[Any], tuple[str, ...], bool]] = [
         False,
     ),
     (
-        "volumes",
-        [[{"name": "v", "emptyDir": {}}, {"name": "v", "emptyDir": {}}]],
-        ("volumes",),
-        False,
-    ),
-    (
         "secrets",
         [
             [{"deployType": "volume", "secret": "s"}],
@@ -237,7 +225,6 @@ SPEC_MUTATIONS: list[tuple[str, list[Any], tuple[str, ...], bool]] = [
         True,
     ),
     ("labels", [{"bad key!": "v"}, {"a/b/c": "v"}, {"x" * 64: "v"}], ("labels",), True),
-    ("activeDeadlineSeconds", [INT32_MAX + 1], ("activeDeadlineSeconds",), True),
     ("volumeMounts", [[{"name": "missing", "mountPath": "/x"}]], ("volumeMounts",), True),
     (
         "initContainers",
@@ -252,6 +239,37 @@ SPEC_MUTATIONS: list[tuple[str, list[Any], tuple[str, ...], bool]] = [
         True,
     ),
     ("annotations", [{"big": "x" * HUGE}], ("annotations",), True),
+]
+
+# Inputs that a correct system handles as the Sample says and this tree did not when the
+# suite was written (2026-11-24): kept out of the strategies, each run by test_fuzz.py as a
+# strict xfail naming the bug, so a fix shows up as XPASS and the input moves back above.
+KNOWN_BUGS: list[tuple[Sample, str]] = [
+    (
+        Sample(
+            "invalid",
+            "deadline-over-int32",
+            {"image": "busybox", "activeDeadlineSeconds": INT32_MAX + 1},
+            ("activeDeadlineSeconds",),
+            cluster_only=True,
+            note="activeDeadlineSeconds=2**31",
+        ),
+        "a pod's activeDeadlineSeconds must be 1..2147483647: the model (taskrun/api/spec.py,"
+        " le=INT64_MAX) lets the CRD admit 2**31 and devcluster's pod validation"
+        " (devcluster/builtin.py validate_pod) checks only the lower bound, so the pod runs",
+    ),
+    (
+        Sample(
+            "invalid",
+            "duplicate-volumes",
+            {"image": "busybox", "volumes": [{"name": "v", "emptyDir": {}}] * 2},
+            ("volumes",),
+            note="volumes with one name twice",
+        ),
+        "the CRD declares spec.volumes x-kubernetes-list-type: map keyed by name, which an"
+        " apiserver enforces at create (422 Duplicate value); devcluster/schema.py does not,"
+        " so the TaskRun is admitted (the controller then ends it InvalidSpec)",
+    ),
 ]
 
 METADATA_NAMES = ["Upper", "a_b", "x" * 254, "ünï", "-lead", "trail-", "a..b", "has space"]

@@ -9,6 +9,7 @@ number of examples; `python -m bench.chaos --fuzz-examples N` runs more.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -18,6 +19,9 @@ from typing import Any
 
 import pytest
 from fuzz_strategies import (
+    FAST_SCENARIO,
+    KNOWN_BUGS,
+    SCENARIO_ANNOTATION,
     Sample,
     hostile_samples,
     invalid_samples,
@@ -59,8 +63,9 @@ TERMINAL_WITHIN = 20.0
 # Refusing a TaskRun takes: read the spec, write status once, an event, kopf's own
 # annotation. Ten leaves room for a conflict retry, not for a loop.
 MAX_REQUESTS_REFUSED = 10
-# Running one: pod create, status writes per pod transition, log reads, events, pod delete.
-MAX_REQUESTS_RUN = 30
+# Running one: pod create, status writes per pod transition, log reads, events, pod delete:
+# 11 at most measured over 250 runs.
+MAX_REQUESTS_RUN = 20
 # After a TaskRun is terminal, nothing should touch it; kopf may write one late annotation.
 MAX_REQUESTS_AFTER_TERMINAL = 3
 VALIDATION_REASONS = ("InvalidSpec", "PolicyDenied")
@@ -207,16 +212,17 @@ def judge(sample: Sample, out: Outcome) -> None:
     assert sample.category != "invalid" or sample.cluster_only, f"the CRD admitted: {what}"
     assert out.phase in TERMINAL, f"not terminal {TERMINAL_WITHIN} s after create: {what}"
     if sample.category == "valid":
-        assert out.phase == sample.expected_phase, what
+        # Even with 0 in skipOnExitCode: KPO checks it only for a pod that did not succeed.
+        assert out.phase == "Succeeded", what
     elif sample.category == "policy":
         assert (out.phase, out.reason) == ("Failed", "PolicyDenied"), what
     elif sample.category == "invalid":
         assert (out.phase, out.reason) == ("Failed", "InvalidSpec"), what
     else:
         ok_failures = (*VALIDATION_REASONS, *sample.also_ok_reasons)
-        assert out.phase in ("Succeeded", "Skipped") or (
-            out.phase == "Failed" and out.reason in ok_failures
-        ), what
+        assert out.phase == "Succeeded" or (out.phase == "Failed" and out.reason in ok_failures), (
+            what
+        )
     if out.reason in VALIDATION_REASONS:
         assert _names_field(sample, out.message), (
             f"the message names none of {sample.fields}: {what}"
@@ -261,6 +267,22 @@ def test_denied_taskruns_end_policy_denied(rig: Rig, sample: Sample) -> None:
 @given(sample=hostile_samples())
 def test_hostile_strings_are_refused_or_harmless(rig: Rig, sample: Sample) -> None:
     _check(rig, sample)
+
+
+@pytest.mark.parametrize(
+    "sample",
+    [
+        pytest.param(sample, marks=pytest.mark.xfail(strict=True, reason=bug), id=sample.name)
+        for sample, bug in KNOWN_BUGS
+    ],
+)
+def test_known_bugs(rig: Rig, sample: Sample) -> None:
+    _check(rig, _with_scenario(sample))
+
+
+def _with_scenario(sample: Sample) -> Sample:
+    spec = {**sample.spec, "annotations": {SCENARIO_ANNOTATION: FAST_SCENARIO}}
+    return dataclasses.replace(sample, spec=spec)
 
 
 def test_no_requests_after_terminal(rig: Rig) -> None:

@@ -581,3 +581,31 @@ async def test_crd_versions_share_storage(store: Store) -> None:
     as_v2 = await store.get(ResourceKey("example.dev", "v2", "widgets"), "default", "w")
     assert as_v2["apiVersion"] == "example.dev/v2"
     assert as_v2["metadata"]["uid"] == (await store.get(WIDGETS, "default", "w"))["metadata"]["uid"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {"metadata": {"name": "a", "labels": {"x": 1}}},
+            "cannot unmarshal object into Go struct field ConfigMap.metadata.labels",
+        ),
+        ({"metadata": "a"}, "cannot unmarshal string into Go struct field ConfigMap.metadata"),
+        (
+            {"metadata": {"name": "a"}, "data": ["x"]},
+            "cannot unmarshal list into Go struct field ConfigMap.data",
+        ),
+    ],
+)
+async def test_wrong_json_types_are_400(store: Store, body: dict, message: str) -> None:
+    with pytest.raises(ApiError) as err:
+        await store.create(CONFIGMAPS, "default", body)
+    assert err.value.code == 400
+    assert message in err.value.message
+
+
+async def test_owner_reference_needs_its_identity(store: Store) -> None:
+    with pytest.raises(ApiError) as err:
+        await store.create(CONFIGMAPS, "default", cm("a", ownerReferences=[{"kind": "X"}]))
+    assert err.value.code == 422
+    assert err.value.details["causes"][0]["field"] == "metadata.ownerReferences[0].apiVersion"

@@ -1,12 +1,21 @@
 """Properties of the store over random operation sequences."""
 
 import asyncio
+from pathlib import Path
 from typing import Any
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from devcluster.store import CONFIGMAPS, ApiError, Store
+from devcluster.schema import compile_rules
+from devcluster.store import CONFIGMAPS, CRDS, PODS, ApiError, ResourceKey, Store
+
+WIDGETS = ResourceKey("example.dev", "v1", "widgets")
+WIDGET_CRD = yaml.safe_load((Path(__file__).parent / "data" / "widgets-crd.yaml").read_text())
+# cel-python raises the recursion limit when it first builds its parser: do that outside
+# hypothesis, which warns about limits changed under it.
+compile_rules(WIDGET_CRD["spec"]["versions"][0]["schema"]["openAPIV3Schema"])
 
 NAMES = st.sampled_from(["a", "b", "c"])
 OPS = st.lists(
@@ -82,17 +91,21 @@ def test_resource_versions_only_grow(ops: list[Any]) -> None:
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=4),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 BODIES = st.fixed_dictionaries(
     {},
     optional={
         "metadata": st.one_of(
-            JSON, st.fixed_dictionaries({"name": st.sampled_from(["ok", "Bad", ""])},
-                                        optional={"labels": JSON, "finalizers": JSON,
-                                                  "ownerReferences": JSON})),
+            JSON,
+            st.fixed_dictionaries(
+                {"name": st.sampled_from(["ok", "Bad", ""])},
+                optional={"labels": JSON, "finalizers": JSON, "ownerReferences": JSON},
+            ),
+        ),
         "spec": JSON,
         "status": JSON,
         "data": JSON,
@@ -104,11 +117,11 @@ BODIES = st.fixed_dictionaries(
 @given(BODIES, BODIES)
 def test_bad_bodies_are_client_errors_never_500(first: dict[str, Any], second: Any) -> None:
     """Whatever a client sends, the store answers with an object or a 4xx Status."""
-    from devcluster.store import PODS
 
     async def scenario() -> None:
         store = Store()
-        for key in (CONFIGMAPS, PODS):
+        await store.create(CRDS, None, WIDGET_CRD)
+        for key in (CONFIGMAPS, PODS, WIDGETS):
             try:
                 await store.create(key, "default", first)
             except ApiError as exc:

@@ -58,3 +58,14 @@ def test_a_failed_base_container_still_hands_its_result_over(controller: Control
     status = runs.wait_finished("partial")
     assert (status["phase"], status["reason"], status["exitCode"]) == ("Failed", "ExitCode", 2)
     assert status["result"] == content
+
+
+def test_an_inline_sized_result_survives_many_containers(controller: Controller, runs: Runs):
+    # Five containers share the kubelet's 12 KiB of termination messages: 4000 bytes would
+    # arrive cut inline, so the sidecar must hand it over through its log instead.
+    content = json_of_size(4000)
+    init = [{"name": f"init{i}", "image": "busybox"} for i in range(3)]
+    runs.create("many", scenario={"files": {RESULT: content}}, doXcomPush=True, initContainers=init)
+    status = runs.wait_finished("many")
+    assert status["phase"] == "Succeeded", status.get("message")
+    assert status["result"] == content

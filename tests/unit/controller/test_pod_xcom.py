@@ -18,6 +18,7 @@ from controller.core.pod import (
     KPO_XCOM_CMD,
     NATIVE_XCOM_SCRIPT,
     build_pod,
+    inline_result_limit,
 )
 from controller.core.podsettings import PodSettings
 
@@ -66,7 +67,24 @@ def test_native_mode_sidecar_is_the_last_init_container_restarting_always() -> N
         "resources": {"requests": {"cpu": "1m", "memory": "10Mi"}},
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
+        # three containers share the kubelet's 12 KiB: 4096 each, minus "inline:"
+        "env": [{"name": "TASKRUN_XCOM_INLINE_MAX", "value": "4000"}],
     }
+
+
+@pytest.mark.parametrize(
+    ("containers", "limit"),
+    [(1, 4000), (2, 4000), (3, 4000), (4, 3065), (5, 2450), (12, 1017), (13000, 0)],
+)
+def test_inline_limit_follows_the_kubelets_message_budget(containers: int, limit: int) -> None:
+    assert inline_result_limit(containers) == limit
+
+
+def test_the_sidecar_is_told_its_budget_from_the_final_container_count() -> None:
+    init = [{"name": f"i{n}", "image": "i"} for n in range(3)]
+    pod = xcom_pod(initContainers=init)
+    sidecar = pod["spec"]["initContainers"][-1]
+    assert sidecar["env"] == [{"name": "TASKRUN_XCOM_INLINE_MAX", "value": "2450"}]
 
 
 def test_exec_mode_sidecar_is_kpos_regular_container() -> None:
@@ -123,7 +141,7 @@ SHELLS = sorted({os.path.realpath(p) for p in _FOUND if p})
 
 
 def run_hand_over(
-    tmp_path: Path, content: bytes | None, shell: str = "/bin/sh"
+    tmp_path: Path, content: bytes | None, shell: str = "/bin/sh", **extra_env: str
 ) -> tuple[bytes, bytes, int]:
     """Start the script, SIGTERM it like the kubelet does, return (stdout, message, code)."""
     result, message = tmp_path / "return.json", tmp_path / "termination-log"
@@ -133,6 +151,7 @@ def run_hand_over(
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
         "TASKRUN_XCOM_RESULT_FILE": str(result),
         "TASKRUN_XCOM_TERMINATION_LOG": str(message),
+        **extra_env,
     }
     proc = subprocess.Popen(
         [shell, "sh", "-c", NATIVE_XCOM_SCRIPT]
@@ -235,3 +254,15 @@ def test_a_second_sigterm_does_not_repeat_the_hand_over(tmp_path: Path) -> None:
     assert (
         message.read_bytes() == f"log:{len(content)}:{hashlib.sha256(content).hexdigest()}".encode()
     )
+
+
+@pytest.mark.parametrize("shell", SHELLS)
+def test_the_inline_budget_from_the_pod_builder_is_honoured(tmp_path: Path, shell: str) -> None:
+    data = json_of_size(101)
+    stdout, message, code = run_hand_over(tmp_path, data, shell, TASKRUN_XCOM_INLINE_MAX="100")
+    assert (stdout, code) == (data, 0)
+    assert message == f"log:101:{hashlib.sha256(data).hexdigest()}".encode()
+    stdout, message, _ = run_hand_over(
+        tmp_path, json_of_size(100), shell, TASKRUN_XCOM_INLINE_MAX="100"
+    )
+    assert (stdout, message) == (b"", b"inline:" + json_of_size(100))
