@@ -606,7 +606,8 @@ async def _wait_for_watch(cluster: Any, since: int, timeout: float, ctl: Control
         if not ctl.alive():
             raise RuntimeError(f"the controller exited at start-up, see {ctl.incarnations[-1].log}")
         if any(
-            r.verb == "watch" and r.resource == PLURAL for r in cluster.requests.records[since:]
+            r.verb == "watch" and r.resource == PLURAL and r.code == 200
+            for r in cluster.requests.records[since:]
         ):
             return
         await asyncio.sleep(0.05)

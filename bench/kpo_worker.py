@@ -226,6 +226,10 @@ def run_task(
         outcome["error"] = f"{type(exc).__name__}: {exc}"
         outcome["traceback"] = traceback.format_exc()
     outcome["xcom_keys"] = sorted(context["ti"].xcom)
+    if mode.startswith("taskrun"):
+        from taskrun.airflow import client
+
+        outcome["watch_timeout_seconds"] = getattr(client, "WATCH_TIMEOUT_SECONDS", None)
     return {"mode": mode, "phases": phases.items, **outcome}
 
 

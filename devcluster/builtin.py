@@ -271,11 +271,48 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldE
     return []
 
 
+def _crd_shape_errors(names: Any, versions: Any) -> list[FieldError]:
+    # What the Go decoder would refuse before validation even starts.
+    if not isinstance(names, dict):
+        return [FieldError("FieldValueTypeInvalid", "spec.names", "Invalid value: not an object")]
+    for field in ("plural", "kind", "singular", "listKind"):
+        if not isinstance(names.get(field, ""), str):
+            return [
+                FieldError(
+                    "FieldValueTypeInvalid", f"spec.names.{field}", "Invalid value: not a string"
+                )
+            ]
+    if not isinstance(versions, list):
+        return [FieldError("FieldValueTypeInvalid", "spec.versions", "Invalid value: not a list")]
+    for i, v in enumerate(versions):
+        schema = v.get("schema") if isinstance(v, dict) else None
+        if (
+            not isinstance(v, dict)
+            or not isinstance(v.get("name"), str)
+            or not isinstance(schema, (dict, type(None)))
+            or not isinstance((schema or {}).get("openAPIV3Schema", {}), dict)
+        ):
+            return [
+                FieldError(
+                    "FieldValueInvalid",
+                    f"spec.versions[{i}]",
+                    "Invalid value: needs a name and an object schema",
+                )
+            ]
+    return []
+
+
 def validate_crd(crd: dict[str, Any]) -> list[FieldError]:
     """The CRD checks that keep a broken CRD from being served."""
-    errors: list[FieldError] = []
     spec = crd.get("spec") or {}
     names = spec.get("names") or {}
+    versions = spec.get("versions") or []
+    if not isinstance(spec.get("group", ""), str):
+        return [FieldError("FieldValueTypeInvalid", "spec.group", "Invalid value: not a string")]
+    shape_errors = _crd_shape_errors(names, versions)
+    if shape_errors:
+        return shape_errors
+    errors: list[FieldError] = []
     group, plural, kind = spec.get("group"), names.get("plural"), names.get("kind")
     for field, value in (
         ("spec.group", group),
@@ -302,7 +339,6 @@ def validate_crd(crd: dict[str, Any]) -> list[FieldError]:
                 '"Cluster", "Namespaced"',
             )
         )
-    versions = spec.get("versions") or []
     if not versions:
         errors.append(FieldError("FieldValueRequired", "spec.versions", "Required value"))
     if versions and sum(1 for v in versions if v.get("storage")) != 1:
@@ -363,14 +399,17 @@ def crd_status(crd: dict[str, Any], now: str) -> dict[str, Any]:
 
 
 def default_crd(crd: dict[str, Any]) -> None:
-    spec = crd["spec"] = crd.get("spec") or {}
-    names = spec["names"] = spec.get("names") if isinstance(spec.get("names"), dict) else {}
-    if names.get("kind"):
+    spec: dict[str, Any] = crd.get("spec") or {}
+    crd["spec"] = spec
+    names: Any = spec.get("names")
+    if not isinstance(names, dict):
+        names = spec["names"] = {}
+    if isinstance(names.get("kind"), str) and names["kind"]:
         names.setdefault("singular", names["kind"].lower())
         names.setdefault("listKind", names["kind"] + "List")
     spec.setdefault("conversion", {"strategy": "None"})
     for v in spec.get("versions") or []:
-        if not v.get("additionalPrinterColumns"):
+        if isinstance(v, dict) and not v.get("additionalPrinterColumns"):
             v.pop("additionalPrinterColumns", None)
 
 

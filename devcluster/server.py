@@ -153,6 +153,20 @@ def _wants_table(accept: str) -> bool:
     return any("as=Table" in part and "g=meta.k8s.io" in part for part in accept.split(","))
 
 
+def _wants_metadata(accept: str) -> bool:
+    # The metadata-only client (garbage collectors, `kubectl get -o name` in places).
+    first = accept.split(",")[0]
+    return "as=PartialObjectMetadata" in first and "g=meta.k8s.io" in first
+
+
+def _partial(obj: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj["metadata"],
+    }
+
+
 class ApiServer:
     """Routes Kubernetes API requests to a Store; accounts for and breaks them on demand."""
 
@@ -385,6 +399,8 @@ class ApiServer:
             obj = await self.store.get(info.key, ns, name)
             if _wants_table(accept) and not sub:
                 return _json(self._table(info, [obj], query))
+            if _wants_metadata(accept):
+                return _json(_partial(obj))
             return _json(obj)
         if method == "GET":
             return self._list(info, ns, query, accept)
@@ -509,6 +525,15 @@ class ApiServer:
             items = items[start:]
         if _wants_table(accept):
             return _json(self._table(info, items, query, meta))
+        if _wants_metadata(accept):
+            return _json(
+                {
+                    "kind": "PartialObjectMetadataList",
+                    "apiVersion": "meta.k8s.io/v1",
+                    "metadata": meta,
+                    "items": [_partial(i) for i in items],
+                }
+            )
         return _json(
             {
                 "kind": info.list_kind,

@@ -37,7 +37,10 @@ def wait_for_controller(cluster: DevCluster, proc: subprocess.Popen[bytes]) -> N
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"the controller exited with code {proc.returncode}")
-        if any(r.verb == "watch" and r.resource == "taskruns" for r in cluster.requests.records):
+        if any(
+            r.verb in ("list", "watch") and r.resource == "taskruns" and r.user_agent != "bench"
+            for r in cluster.requests.records
+        ):
             print("controller is watching TaskRuns", flush=True)
             return
         time.sleep(0.1)

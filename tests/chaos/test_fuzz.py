@@ -23,6 +23,7 @@ from fuzz_strategies import (
     KNOWN_BUGS,
     SCENARIO_ANNOTATION,
     Sample,
+    every_mutation,
     hostile_samples,
     invalid_samples,
     policy_samples,
@@ -266,6 +267,17 @@ def test_denied_taskruns_end_policy_denied(rig: Rig, sample: Sample) -> None:
 @settings(FUZZ, max_examples=examples(16))
 @given(sample=hostile_samples())
 def test_hostile_strings_are_refused_or_harmless(rig: Rig, sample: Sample) -> None:
+    _check(rig, sample)
+
+
+_TABLE = every_mutation()
+
+
+@pytest.mark.parametrize(
+    "sample", _TABLE, ids=[f"{i:02d}-{s.category}-{s.name[:30]}" for i, s in enumerate(_TABLE)]
+)
+def test_every_table_entry_once(rig: Rig, sample: Sample) -> None:
+    """The strategies draw from these tables at random; CI also runs each entry once."""
     _check(rig, sample)
 
 

@@ -375,3 +375,13 @@ def test_resumed_watches_lose_nothing_when_dropped() -> None:
         reader.join(10)
         assert seen == {f"c{i}" for i in range(30)}
         assert dc.requests.count(verb="watch") >= 3, "the watch was really dropped"
+
+
+def test_metadata_only_lists(devcluster: DevCluster, devcluster_ns: str) -> None:
+    accept = "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json"
+    call(devcluster.url, "POST", CM.format(ns=devcluster_ns), cm("a"))
+    _, _, page = call(devcluster.url, "GET", CM.format(ns=devcluster_ns), accept=accept)
+    assert page["kind"] == "PartialObjectMetadataList"
+    [item] = page["items"]
+    assert item["kind"] == "PartialObjectMetadata" and "data" not in item
+    assert item["metadata"]["name"] == "a"

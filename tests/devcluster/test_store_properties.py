@@ -133,3 +133,35 @@ def test_bad_bodies_are_client_errors_never_500(first: dict[str, Any], second: A
                     assert 400 <= exc.code < 500, exc.message
 
     asyncio.run(scenario())
+
+
+CRD_PATHS = st.sampled_from(
+    [
+        ("spec",),
+        ("spec", "group"),
+        ("spec", "names"),
+        ("spec", "names", "plural"),
+        ("spec", "versions"),
+        ("spec", "scope"),
+        ("metadata", "name"),
+    ]
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(CRD_PATHS, JSON)
+def test_broken_crds_are_refused_never_500(path: tuple[str, ...], value: Any) -> None:
+    crd = yaml.safe_load(yaml.safe_dump(WIDGET_CRD))
+    target = crd
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = value
+
+    async def scenario() -> None:
+        store = Store()
+        try:
+            await store.create(CRDS, None, crd)
+        except ApiError as exc:
+            assert 400 <= exc.code < 500, exc.message
+
+    asyncio.run(scenario())
