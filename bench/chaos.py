@@ -468,8 +468,12 @@ class FaultConfig:
     spike_every: tuple[float, float] = (3.0, 7.0)
     spike_seconds: float = 1.0
     spike_latency: float = 1.5
+    # Windows in which every watch resuming from a resourceVersion is answered 410 Gone.
+    # Always on, kopf's list-then-watch would never get a watch through: windows leave
+    # room for watches that deliver events and are then dropped mid-stream.
+    gone_every: tuple[float, float] = (2.0, 5.0)
+    gone_seconds: float = 2.0
     drop_watches_every: float = 3.0
-    force_410_on_resume: bool = True
 
 
 def common_prefix(agents: set[str]) -> str:
@@ -492,7 +496,6 @@ def enable_faults(cluster: Any, agents: set[str], cfg: FaultConfig) -> None:
     plan.retry_after = cfg.retry_after
     plan.jitter = cfg.jitter
     plan.drop_watches_every = cfg.drop_watches_every
-    plan.force_410_on_resume = cfg.force_410_on_resume
     plan.user_agent_prefix = common_prefix(agents) or None
     # FaultPlan scopes by one user-agent prefix; the controller has two (kopf's and its own
     # client's) with nothing in common. Faulting the harness too would blind it: its pod
@@ -516,17 +519,33 @@ def disable_faults(cluster: Any) -> None:
     plan.clear()
 
 
-async def latency_spikes(cluster: Any, cfg: FaultConfig, until: float, rng: random.Random) -> int:
-    spikes = 0
+async def pulses(
+    cluster: Any,
+    until: float,
+    rng: random.Random,
+    every: tuple[float, float],
+    seconds: float,
+    **on: Any,
+) -> list[tuple[float, float]]:
+    """Set the FaultPlan fields `on` for `seconds` every `every` seconds until `until`.
+
+    Returns the (start, end) wall-clock windows, to attribute requests to them.
+    """
+    plan = cluster.faults
+    off = {name: getattr(plan, name) for name in on}
+    windows = []
     while time.monotonic() < until:
-        await asyncio.sleep(min(rng.uniform(*cfg.spike_every), max(0.0, until - time.monotonic())))
+        await asyncio.sleep(min(rng.uniform(*every), max(0.0, until - time.monotonic())))
         if time.monotonic() >= until:
             break
-        cluster.faults.latency = cfg.spike_latency
-        spikes += 1
-        await asyncio.sleep(cfg.spike_seconds)
-        cluster.faults.latency = 0.0
-    return spikes
+        start = time.time()
+        for name, value in on.items():
+            setattr(plan, name, value)
+        await asyncio.sleep(seconds)
+        for name, value in off.items():
+            setattr(plan, name, value)
+        windows.append((start, time.time()))
+    return windows
 
 
 def controller_agents(records: list[Any]) -> set[str]:
@@ -720,7 +739,13 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         window = [time.time(), 0.0]
         chaos_end = burst_start + cfg.chaos_seconds
         monkey = asyncio.create_task(_monkey(cluster, ctl, cfg, chaos_end, rng, figures))
-        spikes = asyncio.create_task(latency_spikes(cluster, cfg.faults, chaos_end, rng))
+        f = cfg.faults
+        spikes = asyncio.create_task(
+            pulses(cluster, chaos_end, rng, f.spike_every, f.spike_seconds, latency=f.spike_latency)
+        )
+        gone = asyncio.create_task(
+            pulses(cluster, chaos_end, rng, f.gone_every, f.gone_seconds, force_410_on_resume=True)
+        )
         rate = cfg.create_rate or cfg.runs / (0.9 * cfg.chaos_seconds)
         for i, case in enumerate(cases):
             # Paced, so the burst overlaps several kills instead of landing before the first.
@@ -731,7 +756,8 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
             else:
                 figures.problems.append(f"create {case.name}: {status} {answer}")
         await monkey
-        figures.latency_spikes = await spikes
+        figures.latency_spikes = len(await spikes)
+        gone_windows = await gone
         disable_faults(cluster)
         window[1] = time.time()
         faults_stopped = time.monotonic()
@@ -790,8 +816,12 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         if r.user_agent in agents and r.verb == "watch" and window[0] <= r.started <= window[1]
     ]
     figures.chaos_watches = len(watches)
-    # Every resume from a resourceVersion is answered 410 while the faults are on.
-    figures.watch_resumes_gone = sum(1 for r in watches if _resumes(r.query))
+    # Every resume from a resourceVersion inside a "gone" window is answered 410.
+    figures.watch_resumes_gone = sum(
+        1
+        for r in watches
+        if _resumes(r.query) and any(a <= r.started <= b for a, b in gone_windows)
+    )
     figures.unexpected_exits = len(ctl.unexpected_exits())
     for inc in ctl.unexpected_exits():
         figures.problems.append(f"unexpected exit {inc.returncode}, log {inc.log}")

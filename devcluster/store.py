@@ -38,11 +38,13 @@ from devcluster.patch import (
 from devcluster.resources import (
     CONFIGMAPS,
     CRDS,
+    DEPLOYMENTS,
     EVENTS,
     EVENTS_V1,
     LEASES,
     NAMESPACES,
     NODES,
+    PDBS,
     PODS,
     SECRETS,
     SERVICEACCOUNTS,
@@ -468,7 +470,10 @@ class Store:
             meta.pop(field, None)
         meta["uid"] = str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
         meta["creationTimestamp"] = format_time(self.clock())
-        meta["generation"] = 1
+        if _has_generation(info):
+            meta["generation"] = 1
+        else:
+            meta.pop("generation", None)
         if info.status_subresource and info.crd_version is not None:
             obj.pop("status", None)
         builtin.prepare_create(info, obj)
@@ -735,7 +740,7 @@ class Store:
         if result == old:
             # Kubernetes does not bump the resourceVersion for a no-op write.
             return old
-        if _spec_changed(info, old, result):
+        if _has_generation(info) and _spec_changed(info, old, result):
             result["metadata"]["generation"] = int(old_meta.get("generation", 1)) + 1
         if dry_run:
             return result
@@ -1138,6 +1143,12 @@ def _check_subresource(info: ResourceInfo, subresource: str | None) -> None:
     if subresource is None or (subresource == "status" and info.status_subresource):
         return
     raise ApiError(404, f"the server could not find the requested resource ({subresource})")
+
+
+def _has_generation(info: ResourceInfo) -> bool:
+    # Kinds with a desired state carry metadata.generation; plain data (ConfigMaps,
+    # Events, Leases, ...) and Namespaces do not.
+    return info.crd_version is not None or info.key in (PODS, DEPLOYMENTS, PDBS, CRDS)
 
 
 def _spec_changed(info: ResourceInfo, old: dict[str, Any], new: dict[str, Any]) -> bool:

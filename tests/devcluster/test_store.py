@@ -609,3 +609,14 @@ async def test_owner_reference_needs_its_identity(store: Store) -> None:
         await store.create(CONFIGMAPS, "default", cm("a", ownerReferences=[{"kind": "X"}]))
     assert err.value.code == 422
     assert err.value.details["causes"][0]["field"] == "metadata.ownerReferences[0].apiVersion"
+
+
+async def test_generation_only_on_kinds_with_desired_state(store: Store) -> None:
+    data = await store.create(CONFIGMAPS, "default", cm("a"))
+    assert "generation" not in data["metadata"]
+    data = await store.patch(CONFIGMAPS, "default", "a", {"data": {"k": "2"}})
+    assert "generation" not in data["metadata"]
+    p = await store.create(PODS, "default", pod("p"))
+    assert p["metadata"]["generation"] == 1
+    p = await store.patch(PODS, "default", "p", {"spec": {"activeDeadlineSeconds": 5}})
+    assert p["metadata"]["generation"] == 2
