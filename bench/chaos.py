@@ -618,7 +618,7 @@ def pods_created(records: list[Any], namespace: str) -> int:
     return sum(1 for r in records if _is_pod_create(r, namespace) and r.code == 201)
 
 
-async def _wait_for_watch(cluster: Any, since: int, timeout: float, ctl: ControllerProcess) -> None:
+async def wait_for_watch(cluster: Any, since: int, timeout: float, ctl: ControllerProcess) -> None:
     """kopf's ready flag fires before its watches open: wait for the taskruns watch."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -652,7 +652,8 @@ async def _wait_quiet(
         await asyncio.sleep(0.2)
 
 
-async def _warm_up(api: Api, namespace: str, timeout: float = 60) -> None:
+async def warm_up(api: Api, namespace: str, timeout: float = 60) -> None:
+    """One TaskRun with a result, end to end, no faults: the pieces work together."""
     await api.create_namespace(namespace)
     case = make_case(0, "result", random.Random(0), prefix="warmup")
     status, answer = await api.create_taskrun(namespace, case.name, case.spec)
@@ -692,7 +693,7 @@ async def _monkey(
         early = rng.random() < 0.2
         if not early:
             try:
-                await _wait_for_watch(cluster, since, max(0.1, until - time.monotonic()), ctl)
+                await wait_for_watch(cluster, since, max(0.1, until - time.monotonic()), ctl)
             except TimeoutError:
                 break
             except RuntimeError:
@@ -726,10 +727,10 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         await api.create_namespace(cfg.namespace)
         since = len(cluster.requests)
         ctl.start()
-        await _wait_for_watch(cluster, since, 60, ctl)
+        await wait_for_watch(cluster, since, 60, ctl)
         # One TaskRun end to end before any fault: proves the pieces work together, and
         # shows every user agent the controller uses, so the faults can be scoped to them.
-        await _warm_up(api, cfg.namespace + "-warmup")
+        await warm_up(api, cfg.namespace + "-warmup")
         agents = controller_agents(cluster.requests.records[since:])
         observer.start()
         log_start = len(cluster.requests)
@@ -788,7 +789,7 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         figures.kills += 1
         since = len(cluster.requests)
         ctl.start()
-        await _wait_for_watch(cluster, since, 60, ctl)
+        await wait_for_watch(cluster, since, 60, ctl)
         await _wait_quiet(cluster, since, agents, quiet=2.0, timeout=60)
         after = [r for r in cluster.requests.records[quiet_start:] if r.user_agent in agents]
         figures.pod_creates_after_quiet_restart = sum(

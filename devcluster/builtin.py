@@ -408,7 +408,8 @@ def default_crd(crd: dict[str, Any]) -> None:
         names.setdefault("singular", names["kind"].lower())
         names.setdefault("listKind", names["kind"] + "List")
     spec.setdefault("conversion", {"strategy": "None"})
-    for v in spec.get("versions") or []:
+    versions = spec.get("versions")
+    for v in versions if isinstance(versions, list) else []:
         if isinstance(v, dict) and not v.get("additionalPrinterColumns"):
             v.pop("additionalPrinterColumns", None)
 

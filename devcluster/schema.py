@@ -86,6 +86,12 @@ def prune(value: Any, schema: dict[str, Any], path: str = "", *, root: bool = Tr
             child = _join(path, key)
             if root and key in ("apiVersion", "kind", "metadata"):
                 continue
+            known = props.get(key) or (additional if isinstance(additional, dict) else None)
+            if known is not None and value[key] is None and not known.get("nullable"):
+                # Since 1.20 the apiserver drops nulls of non-nullable fields before
+                # defaulting; they are not unknown fields, so they are not reported.
+                del value[key]
+                continue
             if key in props:
                 dropped += prune(value[key], props[key], child, root=False)
             elif isinstance(additional, dict):
@@ -325,6 +331,10 @@ def _cel_errors(
     schema: dict[str, Any], value: Any, old: Any, path: str, has_old: bool
 ) -> Iterator[FieldError]:
     if celpy is None or value is None:
+        return
+    if has_old and value == old:
+        # Ratcheting: an unchanged value is not judged again, which also keeps status
+        # writes from re-running every spec rule.
         return
     for rule in schema.get("x-kubernetes-validations") or ():
         text = rule["rule"]

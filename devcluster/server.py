@@ -111,7 +111,8 @@ def parse_request(method: str, path: str, query: dict[str, str]) -> RequestInfo:
     info.resource = rest[0] if rest else ""
     info.name = rest[1] if len(rest) > 1 else ""
     info.subresource = "/".join(rest[2:])
-    watching = info.watch_path or query.get("watch") in ("true", "1")
+    # The Python clients send watch=True; the apiserver parses it as a bool.
+    watching = info.watch_path or (query.get("watch") or "").lower() in ("true", "1")
     info.verb = {
         "GET": "watch" if watching else ("get" if info.name else "list"),
         "HEAD": "get",

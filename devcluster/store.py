@@ -750,7 +750,15 @@ class Store:
         self._unindex(skey, old)
         self._objects[skey][(meta.get("namespace", ""), name)] = result
         self._index(skey, result)
-        if meta.get("deletionTimestamp") and not meta.get("finalizers"):
+        if (
+            meta.get("deletionTimestamp")
+            and not meta.get("finalizers")
+            and old_meta.get("finalizers")
+            and not int(meta.get("deletionGracePeriodSeconds") or 0)
+        ):
+            # The last finalizer just went and no grace period is running: gone now. A
+            # pod in its grace period stays (through the kubelet's status writes) until
+            # the kubelet deletes it with grace 0.
             self._emit(skey, "MODIFIED", result, old)
             self._remove(skey, result)
             return result

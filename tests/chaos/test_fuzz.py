@@ -36,10 +36,10 @@ from bench.chaos import (
     TERMINAL,
     Api,
     ControllerProcess,
-    _wait_for_watch,
-    _warm_up,
     controller_agents,
     scan_logs,
+    wait_for_watch,
+    warm_up,
 )
 
 _SCALE = int(os.environ.get("TASKRUN_FUZZ_EXAMPLES", "0"))
@@ -112,8 +112,8 @@ class Rig:
         self.outcomes: list[tuple[str, str, int, float]] = []
         since = len(cluster.requests)
         self.ctl.start()
-        self.loop.run_until_complete(_wait_for_watch(cluster, since, 60, self.ctl))
-        self.loop.run_until_complete(_warm_up(self.api, "fuzz-warmup"))
+        self.loop.run_until_complete(wait_for_watch(cluster, since, 60, self.ctl))
+        self.loop.run_until_complete(warm_up(self.api, "fuzz-warmup"))
         self.agents = controller_agents(cluster.requests.records[since:])
 
     async def _api(self) -> Api:
