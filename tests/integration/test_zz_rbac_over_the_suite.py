@@ -1,0 +1,49 @@
+"""The controller's RBAC, proved over the whole integration suite (issue: least privilege).
+
+pytest collects this directory's files in name order, so this module runs after every
+other integration test and reads what the in-process controllers asked of the session's
+devcluster. tests/deploy/test_rbac_proof.py proves the same for the deployed process.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+from devcluster import DevCluster
+
+# tests/deploy's modules import each other by bare name (pytest's rootdir-less layout).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
+from controller_run import access_of
+from deploy_helpers import only, render
+from rbac_check import Access, denied, rules_from_manifest, unused
+
+CONTROLLER_AGENTS = ("kopf/", "taskrun-controller/")
+# Below this the suite did not run before this module: nothing to prove.
+MIN_ACCESSES = 200
+
+
+def suite_accesses(cluster: DevCluster) -> list[Access]:
+    accesses = []
+    for record in cluster.requests.records:
+        if (record.user_agent or "").startswith(CONTROLLER_AGENTS):
+            access = access_of(record)
+            if access is not None:
+                accesses.append(access)
+    return accesses
+
+
+def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: DevCluster) -> None:
+    accesses = suite_accesses(cluster)
+    if len(accesses) < MIN_ACCESSES:
+        pytest.skip(f"only {len(accesses)} controller requests: run the whole integration suite")
+    role = only(render("base"), "ClusterRole", "taskrun-controller")
+    rules = rules_from_manifest(role)
+    missing = sorted(
+        {(a.verb, a.group, a.resource, a.subresource) for a in denied(rules, accesses)}
+    )
+    assert missing == [], f"the ClusterRole lacks grants the controller used: {missing}"
+    idle = unused(rules, accesses)
+    assert idle == [], f"the ClusterRole grants what the whole suite never used: {idle}"
