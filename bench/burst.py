@@ -61,7 +61,7 @@ def percentiles(values: list[float]) -> dict[str, float]:
     return {"p50": pick(0.50), "p90": pick(0.90), "p99": pick(0.99), "max": ordered[-1]}
 
 
-async def _observe(api: Api, obs: Observed, stop: asyncio.Event) -> None:
+async def _observe(api: Api, obs: Observed, stop: asyncio.Event, n: int) -> None:
     async def pods() -> None:
         async for event in api.watch("/api/v1/pods"):
             obj = event.get("object", {})
@@ -81,7 +81,8 @@ async def _observe(api: Api, obs: Observed, stop: asyncio.Event) -> None:
             if name and phase in TERMINAL and name not in obs.run_terminal:
                 obs.run_terminal[name] = time.monotonic()
                 obs.phases[name] = phase
-                if len(obs.run_terminal) >= len(obs.created) and obs.created:
+                # All n, not all created so far: a paced run catches up between creates.
+                if len(obs.run_terminal) >= n:
                     stop.set()
 
     tasks = [asyncio.create_task(pods()), asyncio.create_task(runs())]
@@ -106,7 +107,7 @@ async def run_burst(
         await api.create_namespace(namespace)
         obs = Observed()
         stop = asyncio.Event()
-        observer = asyncio.create_task(_observe(api, obs, stop))
+        observer = asyncio.create_task(_observe(api, obs, stop, n))
         await asyncio.sleep(0.2)  # let the observer's watches open before the first create
         cluster.requests.clear()
         before = sample(controller_pid)

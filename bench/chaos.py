@@ -590,6 +590,7 @@ class ChaosFigures:
     results_lost: int = 0
     results_wrong: int = 0
     pods_created: int = 0
+    pod_create_conflicts: int = 0
     duplicate_pods: int = 0
     duplicate_pods_watch: int = 0
     runs_without_pod: int = 0
@@ -795,9 +796,13 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
         figures.pod_creates_after_quiet_restart = sum(
             _is_pod_create(r, cfg.namespace) for r in after
         )
-        figures.writes_after_quiet_restart = sum(
-            1 for r in after if r.verb in WRITE_VERBS and r.namespace == cfg.namespace
-        )
+        writes = [r for r in after if r.verb in WRITE_VERBS and r.namespace == cfg.namespace]
+        figures.writes_after_quiet_restart = len(writes)
+        figures.problems += [
+            f"note: write after the settled restart: {r.verb} {r.resource}/{r.subresource}"
+            f" {r.name} -> {r.code} ({r.user_agent})"
+            for r in writes
+        ]
         runs = await api.list_taskruns(cfg.namespace)
     finally:
         disable_faults(cluster)
@@ -878,6 +883,9 @@ def _tally(
     # that came to exist; the watch gives the attempts they belong to. Every pod beyond one
     # per (TaskRun, attempt) is a duplicate.
     figures.pods_created = pods_created(records, namespace)
+    figures.pod_create_conflicts = sum(
+        1 for r in records if _is_pod_create(r, namespace) and r.code == 409
+    )
     figures.duplicate_pods = figures.pods_created - len(observer.pods)
     watch_dups = observer.duplicates()
     figures.duplicate_pods_watch = sum(n - 1 for n in watch_dups.values())
@@ -931,6 +939,7 @@ def figures_table(figures: ChaosFigures, cfg: ChaosConfig) -> str:
         (f"results lost (of {figures.results_expected})", str(figures.results_lost)),
         ("results wrong (byte for byte)", str(figures.results_wrong)),
         ("pods created (request log: pod creates answered 201)", str(figures.pods_created)),
+        ("pod creates answered 409 (the pod existed: adopted)", str(figures.pod_create_conflicts)),
         ("duplicate pods (201 creates - distinct TaskRun+attempt)", str(figures.duplicate_pods)),
         ("duplicate pods (watch: uids per TaskRun+attempt > 1)", str(figures.duplicate_pods_watch)),
         ("TaskRuns that never had a pod", str(figures.runs_without_pod)),
@@ -988,7 +997,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=500)
     parser.add_argument("--chaos-seconds", type=float, default=60.0)
     parser.add_argument("--settle-seconds", type=float, default=60.0)
-    parser.add_argument("--kill-every", default="3,6", help="min,max seconds between SIGKILLs")
+    parser.add_argument(
+        "--kill-every", default="1,3", help="min,max seconds of each life after its watch opens"
+    )
     parser.add_argument(
         "--create-rate", type=float, help="TaskRuns/s offered (default: over 90%% of the chaos)"
     )

@@ -12,10 +12,11 @@ at a time, each in its own namespace:
 Each task runs in a subprocess (bench.kpo_worker) that plays the worker and the
 triggerer and measures its own CPU per phase. API requests come from devcluster's
 request log, by user agent: the worker's clients say `kpo-bench/<mode>`, the controller
-says `kopf` / `taskrun-controller`. The controller's share is everything it sent from the
-task's start until it has been quiet for a while after the task ended, so it includes any
-idle traffic in that window (the KPO windows show that baseline). The controller's CPU is
-read from /proc over the same window.
+says `kopf` / `taskrun-controller`. The controller's share is what it sent to the task's
+namespace from the task's start until it has been quiet for SETTLE_QUIET s after the task
+ended; its cluster-wide traffic (watch re-opens, discovery) is shared by all TaskRuns and
+reported apart. The controller's CPU is read from /proc over the same window (the KPO
+windows give its idle baseline).
 
 Writes bench/results/kpo.json; `markdown_section(results)` renders it for
 docs/benchmarks.md.
@@ -319,7 +320,8 @@ def markdown_section(results: dict[str, Any]) -> str:
     lines = [
         f"## Side by side with KubernetesPodOperator ({seconds:g} s task)",
         "",
-        f"One devcluster, one controller, the same task run four times, one mode at a time: "
+        f"One devcluster, one controller, the same task run {len(modes)} times, one mode at a "
+        f"time: "
         f"a pod that runs {seconds:g} s and prints a line every 5 s, `get_logs=True`, pod "
         f"deleted at the end, default intervals. The Airflow side is the real "
         f"KubernetesPodOperator / KubernetesPodTrigger (cncf.kubernetes provider) and "
@@ -394,7 +396,8 @@ def markdown_section(results: dict[str, Any]) -> str:
     lines += [
         f"The controller column counts the controller's requests in the task's namespace. "
         f"Its cluster-wide traffic (watch re-opens, discovery) is shared by every TaskRun and "
-        f"left out: {shared} requests over the {window:.0f} s of the four windows. Idle, "
+        f"left out: {shared} requests over the {window:.0f} s of the {len(modes)} windows. "
+        f"Idle, "
         f"over the KPO windows ({idle_secs:.0f} s, no TaskRun), the controller used "
         f"{idle_cpu:.2f} CPU s; that baseline is inside its CPU column.",
         "",
@@ -421,9 +424,14 @@ def markdown_section(results: dict[str, Any]) -> str:
     ]
     lines += [f"Pod log lines that reached the task log: {', '.join(shown)}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items())
+    command = f".venv-airflow/bin/python -m bench.kpo --seconds {seconds:g}"
+    if [m["mode"] for m in modes] != list(MODES):
+        command += f" --modes {','.join(m['mode'] for m in modes)}"
+    out = results.get("out", "bench/results/kpo.json")
+    if out != "bench/results/kpo.json":
+        command += f" --out {out}"
     lines += [
-        f"Versions: {versions}. Reproduce: `.venv-airflow/bin/python -m bench.kpo "
-        f"--seconds {seconds:g}` (raw figures in `bench/results/kpo.json`).",
+        f"Versions: {versions}. Reproduce: `{command}` (raw figures in `{out}`).",
         "",
     ]
     return "\n".join(lines)
@@ -441,7 +449,8 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown modes: {sorted(unknown)}")
     results = run(args.seconds, modes)
-    out = Path(args.out)
+    out = Path(args.out).resolve()
+    results["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")

@@ -156,6 +156,10 @@ def _qos_class(spec: dict[str, Any]) -> str:
     return "Guaranteed" if guaranteed else "Burstable"
 
 
+# apimachinery's TotalAnnotationSizeLimitB.
+ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
 def validate_pod(pod: dict[str, Any]) -> list[FieldError]:
     """The pod checks that matter to a controller that builds pods."""
     errors: list[FieldError] = []
@@ -230,8 +234,18 @@ def validate_pod(pod: dict[str, Any]) -> list[FieldError]:
                 f'Unsupported value: "{policy}": supported values: "Always", "OnFailure", "Never"',
             )
         )
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    size = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if size > ANNOTATIONS_MAX_BYTES:
+        errors.append(
+            FieldError(
+                "FieldValueTooLong",
+                "metadata.annotations",
+                f"Too long: must have at most {ANNOTATIONS_MAX_BYTES} bytes",
+            )
+        )
     deadline = spec.get("activeDeadlineSeconds")
-    if deadline is not None and (not isinstance(deadline, int) or deadline <= 0):
+    if deadline is not None and (not isinstance(deadline, int) or not 1 <= deadline <= 2147483647):
         errors.append(
             FieldError(
                 "FieldValueInvalid",

@@ -445,7 +445,9 @@ class Kubelet:
         self._runners: dict[str, _PodRunner] = {}
         self._ips = itertools.count(2)
         self._event_names = itertools.count()
-        self._events: dict[tuple[Any, ...], tuple[str, int]] = {}
+        # Recorded events for aggregation: pod uid -> (reason, message, ...) -> (name, count);
+        # by pod first, so a pod's removal drops its entries without scanning everyone's.
+        self._events: dict[Any, dict[tuple[Any, ...], tuple[str, int]]] = {}
         self._listening = asyncio.Event()
 
     # -- node --------------------------------------------------------------
@@ -610,8 +612,7 @@ class Kubelet:
                 self._runners.pop(uid, None)
                 runner.task.cancel()
             self.logs.forget(meta.get("namespace", ""), meta.get("name", ""))
-            for key in [k for k in self._events if k[0] == uid]:
-                del self._events[key]
+            self._events.pop(uid, None)
             return
         if runner is not None:
             runner.update(pod)
@@ -643,12 +644,13 @@ class Kubelet:
         meta = pod.get("metadata") or {}
         ns = meta.get("namespace", "default")
         kind = "Warning" if warning else "Normal"
-        key = (meta.get("uid"), reason, message, kind, field_path, component)
+        key = (reason, message, kind, field_path, component)
+        recorded = self._events.setdefault(meta.get("uid"), {})
         now = now_rfc3339()
         try:
-            if key in self._events:
-                name, count = self._events[key]
-                self._events[key] = (name, count + 1)
+            if key in recorded:
+                name, count = recorded[key]
+                recorded[key] = (name, count + 1)
                 await self.store.patch(EVENTS, ns, name, {"count": count + 1, "lastTimestamp": now})
                 return
             name = f"{meta.get('name')}.{time.time_ns() + next(self._event_names):x}"
@@ -666,7 +668,7 @@ class Kubelet:
             source: dict[str, Any] = {"component": component}
             if component == "kubelet":
                 source["host"] = self.node_name
-            self._events[key] = (name, 1)
+            recorded[key] = (name, 1)
             await self.store.create(
                 EVENTS,
                 ns,

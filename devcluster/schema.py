@@ -255,7 +255,12 @@ class StructuralSchema:
         props = root.setdefault("properties", {})
         # The apiserver validates metadata itself; the CRD may only constrain name.
         props.pop("metadata", None)
+        self._root = root
         self._validator = jsonschema.Draft4Validator(root)
+        # Validators that skip some top-level properties (accepting any value there), by
+        # the skipped names; and the last object of each name that was found schema-clean.
+        self._partial: dict[frozenset[str], Any] = {}
+        self._clean: dict[tuple[str, str], dict[str, Any]] = {}
 
     def prune(self, obj: dict[str, Any]) -> list[str]:
         return prune(obj, self.openapi)
@@ -274,10 +279,28 @@ class StructuralSchema:
         )
 
     def validate(self, obj: dict[str, Any], old: dict[str, Any] | None = None) -> list[FieldError]:
+        key = _name_of(obj)
+        validator = self._validator
+        if old is not None and self._clean.get(key) is old:
+            # The stored object had no schema error under this very schema: a top-level
+            # property it still has unchanged has none either (validation is a function of
+            # the value), so only the changed ones are walked. Same errors, less work:
+            # a status write no longer walks the whole spec.
+            same = frozenset(
+                k for k in self._root["properties"] if k in obj and k in old and obj[k] == old[k]
+            )
+            if same:
+                validator = self._skipping(same)
         errors = sorted(
-            (_field_error(e) for e in self._validator.iter_errors(obj)),
+            (_field_error(e) for e in validator.iter_errors(obj)),
             key=lambda e: e.field,
         )
+        if not errors:
+            self._clean[key] = obj
+        else:
+            self._clean.pop(key, None)
+        if not errors:
+            errors = list(_list_key_errors(self.openapi, obj, ""))
         if not errors:
             errors = list(_cel_errors(self.openapi, obj, old, "", old is not None))
         if old is not None:
@@ -285,6 +308,56 @@ class StructuralSchema:
             # that a newer schema would refuse, as long as it does not change it.
             errors = [e for e in errors if lookup(obj, e.field) != lookup(old, e.field)]
         return errors
+
+    def _skipping(self, names: frozenset[str]) -> Any:
+        validator = self._partial.get(names)
+        if validator is None:
+            props = self._root["properties"]
+            root = {**self._root, "properties": {k: {} if k in names else props[k] for k in props}}
+            validator = self._partial[names] = jsonschema.Draft4Validator(root)
+        return validator
+
+    def forget(self, obj: dict[str, Any]) -> None:
+        """The object is gone from the store."""
+        key = _name_of(obj)
+        if self._clean.get(key) is obj:
+            del self._clean[key]
+
+
+def _name_of(obj: dict[str, Any]) -> tuple[str, str]:
+    meta = obj.get("metadata")
+    if not isinstance(meta, dict):
+        return "", ""
+    return str(meta.get("namespace") or ""), str(meta.get("name") or "")
+
+
+def _list_key_errors(schema: dict[str, Any], value: Any, path: str) -> Iterator[FieldError]:
+    """Duplicates in lists typed `map` (by their keys) or `set`, refused as the apiserver does."""
+    if isinstance(value, dict):
+        props = schema.get("properties") or {}
+        additional = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key) or (additional if isinstance(additional, dict) else None)
+            if sub is not None:
+                yield from _list_key_errors(sub, item, _join(path, key))
+    elif isinstance(value, list):
+        list_type = schema.get("x-kubernetes-list-type")
+        keys = schema.get("x-kubernetes-list-map-keys") or []
+        seen: set[str] = set()
+        for i, item in enumerate(value):
+            if list_type == "map" and keys and isinstance(item, dict):
+                identity = json.dumps({k: item.get(k) for k in keys}, sort_keys=True)
+            elif list_type == "set":
+                identity = json.dumps(item, sort_keys=True)
+            else:
+                identity = ""
+            if identity and identity in seen:
+                yield FieldError(
+                    "FieldValueDuplicate", f"{path}[{i}]", f"Duplicate value: {identity}", item
+                )
+            seen.add(identity)
+            if isinstance(schema.get("items"), dict):
+                yield from _list_key_errors(schema["items"], item, f"{path}[{i}]")
 
 
 @functools.lru_cache(maxsize=1024)

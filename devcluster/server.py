@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
 import contextvars
 import dataclasses
 import datetime
@@ -39,6 +40,10 @@ KUBE_VERSION = {
     "platform": "linux/amd64",
 }
 _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+# A watch stream writes what is waiting in one go, up to this much at a time.
+WATCH_BUFFER_BYTES = 256 * 1024
+# Watch events' objects kept encoded for the next watcher of the same change.
+ENCODE_CACHE_SIZE = 1024
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # Set by the middleware for the handler of the same request: records an opened stream.
 _open_stream: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("open_stream")
@@ -136,6 +141,10 @@ def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
 
 
+def _encode(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
 def _bool(value: str | None) -> bool:
     return value in ("true", "1", "True")
 
@@ -189,6 +198,9 @@ class ApiServer:
         self.default_watch_timeout = default_watch_timeout
         self.server_address = "127.0.0.1:0"
         self._streams: set[int] = set()  # ids of records already added when streams opened
+        self._encoded: collections.OrderedDict[int, tuple[dict[str, Any], bytes]] = (
+            collections.OrderedDict()
+        )
 
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware], client_max_size=64 * 1024 * 1024)
@@ -668,11 +680,33 @@ class ApiServer:
         await response.prepare(request)
         self._opened(request)
 
+        buffered: list[bytes] = []
+        size = 0
+
+        async def flush() -> None:
+            nonlocal size
+            if buffered:
+                data = b"".join(buffered)
+                buffered.clear()
+                size = 0
+                await response.write(data)
+
         async def send(kind: str, obj: dict[str, Any]) -> None:
+            # Lines are buffered while more changes are waiting and written together: one
+            # chunk (one socket write) per burst instead of one per change.
+            nonlocal size
+            if kind == "FLUSH":
+                await flush()
+                return
             if table and kind in ("ADDED", "MODIFIED", "DELETED"):
-                obj = self._table(info, [obj], query)
-            line = json.dumps({"type": kind, "object": obj}, separators=(",", ":")) + "\n"
-            await response.write(line.encode())
+                data = _encode(self._table(info, [obj], query))
+            else:
+                data = self._encode_shared(obj)
+            line = b'{"type":' + _encode(kind) + b',"object":' + data + b"}\n"
+            buffered.append(line)
+            size += len(line)
+            if size >= WATCH_BUFFER_BYTES:
+                await flush()
 
         events = self.store.watch_events(
             info.key,
@@ -683,6 +717,8 @@ class ApiServer:
             send_initial_events=_bool(initial) if initial is not None else None,
             bookmark_interval=self.bookmark_interval if bookmarks else None,
             timeout=duration,
+            shared=True,
+            flush_marks=True,
         )
         try:
             if rv not in (None, "", "0") and self.faults.force_410_on_resume and scoped:
@@ -691,15 +727,30 @@ class ApiServer:
                 if kind == "BOOKMARK" and not bookmarks:
                     continue
                 await send(kind, obj)
+            await flush()
         except ApiError as exc:
             # Once streaming, errors travel as watch events, as the apiserver sends them.
             await send("ERROR", exc.status())
+            await flush()
         except ConnectionResetError:
             return response
         finally:
             await events.aclose()
         await response.write_eof()
         return response
+
+    def _encode_shared(self, obj: dict[str, Any]) -> bytes:
+        """JSON of a watch event's object, encoded once for all the watchers it goes to."""
+        key = id(obj)
+        hit = self._encoded.get(key)
+        if hit is not None and hit[0] is obj:
+            return hit[1]
+        data = _encode(obj)
+        # The cache holds the object, so its id cannot be reused while cached.
+        self._encoded[key] = (obj, data)
+        if len(self._encoded) > ENCODE_CACHE_SIZE:
+            self._encoded.popitem(last=False)
+        return data
 
     # ---- pods/log -------------------------------------------------------------------------
 

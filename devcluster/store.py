@@ -58,6 +58,7 @@ from devcluster.schema import StructuralSchema
 from devcluster.selectors import (
     FieldSelector,
     LabelSelector,
+    field_value,
     parse_field_selector,
     parse_label_selector,
 )
@@ -111,6 +112,9 @@ class _Event:
     type: str
     obj: dict[str, Any]
     old: dict[str, Any] | None
+    # The served form per resource, made once and shared by the watchers that ask for
+    # shared objects (the HTTP server only encodes them).
+    served: dict[ResourceKey, dict[str, Any]] = dataclasses.field(default_factory=dict)
 
 
 class _Watcher:
@@ -141,6 +145,9 @@ class Store:
         self._schemas: dict[ResourceKey, StructuralSchema] = {}
         self._by_uid: dict[str, Location] = {}
         self._dependents: dict[str, set[Location]] = {}
+        # Events by involvedObject.uid: controllers list a pod's events by that field
+        # selector, and a scan of every event per list grows with the square of the pods.
+        self._events_by_involved: dict[str, set[tuple[str, str]]] = {}
         self._gc_wanted = False
         self._gc_task: asyncio.Task[None] | None = None
         self.crd_listeners: list[Callable[[], None]] = []
@@ -245,6 +252,9 @@ class Store:
         self._by_uid[meta["uid"]] = loc
         for ref in meta.get("ownerReferences") or []:
             self._dependents.setdefault(ref.get("uid", ""), set()).add(loc)
+        if skey == EVENTS:
+            involved = _involved_uid(obj)
+            self._events_by_involved.setdefault(involved, set()).add(loc[1:])
 
     def _unindex(self, skey: ResourceKey, obj: dict[str, Any]) -> None:
         meta = obj["metadata"]
@@ -256,6 +266,13 @@ class Store:
                 deps.discard(loc)
                 if not deps:
                     del self._dependents[ref.get("uid", "")]
+        if skey == EVENTS:
+            involved = _involved_uid(obj)
+            found = self._events_by_involved.get(involved)
+            if found is not None:
+                found.discard(loc[1:])
+                if not found:
+                    del self._events_by_involved[involved]
 
     def _check_namespace(self, info: ResourceInfo, namespace: str) -> None:
         if not info.namespaced:
@@ -334,9 +351,7 @@ class Store:
         ns = self._ns(info, namespace) if namespace else None
         items = []
         converted = info.key == EVENTS_V1  # its field names exist only in the served form
-        for (obj_ns, _), obj in sorted(self._objects[info.storage_key].items()):
-            if ns is not None and obj_ns != ns:
-                continue
+        for _, obj in self._candidates(info, ns, fields):
             if not labels.matches(obj["metadata"].get("labels")):
                 continue
             if not converted and not fields.matches(obj):
@@ -345,6 +360,30 @@ class Store:
             if not converted or fields.matches(out):
                 items.append(out)
         return items, str(self._rv)
+
+    def _candidates(
+        self, info: ResourceInfo, ns: str | None, fields: FieldSelector
+    ) -> list[tuple[tuple[str, str], dict[str, Any]]]:
+        """The stored objects a list may return, sorted by namespace/name, selectors unchecked.
+
+        An index narrows them down where one exists (events by involvedObject.uid); the
+        caller still checks every selector, so an index only ever saves work.
+        """
+        objects = self._objects[info.storage_key]
+        if info.key == EVENTS:
+            for field, op, value in fields.terms:
+                if field == "involvedObject.uid" and op == "=":
+                    locs = self._events_by_involved.get(value, ())
+                    found = [(loc, objects[loc]) for loc in locs if loc in objects]
+                    return sorted(
+                        (item for item in found if ns is None or item[0][0] == ns),
+                        key=lambda item: item[0],
+                    )
+        if ns is None:
+            return sorted(objects.items(), key=lambda item: item[0])
+        return sorted(
+            (item for item in objects.items() if item[0][0] == ns), key=lambda item: item[0]
+        )
 
     async def list(
         self,
@@ -907,6 +946,9 @@ class Store:
         if self._objects[skey].pop((ns, name), None) is None:
             return obj
         self._unindex(skey, obj)
+        for key, schema in self._schemas.items():
+            if self._infos.get(key) is not None and self._infos[key].storage_key == skey:
+                schema.forget(obj)
         final = clone(obj)
         final["metadata"]["resourceVersion"] = str(self._next_rv())
         self._emit(skey, "DELETED", final, obj)
@@ -1051,8 +1093,14 @@ class Store:
         send_initial_events: bool | None = None,
         bookmark_interval: float | None = None,
         timeout: float | None = None,
+        shared: bool = False,
+        flush_marks: bool = False,
     ) -> AsyncGenerator[tuple[str, dict[str, Any]], None]:
         """The watch protocol: initial state for "" and "0", replay after a given version.
+
+        ``shared``: changes come as one object per event shared by every such watcher, to
+        be read and never changed. ``flush_marks``: yields ("FLUSH", {}) whenever no more
+        changes are waiting, so a writer may buffer what came before.
 
         Raises ApiError 410 before yielding anything when the version is compacted away.
         Yields ("BOOKMARK", ...) at the end of initial events when sendInitialEvents is
@@ -1091,7 +1139,7 @@ class Store:
                 if event.rv > since and (
                     ns is None or event.obj["metadata"].get("namespace") == ns
                 ):
-                    translated = self._translate(info, event, labels, fields)
+                    translated = self._translate(info, event, labels, fields, shared=shared)
                     if translated:
                         backlog.append(translated)
         self._watchers[skey].add(watcher)
@@ -1102,6 +1150,8 @@ class Store:
             deadline = loop.time() + timeout if timeout is not None else None
             next_bookmark = loop.time() + bookmark_interval if bookmark_interval else None
             while True:
+                if flush_marks and watcher.queue.empty():
+                    yield "FLUSH", {}
                 waits = [t - loop.time() for t in (deadline, next_bookmark) if t is not None]
                 try:
                     if waits:
@@ -1117,7 +1167,7 @@ class Store:
                         yield "BOOKMARK", self.bookmark(info)
                         next_bookmark = now + (bookmark_interval or 0)
                     continue
-                translated = self._translate(info, event, labels, fields)
+                translated = self._translate(info, event, labels, fields, shared=shared)
                 if translated:
                     yield translated
         finally:
@@ -1130,21 +1180,48 @@ class Store:
         return {"kind": info.kind, "apiVersion": info.key.api_version, "metadata": meta}
 
     def _translate(
-        self, info: ResourceInfo, event: _Event, labels: LabelSelector, fields: FieldSelector
+        self,
+        info: ResourceInfo,
+        event: _Event,
+        labels: LabelSelector,
+        fields: FieldSelector,
+        *,
+        shared: bool = False,
     ) -> tuple[str, dict[str, Any]] | None:
-        out = self._out(info, event.obj)
-        now_matches = labels.matches(out["metadata"].get("labels")) and fields.matches(out)
+        # Selectors see the served form; it differs from the stored one only in apiVersion
+        # (no selector reads it) except for events.k8s.io, which is converted.
+        direct = info.key != EVENTS_V1 and "apiVersion" not in fields.fields
+
+        def matches(obj: dict[str, Any]) -> bool:
+            view = obj if direct else self._out(info, obj)
+            return labels.matches(view["metadata"].get("labels")) and fields.matches(view)
+
+        now_matches = matches(event.obj)
         if event.type != "MODIFIED" or event.old is None:
-            return (event.type, out) if now_matches else None
-        old = self._out(info, event.old)
-        was_matching = labels.matches(old["metadata"].get("labels")) and fields.matches(old)
-        if now_matches and was_matching:
-            return "MODIFIED", out
-        if now_matches:
-            return "ADDED", out
-        if was_matching:
-            return "DELETED", out
-        return None
+            kind: str | None = event.type if now_matches else None
+        else:
+            was_matching = matches(event.old)
+            if now_matches and was_matching:
+                kind = "MODIFIED"
+            elif now_matches:
+                kind = "ADDED"
+            elif was_matching:
+                kind = "DELETED"
+            else:
+                kind = None
+        if kind is None:
+            return None
+        if not shared:
+            return kind, self._out(info, event.obj)
+        out = event.served.get(info.key)
+        if out is None:
+            out = event.served[info.key] = self._out(info, event.obj)
+        return kind, out
+
+
+def _involved_uid(event: dict[str, Any]) -> str:
+    # The very value a field selector compares against.
+    return field_value(event, "involvedObject.uid")
 
 
 def _check_subresource(info: ResourceInfo, subresource: str | None) -> None:

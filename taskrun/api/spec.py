@@ -34,6 +34,8 @@ from taskrun.api.types import (
     QualifiedName,
 )
 
+# metadata.annotations of any object, the pod included (apimachinery TotalAnnotationSizeLimitB).
+POD_ANNOTATIONS_MAX_BYTES = 256 * 1024
 DEFAULT_BASE_CONTAINER_NAME = "base"
 XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
@@ -382,7 +384,8 @@ class TaskRunSpec(ApiModel):
         default=None,
         alias="activeDeadlineSeconds",
         ge=1,
-        le=INT64_MAX,
+        # Pod validation takes 1..2147483647 though the field is an int64.
+        le=INT32_MAX,
         description="Deadline of the pod, enforced by the controller too"
         " (KPO `active_deadline_seconds`).",
         json_schema_extra=_kpo("active_deadline_seconds"),
@@ -493,6 +496,17 @@ class TaskRunSpec(ApiModel):
             if container.name in seen:
                 raise ValueError(f"[{index}].name {container.name!r} is used twice")
             seen.add(container.name)
+        return value
+
+    @field_validator("annotations")
+    @classmethod
+    def _annotations_fit_a_pod(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        size = sum(len(k.encode()) + len(v.encode()) for k, v in (value or {}).items())
+        if size > POD_ANNOTATIONS_MAX_BYTES:
+            raise ValueError(
+                f"annotations total {size} bytes; a pod allows at most "
+                f"{POD_ANNOTATIONS_MAX_BYTES} bytes of annotations"
+            )
         return value
 
     @field_validator("volumes")

@@ -33,8 +33,9 @@ def missing_cluster() -> str | None:
 
 def missing_pieces() -> str | None:
     """Why the end-to-end suites cannot run yet, or None when every piece they drive exists."""
-    if missing_cluster():
-        return missing_cluster()
+    reason = missing_cluster()
+    if reason:
+        return reason
     if not (ROOT / "crds" / "taskrun.yaml").is_file():
         return "crds/taskrun.yaml is absent"
     if importlib.util.find_spec("controller.__main__") is None:

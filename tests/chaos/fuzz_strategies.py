@@ -235,15 +235,14 @@ SPEC_MUTATIONS: list[tuple[str, list[Any], tuple[str, ...], bool]] = [
     ),
 ]
 
-# Inputs that a correct system handles as the Sample says and this tree did not when the
-# suite was written (2026-11-24): kept out of the strategies, each run by test_fuzz.py as a
-# strict xfail naming the bug, so a fix shows up as XPASS and the input moves back above.
+# Inputs that this suite caught mishandled when it was written (2026-11-24), each with the
+# bug it found; fixed the same day and run by test_fuzz.py as regressions.
 LIST_MAP_BUG = (
     "the CRD declares spec.volumes and spec.initContainers x-kubernetes-list-type: map keyed"
     " by name, which an apiserver enforces at create (422 Duplicate value); devcluster/schema.py"
     " does not, so the TaskRun is admitted (the controller then ends it InvalidSpec)"
 )
-KNOWN_BUGS: list[tuple[Sample, str]] = [
+FIXED_BUGS: list[tuple[Sample, str]] = [
     (
         Sample(
             "invalid",
