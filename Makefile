@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test test-airflow lint bench generate clean
+.PHONY: venv demo test test-airflow lint bench bench-kpo generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -47,9 +47,13 @@ generate: venv
 	$(PY) -m taskrun.api.crd > crds/taskrun.yaml
 	$(PY) tools/gen_api_docs.py
 
-bench: venv
+# The figures of docs/benchmarks.md: the controller on devcluster, then KPO side by side.
+bench: venv bench-kpo
 	$(UV) pip install --python $(PY) -q matplotlib
 	$(PY) -m bench
+
+bench-kpo: .venv-airflow3/.installed
+	.venv-airflow3/bin/python -m bench.kpo --seconds 60
 
 clean:
 	rm -rf $(VENV) .venv-airflow3 .venv-airflow2 .mypy_cache .ruff_cache .pytest_cache

@@ -424,7 +424,7 @@ def markdown_section(results: dict[str, Any]) -> str:
     ]
     lines += [f"Pod log lines that reached the task log: {', '.join(shown)}.", ""]
     versions = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items())
-    command = f".venv-airflow/bin/python -m bench.kpo --seconds {seconds:g}"
+    command = f"make bench-kpo (.venv-airflow3/bin/python -m bench.kpo --seconds {seconds:g})"
     if [m["mode"] for m in modes] != list(MODES):
         command += f" --modes {','.join(m['mode'] for m in modes)}"
     out = results.get("out", "bench/results/kpo.json")
