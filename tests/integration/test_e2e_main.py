@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -154,3 +155,8 @@ def test_the_controller_process_runs_a_taskrun(cluster: DevCluster, runs: Runs):
             process.kill()
             _, err = process.communicate()
     assert process.returncode == 0, err[-2000:]
+    # --log-format json: every line a JSON object a log shipper can index
+    entries = [json.loads(line) for line in err.splitlines() if line.strip()]
+    assert entries, "the controller logged nothing"
+    assert all({"time", "level", "logger", "message"} <= set(e) for e in entries)
+    assert any("watching" in e["message"] for e in entries)
