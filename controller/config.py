@@ -48,6 +48,8 @@ class Settings:
     log_format: LogFormat = "text"
     max_workers: int = 20
     max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
+    # A label selector on TaskRuns: shards one scope among controllers (docs/operations.md).
+    selector: str | None = None
 
     def core(self, server_version: tuple[int, int] | None = None) -> CoreSettings:
         """The decision settings; ``auto`` xcom mode resolves against the server version."""
@@ -182,6 +184,14 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="log line format (default text)",
     )
     parser.add_argument(
+        "--selector",
+        "-l",
+        metavar="LABELSELECTOR",
+        default=default("SELECTOR", None),
+        help="only TaskRuns matching this label selector, e.g. taskrun.dev/shard=a"
+        " (filtered by the API server; for sharding)",
+    )
+    parser.add_argument(
         "--max-workers",
         type=_positive,
         default=default("MAX_WORKERS", 20),
@@ -228,10 +238,21 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             log_format=args.log_format,
             max_workers=int(args.max_workers),
             max_hold_seconds=float(args.max_hold_seconds),
+            selector=_selector(args.selector),
         )
     except (ValueError, OSError) as err:
         parser.error(str(err))
         raise  # parser.error exits; this keeps type checkers informed
+
+
+def _selector(text: str | None) -> str | None:
+    """A label selector as the API server takes it; refused early when plainly malformed."""
+    if text is None or not text.strip():
+        return None
+    for term in text.split(","):
+        if not term.strip() or term.strip() in ("=", "!=", "=="):
+            raise ConfigError(f"--selector: empty term in {text!r}")
+    return text.strip()
 
 
 def load_policy(path: str | None) -> PolicySet:

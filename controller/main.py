@@ -13,6 +13,7 @@ import kopf
 
 from controller import handlers, metrics
 from controller.config import Settings, parse_args
+from taskrun.api import GROUP, PLURAL
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,10 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
     # Scanning lists namespaces and CRDs cluster-wide, which a namespaced Role cannot
     # grant; a controller told its namespaces has no use for it.
     ks.scanning.disabled = not settings.all_namespaces
+    if settings.selector:
+        # Server-side filtering: other shards' TaskRuns never reach this process. Their
+        # pods still do (they carry no shard label), and are ignored as unknown runs.
+        ks.watching.label_selectors[GROUP, PLURAL] = settings.selector
     return ks
 
 

@@ -40,6 +40,9 @@ from tests.integration.conftest import Runs, poll
             {},
             {"log_format": "json", "max_workers": 3},
         ),
+        (["--selector", "taskrun.dev/shard=a"], {}, {"selector": "taskrun.dev/shard=a"}),
+        ([], {"TASKRUN_SELECTOR": "team in (x,y)"}, {"selector": "team in (x,y)"}),
+        ([], {}, {"selector": None}),
     ],
 )
 def test_flags_and_environment(argv, env, expected):
@@ -56,6 +59,7 @@ def test_flags_and_environment(argv, env, expected):
         ["--xcom-mode", "sometimes"],
         ["-n", "a", "-A"],
         ["--security-policy", "/nonexistent/policy.yaml"],
+        ["--selector", "a=1,,b=2"],
     ],
 )
 def test_bad_flags_exit_with_usage(argv, capsys):
