@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-import yaml
 
 from devcluster import DevCluster
 
@@ -29,10 +28,7 @@ def running_cluster() -> Any:
     cluster = DevCluster()
     cluster.start()
     try:
-        crd = yaml.safe_load((ROOT / "crds" / "taskrun.yaml").read_text())
-        cluster.apply_object(crd) if hasattr(cluster, "apply_object") else cluster.apply_file(
-            str(ROOT / "crds" / "taskrun.yaml")
-        )
+        cluster.apply_file(ROOT / "crds" / "taskrun.yaml")
         yield cluster
     finally:
         cluster.stop()
