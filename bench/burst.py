@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -48,6 +49,9 @@ class BurstResult:
     cpu_seconds_per_run: float
     peak_rss_mb: float
     latencies_pod_to_run_ms: list[float]
+    # CPU of the benchmark's own process: devcluster (API server + kubelet) and the harness
+    # (creates, the observer's watches), which share it.
+    cluster_cpu_seconds_per_run: float = float("nan")
 
 
 def percentiles(values: list[float]) -> dict[str, float]:
@@ -111,6 +115,7 @@ async def run_burst(
         await asyncio.sleep(0.2)  # let the observer's watches open before the first create
         cluster.requests.clear()
         before = sample(controller_pid)
+        before_cluster = sample(os.getpid())
         started = time.monotonic()
         spec: dict[str, Any] = {
             "image": "busybox",
@@ -134,6 +139,7 @@ async def run_burst(
         await observer
         elapsed = max(obs.run_terminal.values(), default=time.monotonic()) - started
         after = sample(controller_pid)
+        after_cluster = sample(os.getpid())
         records = [r for r in cluster.requests.records if r.user_agent != "bench"]
         writes = [r for r in records if r.verb in WRITE_VERBS]
         by_kind: dict[str, float] = {}
@@ -168,6 +174,8 @@ async def run_burst(
             cpu_seconds_per_run=(after.cpu_seconds - before.cpu_seconds) / n,
             peak_rss_mb=after.peak_rss_bytes / 2**20,
             latencies_pod_to_run_ms=pod_to_run,
+            cluster_cpu_seconds_per_run=(after_cluster.cpu_seconds - before_cluster.cpu_seconds)
+            / n,
         )
     finally:
         await api.close()

@@ -60,9 +60,10 @@ async def populate(url: str, n: int, namespace: str = "idle") -> None:
 
 
 def measure_idle(cluster: Any, pid: int, n: int, seconds: float, started: float) -> IdleResult:
-    # The controller has listed everything once its watches are open; give it a moment to
-    # settle its initial pass before the window starts.
-    settle = time.monotonic()
+    # The window starts once the controller's start-up is over: its initial lists, watches
+    # and first pass over every TaskRun, i.e. no request from it for QUIET_SECONDS (a
+    # window started earlier counts start-up requests as idle ones).
+    settle = _wait_quiet(cluster, pid)
     cluster.requests.clear()
     before = sample(pid)
     time.sleep(seconds)
@@ -79,6 +80,30 @@ def measure_idle(cluster: Any, pid: int, n: int, seconds: float, started: float)
         writes_per_minute=len(writes) * 60 / seconds,
         startup_seconds=settle - started,
     )
+
+
+QUIET_SECONDS = 3.0
+# CPU (seconds per second) below which the controller counts as settled.
+QUIET_CPU = 0.02
+
+
+def _wait_quiet(cluster: Any, pid: int, limit: float = 180.0) -> float:
+    """When the controller went quiet (monotonic): no request from it and next to no CPU
+    for QUIET_SECONDS, i.e. its initial pass over every TaskRun is over. At most ``limit``."""
+    deadline = time.monotonic() + limit
+    seen, last = -1, time.monotonic()
+    cpu = sample(pid).cpu_seconds
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        count = sum(1 for r in cluster.requests.records if r.user_agent != "bench")
+        now_cpu = sample(pid).cpu_seconds
+        busy = (now_cpu - cpu) / 0.5 > QUIET_CPU
+        cpu = now_cpu
+        if count != seen or busy:
+            seen, last = count, time.monotonic()
+        elif time.monotonic() - last >= QUIET_SECONDS:
+            return last
+    return time.monotonic()
 
 
 def run_populate(url: str, n: int) -> None:

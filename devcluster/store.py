@@ -676,7 +676,12 @@ class Store:
         field_validation: str = "Warn",
     ) -> dict[str, Any]:
         old = self._get_raw(info, namespace, name)
-        new = clone(new)
+        if subresource == "status" and isinstance(new, dict):
+            # A status write keeps only the new metadata (for its checks) and status: the
+            # rest is read, never stored, so it is not copied.
+            new = {k: clone(v) if k in ("metadata", "status") else v for k, v in new.items()}
+        else:
+            new = clone(new)
         if new.get("metadata") is None:
             new["metadata"] = {}
         builtin.check_types(info, new)
@@ -700,11 +705,16 @@ class Store:
                 f"UID in object meta: {old_meta['uid']}",
             )
         if subresource == "status":
-            result = clone(old)
-            if "status" in new:
+            # A copy of the old object with the new status in the old one's place (the old
+            # status itself is not copied only to be replaced).
+            result = {}
+            for k, v in old.items():
+                if k != "status":
+                    result[k] = clone(v)
+                elif "status" in new:
+                    result[k] = new["status"]
+            if "status" in new and "status" not in old:
                 result["status"] = new["status"]
-            else:
-                result.pop("status", None)
         elif subresource in (None, "binding"):
             result = new
             result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]

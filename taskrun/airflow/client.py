@@ -2,24 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator, Callable, Iterator
+import logging
+import time
+from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
+from urllib3.exceptions import HTTPError
 
 GROUP = "taskrun.dev"
 VERSION = "v1alpha1"
 PLURAL = "taskruns"
 
+log = logging.getLogger(__name__)
+
 TaskRun = dict[str, Any]
 Predicate = Callable[[TaskRun], bool]
 
-# Server-side watch timeout: short enough that a silently dropped connection is noticed,
-# long enough not to matter for load.
-WATCH_TIMEOUT_SECONDS = 60
+# Server-side watch timeout. A watch that ends is re-opened from the last version it
+# delivered (events and bookmarks), so this only bounds how often that costs a request; 10
+# minutes keeps an hour-long task at six watches. The client gives up on a silent
+# connection WATCH_TIMEOUT_SECONDS + WATCH_GRACE_SECONDS after the last byte.
+WATCH_TIMEOUT_SECONDS = 600
+WATCH_GRACE_SECONDS = 30
+# A watch the server keeps refusing with 504 (its cache is behind the version asked for,
+# which can happen right after a create) is re-tried this many times, a second apart.
+WATCH_RETRIES = 5
 # Read timeout of a followed log: a quiet container is normal, so reconnecting after this
 # many silent seconds is routine, not an error.
 LOG_READ_TIMEOUT_SECONDS = 300
@@ -30,6 +42,58 @@ LOG_READ_TIMEOUT_SECONDS = 300
 # every other client sends (and all devcluster accepts).
 _WATCH: dict[str, Any] = {"watch": "true"}
 _MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+
+class _Expired(Exception):
+    """410 Gone: the version to resume from is too old; read the object again."""
+
+
+class _TryAgain(Exception):
+    """504 on a watch: the server's cache has not reached the version yet; re-open it."""
+
+
+class _Broken(Exception):
+    """The watch stream broke or went silent past its read timeout; resume it."""
+
+
+def _version(taskrun: TaskRun) -> str | None:
+    version = (taskrun.get("metadata") or {}).get("resourceVersion")
+    return str(version) if version else None
+
+
+def _watch_query(name: str, version: str | None) -> dict[str, Any]:
+    return {
+        "field_selector": f"metadata.name={name}",
+        "resource_version": version,
+        "timeout_seconds": WATCH_TIMEOUT_SECONDS,
+        "allow_watch_bookmarks": True,
+        **_WATCH,
+        "_preload_content": False,
+        "_request_timeout": (30, WATCH_TIMEOUT_SECONDS + WATCH_GRACE_SECONDS),
+    }
+
+
+def _parse_event(line: bytes | str, error: Callable[[int | None, str | None], Exception]) -> dict:
+    """One watch line -> the event; ERROR events become _Expired, _TryAgain or ``error``."""
+    event = json.loads(line)
+    if event.get("type") == "ERROR":
+        status = event.get("object") or {}
+        code = status.get("code")
+        if code == 410:
+            raise _Expired(status.get("message"))
+        if code == 504:
+            raise _TryAgain(f"watch refused with 504: {status.get('message')}")
+        raise error(code, status.get("message"))
+    return cast(dict, event)
+
+
+def _open_error(status: int | None) -> type[Exception] | None:
+    """What a refused watch request means: _Expired, _TryAgain or None (a real error)."""
+    if status == 410:
+        return _Expired
+    if status == 504:
+        return _TryAgain
+    return None
 
 
 class TaskRunApi:
@@ -69,54 +133,85 @@ class TaskRunApi:
             if exc.status != 404:
                 raise
 
-    def wait_for(self, name: str, namespace: str, predicate: Predicate) -> TaskRun:
-        """Watch the TaskRun until ``predicate`` holds; returns that version of it."""
+    def read(self, name: str, namespace: str) -> TaskRun:
+        """The TaskRun; TaskRunGone if it does not exist."""
+        try:
+            return self.get(name, namespace)
+        except ApiException as exc:
+            if exc.status == 404:
+                raise TaskRunGone(name, namespace) from None
+            raise
+
+    def wait_for(
+        self, name: str, namespace: str, predicate: Predicate, known: TaskRun | None = None
+    ) -> TaskRun:
+        """Watch the TaskRun until ``predicate`` holds; returns that version of it.
+
+        ``known``: a version of the TaskRun already at hand (the create's answer, or what
+        the last wait returned): the watch starts from it without reading the TaskRun
+        again, and replays whatever changed since. The TaskRun is read only when there is
+        no such version or the server no longer has the history after it (410 Gone).
+        """
+        taskrun = known if known is not None else self.read(name, namespace)
+        if predicate(taskrun):
+            return taskrun
+        version = _version(taskrun)
+        retries = 0
         while True:
+            opened = time.monotonic()
             try:
-                taskrun = self.get(name, namespace)
-            except ApiException as exc:
-                if exc.status == 404:
-                    raise TaskRunGone(name, namespace) from None
-                raise
-            if predicate(taskrun):
-                return taskrun
-            version = taskrun["metadata"].get("resourceVersion")
-            for event in self._watch_events(name, namespace, version):
-                kind, obj = event.get("type"), event.get("object")
-                if kind == "DELETED":
-                    raise TaskRunGone(name, namespace)
-                if kind in ("ADDED", "MODIFIED") and isinstance(obj, dict) and predicate(obj):
-                    return obj
+                for event in self._watch_events(name, namespace, version):
+                    kind, obj = event.get("type"), event.get("object")
+                    if not isinstance(obj, dict):
+                        continue
+                    version = _version(obj) or version
+                    if kind == "DELETED":
+                        raise TaskRunGone(name, namespace)
+                    if kind in ("ADDED", "MODIFIED") and predicate(obj):
+                        return obj
+                retries = 0
+            except _Expired:
+                taskrun = self.read(name, namespace)
+                if predicate(taskrun):
+                    return taskrun
+                version = _version(taskrun)
+                continue
+            except _TryAgain:
+                retries += 1
+                if retries > WATCH_RETRIES:
+                    raise
+            except _Broken as exc:
+                log.info("Watch of TaskRun %s/%s broke (%s); resuming", namespace, name, exc)
+            if time.monotonic() - opened < 1:
+                time.sleep(1)  # a server that ends every watch at once is not hammered
 
     def _watch_events(self, name: str, namespace: str, version: str | None) -> Iterator[dict]:
         # Read the stream ourselves instead of through kubernetes.watch: its query sends
         # watch=True (Python's spelling), and one watch per wait is all that is needed.
-        response: Any = self._custom.list_namespaced_custom_object(
-            GROUP,
-            VERSION,
-            namespace,
-            PLURAL,
-            field_selector=f"metadata.name={name}",
-            resource_version=version,
-            timeout_seconds=WATCH_TIMEOUT_SECONDS,
-            allow_watch_bookmarks=True,
-            **_WATCH,
-            _preload_content=False,
-            _request_timeout=(30, WATCH_TIMEOUT_SECONDS + 30),
-        )
         try:
-            for line in iter_resp_lines(response):
-                if not line:
-                    continue
-                event = json.loads(line)
-                if event.get("type") == "ERROR":
-                    status = event.get("object") or {}
-                    if status.get("code") == 410:
-                        return  # too old a version: the caller re-reads and watches again
-                    raise ApiException(status=status.get("code"), reason=status.get("message"))
-                yield event
+            response: Any = self._custom.list_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, **_watch_query(name, version)
+            )
+        except ApiException as exc:
+            refused = _open_error(exc.status)
+            if refused is None:
+                raise
+            raise refused(f"watch refused with {exc.status}: {exc.reason}") from None
+        ended = False
+        try:
+            lines = iter_resp_lines(response)
+            while True:
+                try:
+                    line = next(lines, None)
+                except HTTPError as exc:
+                    raise _Broken(str(exc)) from exc
+                if line is None:
+                    ended = True
+                    return
+                if line:
+                    yield _parse_event(line, lambda code, msg: ApiException(code, msg))
         finally:
-            response.release_conn()
+            _release(response, ended)
 
     def pod_exists(self, name: str, namespace: str) -> bool:
         try:
@@ -127,15 +222,18 @@ class TaskRunApi:
             raise
         return True
 
-    def read_log(self, pod: str, namespace: str, container: str) -> bytes:
-        """The container's whole log; empty if the pod or container is gone."""
+    def read_log(self, pod: str, namespace: str, container: str) -> bytes | None:
+        """The container's whole log: None if the pod is gone (404), empty if the container
+        is not there or has not started (400)."""
         try:
             # Raw bytes (not the client's decoded str), so offsets match what was streamed.
             response: Any = self._core.read_namespaced_pod_log(
                 pod, namespace, container=container, _preload_content=False
             )
         except ApiException as exc:
-            if exc.status in (400, 404):
+            if exc.status == 404:
+                return None
+            if exc.status == 400:
                 return b""
             raise
         return bytes(response.data)
@@ -150,10 +248,21 @@ class TaskRunApi:
             _preload_content=False,
             _request_timeout=(30, LOG_READ_TIMEOUT_SECONDS),
         )
+        ended = False
         try:
             yield from response.stream(4096, decode_content=True)
+            ended = True
         finally:
-            response.release_conn()
+            _release(response, ended)
+
+
+def _release(response: Any, ended: bool) -> None:
+    """Give a streamed response's connection back. One left before the end of its stream is
+    closed first: back in the pool, the next request would read the rest of the stream as
+    its answer (urllib3 then retries it: a second request for one call)."""
+    if not ended:
+        response.close()
+    response.release_conn()
 
 
 class TaskRunGone(Exception):
@@ -194,45 +303,95 @@ class AsyncTaskRunApi:
             if exc.status != 404:
                 raise
 
-    async def watch(self, name: str, namespace: str) -> AsyncIterator[TaskRun]:
-        """Every version of the TaskRun from now on, starting with the current one."""
+    async def watch(
+        self, name: str, namespace: str, resource_version: str | None = None
+    ) -> AsyncGenerator[TaskRun, None]:
+        """Every version of the TaskRun from now on.
+
+        Without ``resource_version`` it starts with the current one (a read); with it, with
+        every version after that one (replayed by the server), without a read. The TaskRun
+        is read again only when the server no longer has the history to resume (410 Gone).
+        """
         from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
-        while True:
+        def error(code: int | None, message: str | None) -> Exception:
+            return AsyncApiException(status=code, reason=message)
+
+        version = resource_version
+        if version is None:
             taskrun = await self.get(name, namespace)
             yield taskrun
-            # As in the sync client: our own stream reader, so the query says watch=true.
-            response = await self._custom.list_namespaced_custom_object(
-                GROUP,
-                VERSION,
-                namespace,
-                PLURAL,
-                field_selector=f"metadata.name={name}",
-                resource_version=taskrun["metadata"].get("resourceVersion"),
-                timeout_seconds=WATCH_TIMEOUT_SECONDS,
-                allow_watch_bookmarks=True,
-                **_WATCH,
-                _preload_content=False,
-                _request_timeout=WATCH_TIMEOUT_SECONDS + 30,
-            )
+            version = _version(taskrun)
+        retries = 0
+        loop = asyncio.get_running_loop()
+        while True:
+            opened = loop.time()
             try:
-                async for raw in response.content:
-                    line = raw.strip()
-                    if not line:
-                        continue
-                    event = json.loads(line)
-                    kind, obj = event.get("type"), event.get("object")
-                    if kind == "ERROR":
-                        code = (obj or {}).get("code")
-                        if code == 410:
-                            break
-                        raise AsyncApiException(status=code, reason=(obj or {}).get("message"))
-                    if kind == "DELETED":
-                        raise TaskRunGone(name, namespace)
-                    if kind in ("ADDED", "MODIFIED") and isinstance(obj, dict):
-                        yield obj
-            finally:
-                response.release()
+                # As in the sync client: our own stream reader, so the query says watch=true.
+                try:
+                    response = await self._custom.list_namespaced_custom_object(
+                        GROUP, VERSION, namespace, PLURAL, **_watch_query(name, version)
+                    )
+                except AsyncApiException as exc:
+                    refused = _open_error(exc.status)
+                    if refused is None:
+                        raise
+                    raise refused(f"watch refused with {exc.status}: {exc.reason}") from None
+                try:
+                    async for raw in _lines(response.content):
+                        line = raw.strip()
+                        if not line:
+                            continue
+                        event = _parse_event(line, error)
+                        kind, obj = event.get("type"), event.get("object")
+                        if not isinstance(obj, dict):
+                            continue
+                        version = _version(obj) or version
+                        if kind == "DELETED":
+                            raise TaskRunGone(name, namespace)
+                        if kind in ("ADDED", "MODIFIED"):
+                            yield obj
+                finally:
+                    response.release()
+                retries = 0
+            except _Expired:
+                taskrun = await self.get(name, namespace)
+                yield taskrun
+                version = _version(taskrun)
+                continue
+            except _TryAgain:
+                retries += 1
+                if retries > WATCH_RETRIES:
+                    raise
+            except _Broken as exc:
+                log.info("Watch of TaskRun %s/%s broke (%s); resuming", namespace, name, exc)
+            if loop.time() - opened < 1:
+                await asyncio.sleep(1)
+
+
+async def _lines(content: Any) -> AsyncIterator[bytes]:
+    """The lines of an aiohttp stream, however long: ``readline`` refuses lines over 128 KiB,
+    and a TaskRun with its result in status can be larger (up to the result cap)."""
+    import aiohttp
+
+    pending: list[bytes] = []
+    while True:
+        try:
+            chunk = await content.readany()
+        except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+            raise _Broken(f"{type(exc).__name__}: {exc}") from exc
+        if not chunk:
+            if pending:
+                yield b"".join(pending)
+            return
+        *complete, rest = chunk.split(b"\n")
+        if complete:
+            yield b"".join([*pending, complete[0]])
+            pending = []
+            for line in complete[1:]:
+                yield line
+        if rest:
+            pending.append(rest)
 
 
 def dump(taskrun: TaskRun) -> str:

@@ -440,10 +440,12 @@ class TaskRunOperator(BaseOperator):
                     config_dict=self._config_dict(),
                     cluster_context=self.cluster_context,
                     on_kill_action=self.on_kill_action,
+                    # The trigger's watch starts here: no read, and nothing missed.
+                    resource_version=taskrun["metadata"].get("resourceVersion"),
                 ),
                 method_name="execute_complete",
             )
-        taskrun = self._wait_streaming(name, namespace)
+        taskrun = self._wait_streaming(name, namespace, taskrun)
         return self._finish(context, taskrun)
 
     def _config_dict(self) -> dict[str, Any] | None:
@@ -461,11 +463,16 @@ class TaskRunOperator(BaseOperator):
         self._taskrun_ref = (name, namespace)
         if event.get("status") == "error":
             raise AirflowException(f"TaskRun {namespace}/{name}: {event.get('message')}")
-        taskrun = self.api.get(name, namespace)
+        # The trigger sends the finished TaskRun unless it is too large for an event.
+        taskrun = event.get("taskrun") or self.api.get(name, namespace)
         self._emit_logs(taskrun, already={})
         return self._finish(context, taskrun)
 
-    def _wait_streaming(self, name: str, namespace: str) -> dict[str, Any]:
+    def _wait_streaming(
+        self, name: str, namespace: str, known: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Wait for the end, following each attempt's log; ``known``: the TaskRun as last
+        seen, where the watch starts."""
         printed: dict[str, int] = {}
         streamed: set[str] = set()
 
@@ -477,7 +484,7 @@ class TaskRunOperator(BaseOperator):
 
         try:
             while True:
-                taskrun = self.api.wait_for(name, namespace, ready)
+                taskrun = known = self.api.wait_for(name, namespace, ready, known)
                 if finished(taskrun):
                     break
                 pod = taskrun["status"]["podName"]
@@ -527,15 +534,15 @@ class TaskRunOperator(BaseOperator):
                 *mapping.init_container_names(self.init_container_logs, spec),
                 *(spec.get("containerLogs") or [self.base_container_name]),
             ]
-            if not self.api.pod_exists(pod, namespace):
-                tail = (status.get("logs") or {}).get("tail")
-                if tail and pod not in already:
-                    self.log.info("Pod %s is gone; last lines kept in the TaskRun:", pod)
-                    for text in str(tail).splitlines():
-                        self._log_line(self.base_container_name, text.encode())
-                return
-            for container in containers:
+            for index, container in enumerate(containers):
                 data = self.api.read_log(pod, namespace, container)
+                if data is None:  # 404: the pod is gone (no separate existence check)
+                    tail = (status.get("logs") or {}).get("tail")
+                    if index == 0 and tail and pod not in already:
+                        self.log.info("Pod %s is gone; last lines kept in the TaskRun:", pod)
+                        for text in str(tail).splitlines():
+                            self._log_line(self.base_container_name, text.encode())
+                    return
                 skip = already.get(pod, 0) if container == self.base_container_name else 0
                 for line in data[skip:].splitlines():
                     self._log_line(container, line)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -11,12 +12,25 @@ from taskrun.airflow import mapping
 from taskrun.airflow.client import AsyncTaskRunApi, TaskRunGone
 
 FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
+# The finished TaskRun travels in the event (so the resumed task need not read it again)
+# when its JSON is at most this large; a larger one (a big result) is read on resume.
+# Events are stored in the Airflow database (next_kwargs): Airflow 2 keeps them in a TEXT
+# column, 64 KiB on MySQL, and wraps every dict on the way in.
+EVENT_TASKRUN_MAX_BYTES = 32 * 1024
 
 
 class TaskRunTrigger(BaseTrigger):
     """Fires one event when the TaskRun reaches a terminal phase (or cannot be watched).
 
-    The event is ``{"status": "done" | "error", "name", "namespace", "phase", "message"}``.
+    The event is ``{"status": "done" | "error", "name", "namespace", "phase", "message"}``,
+    plus ``"taskrun"``: the finished TaskRun (without managedFields) when it is small enough
+    (EVENT_TASKRUN_MAX_BYTES).
+
+    ``resource_version``: a version of the TaskRun the operator already has (from its
+    create, or the read of a reattach). The watch starts from it, so the server replays every
+    change since, including a finish that happened before the trigger started; without it
+    the trigger reads the TaskRun first. A trigger restarted on another triggerer starts
+    from the same version and so sees the same changes again.
     """
 
     def __init__(
@@ -29,6 +43,7 @@ class TaskRunTrigger(BaseTrigger):
         config_dict: dict[str, Any] | None = None,
         cluster_context: str | None = None,
         on_kill_action: str = "cancel",
+        resource_version: str | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -41,6 +56,7 @@ class TaskRunTrigger(BaseTrigger):
         self.config_dict = config_dict
         self.cluster_context = cluster_context
         self.on_kill_action = on_kill_action
+        self.resource_version = resource_version
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -53,6 +69,7 @@ class TaskRunTrigger(BaseTrigger):
                 "config_dict": self.config_dict,
                 "cluster_context": self.cluster_context,
                 "on_kill_action": self.on_kill_action,
+                "resource_version": self.resource_version,
             },
         )
 
@@ -66,26 +83,33 @@ class TaskRunTrigger(BaseTrigger):
             cluster_context=self.cluster_context,
         )
 
-    def _event(self, status: str, phase: str | None = None, message: str = "") -> TriggerEvent:
-        return TriggerEvent(
-            {
-                "status": status,
-                "name": self.name,
-                "namespace": self.namespace,
-                "phase": phase,
-                "message": message,
-            }
-        )
+    def _event(
+        self,
+        status: str,
+        phase: str | None = None,
+        message: str = "",
+        taskrun: dict[str, Any] | None = None,
+    ) -> TriggerEvent:
+        payload: dict[str, Any] = {
+            "status": status,
+            "name": self.name,
+            "namespace": self.namespace,
+            "phase": phase,
+            "message": message,
+        }
+        if taskrun is not None:
+            slim = {**taskrun, "metadata": dict(taskrun.get("metadata") or {})}
+            slim["metadata"].pop("managedFields", None)
+            if len(json.dumps(slim, default=str)) <= EVENT_TASKRUN_MAX_BYTES:
+                payload["taskrun"] = slim
+        return TriggerEvent(payload)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         try:
             async with self._hook().get_conn() as api_client:
                 api = AsyncTaskRunApi(api_client)
-                async for taskrun in api.watch(self.name, self.namespace):
-                    phase = (taskrun.get("status") or {}).get("phase")
-                    if phase in FINISHED:
-                        yield self._event("done", phase)
-                        return
+                finished = await self._watch_until_finished(api)
+            yield self._event("done", finished["status"]["phase"], taskrun=finished)
         except TaskRunGone as exc:
             yield self._event("error", message=str(exc))
         except Exception as exc:
@@ -93,6 +117,16 @@ class TaskRunTrigger(BaseTrigger):
             # dies without an event would leave the task deferred until its timeout.
             self.log.exception("Watching TaskRun %s/%s failed", self.namespace, self.name)
             yield self._event("error", message=f"{type(exc).__name__}: {exc}")
+
+    async def _watch_until_finished(self, api: AsyncTaskRunApi) -> dict[str, Any]:
+        versions = api.watch(self.name, self.namespace, self.resource_version)
+        try:
+            async for taskrun in versions:
+                if (taskrun.get("status") or {}).get("phase") in FINISHED:
+                    return taskrun
+        finally:
+            await versions.aclose()  # the watch's connection, now, not when collected
+        raise RuntimeError("the watch ended before the TaskRun finished")
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user killed the deferred task; apply on_kill_action."""

@@ -157,7 +157,10 @@ def test_logs_full_and_followed(api_client: ApiClient, namespace: str) -> None:
     assert api.read_log("p", namespace, "base") == followed
     assert api.pod_exists("p", namespace)
     assert not api.pod_exists("nope", namespace)
-    assert api.read_log("nope", namespace, "base") == b""
+    # A gone pod is a 404 (None): the log read is the existence check. A container that is
+    # not there is a 400 (empty).
+    assert api.read_log("nope", namespace, "base") is None
+    assert api.read_log("p", namespace, "other") == b""
 
 
 def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
@@ -181,6 +184,7 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
     thread.start()
     payload = asyncio.run(asyncio.wait_for(first_event(), 30))
     thread.join()
+    taskrun = payload.pop("taskrun")
     assert payload == {
         "status": "done",
         "name": "tr-1",
@@ -188,9 +192,135 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
         "phase": "Succeeded",
         "message": "",
     }
+    assert taskrun["status"]["phase"] == "Succeeded"
+    assert taskrun["metadata"]["name"] == "tr-1"
+    assert "managedFields" not in taskrun["metadata"]
 
     asyncio.run(trigger.on_kill())
     assert api.get("tr-1", namespace)["spec"]["cancel"] is True
+
+
+def test_wait_from_a_known_version_replays_without_reading(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    created, _ = api.create_or_get(_taskrun(namespace))
+    # Finished before the watch opens: the server replays it from the created version.
+    _set_status(api_client, namespace, "tr-1", {"phase": "Running", "podName": "p"})
+    _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
+    done = api.wait_for("tr-1", namespace, _phase_is("Succeeded"), known=created)
+    assert done["status"]["phase"] == "Succeeded"
+    assert _gets(cluster, namespace) == 0
+    assert _watches(cluster, namespace) == 1
+
+
+def test_wait_resumes_ended_watches_and_reads_only_on_410(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    created, _ = api.create_or_get(_taskrun(namespace))
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.drop_watches_every = 0.3
+    try:
+        thread = _later(
+            lambda: _watches(cluster, namespace) >= 3,
+            lambda: _set_status(api_client, namespace, "tr-1", {"phase": "Failed"}),
+        )
+        done = api.wait_for("tr-1", namespace, _phase_is("Failed"), known=created)
+        thread.join()
+        assert done["status"]["phase"] == "Failed"
+        # Every re-open resumed from the last version seen: no reads.
+        assert _gets(cluster, namespace) == 0
+        assert _watches(cluster, namespace) >= 3
+
+        # A resume the server cannot serve (410 Gone): one read, then a watch from it.
+        cluster.faults.drop_watches_every = None
+        cluster.faults.force_410_on_resume = True
+        done = api.wait_for("tr-1", namespace, _phase_is("Failed"), known=created)
+        assert done["status"]["phase"] == "Failed"
+        assert _gets(cluster, namespace) == 1
+    finally:
+        cluster.faults.clear()
+
+
+def test_wait_retries_a_watch_refused_with_504(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    # 504: the apiserver's watch cache has not caught up with the version yet (right after
+    # a create): not an error, the watch is opened again a second later.
+    api = TaskRunApi(api_client)
+    created, _ = api.create_or_get(_taskrun(namespace))
+    _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
+    cluster.faults.reseed(3)
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.verbs = frozenset({"watch"})
+    cluster.faults.error_codes = (504,)
+    cluster.faults.error_rate = 0.5
+    try:
+        done = api.wait_for("tr-1", namespace, _phase_is("Succeeded"), known=created)
+    finally:
+        cluster.faults.clear()
+    assert done["status"]["phase"] == "Succeeded"
+    refused = cluster.requests.count(verb="watch", namespace=namespace, code=504)
+    assert 1 <= refused <= 5
+    assert _gets(cluster, namespace) == 0
+
+
+def test_trigger_from_the_created_version_sees_an_earlier_finish(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    created, _ = api.create_or_get(_taskrun(namespace))
+    # A result larger than aiohttp's 128 KiB line limit: the watch event still gets through
+    # (the event then leaves the TaskRun out, and the task reads it on resume).
+    result = json.dumps({"blob": "x" * 300_000})
+    _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded", "result": result})
+    trigger = TaskRunTrigger(
+        name="tr-1",
+        namespace=namespace,
+        config_dict=_kubeconfig(cluster),
+        resource_version=created["metadata"]["resourceVersion"],
+    )
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+    assert (payload["status"], payload["phase"]) == ("done", "Succeeded"), payload
+    assert "taskrun" not in payload
+    assert _gets(cluster, namespace) == 0
+    assert _watches(cluster, namespace) == 1
+
+
+def test_trigger_rereads_only_on_410(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    created, _ = api.create_or_get(_taskrun(namespace))
+    _set_status(api_client, namespace, "tr-1", {"phase": "Skipped", "exitCode": 9})
+    trigger = TaskRunTrigger(
+        name="tr-1",
+        namespace=namespace,
+        config_dict=_kubeconfig(cluster),
+        resource_version=created["metadata"]["resourceVersion"],
+    )
+
+    async def first_event() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.force_410_on_resume = True
+    try:
+        payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+    finally:
+        cluster.faults.clear()
+    assert payload["phase"] == "Skipped"
+    assert payload["taskrun"]["status"]["exitCode"] == 9
+    assert _gets(cluster, namespace) == 1
 
 
 def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) -> None:
@@ -214,6 +344,24 @@ def _kubeconfig(cluster: DevCluster) -> dict[str, Any]:
 
 def _gets(cluster: DevCluster, namespace: str) -> int:
     return cluster.requests.count(verb="get", resource="taskruns", namespace=namespace)
+
+
+def _watches(cluster: DevCluster, namespace: str) -> int:
+    return cluster.requests.count(verb="watch", resource="taskruns", namespace=namespace)
+
+
+def _phase_is(phase: str) -> Any:
+    return lambda tr: (tr.get("status") or {}).get("phase") == phase
+
+
+def _later(condition: Any, action: Any) -> threading.Thread:
+    def run() -> None:
+        _wait_until(condition)
+        action()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
 
 
 def _phase(api_client: ApiClient, namespace: str) -> str | None:

@@ -2,7 +2,9 @@
 
 Slow (each `airflow` command starts Airflow: ~10 s), so one DAG run per mode covers
 success with XCom, failure and skip at once. The worker-kill case runs the operator in a
-process that is SIGKILLed mid-run and started again, as a restarted worker would.
+process that is SIGKILLed mid-run and started again, as a restarted worker would; the
+triggerer-restart case cancels the trigger mid-run and starts it again from its serialized
+form, as another triggerer would.
 """
 
 from __future__ import annotations
@@ -262,3 +264,128 @@ def test_on_kill_stops_the_run(
         else:
             assert api.get(name, namespace)["status"]["phase"] == phase
             assert "Cancelled" in str(killed.value)
+
+
+def test_restarted_triggerer_resumes_the_same_run(
+    cluster: DevCluster,
+    airflow_env: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The triggerer stops mid-run (its trigger coroutines are cancelled, no on_kill) and
+    another one starts the trigger again from its serialized form: one pod, the same run."""
+    import asyncio
+    import contextlib
+    import importlib
+    import logging
+
+    from airflow.providers.common.compat.sdk import TaskDeferred
+    from kubernetes.client import ApiClient, Configuration, CoreV1Api
+    from kubernetes.config import load_kube_config
+
+    from taskrun.airflow import TaskRunOperator, mapping
+    from taskrun.airflow.client import TaskRunApi
+
+    # Airflow 3 logs through structlog, which caplog does not see: a plain task log here.
+    task_log = logging.getLogger("test.taskrun.triggerer_restart")
+    monkeypatch.setattr(TaskRunOperator, "log", property(lambda self: task_log))
+    namespace = _namespace(cluster, "triggerer-restart")
+    lines = [f"step {i} of 5" for i in range(1, 6)]
+    scenario = {
+        "runSeconds": 4,
+        "logs": "".join(f"{line}\n" for line in lines),
+        "files": {"/airflow/xcom/return.json": '{"done": true}'},
+    }
+
+    def operator() -> TaskRunOperator:
+        return TaskRunOperator(
+            task_id="slow",
+            image="busybox",
+            namespace=namespace,
+            do_xcom_push=True,
+            deferrable=True,
+            config_file=str(cluster.kubeconfig_path),
+            annotations={"devcluster.taskrun.dev/scenario": json.dumps(scenario)},
+        )
+
+    xcom: dict[str, Any] = {}
+    ti = types.SimpleNamespace(
+        dag_id="restart",
+        task_id="slow",
+        try_number=1,
+        map_index=-1,
+        xcom_push=lambda key, value, **_: xcom.__setitem__(key, value),
+    )
+    context: Any = {"ti": ti, "run_id": "manual__triggerer_restart"}
+    with pytest.raises(TaskDeferred) as deferred:
+        operator().execute(context)
+    classpath, kwargs = deferred.value.trigger.serialize()
+    assert deferred.value.method_name == "execute_complete"
+
+    def rebuild() -> Any:
+        # What a triggerer does with the row it picks up: the class from its path, the
+        # serialized kwargs.
+        module, _, cls = classpath.rpartition(".")
+        return getattr(importlib.import_module(module), cls)(**kwargs)
+
+    async def first_event(trigger: Any) -> Any:
+        async for event in trigger.run():
+            return event
+        raise AssertionError("the trigger ended without an event")
+
+    config = Configuration()
+    load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=config)
+    with ApiClient(config) as client:
+        core, api = CoreV1Api(client), TaskRunApi(client)
+
+        def pod_running() -> bool:
+            pods = core.list_namespaced_pod(namespace).items
+            return bool(pods) and pods[0].status.phase == "Running"
+
+        def watches() -> int:
+            return cluster.requests.count(verb="watch", resource="taskruns", namespace=namespace)
+
+        async def first_triggerer() -> None:
+            trigger = rebuild()
+            task = asyncio.ensure_future(first_event(trigger))
+            while not (watches() and pod_running()):
+                assert not task.done(), task.result()
+                await asyncio.sleep(0.05)
+            # Shutdown: the runner cancels the trigger's task (no user action, so no
+            # on_kill), then calls cleanup().
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            await trigger.cleanup()
+
+        asyncio.run(first_triggerer())
+        name = mapping.taskrun_name("restart", "slow", "manual__triggerer_restart", -1, 1)
+        assert (api.get(name, namespace).get("status") or {}).get("phase") == "Running"
+
+        gets = cluster.requests.count(verb="get", resource="taskruns", namespace=namespace)
+        event = asyncio.run(asyncio.wait_for(first_event(rebuild()), 60))
+        assert event.payload["status"] == "done", event.payload
+        assert event.payload["phase"] == "Succeeded"
+
+        # A fresh worker resumes the task with the event.
+        with caplog.at_level(logging.INFO, logger=task_log.name):
+            result = operator().execute_complete(context, event=event.payload)
+        assert result == {"done": True}
+        # The new trigger watched from the created version (the server replayed what it
+        # missed) and the event carried the finished TaskRun: neither read it.
+        assert cluster.requests.count(verb="get", resource="taskruns", namespace=namespace) == gets
+        assert xcom["taskrun_name"] == name
+        assert xcom["pod_name"] == f"{name}-1"
+        assert xcom["pod_namespace"] == namespace
+        shown = [r.getMessage() for r in caplog.records if r.name == task_log.name]
+        assert [m for m in shown if m.startswith("[base]")] == [f"[base] {x}" for x in lines]
+        assert not any("is gone" in m for m in shown)
+        # Exactly one pod, created once (answered 201); the log was acknowledged.
+        created = cluster.requests.count(verb="create", resource="pods", namespace=namespace)
+        assert created == 1
+        assert (
+            cluster.requests.count(verb="create", resource="pods", namespace=namespace, code=201)
+            == 1
+        )
+        annotations = api.get(name, namespace)["metadata"]["annotations"]
+        assert annotations.get(mapping.LOGS_ACKED_ANNOTATION) == "true"

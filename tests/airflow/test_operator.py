@@ -41,6 +41,9 @@ class FakeApi:
         self.patches: list[dict[str, Any]] = []
         self.deletes: list[tuple[str, str]] = []
         self.follow_breaks_after: int | None = None
+        self.waits: list[Any] = []
+        self.gets = 0
+        self.log_reads: list[tuple[str, str]] = []
 
     def create_or_get(self, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         key = (body["metadata"]["name"], body["metadata"]["namespace"])
@@ -48,19 +51,24 @@ class FakeApi:
             return copy.deepcopy(self.taskruns[key]), False
         self.creates.append(body)
         self.taskruns[key] = {**copy.deepcopy(body), "status": {"phase": "Pending"}}
+        self.taskruns[key]["metadata"]["resourceVersion"] = "7"
         return copy.deepcopy(self.taskruns[key]), True
 
     def get(self, name: str, namespace: str) -> dict[str, Any]:
+        self.gets += 1
         return copy.deepcopy(self.taskruns[(name, namespace)])
 
     def patch(self, name: str, namespace: str, patch: dict[str, Any]) -> dict[str, Any]:
         self.patches.append(patch)
-        return self.get(name, namespace)
+        return copy.deepcopy(self.taskruns[(name, namespace)])
 
     def delete(self, name: str, namespace: str) -> None:
         self.deletes.append((name, namespace))
 
-    def wait_for(self, name: str, namespace: str, predicate: Any) -> dict[str, Any]:
+    def wait_for(
+        self, name: str, namespace: str, predicate: Any, known: Any = None
+    ) -> dict[str, Any]:
+        self.waits.append(known)
         while True:
             taskrun = self.taskruns[(name, namespace)]
             if predicate(taskrun):
@@ -69,10 +77,10 @@ class FakeApi:
                 raise AssertionError("the operator waited past the end of the script")
             taskrun["status"] = self.statuses.pop(0)
 
-    def pod_exists(self, name: str, namespace: str) -> bool:
-        return name in self.pods
-
-    def read_log(self, pod: str, namespace: str, container: str) -> bytes:
+    def read_log(self, pod: str, namespace: str, container: str) -> bytes | None:
+        self.log_reads.append((pod, container))
+        if pod not in self.pods:
+            return None  # 404
         return self.logs.get(pod, b"") if container == "base" else f"{container} log\n".encode()
 
     def follow_log(self, pod: str, namespace: str, container: str) -> Iterator[bytes]:
@@ -143,6 +151,12 @@ def test_success_returns_result_pushes_keys_streams_log_once(
     # Streamed live, then caught up from the held pod: each line exactly once.
     assert shown(caplog) == ["[base] one", "[base] two"]
     assert api.patches == [ACK]
+    # No reads: the first wait starts from the create's answer, the second from the Running
+    # version the first returned; the log read doubles as the pod check.
+    assert api.gets == 0
+    assert [w["status"]["phase"] for w in api.waits] == ["Pending", "Running"]
+    assert api.waits[0]["metadata"]["resourceVersion"] == "7"
+    assert api.log_reads == [("p-1", "base")]
     meta = api.creates[0]["metadata"]
     assert meta["annotations"] == {mapping.HOLD_POD_ANNOTATION: "true"}
     assert meta["labels"]["dag_id"] == "dag"
@@ -191,6 +205,16 @@ def test_failed_raises_with_reason_message_and_tail() -> None:
     assert api.patches == [ACK]
 
 
+def test_gone_pod_is_one_log_read_then_the_tail(caplog: pytest.LogCaptureFixture) -> None:
+    status = done("Succeeded", logs={"tail": "last\nlines"})
+    api = FakeApi([status])  # no pod: its log read is a 404
+    with caplog.at_level(logging.INFO):
+        make_op(api, init_container_logs=["init"]).execute(context())
+    assert api.log_reads == [("p-1", "init")]
+    assert shown(caplog) == ["[base] last", "[base] lines"]
+    assert api.patches == [ACK]
+
+
 def test_reattach_creates_nothing_and_uses_the_same_name() -> None:
     api = FakeApi([done("Succeeded"), done("Succeeded")], logs={"p-1": b""})
     make_op(api).execute(context())
@@ -210,7 +234,7 @@ def test_next_try_is_a_new_taskrun() -> None:
 def test_deleted_taskrun_fails_the_task() -> None:
     api = FakeApi([])
 
-    def gone(name: str, namespace: str, predicate: Any) -> Any:
+    def gone(name: str, namespace: str, predicate: Any, known: Any = None) -> Any:
         raise TaskRunGone(name, namespace)
 
     api.wait_for = gone  # type: ignore[method-assign]
@@ -297,15 +321,27 @@ def test_deferrable_defers_to_the_trigger_then_prints_full_log(
     classpath, kwargs = trigger.serialize()
     assert classpath == "taskrun.airflow.trigger.TaskRunTrigger"
     assert kwargs["on_kill_action"] == "delete"
+    # The trigger watches from the created version: it need not read the TaskRun first.
+    assert kwargs["resource_version"] == "7"
     assert info.value.method_name == "execute_complete"
 
     name = kwargs["name"]
     api.taskruns[(name, "ns")]["status"] = done("Succeeded", result='"ok"')
+    # An event without the TaskRun (too large for an event, or from an older trigger): read.
     event = {"status": "done", "name": name, "namespace": "ns", "phase": "Succeeded"}
     with caplog.at_level(logging.INFO):
         assert op.execute_complete(context(), event) == "ok"
     assert shown(caplog) == ["[base] l1", "[base] l2"]
     assert api.patches == [ACK]
+    assert api.gets == 1
+
+    # The event carries the finished TaskRun: no read on resume.
+    event["taskrun"] = api.get(name, "ns")
+    event["taskrun"]["status"]["result"] = '"from the event"'
+    api.gets = 0
+    assert op.execute_complete(context(), event) == "from the event"
+    assert api.gets == 0
+    assert api.log_reads[-1] == ("p-1", "base")
 
 
 def test_execute_complete_error_event_fails() -> None:
@@ -356,10 +392,14 @@ def test_constructor_accepts_every_kpo_parameter_with_kpos_default() -> None:
 class FakeAsyncApi:
     def __init__(self, versions: list[dict[str, Any]]) -> None:
         self.versions = versions
+        self.watched_from: str | None = None
         self.patches: list[dict[str, Any]] = []
         self.deletes = 0
 
-    async def watch(self, name: str, namespace: str) -> AsyncIterator[dict[str, Any]]:
+    async def watch(
+        self, name: str, namespace: str, resource_version: str | None = None
+    ) -> AsyncIterator[dict[str, Any]]:
+        self.watched_from = resource_version
         for version in self.versions:
             yield version
 
@@ -395,18 +435,49 @@ async def _events(trigger: TaskRunTrigger) -> list[dict[str, Any]]:
 
 
 def test_trigger_fires_once_at_the_terminal_phase(fake_async: Any) -> None:
-    fake_async["api"] = FakeAsyncApi(
-        [{"status": {"phase": p}} for p in ("Pending", "Running", "Failed", "Failed")]
-    )
-    events = asyncio.run(_events(_trigger()))
-    assert events == [
-        {"status": "done", "name": "n", "namespace": "ns", "phase": "Failed", "message": ""}
+    versions = [
+        {"metadata": {"name": "n", "resourceVersion": str(i), "managedFields": [{}]}, "status": s}
+        for i, s in enumerate(
+            [{"phase": "Pending"}, {"phase": "Running"}, {"phase": "Failed", "exitCode": 3}]
+        )
     ]
+    fake_async["api"] = api = FakeAsyncApi([*versions, versions[-1]])
+    events = asyncio.run(_events(_trigger(resource_version="5")))
+    # The finished TaskRun rides along (without managedFields): no read on resume.
+    finished = {"metadata": {"name": "n", "resourceVersion": "2"}, "status": versions[2]["status"]}
+    assert events == [
+        {
+            "status": "done",
+            "name": "n",
+            "namespace": "ns",
+            "phase": "Failed",
+            "message": "",
+            "taskrun": finished,
+        }
+    ]
+    assert api.watched_from == "5"
+
+
+def test_trigger_leaves_a_large_taskrun_out_of_the_event(fake_async: Any) -> None:
+    big = {"phase": "Succeeded", "result": "x" * trigger_module.EVENT_TASKRUN_MAX_BYTES}
+    fake_async["api"] = FakeAsyncApi([{"metadata": {"name": "n"}, "status": big}])
+    (event,) = asyncio.run(_events(_trigger()))
+    assert event["phase"] == "Succeeded"
+    assert "taskrun" not in event
+
+
+def test_trigger_reports_a_watch_that_ends(fake_async: Any) -> None:
+    fake_async["api"] = FakeAsyncApi([{"status": {"phase": "Running"}}])
+    (event,) = asyncio.run(_events(_trigger()))
+    assert event["status"] == "error"
+    assert "ended before the TaskRun finished" in event["message"]
 
 
 def test_trigger_reports_a_deleted_taskrun(fake_async: Any) -> None:
     class Gone(FakeAsyncApi):
-        async def watch(self, name: str, namespace: str) -> AsyncIterator[dict[str, Any]]:
+        async def watch(
+            self, name: str, namespace: str, resource_version: str | None = None
+        ) -> AsyncIterator[dict[str, Any]]:
             yield {"status": {"phase": "Running"}}
             raise TaskRunGone(name, namespace)
 
@@ -429,7 +500,10 @@ def test_trigger_on_kill(fake_async: Any, action: str, patches: list[Any], delet
 
 def test_trigger_serialises_to_its_own_arguments() -> None:
     trigger = _trigger(
-        kubernetes_conn_id="k8s", config_dict={"apiVersion": "v1"}, on_kill_action="delete"
+        kubernetes_conn_id="k8s",
+        config_dict={"apiVersion": "v1"},
+        on_kill_action="delete",
+        resource_version="42",
     )
     classpath, kwargs = trigger.serialize()
     module, _, cls = classpath.rpartition(".")
