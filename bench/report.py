@@ -51,11 +51,15 @@ OBSTACLES = {
         "devcluster side JSON, copies and schema validation of every write."
     ),
     "RSS with 10,000 TaskRuns (MB)": (
-        "the controller caches every TaskRun it watches (kopf keeps a per-object memory too)."
+        "per-object memory. Measured: 72 MB with no TaskRun, then about 11 KB per finished "
+        "TaskRun, of which about 3.8 KB is the controller's cached copy of the object and the "
+        "rest kopf's per-object memory and the allocator's high-water mark from the initial "
+        "list; 150 MB holds about 7,000 TaskRuns. Trimming the cache of finished TaskRuns to "
+        "the fields the finish logic reads, or sharding (`--selector`), are the ways down."
     ),
 }
 
-HISTORY = Path(__file__).resolve().parent / "results" / "history.md"
+HISTORY = Path(__file__).resolve().parent / "history.md"
 
 
 def _plot(results: dict[str, Any]) -> list[str]:

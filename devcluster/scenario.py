@@ -14,7 +14,7 @@ Per pod: unschedulable (the FailedScheduling message), evictAfterSeconds,
 nodeLostAfterSeconds (seconds after the pod started).
 
 A file's content is a UTF-8 string, or, because annotations are capped at 256 KiB,
-{"text": "...", "repeat": N} or {"base64": "..."}.
+{"text": "...", "repeat": N}, {"base64": "..."}, or {"parts": [...]} concatenating those.
 """
 
 from __future__ import annotations
@@ -122,7 +122,8 @@ def _image(value: Any, key: str) -> str:
 
 def _file_content(value: Any, key: str) -> bytes:
     # Annotations cap at 256 KiB, so large results are described, not spelled out:
-    # {"text": "ab", "repeat": 1000} or {"base64": "..."} besides a plain UTF-8 string.
+    # {"text": "ab", "repeat": 1000}, {"base64": "..."} or {"parts": [...]} of those,
+    # besides a plain UTF-8 string.
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, dict):
@@ -134,9 +135,13 @@ def _file_content(value: Any, key: str) -> bytes:
         if "text" in value and set(value) <= {"text", "repeat"}:
             repeat = _int(value.get("repeat", 1), key + ".repeat", 0, 64 * 1024 * 1024)
             return _str(value["text"], key + ".text").encode() * repeat
+        if set(value) == {"parts"} and isinstance(value["parts"], list):
+            return b"".join(
+                _file_content(part, f"{key}.parts[{i}]") for i, part in enumerate(value["parts"])
+            )
     raise ScenarioError(
-        f'{key} must be a string, {{"text": str, "repeat": int}} or {{"base64": str}}, '
-        f"got {value!r}"
+        f'{key} must be a string, {{"text": str, "repeat": int}}, {{"base64": str}} or '
+        f'{{"parts": [...]}} of those, got {value!r}'
     )
 
 

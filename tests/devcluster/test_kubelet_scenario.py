@@ -88,6 +88,9 @@ def test_pod_level_keys() -> None:
         ({"text": "ab"}, b"ab"),
         ({"text": "ab", "repeat": 0}, b""),
         ({"base64": base64.b64encode(b"\x00\xff").decode()}, b"\x00\xff"),
+        ({"parts": ['"', {"text": "x", "repeat": 3}, '"']}, b'"xxx"'),
+        ({"parts": [{"parts": ["a", {"base64": "Yg=="}]}, "c"]}, b"abc"),
+        ({"parts": []}, b""),
     ],
 )
 def test_file_contents(content: Any, expected: bytes) -> None:
@@ -115,6 +118,8 @@ def test_file_contents(content: Any, expected: bytes) -> None:
         ('{"files": {"/a": {"base64": "!!"}}}', "files['/a'].base64 is not valid base64"),
         ('{"files": {"/a": {"repeat": 2}}}', "files['/a'] must be a string"),
         ('{"files": {"/a": 3}}', "files['/a'] must be a string"),
+        ('{"files": {"/a": {"parts": [1]}}}', "files['/a'].parts[0] must be a string"),
+        ('{"files": {"/a": {"parts": "ab"}}}', "files['/a'] must be a string"),
         ('{"containers": []}', "containers must be an object"),
         ('{"containers": {"x": 1}}', "containers must be an object"),
         ('{"containers": {"x": {"exitCode": -1}}}', "containers.x.exitCode must be an integer"),
