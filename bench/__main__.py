@@ -17,6 +17,7 @@ from pathlib import Path
 from bench.burst import run_burst
 from bench.cluster import ROOT, running_cluster, running_controller
 from bench.idle import measure_idle, run_populate
+from bench.kpo import markdown_section
 from bench.report import write_report
 
 RESULTS = ROOT / "bench" / "results"
@@ -48,7 +49,15 @@ def main() -> int:
     parser.add_argument("--idle-runs", type=int, default=10_000)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="write docs/benchmarks.md from bench/results/*.json without measuring",
+    )
     args = parser.parse_args()
+    if args.report_only:
+        report(json.loads((RESULTS / "latest.json").read_text()))
+        return 0
     sizes = [50, 200] if args.quick else [int(s) for s in args.sizes.split(",")]
     idle_runs = 500 if args.quick else args.idle_runs
     idle_seconds = 10.0 if args.quick else args.idle_seconds
@@ -95,8 +104,19 @@ def main() -> int:
     out = RESULTS / ("quick.json" if args.quick else "latest.json")
     out.write_text(json.dumps(results, indent=2))
     if not args.no_report and not args.quick:
-        write_report(results)
+        report(results)
     return 0
+
+
+def report(results: dict[str, object]) -> None:
+    """docs/benchmarks.md, with the KPO side by side when `make bench-kpo` has run."""
+    kpo_file = RESULTS / "kpo.json"
+    extra = ""
+    if kpo_file.exists():
+        kpo_results = json.loads(kpo_file.read_text())
+        results = {**results, "kpo": kpo_results}
+        extra = "\n" + markdown_section(kpo_results)
+    write_report(results, extra_sections=extra)
 
 
 if __name__ == "__main__":
