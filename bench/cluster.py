@@ -8,7 +8,6 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import AsyncIterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -57,7 +56,7 @@ def running_controller(cluster: DevCluster, *extra: str) -> Any:
             stderr=subprocess.DEVNULL,
         )
         try:
-            wait_for_watch(cluster, proc)
+            cluster.wait_for_watch(PLURAL, process=proc)
             yield proc
         finally:
             proc.terminate()
@@ -65,21 +64,6 @@ def running_controller(cluster: DevCluster, *extra: str) -> Any:
                 proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 proc.kill()
-
-
-def wait_for_watch(cluster: DevCluster, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
-    """kopf's ready flag fires before its watches open: wait for the taskruns watch itself."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"controller exited with {proc.returncode}")
-        if any(
-            r.verb in ("list", "watch") and r.resource == PLURAL and r.user_agent != "bench"
-            for r in cluster.requests.records
-        ):
-            return
-        time.sleep(0.05)
-    raise TimeoutError("the controller opened no watch on taskruns")
 
 
 class Api:

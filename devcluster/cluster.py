@@ -8,8 +8,10 @@ import contextlib
 import logging
 import os
 import random
+import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
@@ -211,6 +213,33 @@ class DevCluster:
             return await coro
 
         return asyncio.run_coroutine_threadsafe(wrapper(), self.loop).result(timeout)
+
+    def wait_for_watch(
+        self,
+        resource: str,
+        *,
+        agent_prefix: str = "kopf/",
+        process: subprocess.Popen[Any] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
+        """Return once a client whose user agent starts with ``agent_prefix`` has listed or
+        watched ``resource``: kopf reports ready before its watches are open.
+
+        Raises RuntimeError if ``process`` exits first, TimeoutError after ``timeout`` s.
+        """
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process is not None and process.poll() is not None:
+                raise RuntimeError(f"the process exited with code {process.returncode}")
+            if any(
+                r.verb in ("list", "watch")
+                and r.resource == resource
+                and (r.user_agent or "").startswith(agent_prefix)
+                for r in self.requests.records
+            ):
+                return
+            time.sleep(0.05)
+        raise TimeoutError(f"no {agent_prefix}* client listed or watched {resource} in {timeout} s")
 
     def write_kubeconfig(self, path: str | os.PathLike[str]) -> Path:
         """Write a kubeconfig pointing at this cluster; returns its path."""

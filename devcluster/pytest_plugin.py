@@ -47,13 +47,19 @@ def devcluster_ns(devcluster: DevCluster, request: pytest.FixtureRequest) -> Ite
             pass
 
 
-def wait_for(condition: Callable[[], T], timeout: float = 5.0, interval: float = 0.02) -> T:
-    """Poll condition() until it returns a truthy value; raise AssertionError on timeout."""
+def wait_for(
+    condition: Callable[[], T],
+    timeout: float = 5.0,
+    interval: float = 0.02,
+    what: str = "condition",
+) -> T:
+    """Poll condition() until it returns a truthy value; raise AssertionError naming ``what``
+    on timeout."""
     deadline = time.monotonic() + timeout
     while True:
         value = condition()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
         time.sleep(interval)

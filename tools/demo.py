@@ -31,22 +31,6 @@ def kubectl(kubeconfig: str, cache: str, *args: str, check: bool = True) -> str:
     return out
 
 
-def wait_for_controller(cluster: DevCluster, proc: subprocess.Popen[bytes]) -> None:
-    """kopf reports ready before its watches are open: wait for the taskruns watch itself."""
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"the controller exited with code {proc.returncode}")
-        if any(
-            r.verb in ("list", "watch") and r.resource == "taskruns" and r.user_agent != "bench"
-            for r in cluster.requests.records
-        ):
-            print("controller is watching TaskRuns", flush=True)
-            return
-        time.sleep(0.1)
-    raise SystemExit("the controller did not start watching TaskRuns within 60 s")
-
-
 def main() -> int:
     with tempfile.TemporaryDirectory(prefix="taskrun-demo-") as tmp:
         cluster = DevCluster()
@@ -81,7 +65,11 @@ def main() -> int:
                 "crd/taskruns.taskrun.dev",
                 "--timeout=30s",
             )
-            wait_for_controller(cluster, controller)
+            try:
+                cluster.wait_for_watch("taskruns", process=controller, timeout=60)
+            except (RuntimeError, TimeoutError) as err:
+                raise SystemExit(f"the controller did not start: {err}") from err
+            print("controller is watching TaskRuns", flush=True)
             started = time.monotonic()
             kubectl(
                 kubeconfig,

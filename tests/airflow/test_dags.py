@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import threading
-import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,6 +30,7 @@ pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
 from devcluster import DevCluster
+from devcluster.pytest_plugin import wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "examples" / "dags"
@@ -47,14 +47,7 @@ pytestmark = [
 
 
 def _wait(condition: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.05)
+    return wait_for(condition, timeout, interval=0.05, what=what)
 
 
 @pytest.fixture(scope="module")

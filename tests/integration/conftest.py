@@ -18,6 +18,7 @@ from controller.config import Settings
 from controller.handlers import Controller, register
 from controller.main import kopf_settings
 from devcluster import ApiError, DevCluster
+from devcluster.pytest_plugin import wait_for
 from devcluster.resources import PODS, ResourceKey
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,14 +30,7 @@ FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
 
 def poll(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
     """Poll until condition() is truthy; fail naming ``what`` on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(0.02)
+    return wait_for(condition, timeout, what=what)
 
 
 def stays(condition: Callable[[], Any], seconds: float = 0.5, what: str = "condition") -> None:
