@@ -24,6 +24,15 @@ venv: $(VENV)/.installed
 	.venv-airflow$*/bin/uv pip install --python .venv-airflow$*/bin/python -q --no-deps -e .
 	touch $@
 
+# The controller's dependencies only, as in the image (requirements/runtime.lock): the
+# benchmarks run the controller from here so its memory is what a deployment sees.
+.venv-runtime/.installed: requirements/runtime.lock pyproject.toml
+	$(PYTHON) -m venv .venv-runtime
+	.venv-runtime/bin/pip install -q --upgrade pip uv
+	.venv-runtime/bin/uv pip install --python .venv-runtime/bin/python -q -r requirements/runtime.lock
+	.venv-runtime/bin/uv pip install --python .venv-runtime/bin/python -q --no-deps -e .
+	touch $@
+
 demo: venv
 	$(PY) tools/demo.py
 
@@ -48,12 +57,12 @@ generate: venv
 	$(PY) tools/gen_api_docs.py
 
 # The figures of docs/benchmarks.md: the controller on devcluster, then KPO side by side.
-bench: venv bench-kpo
+bench: venv .venv-runtime/.installed bench-kpo
 	$(UV) pip install --python $(PY) -q matplotlib
-	$(PY) -m bench
+	BENCH_CONTROLLER_PYTHON=.venv-runtime/bin/python $(PY) -m bench
 
 bench-kpo: .venv-airflow3/.installed
 	.venv-airflow3/bin/python -m bench.kpo --seconds 60
 
 clean:
-	rm -rf $(VENV) .venv-airflow3 .venv-airflow2 .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .venv-runtime .venv-airflow3 .venv-airflow2 .mypy_cache .ruff_cache .pytest_cache

@@ -22,6 +22,12 @@ GROUP, VERSION, PLURAL = "taskrun.dev", "v1alpha1", "taskruns"
 CONTROLLER_AGENT = "kopf"  # kopf's user agent prefix; the controller's own client says taskrun
 
 
+def controller_python() -> str:
+    """The interpreter that runs the controller: ``BENCH_CONTROLLER_PYTHON`` (``make bench``
+    points it at .venv-runtime, the image's dependencies only), else this one."""
+    return os.environ.get("BENCH_CONTROLLER_PYTHON") or sys.executable
+
+
 @contextmanager
 def running_cluster() -> Any:
     cluster = DevCluster()
@@ -41,7 +47,7 @@ def running_controller(cluster: DevCluster, *extra: str) -> Any:
         env = {**os.environ, "KUBECONFIG": kubeconfig}
         proc = subprocess.Popen(
             [
-                sys.executable,
+                controller_python(),
                 "-m",
                 "controller",
                 "--all-namespaces",

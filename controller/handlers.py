@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
@@ -39,6 +40,7 @@ from controller.core.policies import (
     StopSidecar,
     current_attempt,
     decide,
+    finished_view,
     tail_of,
 )
 from controller.k8s import ApiError, Client, PodNameConflict
@@ -61,10 +63,16 @@ class Controller:
         self.credentials: Any = None
         self._client: Client | None = None
         self._core: CoreSettings | None = None
-        self._taskruns: dict[Key, dict[str, Any]] = {}
+        # Finished TaskRuns are kept cut to what deciding on them reads (finished_view).
+        self._taskruns: dict[Key, Mapping[str, Any]] = {}
         self._pods: dict[Key, dict[str, Any]] = {}
-        self._running: dict[Key, asyncio.Task[None]] = {}
+        # The work queue, as client-go's: a key waits at most once, is reconciled by one
+        # worker at a time, and a trigger during its reconcile queues it once more.
+        self._queue: deque[Key] = deque()
+        self._queued: set[Key] = set()
+        self._active: set[Key] = set()
         self._again: set[Key] = set()
+        self._workers: set[asyncio.Task[None]] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._errors: dict[Key, int] = {}
         # Pods we asked to delete whose DELETED event has not come yet: events already in
@@ -73,7 +81,6 @@ class Controller:
         # Phase of every known TaskRun, for the running / pending gauges.
         self._phases: dict[Key, str | None] = {}
         self._gauges: dict[str | None, dict[str, int]] = {"Running": {}, "Pending": {}}
-        self._slots: asyncio.Semaphore | None = None
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -100,7 +107,7 @@ class Controller:
         for timer in self._timers.values():
             timer.cancel()
         self._timers.clear()
-        tasks = list(self._running.values())
+        tasks = list(self._workers)
         for task in tasks:
             task.cancel()
         for task in tasks:
@@ -130,7 +137,7 @@ class Controller:
                 timer.cancel()
             return
         if _newer(body, self._taskruns.get(key)):
-            self._taskruns[key] = body if owned and type(body) is dict else _plain(body)
+            self._taskruns[key] = _cacheable(body, owned)
             self._count_phase(key, (body.get("status") or {}).get("phase"))
         self.trigger(key)
 
@@ -174,10 +181,40 @@ class Controller:
 
     def trigger(self, key: Key) -> None:
         """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
-        if key in self._running:
+        if key in self._active:
             self._again.add(key)
             return
-        self._running[key] = asyncio.get_running_loop().create_task(self._loop(key))
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        self._queue.append(key)
+        if len(self._workers) < self.settings.max_workers:
+            worker = asyncio.get_running_loop().create_task(self._work())
+            self._workers.add(worker)
+            worker.add_done_callback(self._workers.discard)
+
+    async def drained(self) -> None:
+        """Wait until nothing is queued or being reconciled (for tests)."""
+        while self._workers:
+            await asyncio.gather(*self._workers, return_exceptions=True)
+
+    async def _work(self) -> None:
+        """A worker: reconcile queued keys until the queue is empty, then exit.
+
+        Workers are started by ``trigger`` up to ``max_workers``: an idle controller holds
+        no task, and a start-up list of 10,000 TaskRuns holds 10,000 keys, not tasks.
+        """
+        while self._queue:
+            key = self._queue.popleft()
+            self._queued.discard(key)
+            self._active.add(key)
+            try:
+                await self._guarded(key)
+            finally:
+                self._active.discard(key)
+            if key in self._again:
+                self._again.discard(key)
+                self.trigger(key)
 
     def _wake_at(self, key: Key, when: datetime | None) -> None:
         old = self._timers.pop(key, None)
@@ -190,19 +227,6 @@ class Controller:
         # The clock has second precision in status timestamps; a little slack avoids
         # waking a hair early and finding nothing due yet.
         self._timers[key] = loop.call_later(delay + 0.05, self.trigger, key)
-
-    async def _loop(self, key: Key) -> None:
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self.settings.max_workers)
-        try:
-            while True:
-                self._again.discard(key)
-                async with self._slots:
-                    await self._guarded(key)
-                if key not in self._again:
-                    break
-        finally:
-            self._running.pop(key, None)
 
     async def _guarded(self, key: Key) -> None:
         try:
@@ -342,7 +366,7 @@ class Controller:
                 updated = await client.patch_status(namespace, name, action.patch)
                 self._observe_transition(taskrun, updated)
                 if _newer(updated, self._taskruns.get(key)):
-                    self._taskruns[key] = updated
+                    self._taskruns[key] = finished_view(updated)
                     self._count_phase(key, (updated.get("status") or {}).get("phase"))
                 taskrun = updated
                 obs = replace(obs, taskrun=updated)
@@ -396,6 +420,14 @@ def _raw_object(event: Any, body: Mapping[str, Any]) -> tuple[Mapping[str, Any],
     ):
         return raw, True
     return body, False
+
+
+def _cacheable(body: Mapping[str, Any], owned: bool) -> Mapping[str, Any]:
+    """What the cache keeps of a TaskRun: its finished view, else the object itself."""
+    view = finished_view(body)
+    if view is not body:
+        return view
+    return body if owned and type(body) is dict else _plain(body)
 
 
 def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
@@ -494,6 +526,13 @@ def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     # Our own Events carry the transitions; kopf's per-handler events would double them.
     kopf_settings.posting.enabled = False
     kopf_settings.watching.server_timeout = 300
+    # List in pages, as client-go's reflectors do: a start-up list of 10,000 TaskRuns is
+    # never one response in memory at once.
+    kopf_settings.watching.chunk_size = 500
+    # kopf keeps a worker task per object until it has seen no event for this long; the
+    # handlers only hand events to the work queue, so a short wait is enough, and a start-up
+    # list of 10,000 TaskRuns does not hold 10,000 idle workers for 5 s (kopf's default).
+    kopf_settings.queueing.idle_timeout = 0.5
     kopf_settings.persistence.diffbase_storage = NoDiffBase()
     return kopf_settings
 

@@ -344,6 +344,45 @@ def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, An
     return Decision(actions=actions, wake_at=min(wake) if wake else None)
 
 
+# What deciding on a finished TaskRun reads (``_finished`` and ``_keep_pod``), and what the
+# controller reads to find its pod: a finished TaskRun is cached cut down to these, so
+# thousands of finished runs (with their results and log tails) cost little memory.
+FINISHED_SPEC_FIELDS = (
+    "onFinishAction",
+    "ttlSecondsAfterFinished",
+    "terminationGracePeriod",
+    "doXcomPush",
+    "baseContainerName",
+)
+FINISHED_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "generation")
+FINISHED_STATUS_FIELDS = ("phase", "reason", "podName", "startTime", "completionTime")
+
+
+def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``taskrun`` cut to what deciding on it reads once it has finished; as is otherwise.
+
+    ``decide`` gives the same decision for both (a property test holds it to that).
+    """
+    status = _status(taskrun)
+    phase = _phase(status)
+    if phase is None or not phase.finished:
+        return taskrun
+    meta = _meta(taskrun)
+    annotations = meta.get("annotations") or {}
+    kept_annotations = {
+        k: annotations[k] for k in (HOLD_ANNOTATION, ACK_ANNOTATION) if k in annotations
+    }
+    spec = _spec(taskrun)
+    view: dict[str, Any] = {
+        "metadata": {k: meta[k] for k in FINISHED_META_FIELDS if k in meta},
+        "spec": {k: spec[k] for k in FINISHED_SPEC_FIELDS if k in spec},
+        "status": {k: status[k] for k in FINISHED_STATUS_FIELDS if k in status},
+    }
+    if kept_annotations:
+        view["metadata"]["annotations"] = kept_annotations
+    return view
+
+
 def _keep_pod(
     taskrun: Mapping[str, Any],
     current: Mapping[str, Any],

@@ -46,8 +46,7 @@ async def recorded(monkeypatch) -> tuple[Controller, list[tuple[str, str]]]:
 
 
 async def settle(controller: Controller) -> None:
-    while controller._running:
-        await asyncio.gather(*controller._running.values())
+    await controller.drained()
 
 
 async def test_an_older_event_does_not_replace_our_newer_write(recorded):
