@@ -15,7 +15,11 @@ from typing import Literal
 import yaml
 
 from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
-from controller.core.policies import DEFAULT_MAX_HOLD_SECONDS, CoreSettings
+from controller.core.policies import (
+    DEFAULT_MAX_HOLD_SECONDS,
+    DEFAULT_PENDING_REPORT_SECONDS,
+    CoreSettings,
+)
 from controller.core.results import DEFAULT_MAX_RESULT_BYTES
 from controller.core.security import PolicySet
 
@@ -48,6 +52,7 @@ class Settings:
     log_format: LogFormat = "text"
     max_workers: int = 20
     max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
+    pending_report_seconds: float = DEFAULT_PENDING_REPORT_SECONDS
     # A label selector on TaskRuns: shards one scope among controllers (docs/operations.md).
     selector: str | None = None
 
@@ -64,12 +69,19 @@ class Settings:
             log_tail_lines=self.log_tail_lines,
             log_tail_bytes=self.log_tail_bytes,
             max_hold_seconds=self.max_hold_seconds,
+            pending_report_seconds=self.pending_report_seconds,
         )
 
 
 def _env(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(f"TASKRUN_{name}")
     return value if value not in (None, "") else None
+
+
+def _non_negative(value: float) -> float:
+    if value < 0 or value != value:
+        raise ValueError(f"--pending-report-seconds must be 0 or more, not {value}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -160,6 +172,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="longest a finished pod is kept for its log reader (default 600)",
     )
     parser.add_argument(
+        "--pending-report-seconds",
+        type=float,
+        default=default("PENDING_REPORT_SECONDS", DEFAULT_PENDING_REPORT_SECONDS),
+        help="a pod that starts within this long is reported Running directly, with no "
+        "Pending status write (default 2; 0 reports Pending at once)",
+    )
+    parser.add_argument(
         "--security-policy",
         metavar="FILE",
         default=default("SECURITY_POLICY", None),
@@ -238,6 +257,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             log_format=args.log_format,
             max_workers=int(args.max_workers),
             max_hold_seconds=float(args.max_hold_seconds),
+            pending_report_seconds=_non_negative(float(args.pending_report_seconds)),
             selector=_selector(args.selector),
         )
     except (ValueError, OSError) as err:

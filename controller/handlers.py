@@ -136,7 +136,12 @@ class Controller:
             if timer is not None:
                 timer.cancel()
             return
-        if _newer(body, self._taskruns.get(key)):
+        cached = self._taskruns.get(key)
+        if _same_version(body, cached):
+            # The echo of our own status write, already cached from its response and
+            # reconciled since: nothing new to decide on.
+            return
+        if _newer(body, cached):
             self._taskruns[key] = _cacheable(body, owned)
             self._count_phase(key, (body.get("status") or {}).get("phase"))
         self.trigger(key)
@@ -171,8 +176,12 @@ class Controller:
         if event_type == "DELETED":
             self._pods.pop(pod_key, None)
             self._deleting.discard(meta.get("uid", ""))
-        elif _newer(body, self._pods.get(pod_key)):
-            self._pods[pod_key] = body if owned and type(body) is dict else _plain(body)
+        else:
+            cached = self._pods.get(pod_key)
+            if _same_version(body, cached):
+                return  # the echo of our own create, cached from its response
+            if _newer(body, cached):
+                self._pods[pod_key] = body if owned and type(body) is dict else _plain(body)
         owner = _owner_name(body)
         if owner is not None:
             self.trigger((namespace, owner))
@@ -458,6 +467,18 @@ def _newer(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
     if (body.get("metadata") or {}).get("uid") != (cached.get("metadata") or {}).get("uid"):
         return True
     return new >= old
+
+
+def _same_version(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
+    """``body`` is exactly what is cached: the same object at the same resourceVersion."""
+    if cached is None:
+        return False
+    new, old = _rv(body), _rv(cached)
+    return (
+        new is not None
+        and new == old
+        and (body.get("metadata") or {}).get("uid") == (cached.get("metadata") or {}).get("uid")
+    )
 
 
 def _owner_name(pod: Mapping[str, Any]) -> str | None:

@@ -46,15 +46,17 @@ class LogStore:
 
     def __init__(self, clock_ns: Callable[[], int] = time.time_ns) -> None:
         self._streams: dict[Key, _Stream] = {}
+        # Container names per pod, so dropping a pod's logs does not scan every stream.
+        self._by_pod: dict[tuple[str, str], dict[str, None]] = {}
         self._clock_ns = clock_ns
 
     def open(self, namespace: str, pod: str, container: str) -> None:
         """Make the container known (an empty log) once it has started."""
-        self._streams.setdefault((namespace, pod, container), _Stream())
+        self._stream(namespace, pod, container)
 
     def append(self, namespace: str, pod: str, container: str, data: bytes) -> None:
         """Append output; like the container runtime, one entry per line."""
-        stream = self._streams.setdefault((namespace, pod, container), _Stream())
+        stream = self._stream(namespace, pod, container)
         if stream.closed or not data:
             return
         now = self._clock_ns()
@@ -70,21 +72,28 @@ class LogStore:
 
     def close(self, namespace: str, pod: str, container: str) -> None:
         """The container terminated: followers end after the last line."""
-        stream = self._streams.setdefault((namespace, pod, container), _Stream())
+        stream = self._stream(namespace, pod, container)
         if not stream.closed:
             stream.closed = True
             stream.notify()
 
+    def _stream(self, namespace: str, pod: str, container: str) -> _Stream:
+        stream = self._streams.get((namespace, pod, container))
+        if stream is None:
+            stream = self._streams[(namespace, pod, container)] = _Stream()
+            self._by_pod.setdefault((namespace, pod), {})[container] = None
+        return stream
+
     def forget(self, namespace: str, pod: str) -> None:
         """The pod object is gone: drop its logs, as the kubelet does."""
-        for key in [k for k in self._streams if k[0] == namespace and k[1] == pod]:
-            stream = self._streams.pop(key)
+        for container in self._by_pod.pop((namespace, pod), {}):
+            stream = self._streams.pop((namespace, pod, container))
             stream.closed = True
             stream.notify()
 
     def containers(self, namespace: str, pod: str) -> list[str]:
         """Names of the containers of a pod that have a log."""
-        return [k[2] for k in self._streams if k[0] == namespace and k[1] == pod]
+        return list(self._by_pod.get((namespace, pod), {}))
 
     def is_closed(self, namespace: str, pod: str, container: str) -> bool:
         """Whether the container's log has ended (raises KeyError if unknown)."""

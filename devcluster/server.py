@@ -20,6 +20,7 @@ from aiohttp import web
 from devcluster import discovery, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
+from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
 from devcluster.patch import APPLY
 from devcluster.resources import PODS, ResourceInfo
@@ -131,7 +132,7 @@ def parse_request(method: str, path: str, query: dict[str, str]) -> RequestInfo:
 
 def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=_encode(body),
         status=status,
         headers={"Content-Type": "application/json", **(headers or {})},
     )
@@ -139,10 +140,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
-
-
-def _encode(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode()
 
 
 def _bool(value: str | None) -> bool:

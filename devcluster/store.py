@@ -26,6 +26,7 @@ from devcluster.errors import (
     invalid,
     not_found,
 )
+from devcluster.fastjson import clone
 from devcluster.patch import (
     APPLY,
     JSON,
@@ -87,15 +88,6 @@ _SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease"
 Location = tuple[ResourceKey, str, str]
 # The class defines list(), which hides the builtin inside its annotations.
 Warnings = list[str]
-
-
-def clone(value: Any) -> Any:
-    """A deep copy of JSON data, several times faster than copy.deepcopy."""
-    if type(value) is dict:
-        return {k: clone(v) for k, v in value.items()}
-    if type(value) is list:
-        return [clone(v) for v in value]
-    return value
 
 
 def utc_now() -> datetime.datetime:

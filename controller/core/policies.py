@@ -47,6 +47,7 @@ from taskrun.api import (
 
 Obj = dict[str, Any]
 
+DEFAULT_PENDING_REPORT_SECONDS = 2.0
 HOLD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
 ACK_ANNOTATION = "taskrun.dev/logs-acked"
 DEFAULT_MAX_HOLD_SECONDS = 600.0
@@ -71,6 +72,9 @@ class CoreSettings:
     log_tail_lines: int = 100
     log_tail_bytes: int = 16384
     max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
+    # A first attempt's pod that starts within this long is reported Running directly: no
+    # Pending status write (and Event) for the usual case. 0 reports Pending at once.
+    pending_report_seconds: float = DEFAULT_PENDING_REPORT_SECONDS
 
 
 # --- actions -------------------------------------------------------------------------
@@ -287,7 +291,11 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
     if outcome.finished:
         return _attempt_over(obs, spec, settings, current, outcome)
 
-    # 7. Still going: keep the status current and wake up at the next deadline.
+    # 7. Still going: keep the status current and wake up at the next deadline. A pod that
+    # was just created is not news yet: if it starts soon, Running is the first write.
+    quiet_until = _quiet_until(obs.pod, current, outcome, settings)
+    if quiet_until is not None and obs.now < quiet_until:
+        return Decision(wake_at=min(quiet_until, deadline) if deadline else quiet_until)
     desired = with_phase(
         current,
         outcome.phase,
@@ -299,6 +307,24 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         exitCode=outcome.exit_code,
     )
     return Decision(actions=_write(current, desired, obs), wake_at=deadline)
+
+
+def _quiet_until(
+    pod: Mapping[str, Any], current: Mapping[str, Any], outcome: Outcome, settings: CoreSettings
+) -> datetime | None:
+    """Until when a first attempt's freshly created pod needs no status write; None if it does.
+
+    Only the plain "pod created" state waits: an unschedulable pod or an image pull backing
+    off is reported at once, and so is anything after the first status write.
+    """
+    if current.get("phase") or outcome.reason != Reason.POD_CREATED:
+        return None
+    if settings.pending_report_seconds <= 0:
+        return None
+    created = created_at(pod)
+    if created is None:
+        return None
+    return created + timedelta(seconds=settings.pending_report_seconds)
 
 
 def exec_sidecar_waiting(
@@ -685,7 +711,8 @@ def _attempt_fields(obs: Observation, spec: TaskRunSpec, attempt: int, pod_name:
         "observedGeneration": _meta(obs.taskrun).get("generation"),
         "podName": pod_name,
         "attempts": attempt,
-        "startTime": _status(obs.taskrun).get("startTime") or format_time(obs.now),
+        # The run started when its first pod was made, whenever its first status is written.
+        "startTime": _status(obs.taskrun).get("startTime") or _attempt_start(obs.pod, {}, obs.now),
     }
     logs = _status(obs.taskrun).get("logs") or {}
     if pod_name and spec.effective_container_logs and logs.get("pod") != pod_name:

@@ -88,3 +88,44 @@ async def test_a_deleted_taskrun_is_forgotten(recorded):
     controller.on_taskrun("DELETED", taskrun("2", "Running"))
     await settle(controller)
     assert ("ns", "t") not in controller._taskruns
+
+
+async def test_the_echo_of_our_own_write_is_not_reconciled_again(recorded):
+    controller, seen = recorded
+    # What a status patch's response put in the cache ...
+    controller._taskruns[("ns", "t")] = taskrun("10", "Running")
+    controller._pods[("ns", "t-1")] = pod("t-1", "7")
+    # ... comes back on the watches: the same object at the same version.
+    controller.on_taskrun("MODIFIED", taskrun("10", "Running"))
+    controller.on_pod("ADDED", pod("t-1", "7"))
+    await settle(controller)
+    assert seen == []
+    # A newer version, or the same version of another object, is news.
+    controller.on_taskrun("MODIFIED", taskrun("11", "Succeeded"))
+    await settle(controller)
+    controller.on_taskrun("ADDED", taskrun("11", uid="u2"))
+    await settle(controller)
+    controller.on_pod("MODIFIED", pod("t-1", "8"))
+    await settle(controller)
+    assert seen == [("ns", "t")] * 3
+
+
+async def test_many_keys_share_at_most_max_workers_tasks(recorded):
+    controller, seen = recorded
+    for i in range(200):
+        controller.on_taskrun(
+            None,
+            {
+                **taskrun("1"),
+                "metadata": {
+                    "name": f"t{i}",
+                    "namespace": "ns",
+                    "uid": f"u{i}",
+                    "resourceVersion": "1",
+                },
+            },
+        )
+    assert len(controller._workers) == controller.settings.max_workers
+    await settle(controller)
+    assert sorted(seen) == sorted(("ns", f"t{i}") for i in range(200))
+    assert not controller._workers and not controller._queue

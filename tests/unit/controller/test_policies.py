@@ -127,20 +127,44 @@ def test_a_refused_pod_create_ends_invalid_spec_with_the_servers_message():
 # --- a running attempt -----------------------------------------------------------------------
 
 
-def test_a_created_pod_is_reported_pending_once():
+def test_a_created_pod_is_reported_pending_once_it_has_waited():
     tr = taskrun()
     the_pod = pod("Pending", scheduled=False, started=None)
-    decision = run(tr, the_pod, now=NOW)
+    # Just created: no write yet, a wake-up when the quiet time is over.
+    quiet = run(tr, the_pod, now=NOW)
+    assert quiet.actions == []
+    assert quiet.wake_at == NOW + timedelta(seconds=SETTINGS.pending_report_seconds)
+    decision = run(tr, the_pod, now=quiet.wake_at)
     patch = patched(decision)
     assert patch["phase"] == "Pending"
     assert patch["reason"] == "PodCreated"
     assert patch["podName"] == "run-1"
     assert patch["attempts"] == 1
-    assert patch["startTime"] == T0
+    assert patch["startTime"] == T0  # the pod's creation, not the write's time
     assert patch["logs"]["command"] == "kubectl logs -n ns run-1 -c base"
     # the same world again: nothing to write
     settled = taskrun(status=_apply(tr.get("status") or {}, patch))
-    assert run(settled, the_pod, now=NOW).actions == []
+    assert run(settled, the_pod, now=quiet.wake_at).actions == []
+
+
+@pytest.mark.parametrize(
+    ("the_pod", "seconds", "written"),
+    [
+        # a pod that starts within the quiet time is reported Running at once
+        (pod("Running", base=running()), 2.0, "Running"),
+        # a pod the scheduler refuses is news at once
+        (
+            pod("Pending", scheduled="0/1 nodes are available", started=None),
+            2.0,
+            "Pending",
+        ),
+        # 0 turns the quiet time off
+        (pod("Pending", scheduled=False, started=None), 0.0, "Pending"),
+    ],
+)
+def test_what_is_written_inside_the_quiet_time(the_pod, seconds, written):
+    settings = CoreSettings(pending_report_seconds=seconds)
+    assert patched(run(taskrun(), the_pod, now=NOW, settings=settings))["phase"] == written
 
 
 def test_running_patches_only_what_changed():
