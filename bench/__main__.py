@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import dataclasses
 import json
+import os
 import platform
 import time
 from pathlib import Path
@@ -32,13 +33,23 @@ def machine() -> str:
                 break
     except OSError:
         pass
-    import os
 
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     return (
         f"{os.cpu_count()} cores ({cpu}), {mem:.0f} GiB, Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}"
     )
+
+
+def controller_env() -> str:
+    """Which dependencies the measured controller ran with."""
+    if os.environ.get("BENCH_CONTROLLER_PYTHON"):
+        return (
+            "`BENCH_CONTROLLER_PYTHON` ("
+            + os.environ["BENCH_CONTROLLER_PYTHON"]
+            + "; `make bench` points it at .venv-runtime, the image's requirements/runtime.lock)"
+        )
+    return "the benchmark's own venv (development dependencies)"
 
 
 def main() -> int:
@@ -49,6 +60,11 @@ def main() -> int:
     parser.add_argument("--idle-runs", type=int, default=10_000)
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--no-report", action="store_true")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="leave devcluster's garbage collector as Python sets it (see bench/cluster.py)",
+    )
     parser.add_argument(
         "--report-only",
         action="store_true",
@@ -63,6 +79,8 @@ def main() -> int:
     idle_seconds = 10.0 if args.quick else args.idle_seconds
     results: dict[str, object] = {
         "machine": machine(),
+        "controller_env": controller_env(),
+        "devcluster_gc": "Python's default" if args.default_gc else "quiet (bench/cluster.py)",
         "date": time.strftime("%Y-%m-%d"),
         "bursts": [],
         "paced": None,
@@ -70,7 +88,10 @@ def main() -> int:
     }
 
     for n in sizes:
-        with running_cluster() as cluster, running_controller(cluster) as proc:
+        with (
+            running_cluster(default_gc=args.default_gc) as cluster,
+            running_controller(cluster) as proc,
+        ):
             burst = asyncio.run(run_burst(cluster, proc.pid, n))
             print(
                 f"burst n={n}: {burst.throughput:.1f}/s, writes/run "
@@ -81,14 +102,17 @@ def main() -> int:
             )
             results["bursts"].append(dataclasses.asdict(burst))  # type: ignore[attr-defined]
     n_paced = 500 if args.quick else 3000
-    with running_cluster() as cluster, running_controller(cluster) as proc:
+    with (
+        running_cluster(default_gc=args.default_gc) as cluster,
+        running_controller(cluster) as proc,
+    ):
         paced = asyncio.run(run_burst(cluster, proc.pid, n_paced, rate=args.rate))
         print(
             f"paced {args.rate}/s n={n_paced}: p99 pod->run {paced.pod_to_run_ms['p99']:.0f} ms",
             flush=True,
         )
         results["paced"] = dataclasses.asdict(paced)
-    with running_cluster() as cluster:
+    with running_cluster(default_gc=args.default_gc) as cluster:
         run_populate(cluster.url, idle_runs)
         started = time.monotonic()
         with running_controller(cluster) as proc:

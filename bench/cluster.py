@@ -30,12 +30,14 @@ def controller_python() -> str:
 
 
 @contextmanager
-def running_cluster() -> Any:
+def running_cluster(*, default_gc: bool = False) -> Any:
+    """devcluster with the CRD; ``default_gc`` keeps Python's collector as it comes."""
     cluster = DevCluster()
     cluster.start()
     try:
         cluster.apply_file(ROOT / "crds" / "taskrun.yaml")
-        quiet_gc()
+        if not default_gc:
+            quiet_gc()
         yield cluster
     finally:
         cluster.stop()

@@ -43,6 +43,9 @@ from tests.integration.conftest import Runs, poll
         (["--selector", "taskrun.dev/shard=a"], {}, {"selector": "taskrun.dev/shard=a"}),
         ([], {"TASKRUN_SELECTOR": "team in (x,y)"}, {"selector": "team in (x,y)"}),
         ([], {}, {"selector": None}),
+        ([], {}, {"pending_report_seconds": 2.0}),
+        (["--pending-report-seconds", "0"], {}, {"pending_report_seconds": 0.0}),
+        ([], {"TASKRUN_PENDING_REPORT_SECONDS": "5.5"}, {"pending_report_seconds": 5.5}),
     ],
 )
 def test_flags_and_environment(argv, env, expected):
@@ -60,13 +63,18 @@ def test_flags_and_environment(argv, env, expected):
         ["-n", "a", "-A"],
         ["--security-policy", "/nonexistent/policy.yaml"],
         ["--selector", "a=1,,b=2"],
+        ["--pending-report-seconds", "-1"],
+        ["--pending-report-seconds", "nan"],
     ],
 )
 def test_bad_flags_exit_with_usage(argv, capsys):
     with pytest.raises(SystemExit) as exited:
         parse_args(argv, {})
     assert exited.value.code == 2
-    assert "usage:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "usage:" in err
+    if "--pending-report-seconds" in argv:
+        assert "--pending-report-seconds must be 0 or more" in err
 
 
 def test_a_bad_environment_value_is_refused(capsys):
