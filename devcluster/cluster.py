@@ -77,6 +77,7 @@ class DevCluster:
             requests=self.requests,
             faults=self.faults,
             logs=self._log_source,
+            exec_target=lambda: self.kubelet,
             bookmark_interval=bookmark_interval,
         )
         self.url = ""

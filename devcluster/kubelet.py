@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol, cast
 
-from devcluster.errors import ApiError
+from devcluster import shell
+from devcluster.errors import ApiError, bad_request
 from devcluster.logs import LogStore, split_lines
 from devcluster.resources import EVENTS, NODES, PODS
 from devcluster.scenario import (
@@ -61,6 +62,7 @@ FALLBACK_LOG_BYTES = 2048
 
 SIGTERM_EXIT = 143
 SIGKILL_EXIT = 137
+SIGINT_EXIT = 130
 
 NOT_HELPFUL = "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
@@ -381,6 +383,7 @@ class _Container:
     signalled: asyncio.Event = field(default_factory=asyncio.Event)
     got_term: bool = False
     got_kill: bool = False
+    got_int: bool = False
 
     @property
     def image(self) -> str:
@@ -449,6 +452,22 @@ class Kubelet:
         # by pod first, so a pod's removal drops its entries without scanning everyone's.
         self._events: dict[Any, dict[tuple[Any, ...], tuple[str, int]]] = {}
         self._listening = asyncio.Event()
+
+    # -- exec --------------------------------------------------------------
+
+    def exec_check(self, namespace: str, pod: str, container: str) -> None:
+        """Raise a 400 unless the container is running (asked before the upgrade)."""
+        self._runner(namespace, pod).running_container(container)
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> shell.Outcome:
+        """Run ``command`` in a container of a pod this kubelet runs (pods/exec)."""
+        return self._runner(namespace, pod).exec(container, command)
+
+    def _runner(self, namespace: str, pod: str) -> _PodRunner:
+        for runner in self._runners.values():
+            if runner.ns == namespace and runner.name == pod and not runner.lost:
+                return runner
+        raise bad_request(f'pod "{pod}" is not running on this node')
 
     # -- node --------------------------------------------------------------
 
@@ -1060,6 +1079,41 @@ class _PodRunner:
             rel = posixpath.join(best["subPath"], rel) if rel else best["subPath"]
         return self.volumes.setdefault(best.get("name", ""), {}), rel
 
+    def exec(self, container: str, command: list[str]) -> shell.Outcome:
+        """pods/exec: run ``command`` in a running container (devcluster/shell.py)."""
+        c = self.running_container(container)
+
+        def signal(number: int) -> None:
+            if number == shell.SIGNALS["KILL"]:
+                c.got_kill = True
+            elif number == shell.SIGNALS["INT"]:
+                c.got_int = True
+            else:
+                c.got_term = True
+            c.signalled.set()
+
+        return shell.run(
+            command,
+            lambda path: self.read_file(c, path),
+            lambda path: self.list_dir(c, path),
+            signal,
+        )
+
+    def running_container(self, name: str) -> _Container:
+        c = next((c for c in self.containers if c.name == name), None)
+        if c is None or not c.running or c.process is None or c.process.done():
+            raise bad_request(f'container not found ("{name}")')
+        return c
+
+    def list_dir(self, c: _Container, path: str) -> list[str] | None:
+        """Names in a directory: a volume's root always exists, other paths if non-empty."""
+        files, key = self._resolve(c, path)
+        prefix = "" if key in ("", ".") else key.rstrip("/") + "/"
+        names = sorted({k[len(prefix) :].split("/", 1)[0] for k in files if k.startswith(prefix)})
+        if names or (files is not c.fs and not prefix):
+            return names
+        return None
+
     def write_file(self, c: _Container, path: str, data: bytes) -> None:
         files, key = self._resolve(c, path)
         files[key] = data
@@ -1077,6 +1131,11 @@ class _PodRunner:
                 return SIGKILL_EXIT, "Error"
             if c.got_term and not c.scenario.ignore_sigterm:
                 return self._on_sigterm(c)
+            if c.got_int:
+                # KPO's exec-mode sidecar traps SIGINT and exits 0; others die of it.
+                if c.name == XCOM_SIDECAR and c.role == _ROLE_REGULAR:
+                    return 0, "Completed"
+                return SIGINT_EXIT, "Error"
 
     def _on_sigterm(self, c: _Container) -> tuple[int, str]:
         if c.name == XCOM_SIDECAR and c.role == _ROLE_SIDECAR:

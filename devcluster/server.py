@@ -50,6 +50,21 @@ _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 _open_stream: contextvars.ContextVar[Callable[[], None]] = contextvars.ContextVar("open_stream")
 
 
+class ExecTarget(Protocol):
+    """What pods/exec needs from the kubelet."""
+
+    def exec_check(self, namespace: str, pod: str, container: str) -> None:
+        """Raise ApiError when the container is not running."""
+
+    def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> Any: ...
+
+
+# The remote-command WebSocket protocols (client-go's websocket executor); v5 adds a
+# close channel, unused here since no stdin is read.
+EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
+STDOUT, STDERR, ERROR = 1, 2, 3
+
+
 class LogSource(Protocol):
     """What pods/log needs from the kubelet's log store."""
 
@@ -142,6 +157,20 @@ def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
 
 
+def _exec_status(command: list[str], code: int) -> dict[str, Any]:
+    """The v1 Status an exec ends with on the error channel, as the kubelet writes it."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: error executing command "
+        f"{command}, exit code {code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+    }
+
+
 def _bool(value: str | None) -> bool:
     return value in ("true", "1", "True")
 
@@ -184,6 +213,7 @@ class ApiServer:
         requests: RequestLog,
         faults: FaultPlan,
         logs: Callable[[], LogSource | None] = lambda: None,
+        exec_target: Callable[[], ExecTarget | None] = lambda: None,
         bookmark_interval: float = 5.0,
         default_watch_timeout: float = 1800.0,
     ) -> None:
@@ -191,6 +221,7 @@ class ApiServer:
         self.requests = requests
         self.faults = faults
         self.logs = logs
+        self.exec_target = exec_target
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self.server_address = "127.0.0.1:0"
@@ -387,9 +418,9 @@ class ApiServer:
             )
         ):
             raise ApiError(404, "the server could not find the requested resource")
-        if sub and sub not in ("status", "log", "binding"):
+        if sub and sub not in ("status", "log", "binding", "exec"):
             raise ApiError(404, f"the server could not find the requested resource ({sub})")
-        if sub in ("log", "binding") and info.key != PODS:
+        if sub in ("log", "binding", "exec") and info.key != PODS:
             raise ApiError(404, f"the server could not find the requested resource ({sub})")
         if (sub == "log" and method not in ("GET", "HEAD")) or (
             sub == "binding" and method != "POST"
@@ -405,6 +436,8 @@ class ApiServer:
             return await self._watch(request, info, ns, query, accept)
         if method in ("GET", "HEAD") and sub == "log":
             return await self._log(request, ns, name, query)
+        if sub == "exec":
+            return await self._exec(request, ns, name)
         if method in ("GET", "HEAD") and name:
             obj = await self.store.get(info.key, ns, name)
             if _wants_table(accept) and not sub:
@@ -751,15 +784,45 @@ class ApiServer:
 
     # ---- pods/log -------------------------------------------------------------------------
 
-    async def _log(
-        self, request: web.Request, ns: str, name: str, query: dict[str, str]
-    ) -> web.StreamResponse:
+    async def _exec(self, request: web.Request, ns: str, name: str) -> web.StreamResponse:
+        """pods/exec over WebSocket (channel.k8s.io): stdout, stderr, then the status.
+
+        Only non-interactive commands: no stdin, no TTY. What the container can run is
+        devcluster/shell.py.
+        """
+        if request.method not in ("GET", "POST"):
+            raise ApiError(405, "the server does not allow this method on exec")
         pod = await self.store.get(PODS, ns, name)
+        command = request.query.getall("command", [])
+        if not command:
+            raise bad_request("you must specify at least 1 command")
+        if _bool(request.query.get("stdin")) or _bool(request.query.get("tty")):
+            raise bad_request("devcluster's exec takes no stdin and no tty")
+        container = self._pod_container(pod, name, request.query.get("container"))
+        target = self.exec_target()
+        if target is None:
+            raise bad_request(f'container not found ("{container}")')
+        target.exec_check(ns, name, container)
+        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS)
+        if not ws.can_prepare(request).ok:
+            raise bad_request("Upgrade request required (devcluster serves exec over WebSocket)")
+        outcome = target.exec(ns, name, container, list(command))
+        await ws.prepare(request)
+        if _bool(request.query.get("stdout", "true")) and outcome.stdout:
+            await ws.send_bytes(bytes([STDOUT]) + bytes(outcome.stdout))
+        if _bool(request.query.get("stderr", "true")) and outcome.stderr:
+            await ws.send_bytes(bytes([STDERR]) + bytes(outcome.stderr))
+        await ws.send_bytes(bytes([ERROR]) + _encode(_exec_status(command, outcome.code)))
+        await ws.close()
+        return ws
+
+    @staticmethod
+    def _pod_container(pod: dict[str, Any], name: str, container: str | None) -> str:
+        """The container a pods/log or pods/exec request names, or the pod's only one."""
         spec = pod.get("spec") or {}
         regular = [c["name"] for c in spec.get("containers") or []]
         init = [c["name"] for c in spec.get("initContainers") or []]
         ephemeral = [c["name"] for c in spec.get("ephemeralContainers") or []]
-        container = query.get("container")
         if not container:
             if len(regular) != 1:
                 raise bad_request(
@@ -767,9 +830,16 @@ class ApiServer:
                     f"[{' '.join(regular)}]"
                     + (f" or one of the init containers: [{' '.join(init)}]" if init else "")
                 )
-            container = regular[0]
-        elif container not in regular + init + ephemeral:
+            return regular[0]
+        if container not in regular + init + ephemeral:
             raise bad_request(f"container {container} is not valid for pod {name}")
+        return container
+
+    async def _log(
+        self, request: web.Request, ns: str, name: str, query: dict[str, str]
+    ) -> web.StreamResponse:
+        pod = await self.store.get(PODS, ns, name)
+        container = self._pod_container(pod, name, query.get("container"))
         if _bool(query.get("previous")):
             raise bad_request(
                 f'previous terminated container "{container}" in pod "{name}" not found'

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from devcluster import DevCluster
 
@@ -20,6 +21,7 @@ from controller_run import access_of
 from deploy_helpers import only, render
 from rbac_check import Access, denied, rules_from_manifest, unused
 
+ROOT = Path(__file__).resolve().parents[2]
 CONTROLLER_AGENTS = ("kopf/", "taskrun-controller/")
 # Below this the suite did not run before this module: nothing to prove.
 MIN_ACCESSES = 200
@@ -35,10 +37,25 @@ def suite_accesses(cluster: DevCluster) -> list[Access]:
     return accesses
 
 
+# Exec mode's extra grant, which docs/operations.md tells users to add in an overlay.
+EXEC_RULE = '{apiGroups: [""], resources: [pods/exec], verbs: [get, create]}'
+
+
 def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: DevCluster) -> None:
-    accesses = suite_accesses(cluster)
-    if len(accesses) < MIN_ACCESSES:
-        pytest.skip(f"only {len(accesses)} controller requests: run the whole integration suite")
+    everything = suite_accesses(cluster)
+    if len(everything) < MIN_ACCESSES:
+        pytest.skip(f"only {len(everything)} controller requests: run the whole integration suite")
+    # test_e2e_exec_mode runs --xcom-mode=exec, which needs the documented extra rule.
+    accesses = [a for a in everything if a.subresource != "exec"]
+    execs = [a for a in everything if a.subresource == "exec"]
+    assert EXEC_RULE in (ROOT / "docs" / "operations.md").read_text()
+    exec_role = {
+        "kind": "ClusterRole",
+        "metadata": {"name": "exec-mode"},
+        "rules": [yaml.safe_load(EXEC_RULE)],
+    }
+    assert execs, "test_e2e_exec_mode made no exec request"
+    assert denied(rules_from_manifest(exec_role), execs) == []
     role = only(render("base"), "ClusterRole", "taskrun-controller")
     rules = rules_from_manifest(role)
     missing = sorted(
