@@ -10,7 +10,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
 from typing import Any, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
-from kubernetes.client.exceptions import ApiException
+from kubernetes.client.exceptions import ApiException, ApiTypeError
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError
 
@@ -119,9 +119,15 @@ class TaskRunApi:
         return cast(TaskRun, found)
 
     def patch(self, name: str, namespace: str, patch: dict[str, Any]) -> TaskRun:
-        patched = self._custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, patch, **_MERGE_PATCH
-        )
+        args = (GROUP, VERSION, namespace, PLURAL, name, patch)
+        try:
+            patched = self._custom.patch_namespaced_custom_object(*args, **_MERGE_PATCH)
+        except ApiTypeError as exc:
+            # kubernetes < 35 (Airflow 2.10's provider) takes no _content_type, and sends a
+            # merge patch to custom objects already.
+            if "_content_type" not in str(exc):
+                raise
+            patched = self._custom.patch_namespaced_custom_object(*args)
         return cast(TaskRun, patched)
 
     def delete(self, name: str, namespace: str) -> None:

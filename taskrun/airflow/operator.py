@@ -15,12 +15,6 @@ from airflow.providers.cncf.kubernetes.backcompat.backwards_compat_converters im
     convert_env_vars,
 )
 from airflow.providers.cncf.kubernetes.hooks.kubernetes import KubernetesHook
-from airflow.providers.common.compat.sdk import (
-    AirflowException,
-    AirflowSkipException,
-    BaseOperator,
-    conf,
-)
 from airflow.version import version as airflow_version
 from kubernetes.client import models as k8s
 from kubernetes.client.exceptions import ApiException
@@ -28,6 +22,7 @@ from urllib3.exceptions import HTTPError
 
 from taskrun.airflow import mapping
 from taskrun.airflow.client import TaskRunApi, TaskRunGone
+from taskrun.airflow.compat import AirflowException, AirflowSkipException, BaseOperator, conf
 from taskrun.airflow.trigger import TaskRunTrigger
 
 if TYPE_CHECKING:

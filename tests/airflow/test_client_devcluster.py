@@ -75,16 +75,16 @@ def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
 
 def _set_status(api_client: ApiClient, namespace: str, name: str, status: dict) -> None:
     from kubernetes.client import CustomObjectsApi
+    from kubernetes.client.exceptions import ApiTypeError
 
-    CustomObjectsApi(api_client).patch_namespaced_custom_object_status(
-        "taskrun.dev",
-        "v1alpha1",
-        namespace,
-        "taskruns",
-        name,
-        {"status": status},
-        _content_type="application/merge-patch+json",
-    )
+    args = ("taskrun.dev", "v1alpha1", namespace, "taskruns", name, {"status": status})
+    api = CustomObjectsApi(api_client)
+    try:
+        api.patch_namespaced_custom_object_status(
+            *args, _content_type="application/merge-patch+json"
+        )
+    except ApiTypeError:  # kubernetes < 35 (Airflow 2.10): a merge patch by default
+        api.patch_namespaced_custom_object_status(*args)
 
 
 def test_create_then_reattach(api_client: ApiClient, namespace: str, cluster: DevCluster) -> None:

@@ -203,13 +203,13 @@ def test_killed_worker_reattaches_to_the_same_pod(
 def test_on_kill_stops_the_run(
     cluster: DevCluster, airflow_env: dict[str, str], action: str, phase: str | None
 ) -> None:
-    from airflow.providers.common.compat.sdk import AirflowException
     from kubernetes.client import ApiClient, Configuration, CoreV1Api
     from kubernetes.client.exceptions import ApiException
     from kubernetes.config import load_kube_config
 
     from taskrun.airflow import TaskRunOperator, mapping
     from taskrun.airflow.client import TaskRunApi
+    from taskrun.airflow.compat import AirflowException
 
     namespace = _namespace(cluster, f"kill-{action}")
     scenario = {"runSeconds": 120, "logs": "long job\n"}
@@ -272,12 +272,12 @@ def test_restarted_triggerer_resumes_the_same_run(
     import importlib
     import logging
 
-    from airflow.providers.common.compat.sdk import TaskDeferred
     from kubernetes.client import ApiClient, Configuration, CoreV1Api
     from kubernetes.config import load_kube_config
 
     from taskrun.airflow import TaskRunOperator, mapping
     from taskrun.airflow.client import TaskRunApi
+    from taskrun.airflow.compat import TaskDeferred
 
     # Airflow 3 logs through structlog, which caplog does not see: a plain task log here.
     task_log = logging.getLogger("test.taskrun.triggerer_restart")

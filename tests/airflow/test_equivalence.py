@@ -32,6 +32,9 @@ from controller.core.pod import build_pod
 from controller.core.podsettings import PodSettings
 from taskrun.airflow import mapping
 from taskrun.api import validate_spec
+from tests.airflow.conftest import needs_reference_kpo
+
+pytestmark = needs_reference_kpo()
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "team-a"

@@ -18,13 +18,13 @@ import pytest
 pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 
-from airflow.providers.common.compat.sdk import AirflowException, AirflowSkipException
-
 from taskrun.airflow import mapping
 from taskrun.airflow import trigger as trigger_module
 from taskrun.airflow.client import TaskRunGone
+from taskrun.airflow.compat import AirflowException, AirflowSkipException
 from taskrun.airflow.operator import TaskRunOperator
 from taskrun.airflow.trigger import TaskRunTrigger
+from tests.airflow.conftest import needs_reference_kpo
 
 RUN_ID = "manual__2026-11-24T04:00:00+00:00"
 
@@ -310,7 +310,7 @@ def test_unknown_on_kill_action_and_callbacks_are_refused() -> None:
 def test_deferrable_defers_to_the_trigger_then_prints_full_log(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from airflow.providers.common.compat.sdk import TaskDeferred
+    from taskrun.airflow.compat import TaskDeferred
 
     api = FakeApi([], logs={"p-1": b"l1\nl2\n"})
     op = make_op(api, deferrable=True, on_kill_action="delete", do_xcom_push=True)
@@ -362,12 +362,14 @@ def test_dry_run_prints_a_taskrun(capsys: pytest.CaptureFixture[str]) -> None:
     assert "labels" not in body["spec"]
 
 
+@needs_reference_kpo()
 def test_template_fields_are_kpos() -> None:
     from airflow.providers.cncf.kubernetes.operators.pod import KubernetesPodOperator
 
     assert tuple(TaskRunOperator.template_fields) == tuple(KubernetesPodOperator.template_fields)
 
 
+@needs_reference_kpo()
 def test_constructor_accepts_every_kpo_parameter_with_kpos_default() -> None:
     import inspect
 
