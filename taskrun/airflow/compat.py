@@ -16,12 +16,12 @@ try:
         conf,
     )
 except ImportError:  # Airflow 2.10
-    from airflow.configuration import conf  # type: ignore[no-redef]
-    from airflow.exceptions import (  # type: ignore[no-redef]
+    from airflow.configuration import conf
+    from airflow.exceptions import (
         AirflowException,
         AirflowSkipException,
         TaskDeferred,
     )
-    from airflow.models import BaseOperator  # type: ignore[no-redef]
+    from airflow.models import BaseOperator
 
 __all__ = ["AirflowException", "AirflowSkipException", "BaseOperator", "TaskDeferred", "conf"]
