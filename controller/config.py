@@ -33,6 +33,10 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names the flag."""
 
 
+# kopf's default; kopf refreshes the heartbeat 10 s before it runs out, hence at least 10.
+DEFAULT_PEERING_LIFETIME = 60
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the controller is told at start."""
@@ -49,6 +53,8 @@ class Settings:
     security_policy: PolicySet = field(default_factory=PolicySet)
     security_policy_file: str | None = None
     peering: str | None = None
+    # How long a peer's heartbeat counts: a crashed active replica is replaced within it.
+    peering_lifetime: int = DEFAULT_PEERING_LIFETIME
     log_format: LogFormat = "text"
     max_workers: int = 20
     max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
@@ -76,6 +82,12 @@ class Settings:
 def _env(env: Mapping[str, str], name: str) -> str | None:
     value = env.get(f"TASKRUN_{name}")
     return value if value not in (None, "") else None
+
+
+def _at_least(low: int, flag: str, value: int) -> int:
+    if value < low:
+        raise ValueError(f"{flag} must be {low} or more, not {value}")
+    return value
 
 
 def _non_negative(value: float) -> float:
@@ -197,6 +209,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="no peering: this is the only controller (the default)",
     )
     parser.add_argument(
+        "--peering-lifetime",
+        type=int,
+        default=default("PEERING_LIFETIME", DEFAULT_PEERING_LIFETIME),
+        help="seconds a replica's peering heartbeat counts (kopf's lifetime, default 60): a "
+        "killed active replica is replaced within about this long",
+    )
+    parser.add_argument(
         "--log-format",
         choices=["text", "json"],
         default=default("LOG_FORMAT", "text"),
@@ -254,6 +273,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             security_policy=policy,
             security_policy_file=args.security_policy,
             peering=None if args.standalone else args.peering,
+            peering_lifetime=_at_least(10, "--peering-lifetime", int(args.peering_lifetime)),
             log_format=args.log_format,
             max_workers=int(args.max_workers),
             max_hold_seconds=float(args.max_hold_seconds),

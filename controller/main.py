@@ -56,6 +56,13 @@ def kopf_settings(settings: Settings) -> kopf.OperatorSettings:
         # kopf pauses every operator that shares the highest priority: replicas need
         # distinct priorities, or all of them pause and nobody works.
         ks.peering.priority = random.randint(1, 2**31 - 1)
+        ks.peering.lifetime = settings.peering_lifetime
+        log.info(
+            "peering %r with priority %d, lifetime %d s",
+            settings.peering,
+            ks.peering.priority,
+            ks.peering.lifetime,
+        )
     else:
         ks.peering.standalone = True
     # Scanning lists namespaces and CRDs cluster-wide, which a namespaced Role cannot

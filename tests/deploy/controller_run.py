@@ -102,7 +102,9 @@ def http_ok(url: str) -> bool:
 
 
 @contextlib.contextmanager
-def controller_process(args: list[str], kubeconfig: str, log: Path) -> Iterator[None]:
+def controller_process(
+    args: list[str], kubeconfig: str, log: Path
+) -> Iterator[subprocess.Popen[bytes]]:
     env = {**os.environ, "KUBECONFIG": kubeconfig}
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -113,7 +115,7 @@ def controller_process(args: list[str], kubeconfig: str, log: Path) -> Iterator[
             cwd=ROOT,
         )
         try:
-            yield
+            yield proc
         except BaseException:
             sys.stderr.write(f"controller log:\n{log.read_text()[-6000:]}\n")
             raise

@@ -46,6 +46,8 @@ from tests.integration.conftest import Runs, poll
         ([], {}, {"pending_report_seconds": 2.0}),
         (["--pending-report-seconds", "0"], {}, {"pending_report_seconds": 0.0}),
         ([], {"TASKRUN_PENDING_REPORT_SECONDS": "5.5"}, {"pending_report_seconds": 5.5}),
+        ([], {}, {"peering_lifetime": 60}),
+        (["--peering", "ha", "--peering-lifetime", "15"], {}, {"peering_lifetime": 15}),
     ],
 )
 def test_flags_and_environment(argv, env, expected):
@@ -65,6 +67,7 @@ def test_flags_and_environment(argv, env, expected):
         ["--selector", "a=1,,b=2"],
         ["--pending-report-seconds", "-1"],
         ["--pending-report-seconds", "nan"],
+        ["--peering-lifetime", "5"],
     ],
 )
 def test_bad_flags_exit_with_usage(argv, capsys):
