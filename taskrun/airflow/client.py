@@ -6,8 +6,8 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Callable, Iterator
-from typing import Any, cast
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any, TypeVar, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException, ApiTypeError
@@ -42,6 +42,78 @@ LOG_READ_TIMEOUT_SECONDS = 300
 # every other client sends (and all devcluster accepts).
 _WATCH: dict[str, Any] = {"watch": "true"}
 _MERGE_PATCH: dict[str, Any] = {"_content_type": "application/merge-patch+json"}
+
+
+# Answers worth another try, as KPO's generic_api_retry and client-go's retry treat them;
+# a create retried after a 500 that had in fact succeeded meets 409 and reads the TaskRun.
+TRANSIENT_STATUSES = frozenset({429, 500, 502, 503, 504})
+API_BACKOFF_SECONDS = (0.5, 1.0, 2.0, 4.0)  # then give up: five attempts in all
+RETRY_AFTER_MAX_SECONDS = 10.0
+
+T = TypeVar("T")
+
+
+def _retry_delay(exc: Exception, attempt: int) -> float | None:
+    """Seconds before trying again after ``exc``; None when it is not transient or the
+    attempts are spent."""
+    if attempt >= len(API_BACKOFF_SECONDS):
+        return None
+    if isinstance(exc, ApiException):
+        if exc.status not in TRANSIENT_STATUSES:
+            return None
+        after = (exc.headers or {}).get("Retry-After") if exc.headers else None
+        if after is not None and str(after).isdigit():
+            return min(float(after), RETRY_AFTER_MAX_SECONDS)
+    return API_BACKOFF_SECONDS[attempt]
+
+
+def _with_retries(call: Callable[[], T], what: str) -> T:
+    """``call()``, again after a transient API answer or a broken connection."""
+    attempt = 0
+    while True:
+        try:
+            return call()
+        except (ApiException, HTTPError, OSError) as exc:
+            delay = _retry_delay(exc, attempt)
+            if delay is None:
+                raise
+            log.warning("%s: %s; trying again in %.1f s", what, _brief(exc), delay)
+            time.sleep(delay)
+            attempt += 1
+
+
+async def _with_retries_async(call: Callable[[], Awaitable[T]], what: str) -> T:
+    """The trigger's ``_with_retries``: the same answers, the same delays."""
+    from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
+
+    attempt = 0
+    while True:
+        try:
+            return await call()
+        except (AsyncApiException, OSError) as exc:
+            delay = _retry_delay(_as_sync(exc), attempt)
+            if delay is None:
+                raise
+            log.warning("%s: %s; trying again in %.1f s", what, _brief(exc), delay)
+            await asyncio.sleep(delay)
+            attempt += 1
+
+
+def _as_sync(exc: Exception) -> Exception:
+    """kubernetes_asyncio's ApiException seen as the sync one (status and headers)."""
+    status = getattr(exc, "status", None)
+    if status is None:
+        return exc
+    copy = ApiException(status=status, reason=getattr(exc, "reason", None))
+    copy.headers = getattr(exc, "headers", None)
+    return copy
+
+
+def _brief(exc: Exception) -> str:
+    status = getattr(exc, "status", None)
+    if status:
+        return f"HTTP {status} {getattr(exc, 'reason', '') or ''}".strip()
+    return f"{type(exc).__name__}: {exc}"
 
 
 class _Expired(Exception):
@@ -107,7 +179,12 @@ class TaskRunApi:
         """Create the TaskRun, or return the existing one of the same name (and False)."""
         ns = body["metadata"]["namespace"]
         try:
-            created = self._custom.create_namespaced_custom_object(GROUP, VERSION, ns, PLURAL, body)
+            created = _with_retries(
+                lambda: self._custom.create_namespaced_custom_object(
+                    GROUP, VERSION, ns, PLURAL, body
+                ),
+                "creating the TaskRun",
+            )
             return cast(TaskRun, created), True
         except ApiException as exc:
             if exc.status != 409:
@@ -115,25 +192,36 @@ class TaskRunApi:
         return self.get(body["metadata"]["name"], ns), False
 
     def get(self, name: str, namespace: str) -> TaskRun:
-        found = self._custom.get_namespaced_custom_object(GROUP, VERSION, namespace, PLURAL, name)
+        found = _with_retries(
+            lambda: self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            ),
+            "reading the TaskRun",
+        )
         return cast(TaskRun, found)
 
     def patch(self, name: str, namespace: str, patch: dict[str, Any]) -> TaskRun:
         args = (GROUP, VERSION, namespace, PLURAL, name, patch)
-        try:
-            patched = self._custom.patch_namespaced_custom_object(*args, **_MERGE_PATCH)
-        except ApiTypeError as exc:
-            # kubernetes < 35 (Airflow 2.10's provider) takes no _content_type, and sends a
-            # merge patch to custom objects already.
-            if "_content_type" not in str(exc):
-                raise
-            patched = self._custom.patch_namespaced_custom_object(*args)
-        return cast(TaskRun, patched)
+
+        def once() -> Any:
+            try:
+                return self._custom.patch_namespaced_custom_object(*args, **_MERGE_PATCH)
+            except ApiTypeError as exc:
+                # kubernetes < 35 (Airflow 2.10's provider) takes no _content_type, and
+                # sends a merge patch to custom objects already.
+                if "_content_type" not in str(exc):
+                    raise
+                return self._custom.patch_namespaced_custom_object(*args)
+
+        return cast(TaskRun, _with_retries(once, "patching the TaskRun"))
 
     def delete(self, name: str, namespace: str) -> None:
         try:
-            self._custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
+            _with_retries(
+                lambda: self._custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
+                ),
+                "deleting the TaskRun",
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -221,7 +309,9 @@ class TaskRunApi:
 
     def pod_exists(self, name: str, namespace: str) -> bool:
         try:
-            self._core.read_namespaced_pod(name, namespace)
+            _with_retries(
+                lambda: self._core.read_namespaced_pod(name, namespace), "reading the pod"
+            )
         except ApiException as exc:
             if exc.status == 404:
                 return False
@@ -233,8 +323,11 @@ class TaskRunApi:
         is not there or has not started (400)."""
         try:
             # Raw bytes (not the client's decoded str), so offsets match what was streamed.
-            response: Any = self._core.read_namespaced_pod_log(
-                pod, namespace, container=container, _preload_content=False
+            response: Any = _with_retries(
+                lambda: self._core.read_namespaced_pod_log(
+                    pod, namespace, container=container, _preload_content=False
+                ),
+                "reading the pod's log",
             )
         except ApiException as exc:
             if exc.status == 404:
@@ -289,21 +382,30 @@ class AsyncTaskRunApi:
         self._custom = AsyncCustomObjectsApi(api_client)
 
     async def get(self, name: str, namespace: str) -> TaskRun:
-        return await self._custom.get_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name
+        return await _with_retries_async(
+            lambda: self._custom.get_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name
+            ),
+            "reading the TaskRun",
         )
 
     async def patch(self, name: str, namespace: str, patch: dict[str, Any]) -> TaskRun:
-        return await self._custom.patch_namespaced_custom_object(
-            GROUP, VERSION, namespace, PLURAL, name, patch, **_MERGE_PATCH
+        return await _with_retries_async(
+            lambda: self._custom.patch_namespaced_custom_object(
+                GROUP, VERSION, namespace, PLURAL, name, patch, **_MERGE_PATCH
+            ),
+            "patching the TaskRun",
         )
 
     async def delete(self, name: str, namespace: str) -> None:
         from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
         try:
-            await self._custom.delete_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
+            await _with_retries_async(
+                lambda: self._custom.delete_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, name, propagation_policy="Background"
+                ),
+                "deleting the TaskRun",
             )
         except AsyncApiException as exc:
             if exc.status != 404:

@@ -21,6 +21,7 @@ pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
 from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config import load_kube_config
 
 from devcluster import DevCluster
@@ -94,6 +95,74 @@ def test_create_then_reattach(api_client: ApiClient, namespace: str, cluster: De
     assert (created, created_again) == (True, False)
     assert second["metadata"]["uid"] == first["metadata"]["uid"]
     assert cluster.requests.count(verb="create", resource="taskruns", namespace=namespace) == 2
+
+
+def test_transient_api_answers_are_tried_again(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    cluster.faults.reseed(11)  # the same failures every run
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.error_rate = 0.3
+    cluster.faults.error_codes = (500, 503)
+    cluster.faults.throttle_rate = 0.1  # 429 with Retry-After: 1
+    try:
+        for i in range(3):
+            taskrun, created = api.create_or_get(_taskrun(namespace, f"flaky-{i}"))
+            assert created or taskrun["metadata"]["name"] == f"flaky-{i}"
+            assert api.get(f"flaky-{i}", namespace)["spec"]["image"] == "busybox"
+            assert api.patch(f"flaky-{i}", namespace, mapping.CANCEL_PATCH)["spec"]["cancel"]
+            api.delete(f"flaky-{i}", namespace)
+    finally:
+        cluster.faults.clear()
+    codes = [r.code for r in cluster.requests.filter(namespace=namespace)]
+    # the faults happened (a 429 among them), and every call above still succeeded
+    failed = [c for c in codes if c in (429, 500, 503)]
+    assert len(failed) >= 3 and 429 in failed, codes
+
+
+def test_the_trigger_tries_transient_answers_again(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    api.create_or_get(_taskrun(namespace, "async-flaky"))
+    trigger = TaskRunTrigger(
+        name="async-flaky", namespace=namespace, config_dict=_kubeconfig(cluster)
+    )
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.verbs = frozenset({"patch"})
+    cluster.faults.error_rate = 1.0
+    cluster.faults.error_codes = (503,)
+
+    def heal() -> None:
+        _wait_until(lambda: cluster.requests.count(namespace=namespace, code=503) >= 2)
+        cluster.faults.clear()
+
+    healer = threading.Thread(target=heal)
+    healer.start()
+    try:
+        asyncio.run(trigger.on_kill())  # on_kill_action cancel: one merge patch
+    finally:
+        healer.join()
+        cluster.faults.clear()
+    assert api.get("async-flaky", namespace)["spec"]["cancel"] is True
+    assert cluster.requests.count(namespace=namespace, code=503) >= 2
+
+
+def test_a_refusal_is_not_tried_again(
+    api_client: ApiClient, namespace: str, cluster: DevCluster
+) -> None:
+    api = TaskRunApi(api_client)
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.error_rate = 1.0
+    cluster.faults.error_codes = (403,)
+    try:
+        with pytest.raises(ApiException) as refused:
+            api.get("anything", namespace)
+    finally:
+        cluster.faults.clear()
+    assert refused.value.status == 403
+    assert cluster.requests.count(namespace=namespace, resource="taskruns") == 1
 
 
 def test_merge_patch_keeps_other_annotations(api_client: ApiClient, namespace: str) -> None:
