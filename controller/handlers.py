@@ -63,6 +63,7 @@ class Controller:
         self.credentials: Any = None
         self._client: Client | None = None
         self._core: CoreSettings | None = None
+        self._core_lock = asyncio.Lock()
         # Finished TaskRuns are kept cut to what deciding on them reads (finished_view).
         self._taskruns: dict[Key, Mapping[str, Any]] = {}
         self._pods: dict[Key, dict[str, Any]] = {}
@@ -95,11 +96,13 @@ class Controller:
     async def core(self) -> CoreSettings:
         """The decision settings; asks the server's version once for ``--xcom-mode=auto``."""
         if self._core is None:
-            version = None
-            if self.settings.xcom_mode == "auto":
-                version = await (await self.client()).server_version()
-            self._core = self.settings.core(version)
-            log.info("result sidecar mode: %s", self._core.pod.xcom_mode)
+            async with self._core_lock:  # the first reconciles start together
+                if self._core is None:
+                    version = None
+                    if self.settings.xcom_mode == "auto":
+                        version = await (await self.client()).server_version()
+                    self._core = self.settings.core(version)
+                    log.info("result sidecar mode: %s", self._core.pod.xcom_mode)
         return self._core
 
     async def close(self) -> None:

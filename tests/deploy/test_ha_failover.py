@@ -96,7 +96,10 @@ def test_the_standby_takes_over_when_the_active_replica_is_killed(tmp_path: Path
             assert 3 <= took <= LIFETIME + 20
             pods = dc.requests.count(verb="create", resource="pods", namespace=NAMESPACE, code=201)
             assert pods == 2  # one per TaskRun: nobody made a second pod
+            # Nothing of ours failed in the standby. (kopf itself may log an internal
+            # assertion from an aiohttp cancel callback when the peer's connections drop.)
             standby_log = logs[1 - active].read_text()
-            assert "Traceback" not in standby_log
+            assert not re.search(r'File "[^"]*/controller/[^"]*", line', standby_log)
+            assert not re.search(r"reconcile \S+ failed", standby_log)
     finally:
         dc.stop()
