@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from deploy_helpers import ROOT, kubectl, only, render
+from deploy_helpers import DEPLOY, ROOT, kubectl, only, render
 from rbac_check import Access
 
 NAMESPACE = "rbac-proof"
@@ -140,3 +140,20 @@ def deployed_args(overlay: str, metrics_port: int, health_port: int) -> list[str
         arg = f"{name}={ports[name]}" if name in ports else arg
         args.append(arg.replace("$(POD_NAMESPACE)", NAMESPACE))
     return args
+
+
+@contextlib.contextmanager
+def peered_devcluster() -> Iterator[Any]:
+    """devcluster with the TaskRun CRD, kopf's peering CRDs, the ha overlay's
+    ClusterKopfPeering and the test namespace: where the ha overlay's replicas run."""
+    devcluster = pytest.importorskip("devcluster", reason="devcluster is not written yet")
+    dc = devcluster.DevCluster()
+    dc.start()
+    try:
+        dc.apply_file(ROOT / "crds" / "taskrun.yaml")
+        dc.apply_file(DEPLOY / "kopf-peering" / "peering-crds.yaml")
+        dc.apply_file(DEPLOY / "overlays" / "ha" / "peering.yaml")
+        dc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+        yield dc
+    finally:
+        dc.stop()

@@ -22,10 +22,10 @@ from controller_run import (
     deployed_args,
     free_port,
     http_ok,
+    peered_devcluster,
     taskrun,
     wait_for,
 )
-from deploy_helpers import DEPLOY, ROOT
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -48,14 +48,7 @@ def _priority(log: Path) -> int:
 
 
 def test_the_standby_takes_over_when_the_active_replica_is_killed(tmp_path: Path) -> None:
-    devcluster = pytest.importorskip("devcluster")
-    dc = devcluster.DevCluster()
-    dc.start()
-    try:
-        dc.apply_file(ROOT / "crds" / "taskrun.yaml")
-        dc.apply_file(DEPLOY / "kopf-peering" / "peering-crds.yaml")
-        dc.apply_file(DEPLOY / "overlays" / "ha" / "peering.yaml")
-        dc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    with peered_devcluster() as dc:
         k = Kubectl(str(dc.kubeconfig_path), tmp_path / "kubectl-cache")
         with contextlib.ExitStack() as stack:
             procs, logs, health = [], [], []
@@ -101,5 +94,3 @@ def test_the_standby_takes_over_when_the_active_replica_is_killed(tmp_path: Path
             standby_log = logs[1 - active].read_text()
             assert not re.search(r'File "[^"]*/controller/[^"]*", line', standby_log)
             assert not re.search(r"reconcile \S+ failed", standby_log)
-    finally:
-        dc.stop()

@@ -24,10 +24,11 @@ from controller_run import (
     deployed_args,
     free_port,
     http_ok,
+    peered_devcluster,
     taskrun,
     wait_for,
 )
-from deploy_helpers import DEPLOY, ROOT, only, render
+from deploy_helpers import ROOT, only, render
 from rbac_check import denied, rules_from_manifest, unused
 
 pytestmark = pytest.mark.timeout(180)
@@ -39,15 +40,8 @@ RUNS = [taskrun(f"ha-{i}", {"exitCode": 0, "runSeconds": 0.2}) for i in range(4)
 def ha_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaRun]:
     if not (ROOT / "controller" / "__main__.py").exists():
         pytest.skip("controller/__main__.py is not written yet: nothing to run")
-    devcluster = pytest.importorskip("devcluster", reason="devcluster is not written yet")
     tmp = tmp_path_factory.mktemp("ha")
-    dc = devcluster.DevCluster()
-    dc.start()
-    try:
-        dc.apply_file(ROOT / "crds" / "taskrun.yaml")
-        dc.apply_file(DEPLOY / "kopf-peering" / "peering-crds.yaml")
-        dc.apply_file(DEPLOY / "overlays" / "ha" / "peering.yaml")
-        dc.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NAMESPACE}})
+    with peered_devcluster() as dc:
         k = Kubectl(str(dc.kubeconfig_path), tmp / "kubectl-cache")
         ports = [(free_port(), free_port()) for _ in range(2)]
         with contextlib.ExitStack() as stack:
@@ -61,8 +55,6 @@ def ha_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HaRun]:
             done = poll(lambda: finished(k), 20)
         logs = "\n".join((tmp / f"c{i}.log").read_text() for i in range(2))
         yield HaRun(dc.requests.records, logs, done)
-    finally:
-        dc.stop()
 
 
 @dataclass
