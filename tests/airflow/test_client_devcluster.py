@@ -74,6 +74,17 @@ def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
     )
 
 
+def _first_event(trigger: TaskRunTrigger, timeout: float = 30) -> dict[str, Any]:
+    """Run the trigger as the triggerer does, until its first event; that event's payload."""
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("no event")
+
+    return asyncio.run(asyncio.wait_for(first(), timeout))
+
+
 def _set_status(api_client: ApiClient, namespace: str, name: str, status: dict) -> None:
     from kubernetes.client import CustomObjectsApi
     from kubernetes.client.exceptions import ApiTypeError
@@ -244,14 +255,9 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
         _set_status(api_client, namespace, "tr-1", {"phase": "Running"})
         _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
     thread = threading.Thread(target=controller)
     thread.start()
-    payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+    payload = _first_event(trigger)
     thread.join()
     taskrun = payload.pop("taskrun")
     assert payload == {
@@ -351,12 +357,7 @@ def test_trigger_from_the_created_version_sees_an_earlier_finish(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+    payload = _first_event(trigger)
     assert (payload["status"], payload["phase"]) == ("done", "Succeeded"), payload
     assert "taskrun" not in payload
     assert _gets(cluster, namespace) == 0
@@ -376,15 +377,10 @@ def test_trigger_rereads_only_on_410(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
     cluster.faults.namespaces = frozenset({namespace})
     cluster.faults.force_410_on_resume = True
     try:
-        payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+        payload = _first_event(trigger)
     finally:
         cluster.faults.clear()
     assert payload["phase"] == "Skipped"
@@ -395,12 +391,7 @@ def test_trigger_rereads_only_on_410(
 def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) -> None:
     trigger = TaskRunTrigger(name="absent", namespace=namespace, config_dict=_kubeconfig(cluster))
 
-    async def first_event() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    payload = asyncio.run(asyncio.wait_for(first_event(), 30))
+    payload = _first_event(trigger)
     assert payload["status"] == "error"
     assert "404" in payload["message"]
 
