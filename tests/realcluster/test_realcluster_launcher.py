@@ -4,6 +4,7 @@ during start-up, and when the launcher itself is killed."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from pathlib import Path
 import pytest
 from real_kubectl import Kubectl
 
+from realcluster import ControlPlane, ControlPlaneError
 from realcluster.pytest_plugin import unavailable
 
 pytestmark = [
@@ -91,6 +93,7 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
         launcher.proc.wait()
         for pid in processes_mentioning(str(launcher.workdir)):
             os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(launcher.workdir / "etcd", ignore_errors=True)  # a 64 MB WAL
 
 
 def test_up_serves_and_sigterm_leaves_nothing(launcher: Launcher, tmp_path: Path) -> None:
@@ -119,3 +122,15 @@ def test_components_die_with_a_killed_launcher(launcher: Launcher) -> None:
     launcher.proc.kill()  # no chance to clean up: the kernel's parent-death signal must act
     launcher.proc.wait()
     wait_until_none_left(launcher.workdir)
+
+
+def test_a_component_failing_at_start_up_is_named_with_its_log(tmp_path: Path) -> None:
+    workdir = tmp_path / "plane"
+    plane = ControlPlane(workdir=workdir, controllers=("no-such-controller",))
+    with pytest.raises(ControlPlaneError) as failure:
+        plane.start()
+    message = str(failure.value)
+    assert message.startswith("kube-controller-manager exited with status 1"), message
+    assert "no-such-controller" in message.split("last lines of", 1)[1]
+    assert processes_mentioning(str(workdir)) == {}
+    shutil.rmtree(workdir / "etcd", ignore_errors=True)
