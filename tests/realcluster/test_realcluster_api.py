@@ -127,3 +127,19 @@ def test_namespace_deletion_completes_and_default_service_account_appears(
     # --wait (the default) returns once the namespace controller has emptied and removed it.
     kubectl_real.run("delete", "namespace", name, "--timeout=90s")
     assert "NotFound" in kubectl_real.fails("get", "namespace", name)
+
+
+def test_a_node_identity_may_register_only_its_own_node(
+    realcluster: RealCluster, tmp_path: Path
+) -> None:
+    node = Kubectl(realcluster.plane.node_kubeconfig("real-node-a"), tmp_path / "cache", None)
+
+    def node_object(name: str) -> str:
+        return json.dumps({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}})
+
+    # The Node authorizer and the NodeRestriction admission plugin, as a kubelet meets them.
+    assert "Forbidden" in node.fails("create", "-f", "-", stdin=node_object("real-node-b"))
+    assert "Forbidden" in node.fails("get", "secrets", "-A")
+    node.run("create", "-f", "-", stdin=node_object("real-node-a"))
+    assert "Forbidden" in node.fails("delete", "node", "real-node-a")  # only an admin may
+    realcluster.api.call("DELETE", "/api/v1/nodes/real-node-a")
