@@ -387,6 +387,16 @@ class Store:
         """Matching objects, sorted by namespace and name."""
         return self.list_now(key, namespace, label_selector, field_selector)[0]
 
+    async def list_versioned(
+        self,
+        key: ResourceKey,
+        namespace: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Matching objects and the list's resourceVersion (a watch resumes from it)."""
+        return self.list_now(key, namespace, label_selector, field_selector)
+
     def selectors(
         self,
         info: ResourceInfo,

@@ -110,9 +110,17 @@ class FakeStore:
         return copy.deepcopy(obj)
 
     async def delete(
-        self, key: Any, namespace: str | None, name: str, grace_period_seconds: int | None = None
+        self,
+        key: Any,
+        namespace: str | None,
+        name: str,
+        grace_period_seconds: int | None = None,
+        *,
+        preconditions: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         obj = await self.get(key, namespace, name)
+        if (preconditions or {}).get("uid") not in (None, obj["metadata"]["uid"]):
+            raise ApiError(409, "Precondition failed: UID")
         self.deletes.append((name, grace_period_seconds))
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         grace = grace_period_seconds
