@@ -22,8 +22,8 @@ from aiohttp import web
 from devcluster.accounting import RequestLog
 from devcluster.errors import ApiError
 from devcluster.faults import FaultPlan
-from devcluster.resources import CRDS, ResourceKey
 from devcluster.logstream import LogSource
+from devcluster.resources import CRDS, ResourceKey
 from devcluster.server import ApiServer
 from devcluster.store import Store
 

@@ -87,9 +87,9 @@ def load_kubeconfig(path: str | os.PathLike[str], context: str | None = None) ->
             context_ssl.check_hostname = False
             context_ssl.verify_mode = ssl.CERT_NONE
         cert = _material(user, "client-certificate", Path(scratch))
-        key = _material(user, "client-key", Path(scratch))
+        key_file = _material(user, "client-key", Path(scratch))
         if cert:
-            context_ssl.load_cert_chain(cert, key)
+            context_ssl.load_cert_chain(cert, key_file)
     return Credentials(server, context_ssl, token)
 
 

@@ -486,6 +486,10 @@ class Kubelet:
         """Run ``command`` in a container of a pod this kubelet runs (pods/exec)."""
         return self._runner(namespace, pod).exec(container, command)
 
+    def runs(self, namespace: str, pod: str) -> bool:
+        """Whether a pod of that name is on this node (its logs can be asked for)."""
+        return any(r.ns == namespace and r.name == pod for r in self._runners.values())
+
     def _runner(self, namespace: str, pod: str) -> _PodRunner:
         for runner in self._runners.values():
             if runner.ns == namespace and runner.name == pod and not runner.lost:
@@ -646,19 +650,17 @@ class Kubelet:
             lease = asyncio.create_task(self._renew_lease(), name="kubelet:lease")
         try:
             while True:
-                pods, resource_version = await self._list_pods()
-                for pod in pods:
-                    self._dispatch("ADDED", pod)
-                listed = {(p.get("metadata") or {}).get("uid") for p in pods}
-                for uid in [u for u in self._runners if u not in listed]:
-                    self._dispatch("DELETED", self._runners[uid].pod)
-                self._listening.set()
                 try:
-                    async for kind, pod in self._watch(resource_version):
-                        self._dispatch(kind, pod)
+                    await self._list_and_watch()
                 except ApiError as exc:
                     if exc.code != 410:
-                        raise
+                        log.warning("kubelet: pod watch failed (%s), listing again", exc)
+                        await asyncio.sleep(1.0)
+                except Exception as exc:
+                    # A remote API server restarting or a dropped connection: pods keep
+                    # running, as on a real node, and the next list catches up.
+                    log.warning("kubelet: pod watch broke (%r), listing again", exc)
+                    await asyncio.sleep(1.0)
                 log.info("kubelet: pod watch ended, listing again")
         finally:
             if lease is not None:
@@ -668,6 +670,17 @@ class Kubelet:
             for runner in runners:
                 runner.task.cancel()
             await asyncio.gather(*(r.task for r in runners), return_exceptions=True)
+
+    async def _list_and_watch(self) -> None:
+        pods, resource_version = await self._list_pods()
+        for pod in pods:
+            self._dispatch("ADDED", pod)
+        listed = {(p.get("metadata") or {}).get("uid") for p in pods}
+        for uid in [u for u in self._runners if u not in listed]:
+            self._dispatch("DELETED", self._runners[uid].pod)
+        self._listening.set()
+        async for kind, pod in self._watch(resource_version):
+            self._dispatch(kind, pod)
 
     def _watch(self, resource_version: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         # Resuming from the version read before the list misses no pod created in

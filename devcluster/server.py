@@ -7,25 +7,23 @@ import base64
 import collections
 import contextvars
 import dataclasses
-import datetime
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import aiohttp
 import yaml
 from aiohttp import web
 
-from devcluster import discovery, openapi, protobuf
+from devcluster import discovery, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
-from devcluster import logstream
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
-from devcluster.patch import APPLY
 from devcluster.logstream import LogSource
+from devcluster.patch import APPLY
 from devcluster.resources import NODES, PODS, ResourceInfo
 from devcluster.store import Store
 from devcluster.tables import to_table

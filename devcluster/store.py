@@ -7,6 +7,7 @@ is atomic with respect to every other store call.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import dataclasses
 import datetime
@@ -393,7 +394,7 @@ class Store:
         namespace: str | None = None,
         label_selector: str | LabelSelector | None = None,
         field_selector: str | FieldSelector | None = None,
-    ) -> tuple[list[dict[str, Any]], str]:
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
         """Matching objects and the list's resourceVersion (a watch resumes from it)."""
         return self.list_now(key, namespace, label_selector, field_selector)
 
