@@ -54,6 +54,7 @@ XCOM_INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 DEFAULT_GRACE_SECONDS = 30
 LEASE_NAMESPACE = "kube-node-lease"
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 # pkg/kubelet/container: MaxContainerTerminationMessageLength and friends.
 TERMINATION_MESSAGE_MAX = 4096
@@ -597,6 +598,15 @@ class Kubelet:
             # A create may drop status (status subresource); report it the kubelet's way.
             self.node = await self.store.patch(
                 NODES, None, self.node_name, {"status": wanted["status"]}, subresource="status"
+            )
+        taints = (self.node.get("spec") or {}).get("taints") or []
+        kept = [t for t in taints if t.get("key") != NOT_READY_TAINT]
+        if len(kept) != len(taints):
+            # The API server's NodeTaint admission taints every new Node not-ready; the node
+            # lifecycle controller lifts it once the node reports Ready. A cluster may run
+            # without that controller (realcluster does), so the simulated node lifts it.
+            self.node = await self.store.patch(
+                NODES, None, self.node_name, {"spec": {"taints": kept or None}}
             )
 
     # -- pods --------------------------------------------------------------
