@@ -22,9 +22,11 @@ import contextlib
 import datetime
 import logging
 import os
+import select
 import signal
 import ssl
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -180,6 +182,65 @@ class NodeAgent:
     @property
     def endpoint(self) -> str:
         return f"https://{self.address}:{self.port}"
+
+
+class AgentProcess:
+    """``python -m devcluster.node`` as a child process, for fixtures and launchers.
+
+    ``start()`` returns once the node is registered and listing its pods; its log goes
+    to ``log_path`` (a pipe nobody reads would stall the agent once full).
+    """
+
+    def __init__(
+        self,
+        kubeconfig: str | os.PathLike[str],
+        *args: str,
+        name: str = NODE_NAME,
+        log_path: str | os.PathLike[str] | None = None,
+    ) -> None:
+        self.command = [
+            sys.executable, "-m", "devcluster.node",
+            "--kubeconfig", str(kubeconfig), "--name", name, *args,
+        ]  # fmt: skip
+        self.name = name
+        self.log_path = Path(log_path) if log_path else None
+        self.endpoint = ""
+        self.process: subprocess.Popen[str] | None = None
+
+    def start(self, timeout: float = 60.0) -> AgentProcess:
+        log_file = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        try:
+            self.process = subprocess.Popen(
+                self.command, stdout=subprocess.PIPE, stderr=log_file, text=True
+            )
+        finally:
+            if self.log_path:
+                log_file.close()  # type: ignore[union-attr]
+        assert self.process.stdout is not None
+        ready, _, _ = select.select([self.process.stdout], [], [], timeout)
+        line = self.process.stdout.readline() if ready else ""
+        if " ready: kubelet endpoint " not in line:
+            self.stop()
+            where = f"; its log: {self.log_path}" if self.log_path else ""
+            raise RuntimeError(f"node agent {self.name} did not start in {timeout} s{where}")
+        self.endpoint = line.rsplit(" ", 1)[-1].strip()
+        return self
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> AgentProcess:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 async def _main(args: argparse.Namespace) -> None:

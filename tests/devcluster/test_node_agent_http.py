@@ -17,6 +17,7 @@ import pytest
 
 from devcluster.cluster import DevCluster
 from devcluster.errors import ApiError
+from devcluster.node import AgentProcess
 from devcluster.pytest_plugin import wait_for
 from devcluster.resources import EVENTS, LEASES, NAMESPACES, NODES, PODS
 from devcluster.scenario import SCENARIO_ANNOTATION
@@ -27,25 +28,24 @@ NS = "agent"
 
 
 @pytest.fixture(scope="module")
-def agent_cluster() -> Iterator[DevCluster]:
+def agent_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
     cluster = DevCluster(kubelet=False).start()
     assert cluster.kubeconfig_path is not None
-    agent = subprocess.Popen(
-        [sys.executable, "-m", "devcluster.node", "--kubeconfig", str(cluster.kubeconfig_path),
-         "--name", NODE, "--schedule", "--lease-seconds", "0.2"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )  # fmt: skip
+    agent = AgentProcess(
+        cluster.kubeconfig_path,
+        "--schedule",
+        "--lease-seconds",
+        "0.2",
+        name=NODE,
+        log_path=tmp_path_factory.mktemp("agent") / "agent.log",
+    )
     try:
-        assert agent.stdout is not None
-        ready = agent.stdout.readline()
-        assert ready.startswith(f"node {NODE} ready: kubelet endpoint https://127.0.0.1:"), ready
+        agent.start()
+        assert agent.endpoint.startswith("https://127.0.0.1:"), agent.endpoint
         cluster.call(cluster.store.create(NAMESPACES, None, {"metadata": {"name": NS}}))
         yield cluster
     finally:
-        agent.terminate()
-        agent.wait(10)
+        agent.stop()
         cluster.stop()
 
 
