@@ -10,12 +10,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from real_kubectl import Kubectl
 
-from devcluster.node import AgentProcess
-from devcluster.scenario import SCENARIO_ANNOTATION
-from realcluster.client import ApiError
-from realcluster.pytest_plugin import RealCluster
+pytest.importorskip("realcluster.pytest_plugin", reason="the real control plane's launcher")
+
+from real_kubectl import Kubectl  # noqa: E402
+
+from devcluster.node import AgentProcess  # noqa: E402
+from devcluster.scenario import SCENARIO_ANNOTATION  # noqa: E402
+from realcluster.client import ApiError  # noqa: E402
+from realcluster.pytest_plugin import RealCluster  # noqa: E402
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(180)]
 
