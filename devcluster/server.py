@@ -130,7 +130,7 @@ def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
 
 
-def _exec_status(command: list[str], code: int) -> dict[str, Any]:
+def exec_status(command: list[str], code: int) -> dict[str, Any]:
     """The v1 Status an exec ends with on the error channel, as the kubelet writes it."""
     if code == 0:
         return {"metadata": {}, "status": "Success"}
@@ -788,7 +788,7 @@ class ApiServer:
             await ws.send_bytes(bytes([STDOUT]) + bytes(outcome.stdout))
         if _bool(request.query.get("stderr", "true")) and outcome.stderr:
             await ws.send_bytes(bytes([STDERR]) + bytes(outcome.stderr))
-        await ws.send_bytes(bytes([ERROR]) + _encode(_exec_status(command, outcome.code)))
+        await ws.send_bytes(bytes([ERROR]) + _encode(exec_status(command, outcome.code)))
         await ws.close()
         return ws
 

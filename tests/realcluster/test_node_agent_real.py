@@ -13,12 +13,12 @@ import pytest
 
 pytest.importorskip("realcluster.pytest_plugin", reason="the real control plane's launcher")
 
-from real_kubectl import Kubectl  # noqa: E402
+from real_kubectl import Kubectl
+from realcluster.client import ApiError
+from realcluster.pytest_plugin import RealCluster
 
-from devcluster.node import AgentProcess  # noqa: E402
-from devcluster.scenario import SCENARIO_ANNOTATION  # noqa: E402
-from realcluster.client import ApiError  # noqa: E402
-from realcluster.pytest_plugin import RealCluster  # noqa: E402
+from devcluster.node import AgentProcess
+from devcluster.scenario import SCENARIO_ANNOTATION
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(180)]
 
@@ -102,8 +102,10 @@ def test_the_node_is_ready_untainted_with_a_lease(
     assert node_agent.endpoint == f"https://127.0.0.1:{port}"
     # kube-apiserver's NodeTaint admission tainted it not-ready; Ready, the agent lifted it.
     wait(
-        lambda: not (realcluster.api.call("GET", f"/api/v1/nodes/{NODE}").get("spec") or {}).get(
-            "taints"
+        lambda: (
+            not (realcluster.api.call("GET", f"/api/v1/nodes/{NODE}").get("spec") or {}).get(
+                "taints"
+            )
         ),
         "the not-ready taint to go",
     )
@@ -138,9 +140,7 @@ def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
     bad = (pods.get("bad") or {})["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (bad["exitCode"], bad["reason"]) == (3, "Error")
     assert kubectl_real.run("logs", "bad") == "oops\n"
-    assert 'previous terminated container "base"' in kubectl_real.fails(
-        "logs", "--previous", "bad"
-    )
+    assert 'previous terminated container "base"' in kubectl_real.fails("logs", "--previous", "bad")
 
     events = json.loads(
         kubectl_real.run("get", "events", "--field-selector=involvedObject.name=ok", "-o", "json")
@@ -171,3 +171,16 @@ def test_graceful_deletion_completes(
         )
     )["items"]
     assert "Killing" in {e["reason"] for e in killing}
+
+
+def test_kubectl_exec_through_the_api_server_reaches_the_agent_over_spdy(
+    realcluster: RealCluster, realcluster_ns: str, kubectl_real: Kubectl, node_agent: AgentProcess
+) -> None:
+    pods = Pods(realcluster, realcluster_ns)
+    pods.create(make_pod("shell", {"runSeconds": 120}, grace=0))
+    wait(lambda: pods.phase("shell") == "Running", "Running")
+    # kubectl speaks WebSocket to kube-apiserver, which speaks SPDY to the node.
+    assert kubectl_real.run("exec", "shell", "--", "sh", "-c", "echo hello") == "hello\n"
+    failed = kubectl_real.fails("exec", "shell", "--", "sh", "-c", "exit 3")
+    assert "command terminated with exit code 3" in failed, failed
+    assert "nosuch: not found" in kubectl_real.fails("exec", "shell", "--", "nosuch")
