@@ -117,6 +117,11 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_micro() -> str:
+    """metav1.MicroTime, as events.k8s.io/v1 eventTime and Lease renewTime carry it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def go_duration(seconds: float) -> str:
     """A duration as Go's time.Duration prints it ("1.5s", "12.345ms", "0s")."""
     ns = round(seconds * 1e9)
@@ -620,7 +625,7 @@ class Kubelet:
             spec = {
                 "holderIdentity": self.node_name,
                 "leaseDurationSeconds": duration,
-                "renewTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "renewTime": now_micro(),
             }
             try:
                 try:
@@ -756,10 +761,14 @@ class Kubelet:
         recorded = self._events.setdefault(meta.get("uid"), {})
         now = now_rfc3339()
         try:
+            scheduler = component == "default-scheduler"
             if key in recorded:
                 name, count = recorded[key]
                 recorded[key] = (name, count + 1)
-                await self.store.patch(EVENTS, ns, name, {"count": count + 1, "lastTimestamp": now})
+                repeat: dict[str, Any] = {"count": count + 1, "lastTimestamp": now}
+                if scheduler:
+                    repeat = {"series": {"count": count + 1, "lastObservedTime": now_micro()}}
+                await self.store.patch(EVENTS, ns, name, repeat)
                 return
             name = f"{meta.get('name')}.{time.time_ns() + next(self._event_names):x}"
             involved: dict[str, Any] = {
@@ -773,29 +782,36 @@ class Kubelet:
                 involved["resourceVersion"] = meta["resourceVersion"]
             if field_path:
                 involved["fieldPath"] = field_path
-            source: dict[str, Any] = {"component": component}
-            if component == "kubelet":
-                source["host"] = self.node_name
             recorded[key] = (name, 1)
-            await self.store.create(
-                EVENTS,
-                ns,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": name, "namespace": ns},
-                    "involvedObject": involved,
-                    "reason": reason,
-                    "message": message,
-                    "type": kind,
-                    "source": source,
-                    "count": 1,
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "reportingComponent": component,
-                    "reportingInstance": self.node_name if component == "kubelet" else "",
-                },
-            )
+            event: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": kind,
+            }
+            if scheduler:
+                # kube-scheduler records through events.k8s.io/v1: no source, no count or
+                # timestamps, an eventTime and an action (as read back through core v1).
+                event.update(
+                    source={},
+                    eventTime=now_micro(),
+                    action="Scheduling" if warning else "Binding",
+                    reportingComponent=component,
+                    reportingInstance=f"{component}-{self.node_name}",
+                )
+            else:
+                event.update(
+                    source={"component": component, "host": self.node_name},
+                    count=1,
+                    firstTimestamp=now,
+                    lastTimestamp=now,
+                    reportingComponent=component,
+                    reportingInstance=self.node_name,
+                )
+            await self.store.create(EVENTS, ns, event)
         except ApiError as exc:
             # Events are best effort, as in the real recorder.
             log.debug("kubelet: event %s on %s/%s: %s", reason, ns, meta.get("name"), exc)
