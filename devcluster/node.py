@@ -39,7 +39,7 @@ from devcluster import logstream, spdy
 from devcluster.errors import ApiError
 from devcluster.httpstore import HttpStore
 from devcluster.kubelet import NODE_NAME, Kubelet
-from devcluster.server import exec_status
+from devcluster.shell import exec_status
 
 log = logging.getLogger("devcluster.node")
 

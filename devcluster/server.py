@@ -25,6 +25,7 @@ from devcluster.faults import FaultPlan
 from devcluster.logstream import LogSource
 from devcluster.patch import APPLY
 from devcluster.resources import NODES, PODS, ResourceInfo
+from devcluster.shell import exec_status
 from devcluster.store import Store
 from devcluster.tables import to_table
 
@@ -128,20 +129,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
-
-
-def exec_status(command: list[str], code: int) -> dict[str, Any]:
-    """The v1 Status an exec ends with on the error channel, as the kubelet writes it."""
-    if code == 0:
-        return {"metadata": {}, "status": "Success"}
-    return {
-        "metadata": {},
-        "status": "Failure",
-        "message": f"command terminated with non-zero exit code: error executing command "
-        f"{command}, exit code {code}",
-        "reason": "NonZeroExitCode",
-        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
-    }
 
 
 def _bool(value: str | None) -> bool:
