@@ -621,30 +621,35 @@ class Kubelet:
         assert self.lease_renew_seconds is not None
         duration = max(1, round(self.lease_renew_seconds * 4))
         uid = (self.node.get("metadata") or {}).get("uid")
-        while True:
-            spec = {
-                "holderIdentity": self.node_name,
-                "leaseDurationSeconds": duration,
-                "renewTime": now_micro(),
-            }
+        spec = {
+            "holderIdentity": self.node_name,
+            "leaseDurationSeconds": duration,
+            "renewTime": now_micro(),
+        }
+        try:
             try:
-                try:
-                    await self.store.patch(LEASES, LEASE_NAMESPACE, self.node_name, {"spec": spec})
-                except ApiError as exc:
-                    if exc.code != 404:
-                        raise
-                    meta: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
-                    if uid:
-                        meta["ownerReferences"] = [
-                            {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}
-                        ]
-                    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease"}
-                    await self.store.create(
-                        LEASES, LEASE_NAMESPACE, {**lease, "metadata": meta, "spec": spec}
-                    )
-            except (ApiError, OSError) as exc:
-                log.warning("kubelet: renewing the node lease failed: %s", exc)
+                await self.store.patch(LEASES, LEASE_NAMESPACE, self.node_name, {"spec": spec})
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+                meta: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
+                if uid:
+                    meta["ownerReferences"] = [
+                        {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}
+                    ]
+                lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease"}
+                await self.store.create(
+                    LEASES, LEASE_NAMESPACE, {**lease, "metadata": meta, "spec": spec}
+                )
+        except Exception as exc:
+            # A missed renewal is what a real node lives with too: the next one may succeed.
+            log.warning("kubelet: renewing the node lease failed: %r", exc)
+
+    async def _keep_lease(self) -> None:
+        assert self.lease_renew_seconds is not None
+        while True:
             await asyncio.sleep(self.lease_renew_seconds)
+            await self._renew_lease()
 
     def _pod_selector(self) -> str | None:
         # A kubelet sees only its own pods; a kubelet that also schedules must see all.
@@ -662,7 +667,8 @@ class Kubelet:
         await self._ensure_node()
         lease = None
         if self.lease_renew_seconds is not None:
-            lease = asyncio.create_task(self._renew_lease(), name="kubelet:lease")
+            await self._renew_lease()  # held before the node reports itself listening
+            lease = asyncio.create_task(self._keep_lease(), name="kubelet:lease")
         try:
             while True:
                 try:
