@@ -20,7 +20,6 @@ import argparse
 import asyncio
 import contextlib
 import datetime
-import json
 import logging
 import os
 import select
@@ -35,17 +34,12 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from devcluster import logstream, spdy
+from devcluster import execstream, logstream, shell
 from devcluster.errors import ApiError
 from devcluster.httpstore import HttpStore
 from devcluster.kubelet import NODE_NAME, Kubelet
-from devcluster.shell import exec_status
 
 log = logging.getLogger("devcluster.node")
-
-# The remote-command protocol spoken over SPDY (v4: the v1 Status on the error stream).
-EXEC_PROTOCOL = "v4.channel.k8s.io"
-STREAM_TIMEOUT = 60.0
 
 # The kubelet's serving certificate: self-signed, as a kubelet without
 # --tls-cert-file makes one; kube-apiserver checks it only given --kubelet-certificate-authority.
@@ -67,20 +61,6 @@ def serving_certificate(directory: Path, name: str, address: str) -> ssl.SSLCont
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     return context
-
-
-class _Feeder:
-    """Receives the connection's bytes after the upgrade (aiohttp's payload parser slot)."""
-
-    def __init__(self, reader: asyncio.StreamReader) -> None:
-        self.reader = reader
-
-    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
-        self.reader.feed_data(data)
-        return False, b""
-
-    def feed_eof(self) -> None:
-        self.reader.feed_eof()
 
 
 class NodeAgent:
@@ -119,104 +99,32 @@ class NodeAgent:
         return app
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
-        """Run a command in a container: remote command (v4) over SPDY/3.1, the way
-        kube-apiserver reaches a kubelet for pods/exec. No stdin and no TTY."""
+        """Run a command in a container, as kube-apiserver reaches a kubelet for pods/exec:
+        WebSocket passed through for v4 clients, SPDY for the v5 clients it translates.
+        The query is the kubelet's (input, output, error, tty). No stdin, no TTY."""
         ns, pod = request.match_info["namespace"], request.match_info["pod"]
         container = request.match_info["container"]
         command = request.query.getall("command", [])
         if not command:
             raise ApiError(400, "you must specify at least 1 command")
-        if logstream.query_bool(request.query.get("tty")):
-            raise ApiError(400, "the node agent's exec takes no TTY")
+        query = request.query
+        if logstream.query_bool(query.get("tty")) or logstream.query_bool(query.get("input")):
+            raise ApiError(400, "the node agent's exec takes no stdin and no TTY")
         kubelet = self.kubelet
         if kubelet is None or not kubelet.runs(ns, pod):
             raise ApiError(404, f'pod "{pod}" in namespace "{ns}" not found on this node')
         kubelet.exec_check(ns, pod, container)
-        offered = [
-            p.strip()
-            for value in request.headers.getall("X-Stream-Protocol-Version", [])
-            for p in value.split(",")
-        ]
-        if "spdy/3.1" not in request.headers.get("Upgrade", "").lower():
-            raise ApiError(400, "Upgrade request required (SPDY/3.1)")
-        if EXEC_PROTOCOL not in offered:
-            raise ApiError(
-                403, f"no common stream protocol: {offered}; supported: [{EXEC_PROTOCOL}]"
-            )
-        wanted = {"error"}
-        if logstream.query_bool(request.query.get("input")):
-            wanted.add("stdin")
-        if logstream.query_bool(request.query.get("output")):
-            wanted.add("stdout")
-        if logstream.query_bool(request.query.get("error")):
-            wanted.add("stderr")
-        incoming = asyncio.StreamReader()
-        # aiohttp only hands over the connection for WebSocket upgrades; taking the
-        # connection's bytes before the 101 goes out, nothing of SPDY reaches its parser.
-        request.protocol.set_parser(_Feeder(incoming))  # type: ignore[arg-type]
-        response = web.StreamResponse(status=101)
-        response.headers.update(
-            {
-                "Connection": "Upgrade",
-                "Upgrade": "SPDY/3.1",
-                "X-Stream-Protocol-Version": EXEC_PROTOCOL,
-            }
-        )
-        response.force_close()
-        await response.prepare(request)
-        transport = request.transport
-        assert transport is not None
-        try:
-            await asyncio.wait_for(
-                self._serve_exec(incoming, transport, wanted, kubelet, ns, pod, container, command),
-                STREAM_TIMEOUT,
-            )
-        except (asyncio.TimeoutError, asyncio.IncompleteReadError, ConnectionError) as exc:
-            log.info("node agent: exec in %s/%s/%s ended: %r", ns, pod, container, exc)
-        finally:
-            transport.close()
-        return response
 
-    @staticmethod
-    async def _serve_exec(
-        incoming: asyncio.StreamReader,
-        transport: asyncio.BaseTransport,
-        wanted: set[str],
-        kubelet: Kubelet,
-        ns: str,
-        pod: str,
-        container: str,
-        command: list[str],
-    ) -> None:
-        codec = spdy.Codec()
-        write = transport.write  # type: ignore[attr-defined]
-        streams: dict[str, int] = {}
-        while set(streams) != wanted:
-            frame = await codec.read(incoming)
-            if frame.control and frame.kind == spdy.SYN_STREAM:
-                kind = codec.headers(frame).get("streamtype", "")
-                streams[kind] = frame.stream_id
-                write(codec.syn_reply(frame.stream_id))
-            elif frame.control and frame.kind == spdy.PING:
-                write(codec.ping(frame.payload))
-        outcome = kubelet.exec(ns, pod, container, command)
-        if "stdout" in streams and outcome.stdout:
-            write(codec.data(streams["stdout"], bytes(outcome.stdout)))
-        if "stderr" in streams and outcome.stderr:
-            write(codec.data(streams["stderr"], bytes(outcome.stderr)))
-        status = exec_status(command, outcome.code)
-        if outcome.code:
-            write(codec.data(streams["error"], json.dumps(status).encode()))
-        for stream_id in streams.values():
-            write(codec.data(stream_id, b"", fin=True))
-        # The client closes once it has read every stream to its end; answer its pings
-        # meanwhile.
-        while True:
-            frame = await codec.read(incoming)
-            if frame.control and frame.kind == spdy.PING:
-                write(codec.ping(frame.payload))
-            elif frame.control and frame.kind == spdy.GOAWAY:
-                return
+        def run() -> shell.Outcome:
+            assert kubelet is not None
+            return kubelet.exec(ns, pod, container, list(command))
+
+        stdout = logstream.query_bool(query.get("output"))
+        stderr = logstream.query_bool(query.get("error"))
+        if execstream.wants_spdy(request):
+            channels = {name for name, on in (("stdout", stdout), ("stderr", stderr)) if on}
+            return await execstream.spdy_exec(request, command, run, channels=channels)
+        return await execstream.websocket(request, command, run, stdout=stdout, stderr=stderr)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -4,13 +4,16 @@ its HTTPS endpoint, and its status writes, Events and deletes pass real validati
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 from real_kubectl import Kubectl
 
+from devcluster.httpstore import load_kubeconfig
 from devcluster.node import NODE_NAME, AgentProcess
 from devcluster.scenario import SCENARIO_ANNOTATION
 from realcluster.client import ApiError
@@ -180,3 +183,34 @@ def test_kubectl_exec_through_the_api_server_reaches_the_agent_over_spdy(
     failed = kubectl_real.fails("exec", "shell", "--", "sh", "-c", "exit 3")
     assert "command terminated with exit code 3" in failed, failed
     assert "nosuch: not found" in kubectl_real.fails("exec", "shell", "--", "nosuch")
+    # A v4 WebSocket client (the controller's exec, the Python client) is passed through
+    # to the node as WebSocket, not translated.
+    assert asyncio.run(websocket_exec(realcluster, realcluster_ns, "shell", "echo v4")) == (
+        b"v4\n",
+        {"metadata": {}, "status": "Success"},
+    )
+    _, status = asyncio.run(websocket_exec(realcluster, realcluster_ns, "shell", "exit 4"))
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "4"}], status
+
+
+async def websocket_exec(
+    cluster: RealCluster, namespace: str, pod: str, script: str
+) -> tuple[bytes, dict[str, Any]]:
+    """pods/exec as the controller does it: WebSocket, v4.channel.k8s.io; stdout, Status."""
+    credentials = load_kubeconfig(cluster.kubeconfig)
+    query = [("command", "sh"), ("command", "-c"), ("command", script), ("stdout", "true")]
+    url = f"{credentials.server}/api/v1/namespaces/{namespace}/pods/{pod}/exec"
+    stdout, status = b"", {}
+    connector = aiohttp.TCPConnector(ssl=credentials.ssl)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.ws_connect(url, params=query, protocols=("v4.channel.k8s.io",)) as ws,
+    ):
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+                continue
+            if message.data[0] == 1:
+                stdout += message.data[1:]
+            elif message.data[0] == 3:
+                status = json.loads(message.data[1:])
+    return stdout, status
