@@ -266,7 +266,8 @@ class Controller:
         if taskrun is None:
             return
         core = await self.core()
-        obs = Observation(taskrun=taskrun, pod=await self._pod_of(taskrun), now=self.clock.now())
+        pod, conflict = await self._pod_of(taskrun)
+        obs = Observation(taskrun=taskrun, pod=pod, now=self.clock.now(), create_error=conflict)
         decision = Decision()
         for _ in range(MAX_ROUNDS):
             decision = decide(obs, core)
@@ -278,7 +279,14 @@ class Controller:
                 break
         self._wake_at(key, decision.wake_at)
 
-    async def _pod_of(self, taskrun: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _pod_of(
+        self, taskrun: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, tuple[Reason, str] | None]:
+        """The TaskRun's own pod of its current attempt, and a conflict when another has its name.
+
+        A pod of that name that is not its own (``naming.owns``) is never handed to
+        ``decide``: its status and logs are not read, it is not deleted.
+        """
         meta = taskrun.get("metadata") or {}
         status = taskrun.get("status") or {}
         namespace, name = meta.get("namespace", ""), meta.get("name", "")
@@ -288,7 +296,7 @@ class Controller:
         else:
             pod_name = naming.pod_name(name, current_attempt(status))
         if not pod_name:
-            return None
+            return None, None
         pod = self._pods.get((namespace, pod_name))
         if pod is None and phase in ("Pending", "Running") and status.get("podName") == pod_name:
             # The watch may not have listed the pod yet (a restart): ask before declaring
@@ -297,12 +305,14 @@ class Controller:
             if found is not None:
                 self._pods[(namespace, pod_name)] = found
                 pod = found
-        if pod is None or naming.owner_uid(pod) not in (None, meta.get("uid")):
-            return None
+        if pod is None:
+            return None, None
+        if not naming.owns(pod, meta.get("uid")):
+            return None, (Reason.POD_NAME_CONFLICT, naming.conflict_message(pod, meta.get("uid")))
         pod_meta = pod.get("metadata") or {}
         if pod_meta.get("uid") in self._deleting and not pod_meta.get("deletionTimestamp"):
             pod = {**pod, "metadata": {**pod_meta, "deletionTimestamp": "requested"}}
-        return pod
+        return pod, None
 
     async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
         client = await self.client()

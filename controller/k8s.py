@@ -133,7 +133,7 @@ class Client:
     # --- pods ------------------------------------------------------------------------------
 
     async def create_pod(self, namespace: str, pod: Mapping[str, Any], owner_uid: str) -> Any:
-        """Create the pod; on 409 adopt it when it is ours (same owner uid), else conflict."""
+        """Create the pod; on 409 adopt it when it is ours (``naming.owns``), else conflict."""
         path = f"/api/v1/namespaces/{namespace}/pods"
         try:
             return await self.request("POST", path, resource="pods", body=pod)
@@ -145,11 +145,8 @@ class Client:
         if existing is None:
             # Deleted between our create and our read: a later reconcile creates it again.
             raise ApiError(409, "AlreadyExists", f"pod {name} exists but could not be read")
-        if naming.owner_uid(existing) != owner_uid:
-            raise PodNameConflict(
-                f"pod {namespace}/{name} already exists and is not controlled by this TaskRun"
-                f" (uid {owner_uid})"
-            )
+        if not naming.owns(existing, owner_uid):
+            raise PodNameConflict(naming.conflict_message(existing, owner_uid))
         return existing
 
     async def get_pod(self, namespace: str, name: str) -> Any:
