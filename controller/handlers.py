@@ -21,7 +21,7 @@ import kopf
 
 from controller import metrics
 from controller.config import Settings
-from controller.core import naming, results
+from controller.core import budget, naming, results
 from controller.core.clock import Clock, SystemClock, parse_optional
 from controller.core.policies import (
     CoreSettings,
@@ -43,7 +43,7 @@ from controller.core.policies import (
     finished_view,
     tail_of,
 )
-from controller.k8s import ApiError, Client, PodNameConflict
+from controller.k8s import ApiError, Client, PodNameConflict, too_large
 from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class Controller:
         self._workers: set[asyncio.Task[None]] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._errors: dict[Key, int] = {}
+        # What was read at the end of an attempt (logs, result, events), by pod uid, kept
+        # until a reconcile of the TaskRun completes: a failed status write is tried again
+        # without reading every log (and the result) again.
+        self._gathered: dict[Key, tuple[str | None, Gathered]] = {}
         # Pods we asked to delete whose DELETED event has not come yet: events already in
         # flight still show them alive, and must not make us delete them twice.
         self._deleting: set[str] = set()
@@ -134,6 +138,7 @@ class Controller:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
             self._taskruns.pop(key, None)
+            self._gathered.pop(key, None)
             self._count_phase(key, None)
             timer = self._timers.pop(key, None)
             if timer is not None:
@@ -272,11 +277,19 @@ class Controller:
         for _ in range(MAX_ROUNDS):
             decision = decide(obs, core)
             if decision.reads:
-                obs = replace(obs, gathered=await self._gather(obs, decision, core))
+                pod_uid = ((obs.pod or {}).get("metadata") or {}).get("uid")
+                cached = self._gathered.get(key)
+                if cached is not None and cached[0] == pod_uid:
+                    gathered = cached[1]
+                else:
+                    gathered = await self._gather(obs, decision, core)
+                    self._gathered[key] = (pod_uid, gathered)
+                obs = replace(obs, gathered=gathered)
                 continue
             obs, again = await self._act(key, obs, decision)
             if not again:
                 break
+        self._gathered.pop(key, None)
         self._wake_at(key, decision.wake_at)
 
     async def _pod_of(
@@ -379,13 +392,25 @@ class Controller:
                     return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
                 except ApiError as err:
                     refused = _refusal(err)
-                    if refused is None:
+                    if refused is not None:
+                        return replace(obs, create_error=refused), True
+                    if not _can_heal(err):
                         raise
-                    return replace(obs, create_error=refused), True
+                    log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
+                    words = f"the API server refused the pod ({err.status} {err.reason}): "
+                    return replace(obs, create_refused=words + err.message), True
                 self._pods[(namespace, pod["metadata"]["name"])] = pod
                 return replace(obs, pod=pod, now=self.clock.now()), True
             if isinstance(action, PatchStatus):
-                updated = await client.patch_status(namespace, name, action.patch)
+                try:
+                    updated = await client.patch_status(namespace, name, action.patch)
+                except ApiError as err:
+                    if not too_large(err) or obs.status_refused is not None:
+                        raise
+                    size = budget.encoded_size(action.patch)
+                    log.warning("status of %s/%s refused as too large: %s", *key, err.message)
+                    words = f"{err.status}: {err.message}; the patch was {size} bytes"
+                    return replace(obs, status_refused=words), True
                 self._observe_transition(taskrun, updated)
                 if _newer(updated, self._taskruns.get(key)):
                     self._taskruns[key] = finished_view(updated)
@@ -585,3 +610,12 @@ def _refusal(err: ApiError) -> tuple[Reason, str] | None:
             f"the cluster's Pod Security admission refused the pod: {err.message}",
         )
     return None
+
+
+def _can_heal(err: ApiError) -> bool:
+    """A pod create refused for now: shown on the TaskRun (FailedCreate) and tried again.
+
+    403 (a missing service account, a quota, RBAC) and other 4xx; not 401 (our own
+    credentials, every request fails alike), 408 and 429 (transient: the client retried).
+    """
+    return 400 <= err.status < 500 and err.status not in (401, 408, 409, 429)

@@ -123,7 +123,7 @@ class Client:
                 metrics.observe_api_request(method, resource, "error", time.monotonic() - started)
                 error = ApiError(0, "ConnectionError", str(err) or type(err).__name__)
                 retry_after = None
-            if not _retryable(error.status) or attempt == self._max_tries:
+            if not _retryable(error.status) or too_large(error) or attempt == self._max_tries:
                 raise error
             delay = _backoff(attempt, retry_after)
             log.info("%s %s: %s; retry %d in %.2fs", method, path, error, attempt, delay)
@@ -348,6 +348,15 @@ def _api_error(status: int, data: bytes) -> ApiError:
     if isinstance(body, dict):
         return ApiError(status, str(body.get("reason") or ""), str(body.get("message") or ""))
     return ApiError(status, "", data[:500].decode("utf-8", "replace"))
+
+
+def too_large(err: ApiError) -> bool:
+    """The API server (or etcd behind it, as a 500) refused a write as too large to store.
+
+    Sending the same body again gets the same answer: never retried.
+    """
+    text = err.message.lower()
+    return err.status == 413 or "request entity too large" in text or "request is too large" in text
 
 
 def _retryable(status: int) -> bool:
