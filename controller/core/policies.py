@@ -529,6 +529,8 @@ def _status_refused(
         warnings=None,
         logs=logs or None,
         history=history or None,
+        # kept, so a held pod is still found (and disposed of) once the run is finished
+        podName=((obs.pod or {}).get("metadata") or {}).get("name") or current.get("podName"),
         startTime=current.get("startTime") or format_time(obs.now),
     )
     actions = _write(current, desired, obs)

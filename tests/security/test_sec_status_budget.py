@@ -210,3 +210,29 @@ def test_a_failed_status_write_does_not_read_the_logs_again(small_budget: Contro
     assert final["phase"] == "Succeeded"
     assert final["logs"]["tail"] == "hello\n"
     assert runs.cluster.requests.count(namespace=runs.namespace, subresource="log") == 1
+
+
+def test_a_refused_status_write_ends_status_too_large_and_disposes_of_the_pod() -> None:
+    from controller.core.clock import parse_time
+    from controller.core.policies import DeletePod, Observation, PatchStatus, decide
+    from tests.unit.controller.test_policies import SETTINGS
+    from tests.unit.controller.test_status import T0, pod, taskrun, terminated
+
+    current = {
+        "phase": "Running",
+        "reason": "Running",
+        "podName": "run-1",
+        "history": [{"attempt": 1, "message": "m" * 5000, "phase": "Failed"}],
+        "logs": {"pod": "run-1", "tail": "old\n"},
+    }
+    done = pod("Succeeded", name="run-1", base=terminated(0))
+    words = "500: etcdserver: request is too large; the patch was 1700000 bytes"
+    obs = Observation(taskrun(current, retries=1), done, parse_time(T0), status_refused=words)
+    decision = decide(obs, SETTINGS)
+    patch = next(a.patch for a in decision.actions if isinstance(a, PatchStatus))
+    assert (patch["phase"], patch["reason"]) == ("Failed", "StatusTooLarge")
+    assert words in patch["message"]
+    assert patch["logs"] == {"tail": None}
+    assert len(patch["history"][0]["message"]) < 200
+    assert "podName" not in patch  # unchanged: still run-1
+    assert any(isinstance(a, DeletePod) and a.name == "run-1" for a in decision.actions)
