@@ -38,7 +38,7 @@ from controller.core.policies import (
     ReadLogTail,
     ReadResult,
     StopSidecar,
-    current_attempt,
+    attempt_pod_name,
     decide,
     finished_view,
     tail_of,
@@ -302,12 +302,12 @@ class Controller:
         """
         meta = taskrun.get("metadata") or {}
         status = taskrun.get("status") or {}
-        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        namespace = meta.get("namespace", "")
         phase = status.get("phase")
         if phase in [str(p) for p in Phase if p.finished]:
             pod_name = status.get("podName")
         else:
-            pod_name = naming.pod_name(name, current_attempt(status))
+            pod_name = attempt_pod_name(taskrun)
         if not pod_name:
             return None, None
         pod = self._pods.get((namespace, pod_name))

@@ -284,7 +284,7 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         )
 
     attempt = current_attempt(current)
-    pod_name = naming.pod_name(_name(obs.taskrun), attempt)
+    pod_name = attempt_pod_name(obs.taskrun)
 
     # 5. No pod: it was deleted under us, or it is time to create it.
     if obs.pod is None:
@@ -368,6 +368,26 @@ def exec_sidecar_waiting(
 def current_attempt(status: Mapping[str, Any]) -> int:
     """The attempt in progress: one more than the attempts already recorded in history."""
     return len(status.get("history") or []) + 1
+
+
+def attempt_pod_name(taskrun: Mapping[str, Any]) -> str:
+    """The pod name of the attempt in progress: as recorded in status once it has one.
+
+    A pod made under an older naming scheme (before an upgrade) keeps being found; a new
+    attempt gets ``naming.pod_name``. The recorded name gives no rights: the pod found
+    under it is still checked to be the TaskRun's own.
+    """
+    status = _status(taskrun)
+    attempt = current_attempt(status)
+    recorded = status.get("podName")
+    if (
+        isinstance(recorded, str)
+        and recorded
+        and status.get("attempts") == attempt
+        and _phase(status) in (Phase.PENDING, Phase.RUNNING)
+    ):
+        return recorded
+    return naming.pod_name(_name(taskrun), attempt)
 
 
 # --- rungs -----------------------------------------------------------------------------

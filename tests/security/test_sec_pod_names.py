@@ -84,3 +84,19 @@ def test_a_short_taskrun_cannot_take_a_long_one_s_pod(controller: Controller, ru
     runs.create(LONG)
     status = runs.wait_finished(LONG)
     assert (status["phase"], status["podName"]) == ("Succeeded", naming.pod_name(LONG, 1)), status
+
+
+def test_a_pod_made_under_the_old_scheme_is_still_found_after_an_upgrade() -> None:
+    from controller.core.policies import attempt_pod_name
+
+    old = old_scheme(LONG, 1)
+    running = {"metadata": {"name": LONG}, "status": {"phase": "Running", "attempts": 1}}
+    assert attempt_pod_name(running) == naming.pod_name(LONG, 1)
+    running["status"]["podName"] = old
+    assert attempt_pod_name(running) == old
+    # the next attempt, and a finished run, use the scheme of the day
+    retrying = {
+        "metadata": {"name": LONG},
+        "status": {"phase": "Pending", "attempts": 1, "podName": old, "history": [{"attempt": 1}]},
+    }
+    assert attempt_pod_name(retrying) == naming.pod_name(LONG, 2)
