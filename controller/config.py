@@ -14,6 +14,7 @@ from typing import Literal
 
 import yaml
 
+from controller.core.budget import DEFAULT_MAX_STATUS_BYTES, MIN_MAX_STATUS_BYTES
 from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
 from controller.core.policies import (
     DEFAULT_MAX_HOLD_SECONDS,
@@ -50,6 +51,7 @@ class Settings:
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     log_tail_lines: int = 100
     log_tail_bytes: int = 16384
+    max_status_bytes: int = DEFAULT_MAX_STATUS_BYTES
     security_policy: PolicySet = field(default_factory=PolicySet)
     security_policy_file: str | None = None
     peering: str | None = None
@@ -76,6 +78,7 @@ class Settings:
             log_tail_bytes=self.log_tail_bytes,
             max_hold_seconds=self.max_hold_seconds,
             pending_report_seconds=self.pending_report_seconds,
+            max_status_bytes=self.max_status_bytes,
         )
 
 
@@ -178,6 +181,14 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         help="bytes of log kept in status.logs.tail (default 16384)",
     )
     parser.add_argument(
+        "--max-status-bytes",
+        type=_positive,
+        default=default("MAX_STATUS_BYTES", DEFAULT_MAX_STATUS_BYTES),
+        help="largest TaskRun status, as the API server encodes it; log tails, warnings and"
+        " old messages are cut first, then the run ends ResultTooLarge / StatusTooLarge"
+        f" (default {DEFAULT_MAX_STATUS_BYTES}; at least {MIN_MAX_STATUS_BYTES})",
+    )
+    parser.add_argument(
         "--max-hold-seconds",
         type=float,
         default=default("MAX_HOLD_SECONDS", DEFAULT_MAX_HOLD_SECONDS),
@@ -270,6 +281,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             max_result_bytes=int(args.max_result_bytes),
             log_tail_lines=int(args.log_tail_lines),
             log_tail_bytes=int(args.log_tail_bytes),
+            max_status_bytes=_at_least(
+                MIN_MAX_STATUS_BYTES, "--max-status-bytes", int(args.max_status_bytes)
+            ),
             security_policy=policy,
             security_policy_file=args.security_policy,
             peering=None if args.standalone else args.peering,

@@ -21,7 +21,7 @@ import kopf
 
 from controller import metrics
 from controller.config import Settings
-from controller.core import naming, results
+from controller.core import budget, naming, results
 from controller.core.clock import Clock, SystemClock, parse_optional
 from controller.core.policies import (
     CoreSettings,
@@ -38,12 +38,12 @@ from controller.core.policies import (
     ReadLogTail,
     ReadResult,
     StopSidecar,
-    current_attempt,
+    attempt_pod_name,
     decide,
     finished_view,
     tail_of,
 )
-from controller.k8s import ApiError, Client, PodNameConflict
+from controller.k8s import ApiError, Client, PodNameConflict, too_large
 from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,10 @@ class Controller:
         self._workers: set[asyncio.Task[None]] = set()
         self._timers: dict[Key, asyncio.TimerHandle] = {}
         self._errors: dict[Key, int] = {}
+        # What was read at the end of an attempt (logs, result, events), by pod uid, kept
+        # until a reconcile of the TaskRun completes: a failed status write is tried again
+        # without reading every log (and the result) again.
+        self._gathered: dict[Key, tuple[str | None, Gathered]] = {}
         # Pods we asked to delete whose DELETED event has not come yet: events already in
         # flight still show them alive, and must not make us delete them twice.
         self._deleting: set[str] = set()
@@ -134,6 +138,7 @@ class Controller:
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
             self._taskruns.pop(key, None)
+            self._gathered.pop(key, None)
             self._count_phase(key, None)
             timer = self._timers.pop(key, None)
             if timer is not None:
@@ -266,29 +271,45 @@ class Controller:
         if taskrun is None:
             return
         core = await self.core()
-        obs = Observation(taskrun=taskrun, pod=await self._pod_of(taskrun), now=self.clock.now())
+        pod, conflict = await self._pod_of(taskrun)
+        obs = Observation(taskrun=taskrun, pod=pod, now=self.clock.now(), create_error=conflict)
         decision = Decision()
         for _ in range(MAX_ROUNDS):
             decision = decide(obs, core)
             if decision.reads:
-                obs = replace(obs, gathered=await self._gather(obs, decision, core))
+                pod_uid = ((obs.pod or {}).get("metadata") or {}).get("uid")
+                cached = self._gathered.get(key)
+                if cached is not None and cached[0] == pod_uid:
+                    gathered = cached[1]
+                else:
+                    gathered = await self._gather(obs, decision, core)
+                    self._gathered[key] = (pod_uid, gathered)
+                obs = replace(obs, gathered=gathered)
                 continue
             obs, again = await self._act(key, obs, decision)
             if not again:
                 break
+        self._gathered.pop(key, None)
         self._wake_at(key, decision.wake_at)
 
-    async def _pod_of(self, taskrun: Mapping[str, Any]) -> dict[str, Any] | None:
+    async def _pod_of(
+        self, taskrun: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, tuple[Reason, str] | None]:
+        """The TaskRun's own pod of its current attempt, and a conflict when another has its name.
+
+        A pod of that name that is not its own (``naming.owns``) is never handed to
+        ``decide``: its status and logs are not read, it is not deleted.
+        """
         meta = taskrun.get("metadata") or {}
         status = taskrun.get("status") or {}
-        namespace, name = meta.get("namespace", ""), meta.get("name", "")
+        namespace = meta.get("namespace", "")
         phase = status.get("phase")
         if phase in [str(p) for p in Phase if p.finished]:
             pod_name = status.get("podName")
         else:
-            pod_name = naming.pod_name(name, current_attempt(status))
+            pod_name = attempt_pod_name(taskrun)
         if not pod_name:
-            return None
+            return None, None
         pod = self._pods.get((namespace, pod_name))
         if pod is None and phase in ("Pending", "Running") and status.get("podName") == pod_name:
             # The watch may not have listed the pod yet (a restart): ask before declaring
@@ -297,12 +318,14 @@ class Controller:
             if found is not None:
                 self._pods[(namespace, pod_name)] = found
                 pod = found
-        if pod is None or naming.owner_uid(pod) not in (None, meta.get("uid")):
-            return None
+        if pod is None:
+            return None, None
+        if not naming.owns(pod, meta.get("uid")):
+            return None, (Reason.POD_NAME_CONFLICT, naming.conflict_message(pod, meta.get("uid")))
         pod_meta = pod.get("metadata") or {}
         if pod_meta.get("uid") in self._deleting and not pod_meta.get("deletionTimestamp"):
             pod = {**pod, "metadata": {**pod_meta, "deletionTimestamp": "requested"}}
-        return pod
+        return pod, None
 
     async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
         client = await self.client()
@@ -369,13 +392,25 @@ class Controller:
                     return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
                 except ApiError as err:
                     refused = _refusal(err)
-                    if refused is None:
+                    if refused is not None:
+                        return replace(obs, create_error=refused), True
+                    if not _can_heal(err):
                         raise
-                    return replace(obs, create_error=refused), True
+                    log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
+                    words = f"the API server refused the pod ({err.status} {err.reason}): "
+                    return replace(obs, create_refused=words + err.message), True
                 self._pods[(namespace, pod["metadata"]["name"])] = pod
                 return replace(obs, pod=pod, now=self.clock.now()), True
             if isinstance(action, PatchStatus):
-                updated = await client.patch_status(namespace, name, action.patch)
+                try:
+                    updated = await client.patch_status(namespace, name, action.patch)
+                except ApiError as err:
+                    if not too_large(err) or obs.status_refused is not None:
+                        raise
+                    size = budget.encoded_size(action.patch)
+                    log.warning("status of %s/%s refused as too large: %s", *key, err.message)
+                    words = f"{err.status}: {err.message}; the patch was {size} bytes"
+                    return replace(obs, status_refused=words), True
                 self._observe_transition(taskrun, updated)
                 if _newer(updated, self._taskruns.get(key)):
                     self._taskruns[key] = finished_view(updated)
@@ -575,3 +610,12 @@ def _refusal(err: ApiError) -> tuple[Reason, str] | None:
             f"the cluster's Pod Security admission refused the pod: {err.message}",
         )
     return None
+
+
+def _can_heal(err: ApiError) -> bool:
+    """A pod create refused for now: shown on the TaskRun (FailedCreate) and tried again.
+
+    403 (a missing service account, a quota, RBAC) and other 4xx; not 401 (our own
+    credentials, every request fails alike), 408 and 429 (transient: the client retried).
+    """
+    return 400 <= err.status < 500 and err.status not in (401, 408, 409, 429)

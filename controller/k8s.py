@@ -123,7 +123,7 @@ class Client:
                 metrics.observe_api_request(method, resource, "error", time.monotonic() - started)
                 error = ApiError(0, "ConnectionError", str(err) or type(err).__name__)
                 retry_after = None
-            if not _retryable(error.status) or attempt == self._max_tries:
+            if not _retryable(error.status) or too_large(error) or attempt == self._max_tries:
                 raise error
             delay = _backoff(attempt, retry_after)
             log.info("%s %s: %s; retry %d in %.2fs", method, path, error, attempt, delay)
@@ -133,7 +133,7 @@ class Client:
     # --- pods ------------------------------------------------------------------------------
 
     async def create_pod(self, namespace: str, pod: Mapping[str, Any], owner_uid: str) -> Any:
-        """Create the pod; on 409 adopt it when it is ours (same owner uid), else conflict."""
+        """Create the pod; on 409 adopt it when it is ours (``naming.owns``), else conflict."""
         path = f"/api/v1/namespaces/{namespace}/pods"
         try:
             return await self.request("POST", path, resource="pods", body=pod)
@@ -145,11 +145,8 @@ class Client:
         if existing is None:
             # Deleted between our create and our read: a later reconcile creates it again.
             raise ApiError(409, "AlreadyExists", f"pod {name} exists but could not be read")
-        if naming.owner_uid(existing) != owner_uid:
-            raise PodNameConflict(
-                f"pod {namespace}/{name} already exists and is not controlled by this TaskRun"
-                f" (uid {owner_uid})"
-            )
+        if not naming.owns(existing, owner_uid):
+            raise PodNameConflict(naming.conflict_message(existing, owner_uid))
         return existing
 
     async def get_pod(self, namespace: str, name: str) -> Any:
@@ -351,6 +348,15 @@ def _api_error(status: int, data: bytes) -> ApiError:
     if isinstance(body, dict):
         return ApiError(status, str(body.get("reason") or ""), str(body.get("message") or ""))
     return ApiError(status, "", data[:500].decode("utf-8", "replace"))
+
+
+def too_large(err: ApiError) -> bool:
+    """The API server (or etcd behind it, as a 500) refused a write as too large to store.
+
+    Sending the same body again gets the same answer: never retried.
+    """
+    text = err.message.lower()
+    return err.status == 413 or "request entity too large" in text or "request is too large" in text
 
 
 def _retryable(status: int) -> bool:

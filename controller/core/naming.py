@@ -29,21 +29,30 @@ def is_dns_label(value: str) -> bool:
     return len(value) <= MAX_NAME_LEN and bool(_DNS_LABEL.match(value))
 
 
-def pod_name(taskrun_name: str, attempt: int) -> str:
-    """The pod name of one attempt (from 1): ``<name>-<attempt>``, cut and hashed past 63 chars.
+# Hex digits of the full name's sha256 in a shortened pod name: 48 bits, so even a namespace
+# with a million long names that share their first 40 characters sees no collision.
+HASH_HEX = 12
+# A shortened name ends "--<attempt>": the part before the attempt ends with "-", which no
+# TaskRun name does (DNS subdomains end alphanumeric), so no plain "<name>-<attempt>" equals it.
+HASHED_SEPARATOR = "--"
 
-    Deterministic, so a second create of the same attempt is a 409, never a second pod.
+
+def pod_name(taskrun_name: str, attempt: int) -> str:
+    """The pod name of one attempt (from 1): ``<name>-<attempt>``, or shortened past 63 chars.
+
+    A shortened name is ``<head>-<hash>--<attempt>``: the double hyphen before the attempt
+    keeps it apart from every plain name, the hash of the full name apart from other
+    shortened names. Deterministic, so a second create of the same attempt is a 409.
     """
     if attempt < 1:
         raise ValueError(f"attempt counts from 1, got {attempt}")
-    suffix = f"-{attempt}"
-    plain = f"{taskrun_name}{suffix}"
+    plain = f"{taskrun_name}-{attempt}"
     if is_dns_label(plain):
         return plain
     # TaskRun names are DNS subdomains (up to 253 chars, dots allowed); the pod name also
-    # becomes the hostname, so it must be a DNS label. The hash of the full name keeps two
-    # names that share a cut prefix (or differ only in '.' vs '-') apart.
-    digest = hashlib.sha256(taskrun_name.encode()).hexdigest()[:6]
+    # becomes the hostname, so it must be a DNS label.
+    suffix = f"{HASHED_SEPARATOR}{attempt}"
+    digest = hashlib.sha256(taskrun_name.encode()).hexdigest()[:HASH_HEX]
     keep = MAX_NAME_LEN - len(suffix) - len(digest) - 1
     head = re.sub(r"[^a-z0-9-]", "-", taskrun_name.lower())[:keep].strip("-")
     return f"{head}-{digest}{suffix}" if head else f"{digest}{suffix}"
@@ -92,3 +101,28 @@ def owner_uid(pod: Mapping[str, Any]) -> str | None:
             uid = ref.get("uid")
             return str(uid) if uid else None
     return None
+
+
+def owns(pod: Mapping[str, Any], taskrun_uid: str | None) -> bool:
+    """True when ``pod`` is this TaskRun's own: controlled by its uid, and annotated with it.
+
+    Anything else of the name (no controller ownerReference, another owner's uid: a pod
+    made ahead of time, or left by a TaskRun deleted with ``--cascade=orphan``) is never
+    adopted: not read for results, not deleted.
+    """
+    if not taskrun_uid:
+        return False
+    annotations = (pod.get("metadata") or {}).get("annotations") or {}
+    return owner_uid(pod) == taskrun_uid and annotations.get(ANNOTATION_UID) == taskrun_uid
+
+
+def conflict_message(pod: Mapping[str, Any], taskrun_uid: str | None) -> str:
+    """Why a pod of the TaskRun's pod name is not its own, naming the pod and its owner."""
+    meta = pod.get("metadata") or {}
+    owner = owner_uid(pod)
+    held = f"controlled by TaskRun uid {owner}" if owner else "controlled by no TaskRun"
+    return (
+        f"pod {meta.get('namespace', '')}/{meta.get('name', '')} already exists and is not"
+        f" this TaskRun's (uid {taskrun_uid}): it is {held}; it is left alone,"
+        " and its contents are not read"
+    )

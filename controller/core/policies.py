@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from controller.core import naming, results
+from controller.core import budget, naming, results
 from controller.core.clock import format_time, parse_optional
 from controller.core.pod import SpecError, build_pod
 from controller.core.podsettings import PodSettings
@@ -44,6 +44,7 @@ from taskrun.api import (
     format_validation_error,
     validate_spec,
 )
+from taskrun.api.status import MAX_WARNINGS
 
 Obj = dict[str, Any]
 
@@ -51,15 +52,25 @@ DEFAULT_PENDING_REPORT_SECONDS = 2.0
 HOLD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
 ACK_ANNOTATION = "taskrun.dev/logs-acked"
 DEFAULT_MAX_HOLD_SECONDS = 600.0
-MAX_WARNINGS = 10
 # The tail is read with this many times its byte budget, so long last lines still leave
 # room for earlier ones, without ever buffering an unbounded log.
 READ_BYTES_FACTOR = 4
 
 # Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
 NOT_RETRIED = frozenset(
-    {Reason.INVALID_SPEC, Reason.POLICY_DENIED, Reason.POD_NAME_CONFLICT, Reason.CANCELLED}
+    {
+        Reason.INVALID_SPEC,
+        Reason.POLICY_DENIED,
+        Reason.POD_NAME_CONFLICT,
+        Reason.CANCELLED,
+        Reason.CREATE_TIMEOUT,
+        Reason.STATUS_TOO_LARGE,
+    }
 )
+# A refused pod create is tried again after the time since the attempt began, within these
+# bounds: 1, 2, 4, 8 ... seconds apart, then once a minute, until startupTimeoutSeconds.
+CREATE_RETRY_MIN_SECONDS = 1.0
+CREATE_RETRY_MAX_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -75,6 +86,8 @@ class CoreSettings:
     # A first attempt's pod that starts within this long is reported Running directly: no
     # Pending status write (and Event) for the usual case. 0 reports Pending at once.
     pending_report_seconds: float = DEFAULT_PENDING_REPORT_SECONDS
+    # The whole status, as the API server encodes it, stays under this (core/budget.py).
+    max_status_bytes: int = budget.DEFAULT_MAX_STATUS_BYTES
 
 
 # --- actions -------------------------------------------------------------------------
@@ -214,7 +227,14 @@ class Observation:
     pod: Mapping[str, Any] | None
     now: datetime
     gathered: Gathered | None = None
+    # A pod create refused for good (InvalidSpec, PolicyDenied), or a pod of our name that
+    # is not ours (PodNameConflict).
     create_error: tuple[Reason, str] | None = None
+    # A pod create refused for now (403 from a missing service account or a quota, other
+    # 4xx that can heal): the API server's words.
+    create_refused: str | None = None
+    # The API server refused a status write as too large: its words.
+    status_refused: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +258,10 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
     if phase is not None and phase.finished:
         return _finished(obs, settings, current)
 
+    # 1b. The API server would not store the status we wrote: end with what surely fits.
+    if obs.status_refused is not None:
+        return _status_refused(obs, settings, current, obs.status_refused)
+
     # 2. The spec must parse before anything is built from it.
     try:
         spec = validate_spec(dict(_spec(obs.taskrun)))
@@ -260,7 +284,7 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         )
 
     attempt = current_attempt(current)
-    pod_name = naming.pod_name(_name(obs.taskrun), attempt)
+    pod_name = attempt_pod_name(obs.taskrun)
 
     # 5. No pod: it was deleted under us, or it is time to create it.
     if obs.pod is None:
@@ -279,6 +303,8 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
         retry_at = _retry_at(current, spec)
         if retry_at is not None and obs.now < retry_at:
             return Decision(wake_at=retry_at)
+        if obs.create_refused is not None:
+            return _create_refused(obs, spec, current, obs.create_refused)
         return _create(obs, spec, settings, current, attempt)
 
     # 6. The pod tells how the attempt stands; the controller's deadlines may end it early.
@@ -342,6 +368,26 @@ def exec_sidecar_waiting(
 def current_attempt(status: Mapping[str, Any]) -> int:
     """The attempt in progress: one more than the attempts already recorded in history."""
     return len(status.get("history") or []) + 1
+
+
+def attempt_pod_name(taskrun: Mapping[str, Any]) -> str:
+    """The pod name of the attempt in progress: as recorded in status once it has one.
+
+    A pod made under an older naming scheme (before an upgrade) keeps being found; a new
+    attempt gets ``naming.pod_name``. The recorded name gives no rights: the pod found
+    under it is still checked to be the TaskRun's own.
+    """
+    status = _status(taskrun)
+    attempt = current_attempt(status)
+    recorded = status.get("podName")
+    if (
+        isinstance(recorded, str)
+        and recorded
+        and status.get("attempts") == attempt
+        and _phase(status) in (Phase.PENDING, Phase.RUNNING)
+    ):
+        return recorded
+    return naming.pod_name(_name(taskrun), attempt)
 
 
 # --- rungs -----------------------------------------------------------------------------
@@ -475,6 +521,78 @@ def _create(
     return Decision(actions=[CreatePod(pod=pod, attempt=attempt)])
 
 
+def _status_refused(
+    obs: Observation, settings: CoreSettings, current: Mapping[str, Any], words: str
+) -> Decision:
+    """End the run StatusTooLarge with a status that keeps only what must stay.
+
+    The history stays (the attempt in progress is counted from it), cut to short messages;
+    the result, log tail and warnings go. Then the pod is disposed of as for any finished
+    run, so nothing is left to retry.
+    """
+    history = [
+        {**r, "message": budget.cut_message(r.get("message"), budget.SHORT_MESSAGE_CHARS)}
+        if "message" in r
+        else r
+        for r in current.get("history") or []
+    ]
+    logs = {k: v for k, v in (current.get("logs") or {}).items() if k != "tail"}
+    desired = with_phase(
+        current,
+        Phase.FAILED,
+        Reason.STATUS_TOO_LARGE,
+        f"the API server refused the status as too large ({words}); the result, log tail"
+        " and warnings were left out",
+        obs.now,
+        result=None,
+        resultSize=None,
+        warnings=None,
+        logs=logs or None,
+        history=history or None,
+        # kept, so a held pod is still found (and disposed of) once the run is finished
+        podName=((obs.pod or {}).get("metadata") or {}).get("name") or current.get("podName"),
+        startTime=current.get("startTime") or format_time(obs.now),
+    )
+    actions = _write(current, desired, obs)
+    finished_obs = Observation(taskrun={**obs.taskrun, "status": desired}, pod=obs.pod, now=obs.now)
+    follow_up = _finished(finished_obs, settings, desired)
+    return Decision(actions=actions + follow_up.actions, wake_at=follow_up.wake_at)
+
+
+def _create_refused(
+    obs: Observation, spec: TaskRunSpec, current: Mapping[str, Any], words: str
+) -> Decision:
+    """The API server refused the pod for now: say so, try again, give up at the deadline.
+
+    The attempt began when the TaskRun was created (attempt 1) or when its retry was due;
+    no pod within startupTimeoutSeconds of that ends the run CreateTimeout, as the Job
+    controller's FailedCreate would never say on its own.
+    """
+    began = _retry_at(current, spec) or created_at(obs.taskrun) or obs.now
+    limit = spec.startup_timeout_seconds
+    deadline = began + timedelta(seconds=limit)
+    if obs.now >= deadline:
+        return _end_without_pod(
+            obs,
+            current,
+            Reason.CREATE_TIMEOUT,
+            f"no pod could be created within startupTimeoutSeconds ({limit}): {words}",
+        )
+    elapsed = (obs.now - began).total_seconds()
+    delay = min(max(elapsed, CREATE_RETRY_MIN_SECONDS), CREATE_RETRY_MAX_SECONDS)
+    desired = with_phase(
+        current,
+        Phase.PENDING,
+        Reason.FAILED_CREATE,
+        f"{words} (trying again until startupTimeoutSeconds, {limit}s, has passed)",
+        obs.now,
+        observedGeneration=_meta(obs.taskrun).get("generation"),
+        startTime=current.get("startTime") or format_time(began),
+    )
+    wake = min(obs.now + timedelta(seconds=delay), deadline)
+    return Decision(actions=_write(current, desired, obs), wake_at=wake)
+
+
 def _check_deadlines(
     pod: Mapping[str, Any], spec: TaskRunSpec, outcome: Outcome, now: datetime
 ) -> tuple[Outcome, datetime | None]:
@@ -576,6 +694,23 @@ def _attempt_over(
     }
     record = {k: v for k, v in record.items() if v is not None}
     history = [*(current.get("history") or []), record]
+
+    # The status must fit the budget as the API server encodes it: cut the conveniences,
+    # and if the result still does not fit, the attempt fails on it.
+    probe = with_phase(current, phase, reason, message, obs.now, **fields, history=history)
+    fitted = budget.fit(probe, settings.max_status_bytes)
+    if fitted.cut:
+        for key in ("logs", "warnings"):
+            if key in fields:
+                fields[key] = fitted.status.get(key)
+        history = fitted.status.get("history") or history
+        message = fitted.status.get("message", message)
+        record = history[-1]
+    if fitted.over is not None:
+        phase, reason, message = Phase.FAILED, fitted.over[0], fitted.over[1]
+        fields["result"] = fields["resultSize"] = None
+        record = {**record, "phase": str(phase), "reason": str(reason), "message": message}
+        history = [*history[:-1], record]
 
     if phase == Phase.FAILED and reason not in NOT_RETRIED and attempt <= spec.retries:
         retry_at = obs.now + timedelta(
@@ -755,7 +890,10 @@ def _write(
     actions: list[Action] = [PatchStatus(patch=patch)]
     reason = desired.get("reason")
     if reason != current.get("reason") and reason is not None:
-        failed = desired.get("phase") == str(Phase.FAILED) or reason == Reason.RETRYING
+        failed = desired.get("phase") == str(Phase.FAILED) or reason in (
+            Reason.RETRYING,
+            Reason.FAILED_CREATE,
+        )
         message = (
             str(desired.get("message") or "").splitlines()[0] if desired.get("message") else ""
         )

@@ -45,6 +45,14 @@ class Reason(StrEnum):
     RESULT_INVALID = "ResultInvalid"
     POD_NAME_CONFLICT = "PodNameConflict"
     RETRYING = "Retrying"
+    # The API server refuses the pod for now (403: a missing service account, a quota; other
+    # 4xx that can heal): shown while Pending, retried with backoff.
+    FAILED_CREATE = "FailedCreate"
+    # No pod could be created within startupTimeoutSeconds.
+    CREATE_TIMEOUT = "CreateTimeout"
+    # The status, as the API server encodes it, is over --max-status-bytes even with tails,
+    # warnings and history cut, or the server refused the write as too large.
+    STATUS_TOO_LARGE = "StatusTooLarge"
 
 
 class OnFinishAction(StrEnum):

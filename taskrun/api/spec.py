@@ -42,6 +42,9 @@ DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
 MAX_RETRIES = 100
 DEFAULT_BACKOFF_INITIAL = 10
 DEFAULT_BACKOFF_MAX = 300
+# Each captured container adds a log tail to the status (the status budget cuts them, but
+# every one is also a pods/log read at the end of each attempt).
+MAX_CONTAINER_LOGS = 32
 # Bounds the CEL cost estimate of the CRD rule that iterates over init containers.
 MAX_INIT_CONTAINERS = 64
 # A week: longer waits for a pod to start are a misconfiguration, not a plan.
@@ -444,6 +447,7 @@ class TaskRunSpec(ApiModel):
     container_logs: list[DnsLabel] | None = Field(
         default=None,
         alias="containerLogs",
+        max_length=MAX_CONTAINER_LOGS,
         description="Containers whose logs are captured; default the base container"
         " (KPO `container_logs`).",
         json_schema_extra=_kpo("container_logs"),

@@ -8,6 +8,10 @@ from pydantic import ConfigDict, Field
 
 from taskrun.api.base import ApiModel
 from taskrun.api.reasons import CONDITION_SUCCEEDED, Phase
+from taskrun.api.spec import MAX_RETRIES
+
+# status.warnings keeps the most recent Warning events of the pod, no more.
+MAX_WARNINGS = 10
 
 ConditionStatus = Literal["True", "False", "Unknown"]
 
@@ -120,10 +124,12 @@ class TaskRunStatus(StatusModel):
     )
     logs: LogsStatus | None = Field(default=None, description="Logs pointer and tail.")
     warnings: list[WarningEvent] | None = Field(
-        default=None, description="Recent Warning events of the pod."
+        default=None, max_length=MAX_WARNINGS, description="Recent Warning events of the pod."
     )
     history: list[AttemptRecord] | None = Field(
-        default=None, description="One record per finished attempt."
+        default=None,
+        max_length=MAX_RETRIES + 1,
+        description="One record per finished attempt (spec.retries + 1 at most).",
     )
 
     def condition(self, type_: str = CONDITION_SUCCEEDED) -> Condition | None:

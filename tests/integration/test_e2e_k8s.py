@@ -51,6 +51,7 @@ def pod_body(name: str, owner_uid: str) -> dict:
         "kind": "Pod",
         "metadata": {
             "name": name,
+            "annotations": {naming.ANNOTATION_UID: owner_uid},
             "ownerReferences": [
                 {
                     "apiVersion": "taskrun.dev/v1alpha1",
@@ -115,7 +116,7 @@ async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: Dev
         again = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
         assert again["metadata"]["uid"] == created["metadata"]["uid"]
         assert naming.owner_uid(again) == ours
-        with pytest.raises(PodNameConflict, match="not controlled by this TaskRun"):
+        with pytest.raises(PodNameConflict, match="is not this TaskRun's"):
             await client.create_pod(runs.namespace, pod_body("p-1", theirs), theirs)
     finally:
         await client.close()

@@ -16,6 +16,10 @@ def namespaces(cluster: DevCluster) -> tuple[str, str]:
     names = ("policy-strict", "policy-trusted")
     for name in names:
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+    # The account must exist where it is allowed: the ServiceAccount admission plugin
+    # refuses a pod whose account is missing.
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}}
+    cluster.apply({**account, "metadata": {"name": "builder", "namespace": names[1]}})
     return names
 
 
