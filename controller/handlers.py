@@ -41,7 +41,6 @@ from controller.core.policies import (
     current_attempt,
     decide,
     finished_view,
-    tail_of,
 )
 from controller.k8s import ApiError, Client, PodNameConflict
 from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
@@ -316,21 +315,24 @@ class Controller:
                 if isinstance(read, ReadEvents) and read.uid:
                     return await client.list_pod_events(namespace, read.uid)
                 if isinstance(read, ReadLogTail):
-                    data = await client.read_log(
+                    return await client.read_tail(
                         namespace,
                         read.pod,
                         read.container,
-                        tail_lines=read.request_lines,
-                        limit_bytes=read.request_bytes,
+                        lines=read.lines,
+                        max_bytes=read.max_bytes,
                     )
-                    return tail_of(data, read.lines, read.max_bytes)
                 if isinstance(read, ReadResult) and read.via_exec:
                     out = await client.exec(
-                        namespace, read.pod, read.container, results.EXEC_READ_COMMAND
+                        namespace,
+                        read.pod,
+                        read.container,
+                        results.EXEC_READ_COMMAND,
+                        max_stdout=results.exec_read_limit(core.max_result_bytes),
                     )
                     return results.from_exec(out, core.max_result_bytes)
                 if isinstance(read, ReadResult):
-                    data = await client.read_log(
+                    data, _ = await client.read_log(
                         namespace, read.pod, read.container, limit_bytes=read.size + 1
                     )
                     handover = results.LogHandOver(size=read.size, sha256=read.sha256)

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import os
 import random
 import socket
 import ssl
-import tempfile
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
@@ -17,9 +15,11 @@ from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
+import kopf
 
 from controller import metrics
 from controller.core import naming
+from controller.core.tails import READ_BYTES_FACTOR, LogTail, TailKeeper, tail_of
 from taskrun.api import GROUP, KIND, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -33,6 +33,15 @@ MAX_TRIES = 5
 EXEC_PROTOCOLS = ("v4.channel.k8s.io", "channel.k8s.io")
 MAX_BACKOFF_SECONDS = 10.0
 REQUEST_TIMEOUT_SECONDS = 30.0
+# An error answer is a metav1.Status of a few hundred bytes; more is not read.
+MAX_ERROR_BODY_BYTES = 64 * 1024
+# Body reads with a bound go in chunks of this size, so memory follows the bound.
+READ_CHUNK_BYTES = 64 * 1024
+# WebSocket frames of pods/exec: the API server sends its copy buffer (32 KiB) per frame.
+MAX_EXEC_FRAME_BYTES = 1024 * 1024
+# A tail whose last line alone is over the byte budget is read to that line's end, keeping
+# only the budget; past this many bytes the line's end is given up on.
+MAX_LAST_LINE_READ_BYTES = 64 * 1024 * 1024
 
 
 class Credentials(Protocol):
@@ -99,8 +108,13 @@ class Client:
         body: Any = None,
         content_type: str = "application/json",
         raw: bool = False,
+        limit: int | None = None,
     ) -> Any:
-        """One API call with bounded retries on 429 / 5xx / connection errors."""
+        """One API call with bounded retries on 429 / 5xx / connection errors.
+
+        ``limit`` (with ``raw``): read at most ``limit`` bytes of the body, then drop the
+        connection, whatever the server sends.
+        """
         session = self._ensure_session()
         headers = {"Content-Type": content_type} if body is not None else {}
         for attempt in range(1, self._max_tries + 1):
@@ -109,7 +123,12 @@ class Client:
                 async with session.request(
                     method, self._server + path, params=params, json=body, headers=headers
                 ) as response:
-                    data = await response.read()
+                    if response.status < 400 and raw and limit is not None:
+                        data = await _read_at_most(response, limit)
+                    elif response.status < 400:
+                        data = await response.read()
+                    else:
+                        data = await _read_at_most(response, MAX_ERROR_BODY_BYTES)
                     metrics.observe_api_request(
                         method, resource, response.status, time.monotonic() - started
                     )
@@ -197,27 +216,118 @@ class Client:
         container: str,
         *,
         tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-    ) -> bytes:
-        """The container's log (bytes), optionally its last lines and at most some bytes."""
-        params: dict[str, Any] = {"container": container}
+        limit_bytes: int,
+    ) -> tuple[bytes, bool]:
+        """At most ``limit_bytes`` of the container's log (its last ``tail_lines`` lines).
+
+        Returns the bytes and whether that was all of it. The server is asked for one byte
+        more than the limit (limitBytes) and the read stops there whatever it sends, so
+        memory stays within the limit however long the log is.
+        """
+        params: dict[str, Any] = {"container": container, "limitBytes": limit_bytes + 1}
         if tail_lines is not None:
             params["tailLines"] = tail_lines
-        if limit_bytes is not None:
-            params["limitBytes"] = limit_bytes
         data: bytes = await self.request(
             "GET",
-            f"/api/v1/namespaces/{namespace}/pods/{pod}/log",
+            self._log_path(namespace, pod),
             resource="pods/log",
             params=params,
             raw=True,
+            limit=limit_bytes + 1,
         )
-        return data
+        return data[:limit_bytes], len(data) <= limit_bytes
 
-    async def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> bytes:
+    async def read_tail(
+        self, namespace: str, pod: str, container: str, *, lines: int, max_bytes: int
+    ) -> LogTail:
+        """The log's last ``lines`` lines within ``max_bytes`` (controller/core/tails.py).
+
+        The kubelet applies limitBytes from the start of the tailLines window, so one read
+        of both gives the window's beginning when its lines are long. Read the window when it
+        is small; otherwise find the most last lines that fit the budget (each read at most
+        the budget); when not even the last line fits, stream that line keeping its end.
+        """
+        window, complete = await self.read_log(
+            namespace,
+            pod,
+            container,
+            tail_lines=lines + 1,
+            limit_bytes=max_bytes * READ_BYTES_FACTOR,
+        )
+        if complete:
+            return tail_of(window, lines, max_bytes)
+        fits, best = 0, b""
+        low, high = 1, lines
+        while low <= high:
+            middle = (low + high) // 2
+            data, whole = await self.read_log(
+                namespace, pod, container, tail_lines=middle, limit_bytes=max_bytes
+            )
+            if whole:
+                fits, best = middle, data
+                low = middle + 1
+            else:
+                high = middle - 1
+        if fits:
+            return LogTail(text=best.decode("utf-8", "replace"), truncated=True)
+        return await self._last_line_end(namespace, pod, container, max_bytes)
+
+    async def _last_line_end(
+        self, namespace: str, pod: str, container: str, max_bytes: int
+    ) -> LogTail:
+        keeper = TailKeeper(max_bytes)
+        session = self._ensure_session()
+        params: dict[str, str | int] = {
+            "container": container,
+            "tailLines": 1,
+            "limitBytes": MAX_LAST_LINE_READ_BYTES,
+        }
+        started = time.monotonic()
+        try:
+            async with session.get(
+                self._server + self._log_path(namespace, pod), params=params
+            ) as response:
+                metrics.observe_api_request(
+                    "GET", "pods/log", response.status, time.monotonic() - started
+                )
+                if response.status >= 400:
+                    raise _api_error(
+                        response.status, await _read_at_most(response, MAX_ERROR_BODY_BYTES)
+                    )
+                async for chunk in response.content.iter_chunked(READ_CHUNK_BYTES):
+                    keeper.feed(chunk)
+                    if keeper.seen >= MAX_LAST_LINE_READ_BYTES:
+                        break
+        except (aiohttp.ClientConnectionError, asyncio.TimeoutError) as err:
+            raise ApiError(0, "ConnectionError", str(err) or type(err).__name__) from err
+        if keeper.seen >= MAX_LAST_LINE_READ_BYTES:
+            # Its end was never read: say so rather than show a middle as the end.
+            return LogTail(
+                text=f"[the log's last line is longer than {MAX_LAST_LINE_READ_BYTES} bytes;"
+                " its end was not read]\n",
+                truncated=True,
+            )
+        return keeper.tail()
+
+    @staticmethod
+    def _log_path(namespace: str, pod: str) -> str:
+        return f"/api/v1/namespaces/{namespace}/pods/{pod}/log"
+
+    async def exec(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        command: list[str],
+        *,
+        max_stdout: int = 64 * 1024,
+    ) -> bytes:
         """Run ``command`` in the container (pods/exec over WebSocket); returns its stdout.
 
-        Raises ApiError when the command fails or the API refuses.
+        Stdout past ``max_stdout`` bytes is not read: at ``max_stdout + 1`` bytes the stream
+        is closed and those bytes are returned, so the caller sees that there was more and
+        memory stays flat whatever the command prints. Raises ApiError when the command
+        fails or the API refuses.
         """
         params = [("container", container), ("stdout", "true"), ("stderr", "true")]
         params += [("command", part) for part in command]
@@ -231,16 +341,21 @@ class Client:
                 self._server + path,
                 params=params,
                 protocols=EXEC_PROTOCOLS,
-                max_msg_size=0,
+                max_msg_size=MAX_EXEC_FRAME_BYTES,
             ) as ws:
                 async for message in ws:
+                    if message.type == aiohttp.WSMsgType.ERROR:
+                        raise ApiError(0, "ExecFailed", f"pods/exec stream: {ws.exception()}")
                     if message.type != aiohttp.WSMsgType.BINARY or not message.data:
                         continue
                     channel, payload = message.data[0], message.data[1:]
                     if channel == 1:
-                        stdout += payload
+                        stdout += payload[: max_stdout + 1 - len(stdout)]
+                        if len(stdout) > max_stdout:
+                            # Leaving the block closes the stream: the rest is never read.
+                            break
                     elif channel == 2:
-                        stderr += payload
+                        stderr += payload[: MAX_ERROR_BODY_BYTES - len(stderr)]
                     elif channel == 3 and payload:
                         error = json.loads(payload)
         except aiohttp.WSServerHandshakeError as err:
@@ -249,6 +364,8 @@ class Client:
         except aiohttp.ClientConnectionError as err:
             raise ApiError(0, "ConnectionError", str(err)) from err
         metrics.observe_api_request("GET", "pods/exec", 101, time.monotonic() - started)
+        if len(stdout) > max_stdout:
+            return bytes(stdout)
         if error is not None and error.get("status") != "Success":
             detail = stderr.decode("utf-8", "replace").strip() or error.get("message", "")
             raise ApiError(500, str(error.get("reason") or "ExecFailed"), str(detail))
@@ -367,31 +484,39 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
     return float(base * (0.5 + random.random() / 2))
 
 
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:
+    """At most ``limit`` bytes of the body; the rest is left unread (the connection is
+    closed with the response)."""
+    data = bytearray()
+    while len(data) < limit:
+        chunk = await response.content.read(min(READ_CHUNK_BYTES, limit - len(data)))
+        if not chunk:
+            break
+        data += chunk
+    if len(data) >= limit:
+        response.close()
+    return bytes(data)
+
+
 def _ssl_context(credentials: Credentials) -> ssl.SSLContext | None:
+    """kopf's SSL context for these credentials (CA, client certificate, insecure).
+
+    kopf decodes the kubeconfig's base64 ``*-data`` fields and removes the temporary files
+    ``ssl`` needs for a client key as soon as the key is loaded.
+    """
     if not credentials.server.startswith("https"):
         return None
-    context = ssl.create_default_context()
-    if credentials.insecure:
-        context.check_hostname = False
-        context.verify_mode = ssl.CERT_NONE
-    if credentials.ca_path:
-        context.load_verify_locations(cafile=os.fspath(credentials.ca_path))
-    elif credentials.ca_data:
-        data = credentials.ca_data
-        context.load_verify_locations(cadata=data.decode() if isinstance(data, bytes) else data)
-    cert = _as_file(credentials.certificate_path, credentials.certificate_data)
-    key = _as_file(credentials.private_key_path, credentials.private_key_data)
-    if cert:
-        context.load_cert_chain(certfile=cert, keyfile=key)
+    make = getattr(credentials, "as_ssl_context", None)
+    if make is None:
+        make = kopf.ConnectionInfo(
+            server=credentials.server,
+            ca_path=credentials.ca_path,
+            ca_data=credentials.ca_data,
+            insecure=credentials.insecure,
+            certificate_path=credentials.certificate_path,
+            certificate_data=credentials.certificate_data,
+            private_key_path=credentials.private_key_path,
+            private_key_data=credentials.private_key_data,
+        ).as_ssl_context
+    context: ssl.SSLContext = make()
     return context
-
-
-def _as_file(path: Any, data: Any) -> str | None:
-    if path:
-        return os.fspath(path)
-    if not data:
-        return None
-    # ssl loads client certificates from files only.
-    with tempfile.NamedTemporaryFile(prefix="taskrun-", suffix=".pem", delete=False) as handle:
-        handle.write(data if isinstance(data, bytes) else data.encode())
-    return handle.name

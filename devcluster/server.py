@@ -59,6 +59,8 @@ class ExecTarget(Protocol):
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> Any: ...
 
 
+# Stdout of pods/exec goes out in frames of this size (io.Copy's 32 KiB buffer).
+EXEC_FRAME_BYTES = 32 * 1024
 # The remote-command WebSocket protocols (client-go's websocket executor); v5 adds a
 # close channel, unused here since no stdin is read.
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
@@ -809,7 +811,13 @@ class ApiServer:
         outcome = target.exec(ns, name, container, list(command))
         await ws.prepare(request)
         if _bool(request.query.get("stdout", "true")) and outcome.stdout:
-            await ws.send_bytes(bytes([STDOUT]) + bytes(outcome.stdout))
+            # The API server relays the kubelet's stream in frames of its copy buffer.
+            view = memoryview(outcome.stdout)
+            try:
+                for start in range(0, len(view), EXEC_FRAME_BYTES):
+                    await ws.send_bytes(bytes([STDOUT]) + view[start : start + EXEC_FRAME_BYTES])
+            except ConnectionResetError:
+                return ws  # the client stopped reading (a bounded read), as it may
         if _bool(request.query.get("stderr", "true")) and outcome.stderr:
             await ws.send_bytes(bytes([STDERR]) + bytes(outcome.stderr))
         await ws.send_bytes(bytes([ERROR]) + _encode(_exec_status(command, outcome.code)))
