@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -37,6 +38,8 @@ REQUEST_TIMEOUT_SECONDS = 30.0
 MAX_ERROR_BODY_BYTES = 64 * 1024
 # Body reads with a bound go in chunks of this size, so memory follows the bound.
 READ_CHUNK_BYTES = 64 * 1024
+# How long a cut exec stream may take to close before its connection is dropped.
+EXEC_ABANDON_SECONDS = 0.2
 # WebSocket frames of pods/exec: the API server sends its copy buffer (32 KiB) per frame.
 MAX_EXEC_FRAME_BYTES = 1024 * 1024
 # A tail whose last line alone is over the byte budget is read to that line's end, keeping
@@ -352,7 +355,7 @@ class Client:
                     if channel == 1:
                         stdout += payload[: max_stdout + 1 - len(stdout)]
                         if len(stdout) > max_stdout:
-                            # Leaving the block closes the stream: the rest is never read.
+                            await _abandon(ws)
                             break
                     elif channel == 2:
                         stderr += payload[: MAX_ERROR_BODY_BYTES - len(stderr)]
@@ -482,6 +485,15 @@ def _backoff(attempt: int, retry_after: str | None) -> float:
             pass
     base = min(0.1 * 2 ** (attempt - 1), MAX_BACKOFF_SECONDS)
     return float(base * (0.5 + random.random() / 2))
+
+
+async def _abandon(ws: aiohttp.ClientWebSocketResponse) -> None:
+    """Close a stream we stop reading: a moment for the server to answer the close frame,
+    then the connection is dropped (closing waits for that answer, reading and discarding
+    whatever still comes, for up to 10 s)."""
+    # A timeout cancels close() midway, and aiohttp then drops the connection.
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(ws.close(), timeout=EXEC_ABANDON_SECONDS)
 
 
 async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> bytes:

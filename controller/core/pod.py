@@ -439,8 +439,11 @@ def inline_result_limit(containers: int) -> int:
     """The largest result that survives the kubelet's termination-message caps inline,
     its header included."""
     per_container = min(4096, POD_TERMINATION_MESSAGES_BYTES // max(containers, 1))
-    # The size's digits are counted at the budget's own width: a result is never longer.
+    # The size's digits are counted at the budget's own width first (a result is never
+    # longer), then one byte is won back where the size has a digit fewer.
     limit = per_container - inline_header_bytes(per_container)
+    while inline_header_bytes(limit + 1) + limit + 1 <= per_container:
+        limit += 1
     return max(0, min(INLINE_RESULT_MAX_BYTES, limit))
 
 

@@ -75,7 +75,7 @@ def test_native_mode_sidecar_is_the_last_init_container_restarting_always() -> N
 @pytest.mark.parametrize(
     ("containers", "limit"),
     # 12 KiB / containers, at most 4096, less "inline:<size>:<sha256>:" (77 bytes at 4 digits)
-    [(1, 4000), (2, 4000), (3, 4000), (4, 2995), (5, 2380), (12, 947), (13000, 0)],
+    [(1, 4000), (2, 4000), (3, 4000), (4, 2995), (5, 2380), (12, 948), (13000, 0)],
 )
 def test_inline_limit_follows_the_kubelets_message_budget(containers: int, limit: int) -> None:
     assert inline_result_limit(containers) == limit
