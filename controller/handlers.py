@@ -42,7 +42,8 @@ from controller.core.policies import (
     decide,
     finished_view,
 )
-from controller.k8s import ApiError, Client, PodNameConflict
+from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict
+from controller.k8s import login as k8s_login
 from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
 
 log = logging.getLogger(__name__)
@@ -85,11 +86,16 @@ class Controller:
     # --- plumbing --------------------------------------------------------------------------
 
     async def client(self) -> Client:
-        """The API client, made on first use with the credentials kopf's login gave."""
-        if self._client is None:
+        """The API client, made with the credentials kopf's login gave, again when kopf
+        logs in anew (an exec plugin's token expired)."""
+        if self._client is None or self._client.credentials is not self.credentials:
             if self.credentials is None:
                 raise RuntimeError("not logged in yet")
-            self._client = Client(self.credentials)
+            old, self._client = self._client, Client(self.credentials)
+            if old is not None:
+                # Reconciles in flight may still use it: close it once they are done.
+                loop = asyncio.get_running_loop()
+                loop.call_later(REQUEST_TIMEOUT_SECONDS, lambda: loop.create_task(old.close()))
         return self._client
 
     async def core(self) -> CoreSettings:
@@ -501,7 +507,7 @@ def register(
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = k8s_login(**kwargs)
         if info is not None:
             controller.credentials = info
         return info

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
+import os
 import random
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Mapping
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import quote
 
 import aiohttp
 import kopf
+import yaml
 
 from controller import metrics
 from controller.core import naming
@@ -80,6 +85,7 @@ class Client:
     """Async Kubernetes API client for the controller's few calls."""
 
     def __init__(self, credentials: Credentials, *, max_tries: int = MAX_TRIES) -> None:
+        self.credentials = credentials
         self._server = credentials.server.rstrip("/")
         self._headers = {"User-Agent": USER_AGENT, **credentials.as_http_headers()}
         self._ssl = _ssl_context(credentials)
@@ -532,3 +538,137 @@ def _ssl_context(credentials: Credentials) -> ssl.SSLContext | None:
         ).as_ssl_context
     context: ssl.SSLContext = make()
     return context
+
+
+# --- login: the connection settings of a kubeconfig, as kubectl reads them --------------------
+
+EXEC_CREDENTIAL_TIMEOUT_SECONDS = 60.0
+
+
+class KubeconfigError(Exception):
+    """The kubeconfig cannot be used; the message names the file and the field."""
+
+
+def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
+    """Credentials for the controller: in-cluster, else the kubeconfig (``$KUBECONFIG``).
+
+    kopf reads the kubeconfig (contexts, clusters, users; embedded or file certificates,
+    tokens, insecure-skip-tls-verify). kubectl also reads ``tokenFile``, runs ``exec``
+    credential plugins and resolves relative paths against the kubeconfig's directory:
+    those are added here.
+    """
+    info = kopf.login_with_service_account(**kwargs)
+    if info is not None:
+        return info
+    try:
+        info = kopf.login_with_kubeconfig(**kwargs)
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+        raise KubeconfigError(f"KUBECONFIG={os.environ.get('KUBECONFIG', '')}: {err}") from err
+    if info is None:
+        return None
+    cluster, user, origin = _current_stanzas(_kubeconfig_paths())
+    changes: dict[str, Any] = {}
+    for field, stanza, key in (
+        ("ca_path", cluster, "certificate-authority"),
+        ("certificate_path", user, "client-certificate"),
+        ("private_key_path", user, "client-key"),
+    ):
+        if stanza.get(key):
+            changes[field] = str(origin[id(stanza)] / os.path.expanduser(str(stanza[key])))
+    if not user.get("token") and user.get("tokenFile"):
+        path = origin[id(user)] / os.path.expanduser(str(user["tokenFile"]))
+        try:
+            changes["token"] = path.read_text().strip()
+        except OSError as err:
+            raise KubeconfigError(f"users[].user.tokenFile {path}: {err}") from err
+    if user.get("exec"):
+        changes.update(_exec_credential(user["exec"], cluster, origin[id(user)]))
+    return dataclasses.replace(info, **changes) if changes else info
+
+
+def _kubeconfig_paths() -> list[Path]:
+    value = os.environ.get("KUBECONFIG") or "~/.kube/config"
+    return [Path(os.path.expanduser(p.strip())) for p in value.split(os.pathsep) if p.strip()]
+
+
+def _current_stanzas(
+    paths: list[Path],
+) -> tuple[dict[str, Any], dict[str, Any], dict[int, Path]]:
+    """The current context's cluster and user, merged as kopf and kubectl merge them (the
+    first file to name an entry wins), and the directory of the file each came from."""
+    current: str | None = None
+    contexts: dict[str, Any] = {}
+    clusters: dict[str, Any] = {}
+    users: dict[str, Any] = {}
+    origin: dict[int, Path] = {}
+    for path in paths:
+        config = yaml.safe_load(path.read_text()) or {}
+        current = current or config.get("current-context")
+        for key, table in (("contexts", contexts), ("clusters", clusters), ("users", users)):
+            for item in config.get(key) or []:
+                body = item.get(key[:-1]) or {}
+                if item["name"] not in table:
+                    table[item["name"]] = body
+                    origin[id(body)] = path.parent
+    context = contexts[current] if current else {}
+    cluster = clusters.get(str(context.get("cluster")), {})
+    return cluster, users.get(str(context.get("user")), {}), origin
+
+
+def _exec_credential(spec: Mapping[str, Any], cluster: Mapping[str, Any], base: Path) -> dict:
+    """Run a client-go exec credential plugin; its token or client certificate."""
+    command = str(spec.get("command") or "")
+    if os.sep in command and not os.path.isabs(command):
+        command = str(base / command)  # kubectl: relative to the kubeconfig's directory
+    api_version = spec.get("apiVersion") or "client.authentication.k8s.io/v1"
+    request: dict[str, Any] = {
+        "apiVersion": api_version,
+        "kind": "ExecCredential",
+        "spec": {"interactive": False},
+    }
+    if spec.get("provideClusterInfo"):
+        request["spec"]["cluster"] = {
+            "server": cluster.get("server"),
+            "certificate-authority-data": cluster.get("certificate-authority-data"),
+            "insecure-skip-tls-verify": cluster.get("insecure-skip-tls-verify", False),
+        }
+    env = {**os.environ, "KUBERNETES_EXEC_INFO": json.dumps(request)}
+    env.update({str(e["name"]): str(e["value"]) for e in spec.get("env") or []})
+    argv = [command, *[str(a) for a in spec.get("args") or []]]
+    try:
+        done = subprocess.run(
+            argv,
+            env=env,
+            capture_output=True,
+            timeout=EXEC_CREDENTIAL_TIMEOUT_SECONDS,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise KubeconfigError(f"users[].user.exec.command {command!r}: {err}") from err
+    if done.returncode != 0:
+        detail = done.stderr.decode("utf-8", "replace").strip()[:500]
+        raise KubeconfigError(
+            f"users[].user.exec.command {command!r} exited {done.returncode}: {detail}"
+        )
+    try:
+        status = json.loads(done.stdout)["status"]
+    except (ValueError, KeyError, TypeError) as err:
+        raise KubeconfigError(
+            f"users[].user.exec.command {command!r} printed no ExecCredential status: {err}"
+        ) from err
+    changes: dict[str, Any] = {}
+    if status.get("token"):
+        changes["token"] = status["token"]
+    if status.get("clientCertificateData") and status.get("clientKeyData"):
+        changes.update(
+            certificate_path=None,
+            certificate_data=status["clientCertificateData"],
+            private_key_path=None,
+            private_key_data=status["clientKeyData"],
+        )
+    if status.get("expirationTimestamp"):
+        # kopf logs in again once the credential expires.
+        changes["expiration"] = datetime.fromisoformat(
+            str(status["expirationTimestamp"]).replace("Z", "+00:00")
+        )
+    return changes
