@@ -543,6 +543,7 @@ def _ssl_context(credentials: Credentials) -> ssl.SSLContext | None:
 # --- login: the connection settings of a kubeconfig, as kubectl reads them --------------------
 
 EXEC_CREDENTIAL_TIMEOUT_SECONDS = 60.0
+SERVICE_ACCOUNT_TOKEN = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 class KubeconfigError(Exception):
@@ -584,6 +585,32 @@ def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
     if user.get("exec"):
         changes.update(_exec_credential(user["exec"], cluster, origin[id(user)]))
     return dataclasses.replace(info, **changes) if changes else info
+
+
+def check_kubeconfig() -> None:
+    """Raise KubeconfigError unless the kubeconfig can be read and names a current
+    context with its cluster and user (what kopf's login needs; no plugin is run)."""
+    paths = _kubeconfig_paths()
+    for path in paths:
+        if not path.is_file():
+            raise KubeconfigError(f"{path}: no such file")
+    try:
+        config = [yaml.safe_load(path.read_text()) or {} for path in paths]
+        if not all(isinstance(c, dict) for c in config):
+            raise KubeconfigError("not a kubeconfig (a YAML mapping)")
+        current = next((c["current-context"] for c in config if c.get("current-context")), None)
+        if current is None:
+            raise KubeconfigError("no current-context")
+        contexts = {
+            i["name"]: i.get("context") or {} for c in config for i in c.get("contexts") or []
+        }
+        if current not in contexts:
+            raise KubeconfigError(f"current-context {current!r} is not among its contexts")
+        cluster, _, _ = _current_stanzas(paths)
+        if not cluster.get("server"):
+            raise KubeconfigError(f"context {current!r} names no cluster with a server")
+    except (OSError, yaml.YAMLError, KeyError, TypeError, AttributeError) as err:
+        raise KubeconfigError(str(err)) from err
 
 
 def _kubeconfig_paths() -> list[Path]:
