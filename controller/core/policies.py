@@ -55,7 +55,6 @@ ACK_ANNOTATION = "taskrun.dev/logs-acked"
 DEFAULT_MAX_HOLD_SECONDS = 600.0
 MAX_WARNINGS = 10
 
-
 # Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
 NOT_RETRIED = frozenset(
     {Reason.INVALID_SPEC, Reason.POLICY_DENIED, Reason.POD_NAME_CONFLICT, Reason.CANCELLED}
