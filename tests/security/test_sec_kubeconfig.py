@@ -267,3 +267,23 @@ def test_unusable_credentials_name_the_field(
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     with pytest.raises(KubeconfigError, match=words):
         login()
+
+
+async def test_a_new_login_gives_the_controller_a_new_client(api: TlsApi, pki: Path) -> None:
+    # An exec plugin's token expires; kopf logs in again and the login handler stores the
+    # new credentials: the controller's own requests must use them from then on.
+    from controller.config import Settings
+    from controller.handlers import Controller
+
+    ca = (pki / "ca.crt").read_text()
+    controller = Controller(Settings())
+    controller.credentials = kopf.ConnectionInfo(server=api.url, ca_data=ca, token="old")
+    first = await controller.client()
+    assert await first.server_version() == (1, 37)
+    controller.credentials = kopf.ConnectionInfo(server=api.url, ca_data=ca, token="new")
+    second = await controller.client()
+    assert second is not first
+    assert await second.server_version() == (1, 37)
+    assert [seen["auth"] for seen in api.seen] == ["Bearer old", "Bearer new"]
+    await first.close()
+    await controller.close()
