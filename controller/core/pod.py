@@ -607,7 +607,3 @@ def _prune_none(value: Any) -> Any:
     if isinstance(value, list):
         return [_prune_none(v) for v in value]
     return value
-
-
-def inline_header_bytes(size):  # shim for the before-the-fix check
-    return len(HANDOVER_INLINE) + len(str(size)) + 66
