@@ -34,6 +34,14 @@ class ConfigError(ValueError):
     """A setting is invalid; the message names the flag."""
 
 
+class StartupError(Exception):
+    """The controller cannot start as configured: one line naming the flag and its value."""
+
+    def __init__(self, flag: str, value: object, problem: str) -> None:
+        # One line, whatever the cause printed (YAML errors span several).
+        super().__init__(f"{flag} {value}: {' '.join(str(problem).split())}")
+
+
 # kopf's default; kopf refreshes the heartbeat 10 s before it runs out, hence at least 10.
 DEFAULT_PEERING_LIFETIME = 60
 
@@ -63,6 +71,8 @@ class Settings:
     pending_report_seconds: float = DEFAULT_PENDING_REPORT_SECONDS
     # A label selector on TaskRuns: shards one scope among controllers (docs/operations.md).
     selector: str | None = None
+    # --kubeconfig; None: $KUBECONFIG, ~/.kube/config or the in-cluster service account.
+    kubeconfig: str | None = None
 
     def core(self, server_version: tuple[int, int] | None = None) -> CoreSettings:
         """The decision settings; ``auto`` xcom mode resolves against the server version."""
@@ -241,6 +251,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         " (filtered by the API server; for sharding)",
     )
     parser.add_argument(
+        "--kubeconfig",
+        metavar="FILE",
+        default=None,
+        help="kubeconfig to connect with (default: $KUBECONFIG, ~/.kube/config, or the"
+        " in-cluster service account)",
+    )
+    parser.add_argument(
         "--max-workers",
         type=_positive,
         default=default("MAX_WORKERS", 20),
@@ -271,6 +288,9 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
         )
     try:
         policy = load_policy(args.security_policy)
+    except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
+        raise StartupError("--security-policy", args.security_policy, str(err)) from err
+    try:
         return Settings(
             namespaces=namespaces,
             all_namespaces=not namespaces,
@@ -293,6 +313,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             max_hold_seconds=float(args.max_hold_seconds),
             pending_report_seconds=_non_negative(float(args.pending_report_seconds)),
             selector=_selector(args.selector),
+            kubeconfig=args.kubeconfig,
         )
     except (ValueError, OSError) as err:
         parser.error(str(err))

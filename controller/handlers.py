@@ -41,9 +41,9 @@ from controller.core.policies import (
     attempt_pod_name,
     decide,
     finished_view,
-    tail_of,
 )
-from controller.k8s import ApiError, Client, PodNameConflict, too_large
+from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict, too_large
+from controller.k8s import login as k8s_login
 from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
 
 log = logging.getLogger(__name__)
@@ -90,11 +90,16 @@ class Controller:
     # --- plumbing --------------------------------------------------------------------------
 
     async def client(self) -> Client:
-        """The API client, made on first use with the credentials kopf's login gave."""
-        if self._client is None:
+        """The API client, made with the credentials kopf's login gave, again when kopf
+        logs in anew (an exec plugin's token expired)."""
+        if self._client is None or self._client.credentials is not self.credentials:
             if self.credentials is None:
                 raise RuntimeError("not logged in yet")
-            self._client = Client(self.credentials)
+            old, self._client = self._client, Client(self.credentials)
+            if old is not None:
+                # Reconciles in flight may still use it: close it once they are done.
+                loop = asyncio.get_running_loop()
+                loop.call_later(REQUEST_TIMEOUT_SECONDS, lambda: loop.create_task(old.close()))
         return self._client
 
     async def core(self) -> CoreSettings:
@@ -339,21 +344,24 @@ class Controller:
                 if isinstance(read, ReadEvents) and read.uid:
                     return await client.list_pod_events(namespace, read.uid)
                 if isinstance(read, ReadLogTail):
-                    data = await client.read_log(
+                    return await client.read_tail(
                         namespace,
                         read.pod,
                         read.container,
-                        tail_lines=read.request_lines,
-                        limit_bytes=read.request_bytes,
+                        lines=read.lines,
+                        max_bytes=read.max_bytes,
                     )
-                    return tail_of(data, read.lines, read.max_bytes)
                 if isinstance(read, ReadResult) and read.via_exec:
                     out = await client.exec(
-                        namespace, read.pod, read.container, results.EXEC_READ_COMMAND
+                        namespace,
+                        read.pod,
+                        read.container,
+                        results.EXEC_READ_COMMAND,
+                        max_stdout=results.exec_read_limit(core.max_result_bytes),
                     )
                     return results.from_exec(out, core.max_result_bytes)
                 if isinstance(read, ReadResult):
-                    data = await client.read_log(
+                    data, _ = await client.read_log(
                         namespace, read.pod, read.container, limit_bytes=read.size + 1
                     )
                     handover = results.LogHandOver(size=read.size, sha256=read.sha256)
@@ -534,7 +542,7 @@ def register(
 
     @kopf.on.login(id="login", registry=registry)
     def login(**kwargs: Any) -> kopf.ConnectionInfo | None:
-        info = kopf.login_with_service_account(**kwargs) or kopf.login_with_kubeconfig(**kwargs)
+        info = k8s_login(**kwargs)
         if info is not None:
             controller.credentials = info
         return info

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import json
 import logging
+import os
 import random
+import socket
 import sys
 from collections.abc import Sequence
 
 import kopf
 
-from controller import handlers, metrics
-from controller.config import Settings, parse_args
+from controller import handlers, k8s, metrics
+from controller.config import Settings, StartupError, parse_args
 from taskrun.api import GROUP, PLURAL
 
 log = logging.getLogger(__name__)
@@ -81,7 +84,10 @@ async def run(settings: Settings) -> None:
     registry = handlers.register(controller)
     server = None
     if settings.metrics_port:
-        server = metrics.start_metrics_server(settings.metrics_port)
+        try:
+            server = metrics.start_metrics_server(settings.metrics_port)
+        except OSError as err:
+            raise StartupError("--metrics-port", settings.metrics_port, _port_problem(err)) from err
     try:
         await kopf.operator(
             registry=registry,
@@ -100,9 +106,58 @@ async def run(settings: Settings) -> None:
             server.server_close()
 
 
+def _port_problem(err: OSError) -> str:
+    if err.errno == errno.EADDRINUSE:
+        return "the port is already in use (another process listens on it)"
+    return err.strerror or str(err)
+
+
+def _check_port_free(flag: str, port: int) -> None:
+    """Fail now, with the flag's name, if kopf could not listen on ``port`` later."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As aiohttp binds: a port left in TIME_WAIT is free, one being listened on is not.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("0.0.0.0", port))
+        except OSError as err:
+            raise StartupError(flag, port, _port_problem(err)) from err
+
+
+def _check_credentials(settings: Settings) -> None:
+    """Fail now, naming the kubeconfig, if kopf's login could not read it later."""
+    if settings.kubeconfig:
+        os.environ["KUBECONFIG"] = settings.kubeconfig
+    if os.path.exists(k8s.SERVICE_ACCOUNT_TOKEN):
+        return
+    source = (
+        ("--kubeconfig", settings.kubeconfig)
+        if settings.kubeconfig
+        else ("KUBECONFIG", os.environ.get("KUBECONFIG") or "~/.kube/config")
+    )
+    try:
+        k8s.check_kubeconfig()
+    except k8s.KubeconfigError as err:
+        raise StartupError(*source, str(err)) from err
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of ``python -m controller``."""
+    """Entry point of ``python -m controller``: start-up errors are one line, exit code 2."""
+    try:
+        return _main(argv)
+    except StartupError as err:
+        print(f"python -m controller: error: {err}", file=sys.stderr)
+        return 2
+
+
+def _main(argv: Sequence[str] | None) -> int:
     settings = parse_args(argv)
+    _check_credentials(settings)
+    for flag, port in (
+        ("--metrics-port", settings.metrics_port),
+        ("--health-port", settings.health_port),
+    ):
+        if port:
+            _check_port_free(flag, port)
     setup_logging(settings.log_format)
     scope = "all namespaces" if settings.all_namespaces else ", ".join(settings.namespaces)
     log.info("taskrun-controller watching %s", scope)

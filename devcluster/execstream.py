@@ -25,6 +25,9 @@ WEBSOCKET_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 # The protocol spoken over SPDY (v4: the v1 Status on the error stream).
 SPDY_PROTOCOL = "v4.channel.k8s.io"
 STDOUT, STDERR, ERROR = 1, 2, 3
+# Stdout goes out in frames of this size: kube-apiserver relays a kubelet's stream in the
+# frames of its copy buffer (io.Copy's 32 KiB), never as one message.
+FRAME_BYTES = 32 * 1024
 # How long an exec connection may stay open (the command itself is instant).
 STREAM_TIMEOUT = 60.0
 
@@ -45,7 +48,12 @@ async def websocket(
     outcome = run()
     await ws.prepare(request)
     if stdout and outcome.stdout:
-        await ws.send_bytes(bytes([STDOUT]) + bytes(outcome.stdout))
+        view = memoryview(outcome.stdout)
+        try:
+            for start in range(0, len(view), FRAME_BYTES):
+                await ws.send_bytes(bytes([STDOUT]) + view[start : start + FRAME_BYTES])
+        except ConnectionResetError:
+            return ws  # the client stopped reading (a bounded read), as it may
     if stderr and outcome.stderr:
         await ws.send_bytes(bytes([STDERR]) + bytes(outcome.stderr))
     await ws.send_bytes(bytes([ERROR]) + json.dumps(exec_status(command, outcome.code)).encode())
@@ -120,7 +128,9 @@ async def _serve(
             write(codec.ping(frame.payload))
     outcome = run()
     if "stdout" in streams and outcome.stdout:
-        write(codec.data(streams["stdout"], bytes(outcome.stdout)))
+        view = memoryview(outcome.stdout)
+        for start in range(0, len(view), FRAME_BYTES):
+            write(codec.data(streams["stdout"], bytes(view[start : start + FRAME_BYTES])))
     if "stderr" in streams and outcome.stderr:
         write(codec.data(streams["stderr"], bytes(outcome.stderr)))
     if outcome.code:

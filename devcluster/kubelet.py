@@ -353,7 +353,25 @@ def termination_message(
     data = (file_bytes or b"")[-TERMINATION_MESSAGE_MAX:]
     if not data and failed and policy == "FallbackToLogsOnError":
         data = log_tail()[-FALLBACK_LOG_BYTES:]
-    return data[:budget].decode("utf-8", errors="replace")
+    return go_string(data[:budget])
+
+
+def go_string(data: bytes) -> str:
+    """``data`` as Go's encoding/json writes a string that holds it: each byte that is not
+    part of valid UTF-8 becomes U+FFFD (the kubelet's status write does this to
+    termination messages)."""
+    out: list[str] = []
+    i = 0
+    while i < len(data):
+        try:
+            out.append(data[i:].decode("utf-8"))
+            break
+        except UnicodeDecodeError as err:
+            out.append(data[i : i + err.start].decode("utf-8"))
+            # Go's decoder gives up on one byte at a time, Python's on a maximal prefix.
+            out.append("\ufffd")
+            i += err.start + 1
+    return "".join(out)
 
 
 def _scheduling_inputs(pod: dict[str, Any]) -> tuple[Any, ...]:
@@ -1284,7 +1302,8 @@ class _PodRunner:
         if not data:
             message = b"none"
         elif len(data) <= self._inline_max(c):
-            message = b"inline:" + data
+            digest = hashlib.sha256(data).hexdigest()
+            message = f"inline:{len(data)}:{digest}:".encode() + data
         else:
             self._log(c, data)
             message = f"log:{len(data)}:{hashlib.sha256(data).hexdigest()}".encode()

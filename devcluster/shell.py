@@ -1,9 +1,10 @@
 """The few commands a simulated container runs for pods/exec.
 
 Enough of ``sh`` for what is exec'd into TaskRun pods (KPO's sidecar contract) and for a
-person poking at a pod with ``kubectl exec``: ``cat``, ``echo``, ``ls``, ``test``/``[``
-(``-s``, ``-f``, ``-e``), ``true``, ``false``, ``exit``, ``kill`` of PID 1, and ``sh -c``
-scripts of those joined by ``;``, ``&&``, ``||`` and ``if ...; then ...; else ...; fi``.
+person poking at a pod with ``kubectl exec``: ``cat``, ``echo``, ``ls``, ``wc -c``,
+``sha256sum``, ``test``/``[`` (``-s``, ``-f``, ``-e``), ``true``, ``false``, ``exit``,
+``kill`` of PID 1, and ``sh -c`` scripts of those joined by ``;``, ``&&``, ``||`` and
+``if ...; then ...; else ...; fi``.
 Anything else fails as a shell would: ``sh: NAME: not found``, exit code 127.
 
 Pure: files are read and signals sent through the callables given to ``run``.
@@ -11,6 +12,7 @@ Pure: files are read and signals sent through the callables given to ``run``.
 
 from __future__ import annotations
 
+import hashlib
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -152,6 +154,12 @@ class _Shell:
             return self._cat(args)
         if name == "ls":
             return self._ls(args)
+        if name == "wc" and args[:1] == ["-c"]:
+            return self._per_file("wc", args[1:], lambda data, path: f"{len(data)} {path}\n")
+        if name == "sha256sum":
+            return self._per_file(
+                name, args, lambda data, path: f"{hashlib.sha256(data).hexdigest()}  {path}\n"
+            )
         if name in ("test", "["):
             if name == "[":
                 if not args or args[-1] != "]":
@@ -175,6 +183,17 @@ class _Shell:
                 code = 1
             else:
                 self.out.stdout += data
+        return code
+
+    def _per_file(self, name: str, paths: list[str], line: Callable[[bytes, str], str]) -> int:
+        code = 0
+        for path in paths:
+            data = self.read(path)
+            if data is None:
+                self.out.stderr += f"{name}: {path}: No such file or directory\n".encode()
+                code = 1
+            else:
+                self.out.stdout += line(data, path).encode()
         return code
 
     def _ls(self, paths: list[str]) -> int:

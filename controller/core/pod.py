@@ -27,8 +27,9 @@ XCOM_VOLUME_NAME = "xcom"
 XCOM_MOUNT_PATH = "/airflow/xcom"
 XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
 TERMINATION_LOG = "/dev/termination-log"
-# The largest result the native sidecar puts in its termination message; the kubelet keeps
-# 4096 bytes of it and "inline:" takes 7.
+# The largest result the native sidecar puts in its termination message. The kubelet keeps
+# 4096 bytes of a container's message; the hand-over's own header ("inline:", the size, ":",
+# the sha256, ":") takes at most INLINE_HEADER_MAX_BYTES of them.
 INLINE_RESULT_MAX_BYTES = 4000
 # The kubelet also shares 12 KiB of termination messages among all of a pod's containers,
 # so with four or more containers an inline result would arrive cut: the pod builder
@@ -40,6 +41,7 @@ INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 HANDOVER_NONE = "none"
 HANDOVER_INLINE = "inline:"
 HANDOVER_LOG = "log:"
+SHA256_HEX_CHARS = 64
 
 # KPO's exec-mode sidecar command (utils/xcom_sidecar.py), kept byte for byte.
 KPO_XCOM_CMD = 'trap "exit 0" INT; while true; do sleep 1; done;'
@@ -61,12 +63,13 @@ hand_over() {{
   fi
   size=$(wc -c < "$result")
   size=$((size))
+  sum=$(sha256sum < "$result")
+  sum="${{sum%% *}}"
   if [ "$size" -le "${{{INLINE_MAX_ENV}:-{INLINE_RESULT_MAX_BYTES}}}" ]; then
-    {{ printf '{HANDOVER_INLINE}'; cat "$result"; }} > "$message"
+    {{ printf '{HANDOVER_INLINE}%s:%s:' "$size" "$sum"; cat "$result"; }} > "$message"
   else
-    sum=$(sha256sum < "$result")
     cat "$result"
-    printf '{HANDOVER_LOG}%s:%s' "$size" "${{sum%% *}}" > "$message"
+    printf '{HANDOVER_LOG}%s:%s' "$size" "$sum" > "$message"
   fi
   exit 0
 }}
@@ -427,10 +430,21 @@ def xcom_sidecar(settings: PodSettings) -> Obj:
     return sidecar
 
 
+def inline_header_bytes(size: int) -> int:
+    """Bytes of ``inline:<size>:<sha256>:`` before an inline result of ``size`` bytes."""
+    return len(HANDOVER_INLINE) + len(str(size)) + 1 + SHA256_HEX_CHARS + 1
+
+
 def inline_result_limit(containers: int) -> int:
-    """The largest result that survives the kubelet's termination-message caps inline."""
+    """The largest result that survives the kubelet's termination-message caps inline,
+    its header included."""
     per_container = min(4096, POD_TERMINATION_MESSAGES_BYTES // max(containers, 1))
-    return max(0, min(INLINE_RESULT_MAX_BYTES, per_container - len(HANDOVER_INLINE)))
+    # The size's digits are counted at the budget's own width first (a result is never
+    # longer), then one byte is won back where the size has a digit fewer.
+    limit = per_container - inline_header_bytes(per_container)
+    while inline_header_bytes(limit + 1) + limit + 1 <= per_container:
+        limit += 1
+    return max(0, min(INLINE_RESULT_MAX_BYTES, limit))
 
 
 def _add_xcom_sidecar(pod: Obj, settings: PodSettings) -> None:

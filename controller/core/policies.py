@@ -35,6 +35,8 @@ from controller.core.status import (
     terminated_state,
     with_phase,
 )
+from controller.core.tails import READ_BYTES_FACTOR, LogTail, count_lines
+from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
 from taskrun.api import (
     DEFAULT_BASE_CONTAINER_NAME,
     XCOM_SIDECAR_NAME,
@@ -52,9 +54,6 @@ DEFAULT_PENDING_REPORT_SECONDS = 2.0
 HOLD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
 ACK_ANNOTATION = "taskrun.dev/logs-acked"
 DEFAULT_MAX_HOLD_SECONDS = 600.0
-# The tail is read with this many times its byte budget, so long last lines still leave
-# room for earlier ones, without ever buffering an unbounded log.
-READ_BYTES_FACTOR = 4
 
 # Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
 NOT_RETRIED = frozenset(
@@ -181,33 +180,6 @@ class ReadEvents:
 
 Action = CreatePod | DeletePod | PatchStatus | EmitEvent | DeleteTaskRun | StopSidecar
 Read = ReadLogTail | ReadResult | ReadEvents
-
-
-@dataclass(frozen=True)
-class LogTail:
-    """What a ReadLogTail returned: the text and whether the log had more lines."""
-
-    text: str
-    truncated: bool = False
-
-
-def tail_of(data: bytes, lines: int, max_bytes: int) -> LogTail:
-    """The bounded tail of a log read with ReadLogTail's request (lines + 1, bytes * factor)."""
-    text = data.decode("utf-8", "replace")
-    kept = text.splitlines(keepends=True)
-    truncated = len(kept) > lines
-    kept = kept[-lines:] if lines > 0 else []
-    while kept and len("".join(kept).encode()) > max_bytes:
-        # Whole lines go first; a single line longer than the budget is cut at its start.
-        if len(kept) > 1:
-            kept.pop(0)
-        else:
-            raw = kept[0].encode()[-max_bytes:]
-            kept[0] = raw.decode("utf-8", "ignore")
-            truncated = True
-            break
-        truncated = True
-    return LogTail(text="".join(kept), truncated=truncated)
 
 
 @dataclass(frozen=True)
@@ -819,11 +791,16 @@ def _logs(obs: Observation, spec: TaskRunSpec, pod_name: str, gathered: Gathered
         if len(containers) == 1:
             text = tails[0][1].text
         else:
-            text = "".join(f"==> {c} <==\n{t.text}" for c, t in tails)
+            text = "".join(f"==> {c} <==\n{_ended(t.text)}" for c, t in tails)
         logs["tail"] = text
-        logs["tailLines"] = len(text.splitlines())
+        logs["tailLines"] = count_lines(text)
         logs["truncated"] = any(t.truncated for _, t in tails)
     return logs
+
+
+def _ended(text: str) -> str:
+    # The next container's header must start a line of its own.
+    return text if not text or text.endswith("\n") else text + "\n"
 
 
 def _warnings(events: list[Mapping[str, Any]]) -> list[Obj]:

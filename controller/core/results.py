@@ -1,13 +1,17 @@
 """Decode the xcom sidecar's hand-over (docs/architecture.md, "Results").
 
-The native sidecar writes one of ``none``, ``inline:<bytes>`` or ``log:<size>:<sha256>``
-to its termination message; for ``log:`` the result is the sidecar's whole log.
+The native sidecar writes one of ``none``, ``inline:<size>:<sha256>:<bytes>`` or
+``log:<size>:<sha256>`` to its termination message; for ``log:`` the result is the sidecar's
+whole log. Every path carries the file's size and sha256 and is checked against them: the
+kubelet's JSON status write replaces bytes that are not UTF-8 with U+FFFD, and a stream
+can arrive cut, so what was received must be shown to be the file's bytes.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -41,14 +45,21 @@ class LogHandOver:
 
 NO_RESULT = Result()
 
-# Exec mode (KPO's sidecar): the same commands KPO runs in airflow-xcom-sidecar.
+# Exec mode (KPO's sidecar): KPO's read command, with the file's size and sha256 printed
+# first (busybox's wc and sha256sum), so the controller can stop reading at the cap and
+# check that what arrived is the whole file.
 EMPTY_MARKER = "__airflow_xcom_result_empty__"
+RESULT_PATH = "/airflow/xcom/return.json"
 EXEC_READ_COMMAND = [
     "sh",
     "-c",
-    "if [ -s /airflow/xcom/return.json ]; then cat /airflow/xcom/return.json;"
-    f" else echo {EMPTY_MARKER}; fi",
+    f"if [ -s {RESULT_PATH} ]; then wc -c {RESULT_PATH} && sha256sum {RESULT_PATH}"
+    f" && cat {RESULT_PATH}; else echo {EMPTY_MARKER}; fi",
 ]
+# The two header lines: "<size> <path>" and "<sha256>  <path>".
+EXEC_HEADER_MAX_BYTES = 256
+_EXEC_HEADER = re.compile(rb"\s*(\d+)[ \t][^\n]*\n([0-9a-f]{64})[ \t][^\n]*\n")
+_INLINE = re.compile(r"inline:(\d+):([0-9a-f]{64}):(.*)\Z", re.DOTALL)
 EXEC_KILL_COMMAND = ["sh", "-c", "kill -s SIGINT 1"]
 
 
@@ -84,7 +95,7 @@ def decode(message: str | None, max_bytes: int) -> Result | LogHandOver:
     if message.strip() in ("", "none"):
         return NO_RESULT
     if message.startswith("inline:"):
-        return check(message[len("inline:") :].encode(), max_bytes)
+        return _inline(message, max_bytes)
     if message.startswith("log:"):
         parts = message.strip().split(":")
         if len(parts) == 3 and parts[1].isdigit() and len(parts[2]) == 64:
@@ -100,22 +111,64 @@ def decode(message: str | None, max_bytes: int) -> Result | LogHandOver:
 
 def from_log(data: bytes, handover: LogHandOver, max_bytes: int) -> Result:
     """The result read from the sidecar's log, checked against the announced size and hash."""
-    if len(data) != handover.size or hashlib.sha256(data).hexdigest() != handover.sha256:
+    return verified(
+        data, handover.size, handover.sha256, max_bytes, f"read from the {XCOM_SIDECAR_NAME} log"
+    )
+
+
+def exec_read_limit(max_bytes: int) -> int:
+    """How much of EXEC_READ_COMMAND's output to read: the header and the largest result."""
+    return max_bytes + EXEC_HEADER_MAX_BYTES
+
+
+def from_exec(output: bytes, max_bytes: int) -> Result:
+    """The result printed by EXEC_READ_COMMAND (read up to ``exec_read_limit`` + 1 bytes)."""
+    if output.strip() == EMPTY_MARKER.encode():
+        return NO_RESULT
+    header = _EXEC_HEADER.match(output)
+    if header is None:
         return Result(
             reason=Reason.RESULT_INVALID,
             message=(
-                f"the result read from the {XCOM_SIDECAR_NAME} log ({len(data)} bytes) does not"
-                f" match the announced {handover.size} bytes and sha256"
+                f"the {XCOM_SIDECAR_NAME} container did not print the result's size and sha256"
+                f" before it (wc -c, sha256sum): {output[:80]!r}"
+            ),
+        )
+    size, sha256 = int(header[1]), header[2].decode()
+    if size > max_bytes:
+        return _too_large(size, max_bytes)
+    return verified(output[header.end() :], size, sha256, max_bytes, "read with pods/exec")
+
+
+def verified(data: bytes, size: int, sha256: str, max_bytes: int, how: str) -> Result:
+    """``data`` checked to be the announced ``size`` bytes with this sha256, then ``check``."""
+    if len(data) != size or hashlib.sha256(data).hexdigest() != sha256:
+        return Result(
+            reason=Reason.RESULT_INVALID,
+            message=(
+                f"the result {how} ({len(data)} bytes) is not the file's {size} bytes with"
+                f" sha256 {sha256[:16]}...: it was cut or altered on the way"
+                " (a file that is not UTF-8 is altered by the kubelet's status write)"
             ),
         )
     return check(data, max_bytes)
 
 
-def from_exec(output: bytes, max_bytes: int) -> Result:
-    """The result printed by EXEC_READ_COMMAND."""
-    if output.strip() == EMPTY_MARKER.encode():
-        return NO_RESULT
-    return check(output, max_bytes)
+def _inline(message: str, max_bytes: int) -> Result:
+    match = _INLINE.match(message)
+    if match is None:
+        return Result(
+            reason=Reason.RESULT_INVALID,
+            message=(
+                f"the inline hand-over from {XCOM_SIDECAR_NAME} carries no size and sha256"
+                f" (a sidecar older than this controller?): {message[:80]!r}"
+            ),
+        )
+    # surrogatepass: a lone surrogate from a JSON escape gives bytes that fail the hash.
+    data = match[3].encode("utf-8", "surrogatepass")
+    return verified(
+        data, int(match[1]), match[2], max_bytes, f"in the {XCOM_SIDECAR_NAME} termination message"
+    )
 
 
 def check(data: bytes, max_bytes: int) -> Result:

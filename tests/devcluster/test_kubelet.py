@@ -995,6 +995,11 @@ def described(data: bytes) -> Any:
     }
 
 
+def inline(data: bytes) -> bytes:
+    """The sidecar's inline hand-over: size and sha256, then the file's bytes."""
+    return f"inline:{len(data)}:{hashlib.sha256(data).hexdigest()}:".encode() + data
+
+
 @pytest.mark.parametrize("size", [0, 10, 4000, 4001, 4096, 500 * 1024])
 async def test_xcom_sidecar_hands_the_result_over(cluster: Cluster, size: int) -> None:
     data = result_bytes(size)
@@ -1013,7 +1018,7 @@ async def test_xcom_sidecar_hands_the_result_over(cluster: Cluster, size: int) -
         assert message == "none"
         assert sidecar_log == b""
     elif size <= 4000:
-        assert message.encode() == b"inline:" + data
+        assert message.encode() == inline(data)
         assert sidecar_log == b""
     else:
         assert message == f"log:{size}:{hashlib.sha256(data).hexdigest()}"
@@ -1032,7 +1037,7 @@ async def test_inline_results_are_cut_by_the_pod_message_budget(cluster: Cluster
     name = await cluster.run(pod)
     await cluster.finished(name)
     message = cluster.terminated(name, "airflow-xcom-sidecar")["message"]
-    assert message == (b"inline:" + data)[: 12 * 1024 // 4].decode("utf-8", errors="replace")
+    assert message == (inline(data))[: 12 * 1024 // 4].decode("utf-8", errors="replace")
 
 
 async def test_xcom_sidecar_without_a_file_says_none(cluster: Cluster) -> None:
@@ -1048,7 +1053,7 @@ async def test_result_is_handed_over_when_the_base_container_fails(cluster: Clus
     await cluster.finished(name)
     assert cluster.terminated(name)["exitCode"] == 2
     msg = cluster.terminated(name, "airflow-xcom-sidecar")["message"]
-    assert msg == 'inline:{"partial": true}'
+    assert msg == inline(b'{"partial": true}').decode()
 
 
 async def test_files_outside_the_shared_volume_are_not_seen_by_the_sidecar(

@@ -176,7 +176,8 @@ def test_xcom_hand_over_read_back_through_the_api(
     sidecar = pod["status"]["initContainerStatuses"][0]["state"]["terminated"]
     log = kubectl.raw("logs", f"xcom-{repeat}", "-c", "airflow-xcom-sidecar")
     if inline:
-        assert sidecar["message"].encode() == b"inline:" + written
+        digest = hashlib.sha256(written).hexdigest()
+        assert sidecar["message"].encode() == f"inline:{len(written)}:{digest}:".encode() + written
         assert log == b""
     else:
         digest = hashlib.sha256(written).hexdigest()

@@ -248,10 +248,45 @@ def test_termination_message(
     assert got == expected
 
 
+def go_json_string(raw: bytes) -> str:
+    """Go's encoding/json on a string holding ``raw``: one U+FFFD per byte that does not
+    start a valid UTF-8 character (utf8.DecodeRuneInString's width-1 RuneError)."""
+    out, i = [], 0
+    while i < len(raw):
+        for width in (1, 2, 3, 4):
+            try:
+                char = raw[i : i + width].decode("utf-8")
+            except UnicodeDecodeError:
+                continue
+            out.append(char)
+            i += width
+            break
+        else:
+            out.append("\ufffd")
+            i += 1
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("raw", "text"),
+    [
+        (b'"\xff"', '"\ufffd"'),
+        # a cut three-byte character is two bad bytes: two replacements, as Go writes them
+        (b"a\xe2\x82", "a\ufffd\ufffd"),
+        (b"\xed\xa0\x80", "\ufffd\ufffd\ufffd"),  # an encoded surrogate
+        ("é€😀".encode(), "é€😀"),
+    ],
+)
+def test_termination_messages_are_made_valid_utf8_as_go_does(raw: bytes, text: str) -> None:
+    assert (
+        termination_message(raw, policy="File", failed=False, log_tail=no_log, budget=100) == text
+    )
+
+
 @settings(deadline=None)
 @given(st.binary(max_size=9000), st.integers(1, 12288))
 def test_termination_message_never_exceeds_the_caps(data: bytes, budget: int) -> None:
     got = termination_message(data, policy="File", failed=False, log_tail=no_log, budget=budget)
     raw = data[-TERMINATION_MESSAGE_MAX:][:budget]
-    assert got == raw.decode("utf-8", errors="replace")
+    assert got == go_json_string(raw)
     assert len(raw) <= min(TERMINATION_MESSAGE_MAX, budget)

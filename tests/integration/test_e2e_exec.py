@@ -90,7 +90,9 @@ async def test_exec_returns_stdout_byte_for_byte(server):
     fake.stdout = b'"' + b"x" * (1024 * 1024 - 2) + b'"'
     client = Client(Plain(url))
     try:
-        out = await client.exec("ns", "p", "airflow-xcom-sidecar", EXEC_READ_COMMAND)
+        out = await client.exec(
+            "ns", "p", "airflow-xcom-sidecar", EXEC_READ_COMMAND, max_stdout=len(fake.stdout)
+        )
     finally:
         await client.close()
     assert out == fake.stdout

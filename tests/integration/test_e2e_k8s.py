@@ -151,12 +151,14 @@ async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
             lambda: (runs.pod("logged-1") or {}).get("status", {}).get("phase") == "Succeeded",
             what="the pod to finish",
         )
-        tail = await client.read_log(runs.namespace, "logged-1", "base", tail_lines=3)
+        tail = await client.read_log(
+            runs.namespace, "logged-1", "base", tail_lines=3, limit_bytes=1000
+        )
         limited = await client.read_log(runs.namespace, "logged-1", "base", limit_bytes=7)
     finally:
         await client.close()
-    assert tail == b"line 7\nline 8\nline 9\n"
-    assert limited == b"line 0\n"
+    assert tail == (b"line 7\nline 8\nline 9\n", True)
+    assert limited == (b"line 0\n", False)
     assert cluster.call(cluster.store.get(PODS, runs.namespace, "logged-1"))
 
 

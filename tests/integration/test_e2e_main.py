@@ -63,7 +63,6 @@ def test_flags_and_environment(argv, env, expected):
         ["--metrics-port", "70000"],
         ["--xcom-mode", "sometimes"],
         ["-n", "a", "-A"],
-        ["--security-policy", "/nonexistent/policy.yaml"],
         ["--selector", "a=1,,b=2"],
         ["--pending-report-seconds", "-1"],
         ["--pending-report-seconds", "nan"],

@@ -67,14 +67,15 @@ def test_native_mode_sidecar_is_the_last_init_container_restarting_always() -> N
         "resources": {"requests": {"cpu": "1m", "memory": "10Mi"}},
         "terminationMessagePath": "/dev/termination-log",
         "terminationMessagePolicy": "File",
-        # three containers share the kubelet's 12 KiB: 4096 each, minus "inline:"
+        # three containers share the kubelet's 12 KiB: 4096 each, minus the header
         "env": [{"name": "TASKRUN_XCOM_INLINE_MAX", "value": "4000"}],
     }
 
 
 @pytest.mark.parametrize(
     ("containers", "limit"),
-    [(1, 4000), (2, 4000), (3, 4000), (4, 3065), (5, 2450), (12, 1017), (13000, 0)],
+    # 12 KiB / containers, at most 4096, less "inline:<size>:<sha256>:" (77 bytes at 4 digits)
+    [(1, 4000), (2, 4000), (3, 4000), (4, 2995), (5, 2380), (12, 948), (13000, 0)],
 )
 def test_inline_limit_follows_the_kubelets_message_budget(containers: int, limit: int) -> None:
     assert inline_result_limit(containers) == limit
@@ -84,7 +85,7 @@ def test_the_sidecar_is_told_its_budget_from_the_final_container_count() -> None
     init = [{"name": f"i{n}", "image": "i"} for n in range(3)]
     pod = xcom_pod(initContainers=init)
     sidecar = pod["spec"]["initContainers"][-1]
-    assert sidecar["env"] == [{"name": "TASKRUN_XCOM_INLINE_MAX", "value": "2450"}]
+    assert sidecar["env"] == [{"name": "TASKRUN_XCOM_INLINE_MAX", "value": "2380"}]
 
 
 def test_exec_mode_sidecar_is_kpos_regular_container() -> None:
@@ -178,6 +179,11 @@ def run_hand_over(
     return stdout, message.read_bytes(), proc.returncode
 
 
+def inline(content: bytes) -> bytes:
+    """The inline hand-over of ``content``: its size and sha256, then its bytes."""
+    return f"inline:{len(content)}:{hashlib.sha256(content).hexdigest()}:".encode() + content
+
+
 def json_of_size(size: int) -> bytes:
     """A valid JSON document of exactly ``size`` bytes, with multi-byte UTF-8 and newlines."""
     if size == 0:
@@ -206,7 +212,7 @@ def test_small_result_goes_inline_in_the_termination_message(
     stdout, message, code = run_hand_over(tmp_path, content, shell)
     assert code == 0
     assert stdout == b""
-    assert message == (b"none" if size == 0 else b"inline:" + content)
+    assert message == (b"none" if size == 0 else inline(content))
 
 
 @pytest.mark.parametrize("shell", SHELLS)
@@ -265,4 +271,4 @@ def test_the_inline_budget_from_the_pod_builder_is_honoured(tmp_path: Path, shel
     stdout, message, _ = run_hand_over(
         tmp_path, json_of_size(100), shell, TASKRUN_XCOM_INLINE_MAX="100"
     )
-    assert (stdout, message) == (b"", b"inline:" + json_of_size(100))
+    assert (stdout, message) == (b"", inline(json_of_size(100)))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import timedelta
 from typing import Any
 
@@ -376,11 +377,17 @@ def sidecar(message: str) -> dict[str, Any]:
     return {"terminated": {"exitCode": 0, "message": message}}
 
 
+def inline(text: str) -> str:
+    """The sidecar's inline hand-over of ``text``: size and sha256, then the bytes."""
+    data = text.encode()
+    return f"inline:{len(data)}:{hashlib.sha256(data).hexdigest()}:{text}"
+
+
 XCOM = {"status": RUNNING_STATUS, "doXcomPush": True}
 
 
 def test_an_inline_result_is_stored_byte_for_byte():
-    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar('inline:{"a": 1}'))
+    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar(inline('{"a": 1}')))
     patch = patched(finish(taskrun(**XCOM), the_pod))
     assert (patch["result"], patch["resultSize"]) == ('{"a": 1}', 8)
 
@@ -398,7 +405,7 @@ def test_a_log_hand_over_is_read_then_stored():
 
 
 def test_a_result_over_the_cap_fails_the_run():
-    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar('inline:"abcdef"'))
+    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar(inline('"abcdef"')))
     patch = patched(finish(taskrun(**XCOM), the_pod, settings=CoreSettings(max_result_bytes=4)))
     assert (patch["phase"], patch["reason"]) == ("Failed", "ResultTooLarge")
     assert "8 bytes" in patch["message"]
@@ -407,13 +414,13 @@ def test_a_result_over_the_cap_fails_the_run():
 
 
 def test_invalid_json_fails_the_run():
-    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar("inline:{nope"))
+    the_pod = pod("Succeeded", base=terminated(0), sidecar=sidecar(inline("{nope")))
     patch = patched(finish(taskrun(**XCOM), the_pod))
     assert (patch["phase"], patch["reason"]) == ("Failed", "ResultInvalid")
 
 
 def test_a_result_is_kept_when_the_base_container_failed():
-    the_pod = pod("Failed", base=terminated(2), sidecar=sidecar('inline:{"partial": true}'))
+    the_pod = pod("Failed", base=terminated(2), sidecar=sidecar(inline('{"partial": true}')))
     patch = patched(finish(taskrun(**XCOM), the_pod))
     assert (patch["phase"], patch["reason"], patch["exitCode"]) == ("Failed", "ExitCode", 2)
     assert patch["result"] == '{"partial": true}'

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pytest
 
 from controller.core.podsettings import PodSettings
@@ -79,9 +81,20 @@ def test_a_failed_base_container_is_judged_by_its_exit_code():
     assert (patch["phase"], patch["exitCode"]) == ("Skipped", 3)
 
 
+def printed(data: bytes) -> bytes:
+    """What EXEC_READ_COMMAND prints for a file holding ``data``: wc -c, sha256sum, cat."""
+    path = "/airflow/xcom/return.json"
+    return f"{len(data)} {path}\n{hashlib.sha256(data).hexdigest()}  {path}\n".encode() + data
+
+
 @pytest.mark.parametrize(
     ("output", "text"),
-    [(EMPTY_MARKER.encode() + b"\n", None), (b'{"a": 1}', '{"a": 1}'), (b"[]", "[]")],
+    [
+        (EMPTY_MARKER.encode() + b"\n", None),
+        (printed(b'{"a": 1}'), '{"a": 1}'),
+        (printed(b"[]"), "[]"),
+        (b"      2 /airflow/xcom/return.json\n" + printed(b"[]").split(b"\n", 1)[1], "[]"),
+    ],
 )
 def test_exec_output(output, text):
     assert from_exec(output, 1024).text == text

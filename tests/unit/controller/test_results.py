@@ -29,7 +29,8 @@ def hand_over(data: bytes) -> tuple[str, bytes]:
     if not data:
         return "none", b""
     if len(data) <= INLINE_MAX:
-        return "inline:" + data.decode(), b""
+        digest = hashlib.sha256(data).hexdigest()
+        return f"inline:{len(data)}:{digest}:" + data.decode(), b""
     return f"log:{len(data)}:{hashlib.sha256(data).hexdigest()}", data
 
 
