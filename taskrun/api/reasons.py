@@ -56,3 +56,7 @@ class OnFinishAction(StrEnum):
 
 
 CONDITION_SUCCEEDED = "Succeeded"
+# kstatus's standard conditions (sigs.k8s.io/cli-utils/pkg/kstatus), for Flux and kpt.
+CONDITION_READY = "Ready"
+CONDITION_RECONCILING = "Reconciling"
+CONDITION_STALLED = "Stalled"
