@@ -128,8 +128,10 @@ class Follower:
         out: TextIO | None = None,
         err: TextIO | None = None,
         tty: bool | None = None,
+        quiet: bool = False,
     ) -> None:
         self.client, self.namespace = client, namespace
+        self.quiet = quiet
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self.tty = self.err.isatty() if tty is None else tty
@@ -152,12 +154,13 @@ class Follower:
         try:
             while True:
                 status = state.get("status") or {}
+                if status.get("phase") not in render.FINISHED and not self.quiet:
+                    self.progress.show(state)
                 if logs:
                     self._logs(state, streamed, container)
                 pod_pending = logs and status.get("podName") not in streamed | {None}
                 if done(status) and not (pod_pending and status.get("phase") in render.FINISHED):
                     return state
-                self.progress.show(state)
                 if deadline is not None and time.monotonic() >= deadline:
                     raise WaitTimeout(state["metadata"]["name"])
                 wait = 0.5 if self.tty else 2.0

@@ -261,7 +261,7 @@ def finish(
     api: Client, ns: str, taskrun: Obj, *, quiet: bool, remove: bool, output: str | None = None
 ) -> int:
     """Stream a created run to its end, print its result, exit as it did."""
-    follower = Follower(api, ns)
+    follower = Follower(api, ns, quiet=quiet)
     name = taskrun["metadata"]["name"]
     if not quiet:
         sys.stderr.write(f"{RESOURCE}/{name} created\n")
