@@ -51,3 +51,27 @@ def compute(obj: Mapping[str, Any]) -> tuple[str, str]:
         if cond.get("status") in ("False", "Unknown"):
             return IN_PROGRESS, str(cond.get("message") or "")
     return CURRENT, "Resource is current"
+
+
+def flux_cel(obj: Mapping[str, Any], exprs: Mapping[str, str]) -> str:
+    """Flux's CEL status reader (RFC-0009, kustomize-controller 1.5+): the generation
+    check, then inProgress, failed and current in that order, the first true one wins; none
+    true means InProgress. An evaluation error keeps Flux waiting, as InProgress does."""
+    import celpy
+
+    meta = obj.get("metadata") or {}
+    status = obj.get("status") or {}
+    observed = status.get("observedGeneration")
+    if observed is not None and observed != meta.get("generation"):
+        return IN_PROGRESS
+    env = celpy.Environment()
+    activation = {key: celpy.json_to_cel(value) for key, value in obj.items()}
+    for key, result in (("inProgress", IN_PROGRESS), ("failed", FAILED), ("current", CURRENT)):
+        if not exprs.get(key):
+            continue
+        try:
+            if env.program(env.compile(exprs[key])).evaluate(activation):
+                return result
+        except celpy.CELEvalError:
+            return IN_PROGRESS
+    return IN_PROGRESS

@@ -26,6 +26,7 @@ lupa = pytest.importorskip("lupa")
 ROOT = Path(__file__).resolve().parents[2]
 LUA = ROOT / "deploy" / "gitops" / "argocd-health.lua"
 ARGOCD_CM = ROOT / "deploy" / "gitops" / "argocd-cm.yaml"
+FLUX = ROOT / "deploy" / "gitops" / "flux-kustomization.yaml"
 DOC = ROOT / "docs" / "gitops.md"
 START, END = "<!-- health-table:start -->", "<!-- health-table:end -->"
 LONG = {"runSeconds": 60}
@@ -38,6 +39,15 @@ EXPECTED_HEALTH = {
     "Skipped": "Healthy",
     "Failed": "Degraded",
     "Cancelled": "Degraded",
+}
+EXPECTED_FLUX_CEL = {
+    "(no status yet)": "InProgress",
+    "Pending": "InProgress",
+    "Running": "InProgress",
+    "Succeeded": "Current",
+    "Skipped": "Current",
+    "Failed": "Failed",
+    "Cancelled": "Failed",
 }
 EXPECTED_KSTATUS = {
     "(no status yet)": "Current",
@@ -101,7 +111,15 @@ def test_argocd_cm_snippet_carries_the_script_unchanged() -> None:
     assert embedded == LUA.read_text()
 
 
+def flux_exprs() -> dict[str, str]:
+    kustomization = yaml.safe_load(FLUX.read_text())
+    (exprs,) = [e for e in kustomization["spec"]["healthCheckExprs"] if e["kind"] == "TaskRun"]
+    assert exprs["apiVersion"] == "taskrun.dev/v1alpha1"
+    return exprs
+
+
 def test_health_and_kstatus_of_every_phase(samples: dict[str, Any]) -> None:
+    exprs = flux_exprs()
     rows = []
     for label, obj in samples.items():
         phase = (obj.get("status") or {}).get("phase")
@@ -110,12 +128,14 @@ def test_health_and_kstatus_of_every_phase(samples: dict[str, Any]) -> None:
         kstatus, message = kstatus_oracle.compute(obj)
         assert health["status"] == EXPECTED_HEALTH[label], (label, health)
         assert kstatus == EXPECTED_KSTATUS[label], (label, kstatus, message)
+        flux = kstatus_oracle.flux_cel(obj, exprs)
+        assert flux == EXPECTED_FLUX_CEL[label], (label, flux)
         conditions = {
             c["type"]: c["status"] for c in (obj.get("status") or {}).get("conditions") or []
         }
-        rows.append((label, health["status"], kstatus, conditions))
+        rows.append((label, health["status"], kstatus, flux, conditions))
     # kubectl wait --for=condition=Succeeded still has its condition.
-    assert rows[3][3]["Succeeded"] == "True" and rows[5][3]["Succeeded"] == "False"
+    assert rows[3][4]["Succeeded"] == "True" and rows[5][4]["Succeeded"] == "False"
     table = render_table(rows)
     text = DOC.read_text()
     head, rest = text.split(START, 1)
@@ -140,19 +160,21 @@ def test_kstatus_waits_while_a_spec_change_is_not_observed(samples: dict[str, An
     assert status == "InProgress" and "latest observed generation" in message
 
 
-def render_table(rows: list[tuple[str, str, str, dict[str, str]]]) -> str:
+def render_table(rows: list[tuple[str, str, str, str, dict[str, str]]]) -> str:
     lines = [
-        "| TaskRun phase | Argo CD health | kstatus (Flux `wait`, kpt) | conditions |",
-        "|---|---|---|---|",
+        "| TaskRun phase | Argo CD health | kstatus (Flux `wait`, kpt) "
+        "| Flux with `healthCheckExprs` | conditions |",
+        "|---|---|---|---|---|",
     ]
-    for label, health, kstatus, conditions in rows:
+    for label, health, kstatus, flux, conditions in rows:
         conds = ", ".join(f"{k}={v}" for k, v in conditions.items()) or "none"
-        lines.append(f"| {label} | {health} | {kstatus} | {conds} |")
+        lines.append(f"| {label} | {health} | {kstatus} | {flux} | {conds} |")
     return "\n".join(lines)
 
 
 def test_table_rendering_is_stable() -> None:
-    rows = [("Running", "Progressing", "InProgress", {"Succeeded": "Unknown"})]
+    rows = [("Running", "Progressing", "InProgress", "InProgress", {"Succeeded": "Unknown"})]
     assert re.search(
-        r"\| Running \| Progressing \| InProgress \| Succeeded=Unknown \|", render_table(rows)
+        r"\| Running \| Progressing \| InProgress \| InProgress \| Succeeded=Unknown \|",
+        render_table(rows),
     )
