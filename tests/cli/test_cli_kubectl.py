@@ -4,6 +4,7 @@ formats, errors that say what to do, and completion."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import yaml
@@ -141,3 +142,37 @@ def test_completion_through_kubectl(kubectl: Kubectl) -> None:
     ]
     commands = kubectl("__complete", "taskrun", "ca").out.splitlines()
     assert commands == ["cancel", ":4"]
+
+
+def test_a_terminal_gets_one_live_progress_line(kubectl: Kubectl) -> None:
+    """stderr on a terminal: the line is redrawn in place (\\r, erase line), then cleared."""
+    import os
+    import pty
+    import subprocess
+
+    from conftest import KUBECTL
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [str(KUBECTL), "taskrun", "run", "tty", "--image", "busybox",
+         "--pod-annotation", scenario(runSeconds=1.5, logs="")],
+        env=kubectl.env(), stdout=subprocess.PIPE, stderr=follower, text=True,
+    )  # fmt: skip
+    os.close(follower)
+    seen = b""
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the terminal closed: the plugin exited
+            break
+        if not chunk:
+            break
+        seen += chunk
+    proc.wait(timeout=30)
+    os.close(leader)
+    assert proc.returncode == 0
+    text = seen.decode()
+    assert "\r\x1b[Ktaskrun/tty  Running  pod tty-1" in text
+    # Redrawn, not appended: no progress line ends with a newline.
+    assert "taskrun/tty  Running  pod tty-1  0s\r\n" not in text
+    assert re.search(r"taskrun/tty Succeeded \(exit code 0\) in \ds\s*$", text)
