@@ -230,7 +230,7 @@ def describe(taskrun: Obj, events: Sequence[Obj], now: datetime) -> str:
     out.append("Events:" if events else "Events:           <none>")
     if events:
         rows = [["Type", "Reason", "Age", "From", "Message"]]
-        for e in sorted(events, key=_event_time):
+        for e in sorted(events, key=_event_order):
             source = (e.get("source") or {}).get("component") or e.get("reportingComponent") or ""
             rows.append(
                 [
@@ -243,6 +243,13 @@ def describe(taskrun: Obj, events: Sequence[Obj], now: datetime) -> str:
             )
         out += ["  " + line for line in format_table(rows).splitlines()]
     return "\n".join(out) + "\n"
+
+
+def _event_order(event: Obj) -> tuple[str, int]:
+    # Event times have one-second resolution; within a second the order of creation
+    # (resourceVersion, opaque by contract but increasing in practice) breaks the tie.
+    version = str((event.get("metadata") or {}).get("resourceVersion") or "")
+    return _event_time(event), int(version) if version.isdigit() else 0
 
 
 def _event_time(event: Obj) -> str:

@@ -7,6 +7,7 @@ otherwise the test compares it with what ran, times, ages and column widths asid
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import re
@@ -118,7 +119,9 @@ def check_transcript(transcript: str, namespace: str) -> None:
     if os.environ.get("TASKRUN_WRITE_DOCS"):
         DOC.write_text(f"{head}{START}\n{transcript}\n{END}{tail}")
         return
-    assert normalized(current.strip("\n")) == normalized(transcript), (
-        "docs/cli.md's transcript is stale: TASKRUN_WRITE_DOCS=1 pytest "
-        "tests/cli/test_cli_transcript.py"
+    want, got = normalized(current.strip("\n")), normalized(transcript)
+    diff = "\n".join(difflib.unified_diff(want.splitlines(), got.splitlines(), lineterm=""))
+    assert want == got, (
+        "docs/cli.md's transcript is stale (TASKRUN_WRITE_DOCS=1 pytest "
+        f"tests/cli/test_cli_transcript.py rewrites it):\n{diff}"
     )
