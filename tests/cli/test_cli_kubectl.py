@@ -180,3 +180,35 @@ def test_a_terminal_gets_one_live_progress_line(kubectl: Kubectl) -> None:
     # Redrawn, not appended: no progress line ends with a newline.
     assert "taskrun/tty  Running  pod tty-1  0s\r\n" not in text
     assert re.search(r"taskrun/tty Succeeded \(exit code 0\) in \ds\s*$", text)
+
+
+def test_a_cluster_without_the_crd_or_without_a_server_is_named(tmp_path: Any) -> None:
+    import os
+    import subprocess
+
+    from conftest import BIN, KUBECTL
+    from devcluster import DevCluster
+    from devcluster.cluster import kubeconfig
+
+    bare = DevCluster(kubelet=False)
+    bare.start()
+    try:
+        config = bare.write_kubeconfig(tmp_path / "bare")
+        gone = tmp_path / "gone"
+        gone.write_text(yaml.safe_dump(kubeconfig("http://127.0.0.1:9", context="gone")))
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}"}
+
+        def plugin(path: Any) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(
+                [str(KUBECTL), "taskrun", "--kubeconfig", str(path), "list"],
+                env=env, capture_output=True, text=True, timeout=60,
+            )  # fmt: skip
+
+        no_crd = plugin(config)
+        assert no_crd.returncode == 1
+        assert "the cluster does not serve taskruns.taskrun.dev: install the CRD" in no_crd.stderr
+    finally:
+        bare.stop()
+    unreachable = plugin(gone)
+    assert unreachable.returncode == 1
+    assert "cannot reach the API server http://127.0.0.1:9 (context gone)" in unreachable.stderr
