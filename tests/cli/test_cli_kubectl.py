@@ -9,8 +9,8 @@ import time
 from typing import Any
 
 import yaml
+from cli_helpers import BIN, KUBECTL, SCENARIO, Kubectl, integration
 
-from conftest import SCENARIO, Kubectl, integration
 from taskrun.cli import render
 
 
@@ -154,8 +154,6 @@ def test_a_terminal_gets_one_live_progress_line(kubectl: Kubectl) -> None:
     import pty
     import subprocess
 
-    from conftest import KUBECTL
-
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
         [str(KUBECTL), "taskrun", "run", "tty", "--image", "busybox",
@@ -186,7 +184,6 @@ def test_a_cluster_without_the_crd_or_without_a_server_is_named(tmp_path: Any) -
     import os
     import subprocess
 
-    from conftest import BIN, KUBECTL
     from devcluster import DevCluster
     from devcluster.cluster import kubeconfig
 

@@ -13,7 +13,7 @@ import os
 import re
 from pathlib import Path
 
-from conftest import SCENARIO, Kubectl
+from cli_helpers import SCENARIO, Kubectl
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "cli.md"

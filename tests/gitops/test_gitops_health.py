@@ -17,8 +17,8 @@ from typing import Any
 import kstatus_oracle
 import pytest
 import yaml
+from gitops_helpers import integration
 
-from conftest import integration
 from devcluster.resources import NAMESPACES
 
 lupa = pytest.importorskip("lupa")
