@@ -21,10 +21,22 @@ KUBECTL = str(Path(sys.executable).with_name("kubectl"))
 
 
 def kubectl(kubeconfig: str, cache: str, *args: str, check: bool = True) -> str:
-    cmd = [KUBECTL, "--kubeconfig", kubeconfig, "--cache-dir", cache, *args]
+    if args[0] == "taskrun":
+        # kubectl looks a plugin up by the words before the first flag: flags go after it.
+        cmd = [KUBECTL, *args]
+    else:
+        cmd = [KUBECTL, "--kubeconfig", kubeconfig, "--cache-dir", cache, *args]
     print(f"\n$ kubectl {shlex.join(args)}", flush=True)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    out = done.stdout + done.stderr
+    # The plugin (kubectl-taskrun) is found on the PATH, next to this Python.
+    env = {
+        **os.environ,
+        "KUBECONFIG": kubeconfig,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    done = subprocess.run(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=120, env=env
+    )
+    out = done.stdout
     print(out.rstrip(), flush=True)
     if check and done.returncode != 0:
         raise SystemExit(f"kubectl {args[0]} failed with exit code {done.returncode}")
@@ -99,6 +111,13 @@ def main() -> int:
                 "jsonpath={.status.phase} exit={.status.exitCode} result={.status.result}{'\\n'}",
             )
             kubectl(kubeconfig, cache, "describe", "trun", "hello")
+            # The same loop with the plugin: create, stream the log, result, exit code.
+            started = time.monotonic()
+            kubectl(
+                kubeconfig, cache, "taskrun", "run", "hi", "--image", "busybox", "--", "echo", "hi"
+            )
+            print(f"(kubectl taskrun run took {time.monotonic() - started:.2f} s)")
+            kubectl(kubeconfig, cache, "taskrun", "list")
         finally:
             controller.terminate()
             try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from controller.core.clock import format_time, parse_optional
 from taskrun.api import CONDITION_SUCCEEDED, Phase, Reason, TaskRunSpec, format_duration
+from taskrun.api.reasons import CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED
 
 Obj = dict[str, Any]
 
@@ -32,6 +33,9 @@ TRANSIENT_PULL_MARKERS = (
     "gateway timeout",
 )
 NODE_LOST_REASONS = frozenset({"NodeLost", "NodeShutdown", "Terminated"})
+OWN_CONDITIONS = frozenset(
+    {CONDITION_SUCCEEDED, CONDITION_READY, CONDITION_RECONCILING, CONDITION_STALLED}
+)
 
 
 @dataclass(frozen=True)
@@ -324,15 +328,47 @@ def succeeded_condition(
     now: datetime,
 ) -> Obj:
     """The Succeeded condition; lastTransitionTime moves only when its status changes."""
-    status = condition_status(phase)
-    old = next((c for c in previous or [] if c.get("type") == CONDITION_SUCCEEDED), None)
+    return _condition(CONDITION_SUCCEEDED, condition_status(phase), reason, message, previous, now)
+
+
+def kstatus_conditions(
+    phase: Phase,
+    reason: str,
+    message: str,
+    previous: list[Mapping[str, Any]] | None,
+    now: datetime,
+) -> list[Obj]:
+    """The conditions kstatus reads (Flux `wait`, kpt, cli-utils; docs/gitops.md).
+
+    Without them kstatus calls every TaskRun Current, a running one included. Reconciling
+    and Stalled follow its abnormal-true convention (present only while true): Reconciling
+    while the run goes on (InProgress), Stalled when it ended Failed or Cancelled (Failed);
+    Ready mirrors Succeeded for the tools that look for Ready.
+    """
+    out = [_condition(CONDITION_READY, condition_status(phase), reason, message, previous, now)]
+    if not phase.finished:
+        out.append(_condition(CONDITION_RECONCILING, "True", reason, message, previous, now))
+    elif phase in (Phase.FAILED, Phase.CANCELLED):
+        out.append(_condition(CONDITION_STALLED, "True", reason, message, previous, now))
+    return out
+
+
+def _condition(
+    type_: str,
+    status: str,
+    reason: str,
+    message: str,
+    previous: list[Mapping[str, Any]] | None,
+    now: datetime,
+) -> Obj:
+    old = next((c for c in previous or [] if c.get("type") == type_), None)
     since = (
         old["lastTransitionTime"]
         if old and old.get("status") == status and old.get("lastTransitionTime")
         else format_time(now)
     )
     return {
-        "type": CONDITION_SUCCEEDED,
+        "type": type_,
         "status": status,
         "reason": str(reason),
         "message": message,
@@ -358,8 +394,9 @@ def with_phase(
         reason=str(reason),
         message=message,
         conditions=[
-            *(c for c in current.get("conditions") or [] if c.get("type") != CONDITION_SUCCEEDED),
+            *(c for c in current.get("conditions") or [] if c.get("type") not in OWN_CONDITIONS),
             succeeded_condition(phase, reason, message, current.get("conditions"), now),
+            *kstatus_conditions(phase, reason, message, current.get("conditions"), now),
         ],
     )
     for key, value in fields.items():

@@ -23,6 +23,13 @@ class Phase(StrEnum):
         return self not in (Phase.PENDING, Phase.RUNNING)
 
 
+# kstatus's standard conditions (sigs.k8s.io/cli-utils/pkg/kstatus), for Flux and kpt;
+# CONDITION_SUCCEEDED, below, is kubectl wait's.
+CONDITION_READY = "Ready"
+CONDITION_RECONCILING = "Reconciling"
+CONDITION_STALLED = "Stalled"
+
+
 class Reason(StrEnum):
     POD_CREATED = "PodCreated"
     PENDING = "Pending"

@@ -23,7 +23,7 @@ class StatusModel(ApiModel):
 
 
 class Condition(StatusModel):
-    """A Kubernetes-style condition; TaskRun sets type `Succeeded`."""
+    """A Kubernetes-style condition: `Succeeded`, `Ready`, `Reconciling` or `Stalled`."""
 
     type: str = Field(default=CONDITION_SUCCEEDED, description="Condition type.")
     status: ConditionStatus = Field(description="True, False or Unknown.")
@@ -92,7 +92,9 @@ class TaskRunStatus(StatusModel):
         default=None, description="Pending, Running, Succeeded, Failed, Skipped or Cancelled."
     )
     conditions: list[Condition] | None = Field(
-        default=None, description="The `Succeeded` condition, for kubectl wait."
+        default=None,
+        description="`Succeeded` (for kubectl wait), `Ready` (its mirror), and kstatus's"
+        " `Reconciling` (while the run goes on) and `Stalled` (ended Failed or Cancelled).",
     )
     observed_generation: int | None = Field(
         default=None, alias="observedGeneration", description="Generation last acted upon."

@@ -1,0 +1,3 @@
+from taskrun.cli.main import entry
+
+entry()
