@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kubernetes.client import models as k8s
 
 from taskrun.airflow import mapping
-from taskrun.api import validate_spec
+from taskrun.api import ANNOTATION_HOLD_POD, TaskRunSpec, spec_hash, validate_spec
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 BASE = ("dag", "task", "manual__2026-11-24T00:00:00+00:00", -1, 1)
@@ -344,7 +344,7 @@ def test_build_taskrun_object() -> None:
         name="n-1",
         namespace="ns",
         metadata_labels={"dag_id": "d"},
-        annotations={mapping.HOLD_POD_ANNOTATION: "true"},
+        annotations={ANNOTATION_HOLD_POD: "true"},
     )
     assert body == {
         "apiVersion": "taskrun.dev/v1alpha1",
@@ -353,7 +353,10 @@ def test_build_taskrun_object() -> None:
             "name": "n-1",
             "namespace": "ns",
             "labels": {"dag_id": "d"},
-            "annotations": {"taskrun.dev/hold-pod-until-ack": "true"},
+            "annotations": {
+                "taskrun.dev/hold-pod-until-ack": "true",
+                "taskrun.dev/spec-hash": spec_hash({"image": "i"}),
+            },
         },
         "spec": {"image": "i"},
     }
@@ -369,15 +372,21 @@ def test_build_taskrun_object() -> None:
         (
             True,
             {
-                "podTemplate": {"spec": {"initContainers": [{"name": "t"}, {"name": "both"}]}},
-                "initContainers": [{"name": "both"}, {"name": "op"}],
+                "podTemplate": {
+                    "spec": {
+                        "containers": [{"name": "base"}],
+                        "initContainers": [{"name": "t"}, {"name": "both"}],
+                    }
+                },
+                "initContainers": [{"name": "both", "image": "b"}, {"name": "op", "image": "o"}],
             },
             ["t", "both", "op"],
         ),
     ],
 )
 def test_init_container_names(value: Any, spec: dict[str, Any], expected: list[str]) -> None:
-    assert mapping.init_container_names(value, spec) == expected
+    model = TaskRunSpec.model_validate({"image": "i", **spec})
+    assert mapping.init_container_names(value, model) == expected
 
 
 def test_migration_guide_names_every_kpo_parameter() -> None:

@@ -24,6 +24,7 @@ from taskrun.airflow.client import TaskRunGone
 from taskrun.airflow.compat import AirflowException, AirflowSkipException
 from taskrun.airflow.operator import TaskRunOperator
 from taskrun.airflow.trigger import TaskRunTrigger
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 from tests.airflow.conftest import needs_reference_kpo
 
 RUN_ID = "manual__2026-11-24T04:00:00+00:00"
@@ -130,7 +131,7 @@ def done(phase: str, **extra: Any) -> dict[str, Any]:
     return {"phase": phase, "podName": "p-1", **extra}
 
 
-ACK = {"metadata": {"annotations": {mapping.LOGS_ACKED_ANNOTATION: "true"}}}
+ACK = {"metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}}}
 
 
 def shown(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -158,7 +159,10 @@ def test_success_returns_result_pushes_keys_streams_log_once(
     assert api.waits[0]["metadata"]["resourceVersion"] == "7"
     assert api.log_reads == [("p-1", "base")]
     meta = api.creates[0]["metadata"]
-    assert meta["annotations"] == {mapping.HOLD_POD_ANNOTATION: "true"}
+    assert meta["annotations"] == {
+        ANNOTATION_HOLD_POD: "true",
+        ANNOTATION_SPEC_HASH: spec_hash(api.creates[0]["spec"]),
+    }
     assert meta["labels"]["dag_id"] == "dag"
     assert api.creates[0]["spec"]["labels"]["airflow_kpo_in_cluster"] == "False"
 
@@ -245,7 +249,7 @@ def test_deleted_taskrun_fails_the_task() -> None:
 def test_get_logs_false_neither_holds_nor_acks() -> None:
     api = FakeApi([done("Succeeded")], logs={"p-1": b"x\n"})
     make_op(api, get_logs=False).execute(context())
-    assert "annotations" not in api.creates[0]["metadata"]
+    assert ANNOTATION_HOLD_POD not in api.creates[0]["metadata"]["annotations"]
     assert api.patches == []
 
 
