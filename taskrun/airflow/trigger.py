@@ -10,8 +10,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from taskrun.airflow import mapping
 from taskrun.airflow.client import AsyncTaskRunApi, TaskRunGone
+from taskrun.api import FINISHED_PHASES
 
-FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
 # The finished TaskRun travels in the event (so the resumed task need not read it again)
 # when its JSON is at most this large; a larger one (a big result) is read on resume.
 # Events are stored in the Airflow database (next_kwargs): Airflow 2 keeps them in a TEXT
@@ -122,7 +122,7 @@ class TaskRunTrigger(BaseTrigger):
         versions = api.watch(self.name, self.namespace, self.resource_version)
         try:
             async for taskrun in versions:
-                if (taskrun.get("status") or {}).get("phase") in FINISHED:
+                if (taskrun.get("status") or {}).get("phase") in FINISHED_PHASES:
                     return taskrun
         finally:
             await versions.aclose()  # the watch's connection, now, not when collected

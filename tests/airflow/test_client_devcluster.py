@@ -28,7 +28,7 @@ from devcluster import DevCluster
 from taskrun.airflow import mapping
 from taskrun.airflow.client import TaskRunApi
 from taskrun.airflow.trigger import TaskRunTrigger
-from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
@@ -186,6 +186,7 @@ def test_merge_patch_keeps_other_annotations(api_client: ApiClient, namespace: s
     assert patched["metadata"]["annotations"] == {
         ANNOTATION_HOLD_POD: "true",
         ANNOTATION_LOGS_ACKED: "true",
+        ANNOTATION_SPEC_HASH: spec_hash(patched["spec"]),
     }
 
 
