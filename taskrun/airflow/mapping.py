@@ -27,6 +27,7 @@ from taskrun.api import (
     KPO_SPEC_FIELDS,
     OnFinishAction,
     TaskRunSpec,
+    TaskRunStatus,
     format_validation_error,
     spec_hash,
 )
@@ -397,6 +398,11 @@ def build_taskrun(
         metadata["labels"] = dict(metadata_labels)
     metadata["annotations"] = {**(annotations or {}), ANNOTATION_SPEC_HASH: spec_hash(spec)}
     return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def status_of(taskrun: Mapping[str, Any]) -> TaskRunStatus:
+    """The TaskRun's status, read through the model."""
+    return TaskRunStatus.model_validate(taskrun.get("status") or {})
 
 
 def foreign_because(found: Mapping[str, Any], ours: Mapping[str, Any]) -> str | None:

@@ -34,7 +34,6 @@ from taskrun.api import (
     OnFinishAction,
     Phase,
     TaskRunSpec,
-    TaskRunStatus,
 )
 
 if TYPE_CHECKING:
@@ -50,14 +49,9 @@ _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/name
 SPEC_ARGS = tuple(KPO_SPEC_FIELDS)
 
 
-def status_of(taskrun: Mapping[str, Any]) -> TaskRunStatus:
-    """The TaskRun's status, read through the model."""
-    return TaskRunStatus.model_validate(taskrun.get("status") or {})
-
-
 def finished(taskrun: Mapping[str, Any]) -> bool:
     """True once the TaskRun reached a terminal phase."""
-    return status_of(taskrun).phase in FINISHED_PHASES
+    return mapping.status_of(taskrun).phase in FINISHED_PHASES
 
 
 class TaskRunOperator(BaseOperator):
@@ -455,7 +449,7 @@ class TaskRunOperator(BaseOperator):
         streamed: set[str] = set()
 
         def ready(taskrun: Mapping[str, Any]) -> bool:
-            status = status_of(taskrun)
+            status = mapping.status_of(taskrun)
             pod = status.pod_name
             running = status.phase == Phase.RUNNING and pod and pod not in streamed
             return bool(status.phase in FINISHED_PHASES or (self.get_logs and running))
@@ -465,7 +459,7 @@ class TaskRunOperator(BaseOperator):
                 taskrun = known = self.api.wait_for(name, namespace, ready, known)
                 if finished(taskrun):
                     break
-                pod = str(status_of(taskrun).pod_name)
+                pod = str(mapping.status_of(taskrun).pod_name)
                 streamed.add(pod)
                 printed[pod] = self._stream_log(pod, namespace)
         except TaskRunGone as exc:
@@ -501,7 +495,7 @@ class TaskRunOperator(BaseOperator):
 
     def _emit_logs(self, taskrun: Mapping[str, Any], already: Mapping[str, int]) -> None:
         """Show the log not streamed yet, then tell the controller it may delete the pod."""
-        meta, status = taskrun["metadata"], status_of(taskrun)
+        meta, status = taskrun["metadata"], mapping.status_of(taskrun)
         name, namespace = meta["name"], meta["namespace"]
         pod = status.pod_name
         try:
@@ -540,7 +534,7 @@ class TaskRunOperator(BaseOperator):
             self.log.warning("Could not acknowledge the logs of TaskRun %s/%s", namespace, name)
 
     def _finish(self, context: Context, taskrun: Mapping[str, Any]) -> Any:
-        meta, status = taskrun["metadata"], status_of(taskrun)
+        meta, status = taskrun["metadata"], mapping.status_of(taskrun)
         name, namespace = meta["name"], meta["namespace"]
         ti = context["ti"]
         if status.pod_name:
@@ -570,7 +564,7 @@ class TaskRunOperator(BaseOperator):
 
     def _report_failure(self, taskrun: Mapping[str, Any]) -> None:
         if self.log_events_on_failure:
-            for event in status_of(taskrun).warnings or []:
+            for event in mapping.status_of(taskrun).warnings or []:
                 self.log.warning(
                     "Pod event %s (x%s): %s",
                     event.reason,

@@ -109,7 +109,8 @@ class TaskRunTrigger(BaseTrigger):
             async with self._hook().get_conn() as api_client:
                 api = AsyncTaskRunApi(api_client)
                 finished = await self._watch_until_finished(api)
-            yield self._event("done", finished["status"]["phase"], taskrun=finished)
+            phase = mapping.status_of(finished).phase
+            yield self._event("done", None if phase is None else phase.value, taskrun=finished)
         except TaskRunGone as exc:
             yield self._event("error", message=str(exc))
         except Exception as exc:
@@ -122,7 +123,7 @@ class TaskRunTrigger(BaseTrigger):
         versions = api.watch(self.name, self.namespace, self.resource_version)
         try:
             async for taskrun in versions:
-                if (taskrun.get("status") or {}).get("phase") in FINISHED_PHASES:
+                if mapping.status_of(taskrun).phase in FINISHED_PHASES:
                     return taskrun
         finally:
             await versions.aclose()  # the watch's connection, now, not when collected
