@@ -147,7 +147,8 @@ def test_the_trigger_tries_transient_answers_again(
     cluster.faults.error_codes = (503,)
 
     def heal() -> None:
-        _wait_until(lambda: cluster.requests.count(namespace=namespace, code=503) >= 2)
+        # The trigger first builds its async client: slow on a loaded machine.
+        _wait_until(lambda: cluster.requests.count(namespace=namespace, code=503) >= 2, 50)
         cluster.faults.clear()
 
     healer = threading.Thread(target=heal)
