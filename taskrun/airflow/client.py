@@ -371,20 +371,25 @@ class AsyncTaskRunApi:
                 raise
 
     async def watch(
-        self, name: str, namespace: str, resource_version: str | None = None
+        self,
+        name: str,
+        namespace: str,
+        resource_version: str | None = None,
+        uid: str | None = None,
     ) -> AsyncGenerator[TaskRun, None]:
         """Every version of the TaskRun from now on: the async driver of TaskRunWatch.
 
         Without ``resource_version`` it starts with the current one (a read); with it, with
         every version after that one (replayed by the server), without a read. The TaskRun
         is read again only when the server no longer has the history to resume (410 Gone).
+        ``uid``: the TaskRun's, if known; another uid under the name is TaskRunGone.
         """
         from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
         def error(code: int | None, message: str | None) -> Exception:
             return AsyncApiException(status=code, reason=message)
 
-        machine = TaskRunWatch(name, namespace, error=error, version=resource_version)
+        machine = TaskRunWatch(name, namespace, error=error, version=resource_version, uid=uid)
         loop = asyncio.get_running_loop()
         action = machine.start()
         while True:

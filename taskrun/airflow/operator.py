@@ -25,6 +25,7 @@ from taskrun.airflow.client import TaskRunApi, TaskRunGone
 from taskrun.airflow.compat import AirflowException, AirflowSkipException, BaseOperator, conf
 from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import (
+    AIRFLOW_IDENTITY_LABELS,
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
     DEFAULT_BASE_CONTAINER_NAME,
@@ -361,9 +362,7 @@ class TaskRunOperator(BaseOperator):
         )
         # The TaskRun itself carries the identifying labels too, so `kubectl get trun -l
         # dag_id=...` finds a DAG's runs.
-        meta_labels = {k: labels[k] for k in ("dag_id", "task_id", "run_id", "try_number")}
-        if "map_index" in labels:
-            meta_labels["map_index"] = labels["map_index"]
+        meta_labels = {k: labels[k] for k in AIRFLOW_IDENTITY_LABELS if k in labels}
         return mapping.build_taskrun(
             kwargs,
             name=name,
@@ -414,6 +413,7 @@ class TaskRunOperator(BaseOperator):
                     on_kill_action=self.on_kill_action,
                     # The trigger's watch starts here: no read, and nothing missed.
                     resource_version=taskrun["metadata"].get("resourceVersion"),
+                    uid=taskrun["metadata"].get("uid"),
                 ),
                 method_name="execute_complete",
             )
@@ -437,6 +437,12 @@ class TaskRunOperator(BaseOperator):
             raise AirflowException(f"TaskRun {namespace}/{name}: {event.get('message')}")
         # The trigger sends the finished TaskRun unless it is too large for an event.
         taskrun = event.get("taskrun") or self.api.get(name, namespace)
+        uid = (taskrun.get("metadata") or {}).get("uid")
+        if event.get("uid") and uid != event["uid"]:
+            raise AirflowException(
+                f"TaskRun {namespace}/{name} was deleted while the task was deferred, and"
+                f" another TaskRun has its name now (uid {uid}, not {event['uid']})"
+            )
         self._emit_logs(taskrun, already={})
         return self._finish(context, taskrun)
 

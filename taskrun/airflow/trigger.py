@@ -31,6 +31,10 @@ class TaskRunTrigger(BaseTrigger):
     change since, including a finish that happened before the trigger started; without it
     the trigger reads the TaskRun first. A trigger restarted on another triggerer starts
     from the same version and so sees the same changes again.
+
+    ``uid``: the uid of the TaskRun the operator created or reattached to; a TaskRun of the
+    same name with another uid (ours deleted, another made) is reported as deleted, and
+    the event carries the uid so the resumed task can check a TaskRun it reads.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class TaskRunTrigger(BaseTrigger):
         cluster_context: str | None = None,
         on_kill_action: str = "cancel",
         resource_version: str | None = None,
+        uid: str | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -57,6 +62,7 @@ class TaskRunTrigger(BaseTrigger):
         self.cluster_context = cluster_context
         self.on_kill_action = on_kill_action
         self.resource_version = resource_version
+        self.uid = uid
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -70,6 +76,7 @@ class TaskRunTrigger(BaseTrigger):
                 "cluster_context": self.cluster_context,
                 "on_kill_action": self.on_kill_action,
                 "resource_version": self.resource_version,
+                "uid": self.uid,
             },
         )
 
@@ -97,6 +104,8 @@ class TaskRunTrigger(BaseTrigger):
             "phase": phase,
             "message": message,
         }
+        if self.uid:
+            payload["uid"] = self.uid
         if taskrun is not None:
             slim = {**taskrun, "metadata": dict(taskrun.get("metadata") or {})}
             slim["metadata"].pop("managedFields", None)
@@ -120,7 +129,7 @@ class TaskRunTrigger(BaseTrigger):
             yield self._event("error", message=f"{type(exc).__name__}: {exc}")
 
     async def _watch_until_finished(self, api: AsyncTaskRunApi) -> dict[str, Any]:
-        versions = api.watch(self.name, self.namespace, self.resource_version)
+        versions = api.watch(self.name, self.namespace, self.resource_version, uid=self.uid)
         try:
             async for taskrun in versions:
                 if mapping.status_of(taskrun).phase in FINISHED_PHASES:

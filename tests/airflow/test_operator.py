@@ -403,7 +403,11 @@ class FakeAsyncApi:
         self.deletes = 0
 
     async def watch(
-        self, name: str, namespace: str, resource_version: str | None = None
+        self,
+        name: str,
+        namespace: str,
+        resource_version: str | None = None,
+        uid: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         self.watched_from = resource_version
         for version in self.versions:
@@ -482,7 +486,11 @@ def test_trigger_reports_a_watch_that_ends(fake_async: Any) -> None:
 def test_trigger_reports_a_deleted_taskrun(fake_async: Any) -> None:
     class Gone(FakeAsyncApi):
         async def watch(
-            self, name: str, namespace: str, resource_version: str | None = None
+            self,
+            name: str,
+            namespace: str,
+            resource_version: str | None = None,
+            uid: str | None = None,
         ) -> AsyncIterator[dict[str, Any]]:
             yield {"status": {"phase": "Running"}}
             raise TaskRunGone(name, namespace)
@@ -510,6 +518,7 @@ def test_trigger_serialises_to_its_own_arguments() -> None:
         config_dict={"apiVersion": "v1"},
         on_kill_action="delete",
         resource_version="42",
+        uid="0b5c1f9e",
     )
     classpath, kwargs = trigger.serialize()
     module, _, cls = classpath.rpartition(".")

@@ -235,3 +235,37 @@ def test_deferrable_a_foreign_taskrun_fails_before_deferring(
     assert not isinstance(failed.value, TaskDeferred)
     assert why in str(failed.value)
     assert cluster.requests.count(verb="watch", resource="taskruns", namespace=namespace) == 0
+
+
+def test_deferred_task_does_not_follow_a_replacement(
+    cluster: DevCluster, api: TaskRunApi, namespace: str
+) -> None:
+    # Ours is created and the task defers; then it is deleted and another TaskRun takes its
+    # name, and the history the trigger would resume from is gone (410): the trigger reads
+    # the newcomer, and must not report its result as ours.
+    op, context = _operator(cluster, namespace, deferrable=True), _context()
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute(context)
+    trigger = deferred.value.trigger
+    name = trigger.name
+    assert trigger.uid
+    api.delete(name, namespace)
+    body = copy.deepcopy(op.build_taskrun(context))
+    body["spec"]["image"] = "evil:latest"
+    _, created = api.create_or_get(body)
+    assert created
+    _finish(api, name, namespace)
+    cluster.faults.namespaces = frozenset({namespace})
+    cluster.faults.force_410_on_resume = True
+    try:
+        event = _first_event(trigger)
+    finally:
+        cluster.faults.clear()
+    assert event["status"] == "error"
+    assert "another TaskRun now has its name" in event["message"]
+
+    # An event without the TaskRun (too large to carry) makes the task read it: the uid
+    # the event carries tells the newcomer apart.
+    done = {"status": "done", "name": name, "namespace": namespace, "phase": "Succeeded"}
+    with pytest.raises(AirflowException, match="another TaskRun has its name"):
+        op.execute_complete(context, {**done, "uid": trigger.uid})
