@@ -6,7 +6,14 @@ import asyncio
 import json
 import logging
 import time
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Generator,
+    Iterator,
+)
 from typing import Any, TypeVar, cast
 
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
@@ -14,24 +21,24 @@ from kubernetes.client.exceptions import ApiException, ApiTypeError
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError
 
-GROUP = "taskrun.dev"
-VERSION = "v1alpha1"
-PLURAL = "taskruns"
+from taskrun.airflow.watch import (
+    WATCH_GRACE_SECONDS,
+    WATCH_TIMEOUT_SECONDS,
+    Action,
+    Emit,
+    Read,
+    Sleep,
+    TaskRunGone,
+    TaskRunWatch,
+    Watch,
+)
+from taskrun.api import GROUP, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
 TaskRun = dict[str, Any]
 Predicate = Callable[[TaskRun], bool]
 
-# Server-side watch timeout. A watch that ends is re-opened from the last version it
-# delivered (events and bookmarks), so this only bounds how often that costs a request; 10
-# minutes keeps an hour-long task at six watches. The client gives up on a silent
-# connection WATCH_TIMEOUT_SECONDS + WATCH_GRACE_SECONDS after the last byte.
-WATCH_TIMEOUT_SECONDS = 600
-WATCH_GRACE_SECONDS = 30
-# A watch the server keeps refusing with 504 (its cache is behind the version asked for,
-# which can happen right after a create) is re-tried this many times, a second apart.
-WATCH_RETRIES = 5
 # Read timeout of a followed log: a quiet container is normal, so reconnecting after this
 # many silent seconds is routine, not an error.
 LOG_READ_TIMEOUT_SECONDS = 300
@@ -116,56 +123,23 @@ def _brief(exc: Exception) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
-class _Expired(Exception):
-    """410 Gone: the version to resume from is too old; read the object again."""
-
-
-class _TryAgain(Exception):
-    """504 on a watch: the server's cache has not reached the version yet; re-open it."""
-
-
 class _Broken(Exception):
     """The watch stream broke or went silent past its read timeout; resume it."""
 
 
-def _version(taskrun: TaskRun) -> str | None:
-    version = (taskrun.get("metadata") or {}).get("resourceVersion")
-    return str(version) if version else None
-
-
-def _watch_query(name: str, version: str | None) -> dict[str, Any]:
+def _client_query(watch: Watch) -> dict[str, Any]:
+    """The state machine's watch query, as the generated clients take it."""
     return {
-        "field_selector": f"metadata.name={name}",
-        "resource_version": version,
-        "timeout_seconds": WATCH_TIMEOUT_SECONDS,
-        "allow_watch_bookmarks": True,
+        **watch.query,
         **_WATCH,
         "_preload_content": False,
         "_request_timeout": (30, WATCH_TIMEOUT_SECONDS + WATCH_GRACE_SECONDS),
     }
 
 
-def _parse_event(line: bytes | str, error: Callable[[int | None, str | None], Exception]) -> dict:
-    """One watch line -> the event; ERROR events become _Expired, _TryAgain or ``error``."""
-    event = json.loads(line)
-    if event.get("type") == "ERROR":
-        status = event.get("object") or {}
-        code = status.get("code")
-        if code == 410:
-            raise _Expired(status.get("message"))
-        if code == 504:
-            raise _TryAgain(f"watch refused with 504: {status.get('message')}")
-        raise error(code, status.get("message"))
-    return cast(dict, event)
-
-
-def _open_error(status: int | None) -> type[Exception] | None:
-    """What a refused watch request means: _Expired, _TryAgain or None (a real error)."""
-    if status == 410:
-        return _Expired
-    if status == 504:
-        return _TryAgain
-    return None
+# Pauses between watches; tests replace them to hold both drivers to the same script.
+_pause = time.sleep
+_pause_async = asyncio.sleep
 
 
 class TaskRunApi:
@@ -246,51 +220,42 @@ class TaskRunApi:
         again, and replays whatever changed since. The TaskRun is read only when there is
         no such version or the server no longer has the history after it (410 Gone).
         """
-        taskrun = known if known is not None else self.read(name, namespace)
-        if predicate(taskrun):
-            return taskrun
-        version = _version(taskrun)
-        retries = 0
-        while True:
-            opened = time.monotonic()
-            try:
-                for event in self._watch_events(name, namespace, version):
-                    kind, obj = event.get("type"), event.get("object")
-                    if not isinstance(obj, dict):
-                        continue
-                    version = _version(obj) or version
-                    if kind == "DELETED":
-                        raise TaskRunGone(name, namespace)
-                    if kind in ("ADDED", "MODIFIED") and predicate(obj):
-                        return obj
-                retries = 0
-            except _Expired:
-                taskrun = self.read(name, namespace)
-                if predicate(taskrun):
-                    return taskrun
-                version = _version(taskrun)
-                continue
-            except _TryAgain:
-                retries += 1
-                if retries > WATCH_RETRIES:
-                    raise
-            except _Broken as exc:
-                log.info("Watch of TaskRun %s/%s broke (%s); resuming", namespace, name, exc)
-            if time.monotonic() - opened < 1:
-                time.sleep(1)  # a server that ends every watch at once is not hammered
+        for taskrun in self.versions(name, namespace, known):
+            if predicate(taskrun):
+                return taskrun
+        raise AssertionError("unreachable: a watch resumes until it is told to stop")
 
-    def _watch_events(self, name: str, namespace: str, version: str | None) -> Iterator[dict]:
+    def versions(self, name: str, namespace: str, known: TaskRun | None) -> Iterator[TaskRun]:
+        """Every version of the TaskRun from ``known`` (or a read) on: the sync driver of
+        TaskRunWatch (taskrun.airflow.watch)."""
+        machine = TaskRunWatch(name, namespace, error=ApiException, known=known)
+        action = machine.start()
+        while True:
+            if isinstance(action, Read):
+                action = machine.got(self.read(name, namespace))
+            elif isinstance(action, Emit):
+                yield action.taskrun
+                action = machine.next()
+            elif isinstance(action, Sleep):
+                _pause(action.seconds)
+                action = machine.next()
+            else:
+                action = yield from self._watch(machine, action)
+
+    def _watch(self, machine: TaskRunWatch, watch: Watch) -> Generator[TaskRun, None, Action]:
+        """One watch request: yields its versions, returns what the machine wants next."""
         # Read the stream ourselves instead of through kubernetes.watch: its query sends
         # watch=True (Python's spelling), and one watch per wait is all that is needed.
+        machine.opened(time.monotonic())
         try:
             response: Any = self._custom.list_namespaced_custom_object(
-                GROUP, VERSION, namespace, PLURAL, **_watch_query(name, version)
+                GROUP, VERSION, machine.namespace, PLURAL, **_client_query(watch)
             )
         except ApiException as exc:
-            refused = _open_error(exc.status)
+            refused = machine.refused(exc.status, exc.reason, time.monotonic())
             if refused is None:
                 raise
-            raise refused(f"watch refused with {exc.status}: {exc.reason}") from None
+            return refused
         ended = False
         try:
             lines = iter_resp_lines(response)
@@ -298,12 +263,15 @@ class TaskRunApi:
                 try:
                     line = next(lines, None)
                 except HTTPError as exc:
-                    raise _Broken(str(exc)) from exc
+                    return machine.broke(str(exc), time.monotonic())
                 if line is None:
                     ended = True
-                    return
-                if line:
-                    yield _parse_event(line, lambda code, msg: ApiException(code, msg))
+                    return machine.ended(time.monotonic())
+                action = machine.line(line, time.monotonic())
+                if isinstance(action, Emit):
+                    yield action.taskrun
+                elif action is not None:
+                    return action
         finally:
             _release(response, ended)
 
@@ -364,15 +332,6 @@ def _release(response: Any, ended: bool) -> None:
     response.release_conn()
 
 
-class TaskRunGone(Exception):
-    """The TaskRun was deleted while we waited for it."""
-
-    def __init__(self, name: str, namespace: str) -> None:
-        super().__init__(f"TaskRun {namespace}/{name} was deleted")
-        self.name = name
-        self.namespace = namespace
-
-
 class AsyncTaskRunApi:
     """TaskRuns over a kubernetes_asyncio ApiClient, for the trigger."""
 
@@ -412,69 +371,65 @@ class AsyncTaskRunApi:
                 raise
 
     async def watch(
-        self, name: str, namespace: str, resource_version: str | None = None
+        self,
+        name: str,
+        namespace: str,
+        resource_version: str | None = None,
+        uid: str | None = None,
     ) -> AsyncGenerator[TaskRun, None]:
-        """Every version of the TaskRun from now on.
+        """Every version of the TaskRun from now on: the async driver of TaskRunWatch.
 
         Without ``resource_version`` it starts with the current one (a read); with it, with
         every version after that one (replayed by the server), without a read. The TaskRun
         is read again only when the server no longer has the history to resume (410 Gone).
+        ``uid``: the TaskRun's, if known; another uid under the name is TaskRunGone.
         """
         from kubernetes_asyncio.client.exceptions import ApiException as AsyncApiException
 
         def error(code: int | None, message: str | None) -> Exception:
             return AsyncApiException(status=code, reason=message)
 
-        version = resource_version
-        if version is None:
-            taskrun = await self.get(name, namespace)
-            yield taskrun
-            version = _version(taskrun)
-        retries = 0
+        machine = TaskRunWatch(name, namespace, error=error, version=resource_version, uid=uid)
         loop = asyncio.get_running_loop()
+        action = machine.start()
         while True:
-            opened = loop.time()
-            try:
-                # As in the sync client: our own stream reader, so the query says watch=true.
-                try:
-                    response = await self._custom.list_namespaced_custom_object(
-                        GROUP, VERSION, namespace, PLURAL, **_watch_query(name, version)
-                    )
-                except AsyncApiException as exc:
-                    refused = _open_error(exc.status)
-                    if refused is None:
-                        raise
-                    raise refused(f"watch refused with {exc.status}: {exc.reason}") from None
-                try:
-                    async for raw in _lines(response.content):
-                        line = raw.strip()
-                        if not line:
-                            continue
-                        event = _parse_event(line, error)
-                        kind, obj = event.get("type"), event.get("object")
-                        if not isinstance(obj, dict):
-                            continue
-                        version = _version(obj) or version
-                        if kind == "DELETED":
-                            raise TaskRunGone(name, namespace)
-                        if kind in ("ADDED", "MODIFIED"):
-                            yield obj
-                finally:
-                    response.release()
-                retries = 0
-            except _Expired:
-                taskrun = await self.get(name, namespace)
-                yield taskrun
-                version = _version(taskrun)
+            if isinstance(action, Read):
+                action = machine.got(await self.get(name, namespace))
                 continue
-            except _TryAgain:
-                retries += 1
-                if retries > WATCH_RETRIES:
+            if isinstance(action, Emit):
+                yield action.taskrun
+                action = machine.next()
+                continue
+            if isinstance(action, Sleep):
+                await _pause_async(action.seconds)
+                action = machine.next()
+                continue
+            # As in the sync client: our own stream reader, so the query says watch=true.
+            machine.opened(loop.time())
+            try:
+                response = await self._custom.list_namespaced_custom_object(
+                    GROUP, VERSION, namespace, PLURAL, **_client_query(action)
+                )
+            except AsyncApiException as exc:
+                refused = machine.refused(exc.status, exc.reason, loop.time())
+                if refused is None:
                     raise
+                action = refused
+                continue
+            next_action: Action | None = None
+            try:
+                async for line in _lines(response.content):
+                    step = machine.line(line, loop.time())
+                    if isinstance(step, Emit):
+                        yield step.taskrun
+                    elif step is not None:
+                        next_action = step
+                        break
             except _Broken as exc:
-                log.info("Watch of TaskRun %s/%s broke (%s); resuming", namespace, name, exc)
-            if loop.time() - opened < 1:
-                await asyncio.sleep(1)
+                next_action = machine.broke(str(exc), loop.time())
+            finally:
+                response.release()
+            action = next_action or machine.ended(loop.time())
 
 
 async def _lines(content: Any) -> AsyncIterator[bytes]:

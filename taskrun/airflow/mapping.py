@@ -15,91 +15,68 @@ from typing import Any
 from airflow.providers.cncf.kubernetes.pod_generator import PodGenerator, make_safe_label_value
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client import models as k8s
+from pydantic import ValidationError
 
-API_VERSION = "taskrun.dev/v1alpha1"
-KIND = "TaskRun"
-BASE_CONTAINER_NAME = "base"
-XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
+from taskrun.api import (
+    AIRFLOW_IDENTITY_LABELS,
+    ANNOTATION_LOGS_ACKED,
+    ANNOTATION_SPEC_HASH,
+    API_VERSION,
+    DEFAULT_BASE_CONTAINER_NAME,
+    KIND,
+    KPO_SPEC_FIELDS,
+    OnFinishAction,
+    TaskRunSpec,
+    TaskRunStatus,
+    format_validation_error,
+    spec_hash,
+)
 
 # The TaskRun name leaves room for the controller's "-<attempt>" pod suffix (up to 99
 # attempts) so the pod name stays the plain "<taskrun>-<attempt>".
 MAX_TASKRUN_NAME_LEN = 60
 _NAME_HASH_LEN = 10
 
-HOLD_POD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
-LOGS_ACKED_ANNOTATION = "taskrun.dev/logs-acked"
-
 # on_kill_action "cancel": stop the run, and release a pod held for its logs at once since
 # nobody will read them.
 CANCEL_PATCH: dict[str, Any] = {
-    "metadata": {"annotations": {LOGS_ACKED_ANNOTATION: "true"}},
+    "metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}},
     "spec": {"cancel": True},
 }
 
-# KPO constructor argument -> TaskRun spec field, for values that only need serialising.
-_DIRECT_FIELDS: dict[str, str] = {
-    "image": "image",
-    "cmds": "cmds",
-    "arguments": "arguments",
-    "ports": "ports",
-    "volume_mounts": "volumeMounts",
-    "volumes": "volumes",
-    "env_from": "envFrom",
-    "configmaps": "configmaps",
-    "container_resources": "containerResources",
-    "affinity": "affinity",
-    "node_selector": "nodeSelector",
-    "tolerations": "tolerations",
-    "security_context": "securityContext",
-    "container_security_context": "containerSecurityContext",
-    "service_account_name": "serviceAccountName",
-    "automount_service_account_token": "automountServiceAccountToken",
-    "hostnetwork": "hostNetwork",
-    "host_aliases": "hostAliases",
-    "dnspolicy": "dnsPolicy",
-    "dns_config": "dnsConfig",
-    "hostname": "hostname",
-    "subdomain": "subdomain",
-    "schedulername": "schedulerName",
-    "priority_class_name": "priorityClassName",
-    "runtime_class_name": "runtimeClassName",
-    "init_containers": "initContainers",
-    "image_pull_policy": "imagePullPolicy",
-    "annotations": "annotations",
-    "termination_grace_period": "terminationGracePeriod",
-    "active_deadline_seconds": "activeDeadlineSeconds",
-    "pod_runtime_info_envs": "podRuntimeInfoEnvs",
-    "startup_timeout_seconds": "startupTimeoutSeconds",
-    "schedule_timeout_seconds": "scheduleTimeoutSeconds",
-    "log_events_on_failure": "logEventsOnFailure",
-    "do_xcom_push": "doXcomPush",
-    "get_logs": "getLogs",
+# KPO arguments whose value needs more than serialising (see build_spec); every other
+# argument of KPO_SPEC_FIELDS is copied into its field as it serialises.
+_CONVERTED = {
+    "env_vars",
+    "image_pull_secrets",
+    "secrets",
+    "labels",
+    "termination_message_policy",
+    "base_container_name",
+    "pod_template_file",
+    "pod_template_dict",
+    "full_pod_spec",
+    "on_finish_action",
+    "is_delete_operator_pod",
+    "skip_on_exit_code",
+    "container_logs",
 }
+_DIRECT_FIELDS = {arg: field for arg, field in KPO_SPEC_FIELDS.items() if arg not in _CONVERTED}
 
+_SPEC_FIELDS = {info.alias or name: info for name, info in TaskRunSpec.model_fields.items()}
 # Spec fields whose KPO value is a meaningful boolean: False must reach the spec, since
 # the controller's KPO merge treats a missing value and False the same but a template's
 # value differently from an explicit one only when truthy.
 _BOOL_FIELDS = {
-    "hostNetwork",
-    "automountServiceAccountToken",
-    "logEventsOnFailure",
-    "doXcomPush",
-    "getLogs",
+    field
+    for field in _DIRECT_FIELDS.values()
+    if _SPEC_FIELDS[field].annotation in (bool, bool | None)
 }
 
-# KPO defaults that the TaskRun spec shares: leaving them out keeps TaskRuns short.
-_SPEC_DEFAULTS: dict[str, Any] = {
-    "hostNetwork": False,
-    "startupTimeoutSeconds": 120,
-    "logEventsOnFailure": False,
-    "doXcomPush": False,
-    "getLogs": True,
-    "terminationMessagePolicy": "File",
-    "baseContainerName": BASE_CONTAINER_NAME,
-    "onFinishAction": "delete_pod",
-}
 
-_ON_FINISH_ACTIONS = ("delete_pod", "delete_succeeded_pod", "keep_pod")
+def _default(field: str) -> Any:
+    default = _SPEC_FIELDS[field].default
+    return getattr(default, "value", default)
 
 
 def serialize(obj: Any) -> Any:
@@ -217,14 +194,16 @@ def skip_exit_codes(value: int | Container[int] | None) -> list[int]:
     )
 
 
-def on_finish_action(value: str | None, is_delete_operator_pod: bool | None) -> str:
+def on_finish_action(value: str | None, is_delete_operator_pod: bool | None) -> OnFinishAction:
     """KPO's on_finish_action, with the deprecated is_delete_operator_pod taking precedence."""
     if is_delete_operator_pod is not None:
-        return "delete_pod" if is_delete_operator_pod else "keep_pod"
-    action = str(value or "delete_pod")
-    if action not in _ON_FINISH_ACTIONS:
-        raise ValueError(f"on_finish_action must be one of {_ON_FINISH_ACTIONS}, got {action!r}")
-    return action
+        return OnFinishAction.DELETE_POD if is_delete_operator_pod else OnFinishAction.KEEP_POD
+    action = str(value or OnFinishAction.DELETE_POD)
+    try:
+        return OnFinishAction(action)
+    except ValueError:
+        allowed = tuple(a.value for a in OnFinishAction)
+        raise ValueError(f"on_finish_action must be one of {allowed}, got {action!r}") from None
 
 
 def pod_template(
@@ -287,24 +266,49 @@ def container_logs(
     return list(value)
 
 
-def init_container_names(value: Iterable[str] | str | bool | None, spec: Mapping[str, Any]) -> list:
+def init_container_names(value: Iterable[str] | str | bool | None, spec: TaskRunSpec) -> list[str]:
     """KPO's init_container_logs -> the init containers whose logs the task shows."""
     if not value:
         return []
     if isinstance(value, str):
         return [value]
     if value is True:
-        template = ((spec.get("podTemplate") or {}).get("spec") or {}).get("initContainers")
-        merged = [*(template or []), *(spec.get("initContainers") or [])]
-        return list(dict.fromkeys(c["name"] for c in merged if c.get("name")))
+        template = spec.pod_template.spec if spec.pod_template else None
+        merged = [*((template.init_containers if template else None) or [])]
+        merged += spec.init_containers or []
+        return list(dict.fromkeys(c.name for c in merged if c.name))
     return list(value)
 
 
-def build_spec(kwargs: Mapping[str, Any], *, labels: Mapping[str, str] | None = None) -> dict:
+def pod_template_of(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The base pod of these KPO kwargs (see pod_template)."""
+    return pod_template(
+        kwargs.get("pod_template_file"),
+        kwargs.get("pod_template_dict"),
+        kwargs.get("full_pod_spec"),
+    )
+
+
+def template_namespace(template: Mapping[str, Any] | None) -> str | None:
+    """The namespace a pod template (file, dict or full_pod_spec, merged) names, if any."""
+    return ((template or {}).get("metadata") or {}).get("namespace") or None
+
+
+_READ_TEMPLATE: Any = object()
+
+
+def build_spec(
+    kwargs: Mapping[str, Any],
+    *,
+    labels: Mapping[str, str] | None = None,
+    template: dict[str, Any] | None = _READ_TEMPLATE,
+) -> dict:
     """KPO constructor kwargs (rendered) -> a TaskRun spec dict in API casing.
 
     ``labels`` are extra pod labels (the task-instance ones) merged over the user's, as KPO
-    does. Values equal to the shared defaults are left out.
+    does. ``template``: the pod template if already read (pod_template_of). Values equal to
+    the spec's defaults are left out. The spec is validated with the TaskRunSpec model, so
+    a spec the controller would refuse fails here, naming the field (ValueError).
     """
     spec: dict[str, Any] = {}
     for kpo_name, field in _DIRECT_FIELDS.items():
@@ -335,15 +339,14 @@ def build_spec(kwargs: Mapping[str, Any], *, labels: Mapping[str, str] | None = 
     if all_labels:
         spec["labels"] = all_labels
 
-    spec["terminationMessagePolicy"] = kwargs.get("termination_message_policy") or "File"
-    base_name = kwargs.get("base_container_name") or BASE_CONTAINER_NAME
+    spec["terminationMessagePolicy"] = kwargs.get("termination_message_policy") or _default(
+        "terminationMessagePolicy"
+    )
+    base_name = kwargs.get("base_container_name") or DEFAULT_BASE_CONTAINER_NAME
     spec["baseContainerName"] = base_name
 
-    template = pod_template(
-        kwargs.get("pod_template_file"),
-        kwargs.get("pod_template_dict"),
-        kwargs.get("full_pod_spec"),
-    )
+    if template is _READ_TEMPLATE:
+        template = pod_template_of(kwargs)
     if template:
         spec["podTemplate"] = template
     if "image" not in spec and template:
@@ -355,17 +358,23 @@ def build_spec(kwargs: Mapping[str, Any], *, labels: Mapping[str, str] | None = 
 
     spec["onFinishAction"] = on_finish_action(
         kwargs.get("on_finish_action"), kwargs.get("is_delete_operator_pod")
-    )
+    ).value
     skip = skip_exit_codes(kwargs.get("skip_on_exit_code"))
     if skip:
         spec["skipOnExitCode"] = skip
     logs = container_logs(kwargs.get("container_logs"), base_name, template)
     if logs != [base_name]:
         spec["containerLogs"] = logs
-    if spec.get("scheduleTimeoutSeconds") == spec.get("startupTimeoutSeconds", 120):
+    startup = spec.get("startupTimeoutSeconds", _default("startupTimeoutSeconds"))
+    if spec.get("scheduleTimeoutSeconds") == startup:
         spec.pop("scheduleTimeoutSeconds", None)
 
-    return {k: v for k, v in spec.items() if k not in _SPEC_DEFAULTS or v != _SPEC_DEFAULTS[k]}
+    spec = {k: v for k, v in spec.items() if v != _default(k)}
+    try:
+        TaskRunSpec.model_validate(spec)
+    except ValidationError as err:
+        raise ValueError(f"the TaskRun spec is invalid:\n{format_validation_error(err)}") from None
+    return spec
 
 
 def build_taskrun(
@@ -376,16 +385,52 @@ def build_taskrun(
     labels: Mapping[str, str] | None = None,
     metadata_labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
+    template: dict[str, Any] | None = _READ_TEMPLATE,
 ) -> dict[str, Any]:
-    """A whole TaskRun object: metadata (name, namespace, labels, annotations) and spec."""
+    """A whole TaskRun object: metadata (name, namespace, labels, annotations) and spec.
+
+    The metadata carries ANNOTATION_SPEC_HASH, the spec's fingerprint: with the identity
+    labels it tells our TaskRun from another of the same name (is_ours).
+    """
+    spec = build_spec(kwargs, labels=labels, template=template)
     metadata: dict[str, Any] = {"name": name, "namespace": namespace}
     if metadata_labels:
         metadata["labels"] = dict(metadata_labels)
-    if annotations:
-        metadata["annotations"] = dict(annotations)
-    return {
-        "apiVersion": API_VERSION,
-        "kind": KIND,
-        "metadata": metadata,
-        "spec": build_spec(kwargs, labels=labels),
-    }
+    metadata["annotations"] = {**(annotations or {}), ANNOTATION_SPEC_HASH: spec_hash(spec)}
+    return {"apiVersion": API_VERSION, "kind": KIND, "metadata": metadata, "spec": spec}
+
+
+def status_of(taskrun: Mapping[str, Any]) -> TaskRunStatus:
+    """The TaskRun's status, read through the model."""
+    return TaskRunStatus.model_validate(taskrun.get("status") or {})
+
+
+def foreign_because(found: Mapping[str, Any], ours: Mapping[str, Any]) -> str | None:
+    """Why the TaskRun ``found`` under our name is not the one ``ours`` describes; None if
+    it is ours: the same identity labels, the same spec-hash annotation, and a stored spec
+    that still hashes to it (the spec is immutable but for ``cancel``)."""
+    found_meta, our_meta = found.get("metadata") or {}, ours.get("metadata") or {}
+    found_labels, our_labels = found_meta.get("labels") or {}, our_meta.get("labels") or {}
+    for key in AIRFLOW_IDENTITY_LABELS:
+        if found_labels.get(key) != our_labels.get(key):
+            return (
+                f"its label {key}={found_labels.get(key)!r} is not this task instance's"
+                f" {our_labels.get(key)!r}"
+            )
+    expected = (our_meta.get("annotations") or {})[ANNOTATION_SPEC_HASH]
+    recorded = (found_meta.get("annotations") or {}).get(ANNOTATION_SPEC_HASH)
+    if recorded is None:
+        return f"it has no {ANNOTATION_SPEC_HASH} annotation, so this operator did not create it"
+    if recorded != expected:
+        return (
+            f"its {ANNOTATION_SPEC_HASH} {recorded[:12]} is not the hash of the spec this task"
+            f" would create ({expected[:12]}): the task's arguments changed, or another"
+            " creator used the name"
+        )
+    try:
+        stored = spec_hash(found.get("spec") or {})
+    except (ValidationError, TypeError):
+        stored = None
+    if stored != expected:
+        return f"its spec does not match its {ANNOTATION_SPEC_HASH} annotation"
+    return None

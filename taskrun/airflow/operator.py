@@ -24,73 +24,35 @@ from taskrun.airflow import mapping
 from taskrun.airflow.client import TaskRunApi, TaskRunGone
 from taskrun.airflow.compat import AirflowException, AirflowSkipException, BaseOperator, conf
 from taskrun.airflow.trigger import TaskRunTrigger
+from taskrun.api import (
+    AIRFLOW_IDENTITY_LABELS,
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    DEFAULT_BASE_CONTAINER_NAME,
+    DEFAULT_STARTUP_TIMEOUT_SECONDS,
+    FINISHED_PHASES,
+    KPO_SPEC_FIELDS,
+    OnFinishAction,
+    Phase,
+    TaskRunSpec,
+)
 
 if TYPE_CHECKING:
     import jinja2
     from airflow.providers.cncf.kubernetes.secret import Secret
     from airflow.providers.common.compat.sdk import Context
 
-FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
 _NETWORK_ERRORS = (ApiException, HTTPError, OSError)
 ON_KILL_ACTIONS = ("cancel", "delete", "delete_pod", "keep_pod")
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
-# The KPO constructor arguments that become the TaskRun (see mapping.build_spec).
-SPEC_ARGS = (
-    "image",
-    "cmds",
-    "arguments",
-    "ports",
-    "volume_mounts",
-    "volumes",
-    "env_vars",
-    "env_from",
-    "secrets",
-    "labels",
-    "startup_timeout_seconds",
-    "schedule_timeout_seconds",
-    "get_logs",
-    "base_container_name",
-    "container_logs",
-    "image_pull_policy",
-    "annotations",
-    "container_resources",
-    "affinity",
-    "runtime_class_name",
-    "node_selector",
-    "image_pull_secrets",
-    "service_account_name",
-    "automount_service_account_token",
-    "hostnetwork",
-    "host_aliases",
-    "tolerations",
-    "security_context",
-    "container_security_context",
-    "dnspolicy",
-    "dns_config",
-    "hostname",
-    "subdomain",
-    "schedulername",
-    "full_pod_spec",
-    "init_containers",
-    "log_events_on_failure",
-    "do_xcom_push",
-    "pod_template_file",
-    "pod_template_dict",
-    "priority_class_name",
-    "pod_runtime_info_envs",
-    "termination_grace_period",
-    "configmaps",
-    "skip_on_exit_code",
-    "on_finish_action",
-    "termination_message_policy",
-    "active_deadline_seconds",
-)
+# The KPO constructor arguments that become the TaskRun spec (see mapping.build_spec).
+SPEC_ARGS = tuple(KPO_SPEC_FIELDS)
 
 
 def finished(taskrun: Mapping[str, Any]) -> bool:
     """True once the TaskRun reached a terminal phase."""
-    return (taskrun.get("status") or {}).get("phase") in FINISHED
+    return mapping.status_of(taskrun).phase in FINISHED_PHASES
 
 
 class TaskRunOperator(BaseOperator):
@@ -103,7 +65,7 @@ class TaskRunOperator(BaseOperator):
     ``delete_pod``) deletes the TaskRun, ``keep_pod`` leaves it running.
     """
 
-    BASE_CONTAINER_NAME = "base"
+    BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
 
     template_fields: Sequence[str] = (
         "image",
@@ -152,7 +114,7 @@ class TaskRunOperator(BaseOperator):
         labels: dict | None = None,
         reattach_on_restart: bool | None = None,
         durable: bool | None = None,
-        startup_timeout_seconds: int = 120,
+        startup_timeout_seconds: int = DEFAULT_STARTUP_TIMEOUT_SECONDS,
         startup_check_interval_seconds: int = 5,
         schedule_timeout_seconds: int | None = None,
         get_logs: bool = True,
@@ -196,7 +158,7 @@ class TaskRunOperator(BaseOperator):
         deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         poll_interval: float = 2,
         log_pod_spec_on_failure: bool = True,
-        on_finish_action: str = "delete_pod",
+        on_finish_action: str = OnFinishAction.DELETE_POD.value,
         on_kill_action: str = "cancel",
         is_delete_operator_pod: bool | None = None,
         termination_message_policy: str = "File",
@@ -350,15 +312,17 @@ class TaskRunOperator(BaseOperator):
     def api(self) -> TaskRunApi:
         return TaskRunApi(self.hook.api_client)
 
-    def _namespace(self) -> str:
-        if self.namespace:
-            return str(self.namespace)
-        from_hook = self.hook.get_namespace()
-        if from_hook:
-            return str(from_hook)
-        if _IN_CLUSTER_NAMESPACE.exists():
-            return _IN_CLUSTER_NAMESPACE.read_text().strip() or "default"
-        return "default"
+    def _namespace(self, template: Mapping[str, Any] | None) -> str:
+        """KPO's order: the argument, the pod template's namespace (pod_template_file,
+        pod_template_dict, full_pod_spec, merged), the connection's, the in-cluster service
+        account's, ``default``."""
+        found = (
+            self.namespace
+            or mapping.template_namespace(template)
+            or self.hook.get_namespace()
+            or _in_cluster_namespace()
+        )
+        return str(found or "default")
 
     # --- the TaskRun -----------------------------------------------------------------------
 
@@ -369,12 +333,15 @@ class TaskRunOperator(BaseOperator):
     def build_taskrun(self, context: Context | None) -> dict[str, Any]:
         """The TaskRun this task instance runs (no task-instance labels without a context)."""
         kwargs = self.kpo_kwargs()
+        template = mapping.pod_template_of(kwargs)
         annotations = {}
         if self.get_logs:
-            annotations[mapping.HOLD_POD_ANNOTATION] = "true"
+            annotations[ANNOTATION_HOLD_POD] = "true"
         if context is None:
+            # Offline, as KPO's dry run: no connection, so no connection namespace either.
+            namespace = self.namespace or mapping.template_namespace(template) or "default"
             body = mapping.build_taskrun(
-                kwargs, name="", namespace=self.namespace or "default", annotations=annotations
+                kwargs, name="", namespace=namespace, annotations=annotations, template=template
             )
             del body["metadata"]["name"]
             body["metadata"]["generateName"] = mapping.name_head(self.name or self.task_id) + "-"
@@ -395,16 +362,15 @@ class TaskRunOperator(BaseOperator):
         )
         # The TaskRun itself carries the identifying labels too, so `kubectl get trun -l
         # dag_id=...` finds a DAG's runs.
-        meta_labels = {k: labels[k] for k in ("dag_id", "task_id", "run_id", "try_number")}
-        if "map_index" in labels:
-            meta_labels["map_index"] = labels["map_index"]
+        meta_labels = {k: labels[k] for k in AIRFLOW_IDENTITY_LABELS if k in labels}
         return mapping.build_taskrun(
             kwargs,
             name=name,
-            namespace=self._namespace(),
+            namespace=self._namespace(template),
             labels=labels,
             metadata_labels=meta_labels,
             annotations=annotations,
+            template=template,
         )
 
     def dry_run(self) -> None:
@@ -417,12 +383,22 @@ class TaskRunOperator(BaseOperator):
         body = self.build_taskrun(context)
         name, namespace = body["metadata"]["name"], body["metadata"]["namespace"]
         taskrun, created = self.api.create_or_get(body)
-        self._taskrun_ref = (name, namespace)
         if created:
             self.log.info("Created TaskRun %s/%s", namespace, name)
         else:
-            # A restarted worker: the try is the same, so the TaskRun (and its pod) are ours.
+            # A restarted worker finds the TaskRun it created; anything else of that name
+            # (another tool's, or made ahead of time to hand over a forged result) is
+            # neither waited on, nor cancelled on kill, nor read for a result.
+            why = mapping.foreign_because(taskrun, body)
+            if why is not None:
+                raise AirflowException(
+                    f"TaskRun {namespace}/{name} already exists and was not created by this"
+                    f" task instance: {why}. If it is a leftover nobody needs, delete it"
+                    f" (kubectl delete taskrun -n {namespace} {name}) and clear the task; if"
+                    " something else owns that name, give this task another `name`."
+                )
             self.log.info("Reattached to existing TaskRun %s/%s", namespace, name)
+        self._taskrun_ref = (name, namespace)
         context["ti"].xcom_push(key="taskrun_name", value=name)
         context["ti"].xcom_push(key="pod_namespace", value=namespace)
         if self.deferrable and not finished(taskrun):
@@ -437,6 +413,7 @@ class TaskRunOperator(BaseOperator):
                     on_kill_action=self.on_kill_action,
                     # The trigger's watch starts here: no read, and nothing missed.
                     resource_version=taskrun["metadata"].get("resourceVersion"),
+                    uid=taskrun["metadata"].get("uid"),
                 ),
                 method_name="execute_complete",
             )
@@ -460,6 +437,12 @@ class TaskRunOperator(BaseOperator):
             raise AirflowException(f"TaskRun {namespace}/{name}: {event.get('message')}")
         # The trigger sends the finished TaskRun unless it is too large for an event.
         taskrun = event.get("taskrun") or self.api.get(name, namespace)
+        uid = (taskrun.get("metadata") or {}).get("uid")
+        if event.get("uid") and uid != event["uid"]:
+            raise AirflowException(
+                f"TaskRun {namespace}/{name} was deleted while the task was deferred, and"
+                f" another TaskRun has its name now (uid {uid}, not {event['uid']})"
+            )
         self._emit_logs(taskrun, already={})
         return self._finish(context, taskrun)
 
@@ -472,17 +455,17 @@ class TaskRunOperator(BaseOperator):
         streamed: set[str] = set()
 
         def ready(taskrun: Mapping[str, Any]) -> bool:
-            status = taskrun.get("status") or {}
-            pod = status.get("podName")
-            running = status.get("phase") == "Running" and pod and pod not in streamed
-            return bool(finished(taskrun) or (self.get_logs and running))
+            status = mapping.status_of(taskrun)
+            pod = status.pod_name
+            running = status.phase == Phase.RUNNING and pod and pod not in streamed
+            return bool(status.phase in FINISHED_PHASES or (self.get_logs and running))
 
         try:
             while True:
                 taskrun = known = self.api.wait_for(name, namespace, ready, known)
                 if finished(taskrun):
                     break
-                pod = taskrun["status"]["podName"]
+                pod = str(mapping.status_of(taskrun).pod_name)
                 streamed.add(pod)
                 printed[pod] = self._stream_log(pod, namespace)
         except TaskRunGone as exc:
@@ -518,21 +501,21 @@ class TaskRunOperator(BaseOperator):
 
     def _emit_logs(self, taskrun: Mapping[str, Any], already: Mapping[str, int]) -> None:
         """Show the log not streamed yet, then tell the controller it may delete the pod."""
-        meta, status = taskrun["metadata"], taskrun.get("status") or {}
+        meta, status = taskrun["metadata"], mapping.status_of(taskrun)
         name, namespace = meta["name"], meta["namespace"]
-        pod = status.get("podName")
+        pod = status.pod_name
         try:
             if not self.get_logs or not pod:
                 return
-            spec = taskrun.get("spec") or {}
+            spec = TaskRunSpec.model_validate(taskrun.get("spec") or {})
             containers = [
                 *mapping.init_container_names(self.init_container_logs, spec),
-                *(spec.get("containerLogs") or [self.base_container_name]),
+                *(spec.container_logs or [self.base_container_name]),
             ]
             for index, container in enumerate(containers):
                 data = self.api.read_log(pod, namespace, container)
                 if data is None:  # 404: the pod is gone (no separate existence check)
-                    tail = (status.get("logs") or {}).get("tail")
+                    tail = status.logs.tail if status.logs else None
                     if index == 0 and tail and pod not in already:
                         self.log.info("Pod %s is gone; last lines kept in the TaskRun:", pod)
                         for text in str(tail).splitlines():
@@ -550,50 +533,49 @@ class TaskRunOperator(BaseOperator):
             self.api.patch(
                 name,
                 namespace,
-                {"metadata": {"annotations": {mapping.LOGS_ACKED_ANNOTATION: "true"}}},
+                {"metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}}},
             )
         except _NETWORK_ERRORS:
             # The controller releases a held pod after its own bound; never fail the task here.
             self.log.warning("Could not acknowledge the logs of TaskRun %s/%s", namespace, name)
 
     def _finish(self, context: Context, taskrun: Mapping[str, Any]) -> Any:
-        meta, status = taskrun["metadata"], taskrun.get("status") or {}
+        meta, status = taskrun["metadata"], mapping.status_of(taskrun)
         name, namespace = meta["name"], meta["namespace"]
         ti = context["ti"]
-        if status.get("podName"):
-            ti.xcom_push(key="pod_name", value=status["podName"])
-        phase = status.get("phase")
-        where = f"TaskRun {namespace}/{name} (pod {status.get('podName')})"
-        if phase == "Succeeded":
+        if status.pod_name:
+            ti.xcom_push(key="pod_name", value=status.pod_name)
+        phase = status.phase
+        where = f"TaskRun {namespace}/{name} (pod {status.pod_name})"
+        if phase == Phase.SUCCEEDED:
             if not self.do_xcom_push:
                 return None
-            raw = status.get("result")
+            raw = status.result
             if raw in (None, ""):
                 return None
             try:
                 return json.loads(raw)
             except ValueError as exc:
                 raise AirflowException(f"{where}: result is not JSON: {exc}") from None
-        if phase == "Skipped":
+        if phase == Phase.SKIPPED:
             raise AirflowSkipException(
-                f"{where} skipped: exit code {status.get('exitCode')} is in skip_on_exit_code"
+                f"{where} skipped: exit code {status.exit_code} is in skip_on_exit_code"
             )
         self._report_failure(taskrun)
-        message = f"{where} {phase}: {status.get('reason')}: {status.get('message')}"
-        tail = (status.get("logs") or {}).get("tail")
+        message = f"{where} {phase}: {status.reason}: {status.message}"
+        tail = status.logs.tail if status.logs else None
         if tail:
             message += f"\n--- last lines of {self.base_container_name} ---\n{tail}"
         raise AirflowException(message)
 
     def _report_failure(self, taskrun: Mapping[str, Any]) -> None:
-        status = taskrun.get("status") or {}
         if self.log_events_on_failure:
-            for event in status.get("warnings") or []:
+            for event in mapping.status_of(taskrun).warnings or []:
                 self.log.warning(
                     "Pod event %s (x%s): %s",
-                    event.get("reason"),
-                    event.get("count", 1),
-                    event.get("message"),
+                    event.reason,
+                    1 if event.count is None else event.count,
+                    event.message,
                 )
         if self.log_pod_spec_on_failure:
             self.log.info("TaskRun spec:\n%s", yaml.safe_dump(taskrun.get("spec"), sort_keys=False))
@@ -611,6 +593,13 @@ class TaskRunOperator(BaseOperator):
             self.log.exception(
                 "on_kill: could not %s TaskRun %s/%s", self.on_kill_action, namespace, name
             )
+
+
+def _in_cluster_namespace() -> str | None:
+    # KPO reads the same file, and treats an empty one as absent.
+    if _IN_CLUSTER_NAMESPACE.exists():
+        return _IN_CLUSTER_NAMESPACE.read_text().strip() or None
+    return None
 
 
 def kill_taskrun(api: TaskRunApi, name: str, namespace: str, action: str) -> None:

@@ -10,8 +10,8 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from taskrun.airflow import mapping
 from taskrun.airflow.client import AsyncTaskRunApi, TaskRunGone
+from taskrun.api import FINISHED_PHASES
 
-FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
 # The finished TaskRun travels in the event (so the resumed task need not read it again)
 # when its JSON is at most this large; a larger one (a big result) is read on resume.
 # Events are stored in the Airflow database (next_kwargs): Airflow 2 keeps them in a TEXT
@@ -31,6 +31,10 @@ class TaskRunTrigger(BaseTrigger):
     change since, including a finish that happened before the trigger started; without it
     the trigger reads the TaskRun first. A trigger restarted on another triggerer starts
     from the same version and so sees the same changes again.
+
+    ``uid``: the uid of the TaskRun the operator created or reattached to; a TaskRun of the
+    same name with another uid (ours deleted, another made) is reported as deleted, and
+    the event carries the uid so the resumed task can check a TaskRun it reads.
     """
 
     def __init__(
@@ -44,6 +48,7 @@ class TaskRunTrigger(BaseTrigger):
         cluster_context: str | None = None,
         on_kill_action: str = "cancel",
         resource_version: str | None = None,
+        uid: str | None = None,
     ) -> None:
         super().__init__()
         self.name = name
@@ -57,6 +62,7 @@ class TaskRunTrigger(BaseTrigger):
         self.cluster_context = cluster_context
         self.on_kill_action = on_kill_action
         self.resource_version = resource_version
+        self.uid = uid
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -70,6 +76,7 @@ class TaskRunTrigger(BaseTrigger):
                 "cluster_context": self.cluster_context,
                 "on_kill_action": self.on_kill_action,
                 "resource_version": self.resource_version,
+                "uid": self.uid,
             },
         )
 
@@ -97,6 +104,8 @@ class TaskRunTrigger(BaseTrigger):
             "phase": phase,
             "message": message,
         }
+        if self.uid:
+            payload["uid"] = self.uid
         if taskrun is not None:
             slim = {**taskrun, "metadata": dict(taskrun.get("metadata") or {})}
             slim["metadata"].pop("managedFields", None)
@@ -109,7 +118,8 @@ class TaskRunTrigger(BaseTrigger):
             async with self._hook().get_conn() as api_client:
                 api = AsyncTaskRunApi(api_client)
                 finished = await self._watch_until_finished(api)
-            yield self._event("done", finished["status"]["phase"], taskrun=finished)
+            phase = mapping.status_of(finished).phase
+            yield self._event("done", None if phase is None else phase.value, taskrun=finished)
         except TaskRunGone as exc:
             yield self._event("error", message=str(exc))
         except Exception as exc:
@@ -119,10 +129,10 @@ class TaskRunTrigger(BaseTrigger):
             yield self._event("error", message=f"{type(exc).__name__}: {exc}")
 
     async def _watch_until_finished(self, api: AsyncTaskRunApi) -> dict[str, Any]:
-        versions = api.watch(self.name, self.namespace, self.resource_version)
+        versions = api.watch(self.name, self.namespace, self.resource_version, uid=self.uid)
         try:
             async for taskrun in versions:
-                if (taskrun.get("status") or {}).get("phase") in FINISHED:
+                if mapping.status_of(taskrun).phase in FINISHED_PHASES:
                     return taskrun
         finally:
             await versions.aclose()  # the watch's connection, now, not when collected

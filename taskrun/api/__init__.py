@@ -5,24 +5,55 @@ from __future__ import annotations
 from typing import Any
 
 from taskrun.api.errors import field_path, format_validation_error
-from taskrun.api.reasons import CONDITION_SUCCEEDED, OnFinishAction, Phase, Reason
-from taskrun.api.resource import (
+from taskrun.api.kpo import (
+    KPO_IGNORED_ARGUMENTS,
+    KPO_OPERATOR_ARGUMENTS,
+    KPO_REFUSED_ARGUMENTS,
+    KPO_SPEC_FIELDS,
+)
+from taskrun.api.names import (
+    AIRFLOW_IDENTITY_LABELS,
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    ANNOTATION_SPEC_HASH,
+    ANNOTATION_UID,
     API_VERSION,
     CRD_NAME,
+    DEFAULT_BASE_CONTAINER_NAME,
+    DEFAULT_LOG_TAIL_BYTES,
+    DEFAULT_LOG_TAIL_LINES,
+    DEFAULT_MAX_HOLD_SECONDS,
+    DEFAULT_MAX_RESULT_BYTES,
+    DEFAULT_STARTUP_TIMEOUT_SECONDS,
     GROUP,
+    INLINE_RESULT_MAX_BYTES,
     KIND,
+    LABEL_ATTEMPT,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    MANAGED_BY,
     PLURAL,
     SHORT_NAMES,
     SINGULAR,
     VERSION,
-    TaskRun,
-)
-from taskrun.api.spec import (
-    DEFAULT_BASE_CONTAINER_NAME,
+    XCOM_MOUNT_PATH,
+    XCOM_RESULT_PATH,
     XCOM_SIDECAR_NAME,
+    XCOM_VOLUME_NAME,
+)
+from taskrun.api.reasons import (
+    CONDITION_SUCCEEDED,
+    FINISHED_PHASES,
+    OnFinishAction,
+    Phase,
+    Reason,
+)
+from taskrun.api.resource import TaskRun
+from taskrun.api.spec import (
     RetryBackoff,
     SecretMount,
     TaskRunSpec,
+    spec_hash,
 )
 from taskrun.api.status import (
     AttemptRecord,
@@ -40,17 +71,40 @@ def validate_spec(spec: dict[str, Any]) -> TaskRunSpec:
 
 
 __all__ = [
+    "AIRFLOW_IDENTITY_LABELS",
+    "ANNOTATION_HOLD_POD",
+    "ANNOTATION_LOGS_ACKED",
+    "ANNOTATION_SPEC_HASH",
+    "ANNOTATION_UID",
     "API_VERSION",
     "CONDITION_SUCCEEDED",
     "CRD_NAME",
     "DEFAULT_BASE_CONTAINER_NAME",
+    "DEFAULT_LOG_TAIL_BYTES",
+    "DEFAULT_LOG_TAIL_LINES",
+    "DEFAULT_MAX_HOLD_SECONDS",
+    "DEFAULT_MAX_RESULT_BYTES",
+    "DEFAULT_STARTUP_TIMEOUT_SECONDS",
+    "FINISHED_PHASES",
     "GROUP",
+    "INLINE_RESULT_MAX_BYTES",
     "KIND",
+    "KPO_IGNORED_ARGUMENTS",
+    "KPO_OPERATOR_ARGUMENTS",
+    "KPO_REFUSED_ARGUMENTS",
+    "KPO_SPEC_FIELDS",
+    "LABEL_ATTEMPT",
+    "LABEL_MANAGED_BY",
+    "LABEL_NAME",
+    "MANAGED_BY",
     "PLURAL",
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "XCOM_MOUNT_PATH",
+    "XCOM_RESULT_PATH",
     "XCOM_SIDECAR_NAME",
+    "XCOM_VOLUME_NAME",
     "AttemptRecord",
     "Condition",
     "LogsStatus",
@@ -66,5 +120,6 @@ __all__ = [
     "field_path",
     "format_duration",
     "format_validation_error",
+    "spec_hash",
     "validate_spec",
 ]

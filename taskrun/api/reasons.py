@@ -71,3 +71,6 @@ class OnFinishAction(StrEnum):
 
 
 CONDITION_SUCCEEDED = "Succeeded"
+
+FINISHED_PHASES = frozenset(phase for phase in Phase if phase.finished)
+"""The terminal phases: the run is over, the controller changes nothing but the pod."""

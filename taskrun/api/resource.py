@@ -8,17 +8,18 @@ from pydantic import ConfigDict, Field
 
 from taskrun.api.base import ApiModel
 from taskrun.api.k8s import ObjectMeta
+from taskrun.api.names import (  # noqa: F401 (re-exported: their old home)
+    API_VERSION,
+    CRD_NAME,
+    GROUP,
+    KIND,
+    PLURAL,
+    SHORT_NAMES,
+    SINGULAR,
+    VERSION,
+)
 from taskrun.api.spec import TaskRunSpec
 from taskrun.api.status import TaskRunStatus
-
-GROUP = "taskrun.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "TaskRun"
-PLURAL = "taskruns"
-SINGULAR = "taskrun"
-SHORT_NAMES = ["trun"]
-CRD_NAME = f"{PLURAL}.{GROUP}"
 
 
 class TaskRun(ApiModel):

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
 
 from taskrun.api.base import ApiModel
 from taskrun.api.k8s import (
@@ -25,6 +28,12 @@ from taskrun.api.k8s import (
     Volume,
     VolumeMount,
 )
+from taskrun.api.names import (
+    DEFAULT_BASE_CONTAINER_NAME,
+    DEFAULT_STARTUP_TIMEOUT_SECONDS,
+    XCOM_SIDECAR_NAME,
+)
+from taskrun.api.reasons import OnFinishAction
 from taskrun.api.types import (
     INT32_MAX,
     INT64_MAX,
@@ -36,9 +45,6 @@ from taskrun.api.types import (
 
 # metadata.annotations of any object, the pod included (apimachinery TotalAnnotationSizeLimitB).
 POD_ANNOTATIONS_MAX_BYTES = 256 * 1024
-DEFAULT_BASE_CONTAINER_NAME = "base"
-XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
-DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
 MAX_RETRIES = 100
 DEFAULT_BACKOFF_INITIAL = 10
 DEFAULT_BACKOFF_MAX = 300
@@ -50,7 +56,8 @@ MAX_INIT_CONTAINERS = 64
 # A week: longer waits for a pod to start are a misconfiguration, not a plan.
 MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 
-OnFinishActionName = Literal["delete_pod", "delete_succeeded_pod", "keep_pod"]
+# The spec field's type is the enum itself; plain strings (the wire form) are accepted.
+OnFinishActionName = Annotated[OnFinishAction, Strict(False)]
 ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
@@ -294,8 +301,8 @@ class TaskRunSpec(ApiModel):
     automount_service_account_token: bool | None = Field(
         default=None,
         alias="automountServiceAccountToken",
-        description="Mount the service account token (KPO: via `full_pod_spec` only).",
-        json_schema_extra=_kpo("full_pod_spec"),
+        description="Mount the service account token (KPO `automount_service_account_token`).",
+        json_schema_extra=_kpo("automount_service_account_token"),
     )
     host_network: bool = Field(
         default=False,
@@ -349,8 +356,8 @@ class TaskRunSpec(ApiModel):
     runtime_class_name: DnsSubdomain | None = Field(
         default=None,
         alias="runtimeClassName",
-        description="RuntimeClass of the pod (KPO: via `full_pod_spec` only).",
-        json_schema_extra=_kpo("full_pod_spec"),
+        description="RuntimeClass of the pod (KPO `runtime_class_name`).",
+        json_schema_extra=_kpo("runtime_class_name"),
     )
     init_containers: list[Container] | None = Field(
         default=None,
@@ -421,10 +428,10 @@ class TaskRunSpec(ApiModel):
         json_schema_extra=_kpo("schedule_timeout_seconds"),
     )
     on_finish_action: OnFinishActionName = Field(
-        default="delete_pod",
+        default=OnFinishAction.DELETE_POD,
         alias="onFinishAction",
         description="What happens to the pod when the run ends (KPO `on_finish_action`).",
-        json_schema_extra=_kpo("on_finish_action"),
+        json_schema_extra=_kpo("on_finish_action, is_delete_operator_pod"),
     )
     skip_on_exit_code: list[ExitCode] | None = Field(
         default=None,
@@ -540,3 +547,16 @@ class TaskRunSpec(ApiModel):
     def effective_retry_backoff(self) -> RetryBackoff:
         """retryBackoff, or the defaults when unset."""
         return self.retry_backoff or RetryBackoff()
+
+
+def spec_hash(spec: TaskRunSpec | Mapping[str, Any]) -> str:
+    """A fingerprint of what a TaskRun runs: sha256 of its spec in canonical JSON.
+
+    Parsed first, so the wire form with or without defaults gives the same hash; ``cancel``
+    is left out, since it is the one field that may change after creation.
+    """
+    model = spec if isinstance(spec, TaskRunSpec) else TaskRunSpec.model_validate(dict(spec))
+    data = model.to_dict()
+    data.pop("cancel", None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()

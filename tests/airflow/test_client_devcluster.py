@@ -28,6 +28,7 @@ from devcluster import DevCluster
 from taskrun.airflow import mapping
 from taskrun.airflow.client import TaskRunApi
 from taskrun.airflow.trigger import TaskRunTrigger
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
@@ -70,7 +71,7 @@ def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
         {"image": "busybox", **spec},
         name=name,
         namespace=namespace,
-        annotations={mapping.HOLD_POD_ANNOTATION: "true"},
+        annotations={ANNOTATION_HOLD_POD: "true"},
     )
 
 
@@ -146,7 +147,8 @@ def test_the_trigger_tries_transient_answers_again(
     cluster.faults.error_codes = (503,)
 
     def heal() -> None:
-        _wait_until(lambda: cluster.requests.count(namespace=namespace, code=503) >= 2)
+        # The trigger first builds its async client: slow on a loaded machine.
+        _wait_until(lambda: cluster.requests.count(namespace=namespace, code=503) >= 2, 50)
         cluster.faults.clear()
 
     healer = threading.Thread(target=heal)
@@ -183,8 +185,9 @@ def test_merge_patch_keeps_other_annotations(api_client: ApiClient, namespace: s
     assert patched["spec"]["cancel"] is True
     assert patched["spec"]["image"] == "busybox"
     assert patched["metadata"]["annotations"] == {
-        mapping.HOLD_POD_ANNOTATION: "true",
-        mapping.LOGS_ACKED_ANNOTATION: "true",
+        ANNOTATION_HOLD_POD: "true",
+        ANNOTATION_LOGS_ACKED: "true",
+        ANNOTATION_SPEC_HASH: spec_hash(patched["spec"]),
     }
 
 

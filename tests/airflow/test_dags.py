@@ -278,6 +278,7 @@ def test_restarted_triggerer_resumes_the_same_run(
     from taskrun.airflow import TaskRunOperator, mapping
     from taskrun.airflow.client import TaskRunApi
     from taskrun.airflow.compat import TaskDeferred
+    from taskrun.api import ANNOTATION_LOGS_ACKED
 
     # Airflow 3 logs through structlog, which caplog does not see: a plain task log here.
     task_log = logging.getLogger("test.taskrun.triggerer_restart")
@@ -381,4 +382,4 @@ def test_restarted_triggerer_resumes_the_same_run(
             == 1
         )
         annotations = api.get(name, namespace)["metadata"]["annotations"]
-        assert annotations.get(mapping.LOGS_ACKED_ANNOTATION) == "true"
+        assert annotations.get(ANNOTATION_LOGS_ACKED) == "true"

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from kubernetes.client import models as k8s
 
 from taskrun.airflow import mapping
-from taskrun.api import validate_spec
+from taskrun.api import ANNOTATION_HOLD_POD, TaskRunSpec, spec_hash, validate_spec
 
 DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 BASE = ("dag", "task", "manual__2026-11-24T00:00:00+00:00", -1, 1)
@@ -344,7 +344,7 @@ def test_build_taskrun_object() -> None:
         name="n-1",
         namespace="ns",
         metadata_labels={"dag_id": "d"},
-        annotations={mapping.HOLD_POD_ANNOTATION: "true"},
+        annotations={ANNOTATION_HOLD_POD: "true"},
     )
     assert body == {
         "apiVersion": "taskrun.dev/v1alpha1",
@@ -353,7 +353,10 @@ def test_build_taskrun_object() -> None:
             "name": "n-1",
             "namespace": "ns",
             "labels": {"dag_id": "d"},
-            "annotations": {"taskrun.dev/hold-pod-until-ack": "true"},
+            "annotations": {
+                "taskrun.dev/hold-pod-until-ack": "true",
+                "taskrun.dev/spec-hash": spec_hash({"image": "i"}),
+            },
         },
         "spec": {"image": "i"},
     }
@@ -369,15 +372,21 @@ def test_build_taskrun_object() -> None:
         (
             True,
             {
-                "podTemplate": {"spec": {"initContainers": [{"name": "t"}, {"name": "both"}]}},
-                "initContainers": [{"name": "both"}, {"name": "op"}],
+                "podTemplate": {
+                    "spec": {
+                        "containers": [{"name": "base"}],
+                        "initContainers": [{"name": "t"}, {"name": "both"}],
+                    }
+                },
+                "initContainers": [{"name": "both", "image": "b"}, {"name": "op", "image": "o"}],
             },
             ["t", "both", "op"],
         ),
     ],
 )
 def test_init_container_names(value: Any, spec: dict[str, Any], expected: list[str]) -> None:
-    assert mapping.init_container_names(value, spec) == expected
+    model = TaskRunSpec.model_validate({"image": "i", **spec})
+    assert mapping.init_container_names(value, model) == expected
 
 
 def test_migration_guide_names_every_kpo_parameter() -> None:
@@ -387,3 +396,37 @@ def test_migration_guide_names_every_kpo_parameter() -> None:
     params = inspect.signature(KubernetesPodOperator.__init__).parameters
     missing = [n for n in params if n not in ("self", "kwargs") and f"`{n}`" not in guide]
     assert not missing
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"image": "i", "startup_timeout_seconds": 0}, "spec.startupTimeoutSeconds"),
+        ({"image": "i", "dnspolicy": "Sometimes"}, "spec.dnsPolicy"),
+        ({"image": "i", "skip_on_exit_code": 300}, "spec.skipOnExitCode[0]"),
+        ({"cmds": ["true"]}, "spec.image"),
+    ],
+)
+def test_a_spec_the_model_refuses_fails_on_the_worker(kwargs: dict[str, Any], field: str) -> None:
+    # Built through TaskRunSpec: refused before any request, naming the field, as the
+    # controller would (InvalidSpec) had the TaskRun been created.
+    with pytest.raises(ValueError, match=re.escape(field)):
+        mapping.build_spec(kwargs)
+
+
+def test_spec_hash_ignores_defaults_and_cancel_but_not_content() -> None:
+    spec = mapping.build_spec({"image": "i", "cmds": ["a"]})
+    assert spec_hash(spec) == spec_hash({**spec, "getLogs": True, "cancel": True})
+    assert spec_hash(spec) != spec_hash({**spec, "cmds": ["b"]})
+
+
+def test_only_our_own_taskrun_is_ours() -> None:
+    ours = mapping.build_taskrun(
+        {"image": "i"}, name="n", namespace="ns", metadata_labels={"dag_id": "d"}
+    )
+    stored = {**ours, "spec": {**ours["spec"], "cancel": True}, "status": {"phase": "Running"}}
+    assert mapping.foreign_because(stored, ours) is None
+    other = {**ours, "metadata": {**ours["metadata"], "labels": {"dag_id": "e"}}}
+    assert "label dag_id='e'" in str(mapping.foreign_because(other, ours))
+    unparseable = {**ours, "spec": {"image": 5}}
+    assert "does not match" in str(mapping.foreign_because(unparseable, ours))

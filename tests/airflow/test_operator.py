@@ -24,6 +24,7 @@ from taskrun.airflow.client import TaskRunGone
 from taskrun.airflow.compat import AirflowException, AirflowSkipException
 from taskrun.airflow.operator import TaskRunOperator
 from taskrun.airflow.trigger import TaskRunTrigger
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 from tests.airflow.conftest import needs_reference_kpo
 
 RUN_ID = "manual__2026-11-24T04:00:00+00:00"
@@ -130,7 +131,7 @@ def done(phase: str, **extra: Any) -> dict[str, Any]:
     return {"phase": phase, "podName": "p-1", **extra}
 
 
-ACK = {"metadata": {"annotations": {mapping.LOGS_ACKED_ANNOTATION: "true"}}}
+ACK = {"metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}}}
 
 
 def shown(caplog: pytest.LogCaptureFixture) -> list[str]:
@@ -158,7 +159,10 @@ def test_success_returns_result_pushes_keys_streams_log_once(
     assert api.waits[0]["metadata"]["resourceVersion"] == "7"
     assert api.log_reads == [("p-1", "base")]
     meta = api.creates[0]["metadata"]
-    assert meta["annotations"] == {mapping.HOLD_POD_ANNOTATION: "true"}
+    assert meta["annotations"] == {
+        ANNOTATION_HOLD_POD: "true",
+        ANNOTATION_SPEC_HASH: spec_hash(api.creates[0]["spec"]),
+    }
     assert meta["labels"]["dag_id"] == "dag"
     assert api.creates[0]["spec"]["labels"]["airflow_kpo_in_cluster"] == "False"
 
@@ -245,7 +249,7 @@ def test_deleted_taskrun_fails_the_task() -> None:
 def test_get_logs_false_neither_holds_nor_acks() -> None:
     api = FakeApi([done("Succeeded")], logs={"p-1": b"x\n"})
     make_op(api, get_logs=False).execute(context())
-    assert "annotations" not in api.creates[0]["metadata"]
+    assert ANNOTATION_HOLD_POD not in api.creates[0]["metadata"]["annotations"]
     assert api.patches == []
 
 
@@ -399,7 +403,11 @@ class FakeAsyncApi:
         self.deletes = 0
 
     async def watch(
-        self, name: str, namespace: str, resource_version: str | None = None
+        self,
+        name: str,
+        namespace: str,
+        resource_version: str | None = None,
+        uid: str | None = None,
     ) -> AsyncIterator[dict[str, Any]]:
         self.watched_from = resource_version
         for version in self.versions:
@@ -478,7 +486,11 @@ def test_trigger_reports_a_watch_that_ends(fake_async: Any) -> None:
 def test_trigger_reports_a_deleted_taskrun(fake_async: Any) -> None:
     class Gone(FakeAsyncApi):
         async def watch(
-            self, name: str, namespace: str, resource_version: str | None = None
+            self,
+            name: str,
+            namespace: str,
+            resource_version: str | None = None,
+            uid: str | None = None,
         ) -> AsyncIterator[dict[str, Any]]:
             yield {"status": {"phase": "Running"}}
             raise TaskRunGone(name, namespace)
@@ -506,6 +518,7 @@ def test_trigger_serialises_to_its_own_arguments() -> None:
         config_dict={"apiVersion": "v1"},
         on_kill_action="delete",
         resource_version="42",
+        uid="0b5c1f9e",
     )
     classpath, kwargs = trigger.serialize()
     module, _, cls = classpath.rpartition(".")

@@ -109,8 +109,13 @@ def test_format_duration(seconds: float, text: str) -> None:
     assert format_duration(seconds) == text
 
 
-def test_literals_match_the_enums() -> None:
-    assert set(typing.get_args(OnFinishActionName)) == {a.value for a in OnFinishAction}
+def test_the_finish_action_field_is_the_enum() -> None:
+    # One type: the spec field takes the enum's values (as plain strings on the wire).
+    assert typing.get_args(OnFinishActionName)[0] is OnFinishAction
+    for action in OnFinishAction:
+        assert (
+            validate_spec({"image": "i", "onFinishAction": action.value}).on_finish_action is action
+        )
     assert set(typing.get_args(ConditionStatus)) == {"True", "False", "Unknown"}
 
 

@@ -1,0 +1,50 @@
+"""Names and defaults the controller, the Airflow operator, the CRD and the docs share.
+
+One copy of each: import it from ``taskrun.api`` rather than writing the string again.
+"""
+
+from __future__ import annotations
+
+# The API: taskrun.dev/v1alpha1, kind TaskRun.
+GROUP = "taskrun.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "TaskRun"
+PLURAL = "taskruns"
+SINGULAR = "taskrun"
+SHORT_NAMES = ["trun"]
+CRD_NAME = f"{PLURAL}.{GROUP}"
+
+# Containers and the result hand-over (KPO's names).
+DEFAULT_BASE_CONTAINER_NAME = "base"
+XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
+XCOM_VOLUME_NAME = "xcom"
+XCOM_MOUNT_PATH = "/airflow/xcom"
+XCOM_RESULT_PATH = f"{XCOM_MOUNT_PATH}/return.json"
+
+# On the pods the controller creates.
+LABEL_NAME = f"{GROUP}/name"
+LABEL_ATTEMPT = f"{GROUP}/attempt"
+LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
+MANAGED_BY = "taskrun-controller"
+ANNOTATION_UID = f"{GROUP}/uid"
+
+# On TaskRuns. The log hand-over (docs/architecture.md, "Logs hand-over"): a reader that
+# wants the whole log asks the controller to hold the finished pod, then acknowledges.
+ANNOTATION_HOLD_POD = f"{GROUP}/hold-pod-until-ack"
+ANNOTATION_LOGS_ACKED = f"{GROUP}/logs-acked"
+# Written by TaskRunOperator: the hash of the spec it created (taskrun.api.spec_hash), so a
+# restarted worker reattaches only to a TaskRun it made, never to another of the same name.
+ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+# The task-instance labels TaskRunOperator puts on the TaskRun itself (KPO's label names).
+AIRFLOW_IDENTITY_LABELS = ("dag_id", "task_id", "run_id", "try_number", "map_index")
+
+# Defaults of spec fields and of the controller's flags.
+DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
+DEFAULT_LOG_TAIL_LINES = 100
+DEFAULT_LOG_TAIL_BYTES = 16 * 1024
+DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+DEFAULT_MAX_HOLD_SECONDS = 600.0
+# The largest result the native sidecar hands over in its termination message: the kubelet
+# keeps 4096 bytes of a message and "inline:" takes 7.
+INLINE_RESULT_MAX_BYTES = 4000
