@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from controller.handlers import Controller
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 
 RESULT = "/airflow/xcom/return.json"
@@ -20,7 +20,7 @@ SIDECAR = "airflow-xcom-sidecar"
 
 
 @pytest.fixture(scope="module")
-def exec_controller(cluster: DevCluster) -> Iterator[Controller]:
+def exec_controller(cluster: Cluster) -> Iterator[Controller]:
     with run_controller(cluster, xcom_mode="exec") as running:
         yield running
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from controller.handlers import Controller
-from devcluster.resources import EVENTS
 from tests.integration.conftest import Runs, poll
 
 
@@ -74,7 +73,7 @@ def test_pod_warnings_are_mirrored_and_logged_on_failure(controller: Controller,
 def test_transitions_are_recorded_as_events_on_the_taskrun(controller: Controller, runs: Runs):
     runs.create("evented", scenario={"exitCode": 0})
     runs.wait_finished("evented")
-    events = runs.cluster.call(runs.cluster.store.list(EVENTS, runs.namespace))
+    events = runs.events()
     mine = [
         e
         for e in events

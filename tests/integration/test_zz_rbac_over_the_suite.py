@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devcluster import DevCluster
+from testcluster import Cluster
 
 # tests/deploy's modules import each other by bare name (pytest's rootdir-less layout).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
@@ -27,7 +27,7 @@ CONTROLLER_AGENTS = ("kopf/", "taskrun-controller/")
 MIN_ACCESSES = 200
 
 
-def suite_accesses(cluster: DevCluster) -> list[Access]:
+def suite_accesses(cluster: Cluster) -> list[Access]:
     accesses = []
     for record in cluster.requests.records:
         if (record.user_agent or "").startswith(CONTROLLER_AGENTS):
@@ -41,7 +41,7 @@ def suite_accesses(cluster: DevCluster) -> list[Access]:
 EXEC_RULE = '{apiGroups: [""], resources: [pods/exec], verbs: [get, create]}'
 
 
-def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: DevCluster) -> None:
+def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: Cluster) -> None:
     everything = suite_accesses(cluster)
     if len(everything) < MIN_ACCESSES:
         pytest.skip(f"only {len(everything)} controller requests: run the whole integration suite")

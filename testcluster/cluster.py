@@ -1,0 +1,118 @@
+"""The handle a test holds: one interface over devcluster, the real control plane or any
+cluster a kubeconfig reaches."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from testcluster import kubeconfig
+from testcluster.client import Kube
+
+if TYPE_CHECKING:
+    import kopf
+
+    from devcluster import DevCluster
+    from devcluster.accounting import RequestLog
+
+FLAVORS = ("devcluster", "real", "kubeconfig")
+
+
+@dataclass(frozen=True)
+class Traits:
+    """What a flavor offers beyond the Kubernetes API."""
+
+    # Pods follow devcluster's scenario annotation (devcluster's kubelet or the node agent).
+    scenarios: bool
+
+
+TRAITS = {
+    "devcluster": Traits(scenarios=True),
+    "real": Traits(scenarios=True),
+    "kubeconfig": Traits(scenarios=False),
+}
+
+
+class Cluster(Kube):
+    """A Kubernetes API for tests, reached over HTTP(S) through a kubeconfig.
+
+    ``requests`` is the request accounting (devcluster's own, or the real API server's
+    audit log); ``devcluster`` is the simulator for the tests marked devcluster_only.
+    """
+
+    def __init__(
+        self,
+        flavor: str,
+        kubeconfig_path: Path,
+        *,
+        requests: RequestLog | None = None,
+        devcluster: DevCluster | None = None,
+        controller_kubeconfig: Path | None = None,
+    ) -> None:
+        super().__init__(kubeconfig.load(kubeconfig_path))
+        self.flavor = flavor
+        self.traits = TRAITS[flavor]
+        self.kubeconfig_path = Path(kubeconfig_path)
+        # What the controller under test logs in with: on the real control plane its
+        # ServiceAccount's token, bound to the shipped ClusterRole (testcluster.rbac).
+        self.controller_kubeconfig = Path(controller_kubeconfig or kubeconfig_path)
+        self._requests = requests
+        self._devcluster = devcluster
+
+    def __repr__(self) -> str:
+        return f"<Cluster {self.flavor} {self.endpoint.server}>"
+
+    @property
+    def url(self) -> str:
+        return self.endpoint.server
+
+    @property
+    def requests(self) -> RequestLog:
+        """Every request the API server served; skips the test where nobody counts them."""
+        if self._requests is None:
+            pytest.skip(f"--cluster={self.flavor} has no request accounting (pass --audit-log)")
+        return self._requests
+
+    @property
+    def has_requests(self) -> bool:
+        return self._requests is not None
+
+    @property
+    def devcluster(self) -> DevCluster:
+        """The simulator behind this handle (fault plans, store internals)."""
+        if self._devcluster is None:
+            pytest.skip(f"needs devcluster, not --cluster={self.flavor}")
+        return self._devcluster
+
+    def require_scenarios(self) -> None:
+        """Skip unless pods play devcluster's scenario annotation."""
+        if not self.traits.scenarios:
+            pytest.skip(f"needs pods that play devcluster's scenarios; --cluster={self.flavor}")
+
+    def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
+        meta: dict[str, Any] = {"name": name}
+        if labels:
+            meta["labels"] = labels
+        self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
+        return name
+
+    def credentials(self, path: Path | None = None) -> kopf.ConnectionInfo:
+        """kopf's ConnectionInfo for a kubeconfig (default: the admin's): what
+        controller.k8s.Client takes."""
+        import kopf
+
+        old = os.environ.get("KUBECONFIG")
+        os.environ["KUBECONFIG"] = str(path or self.kubeconfig_path)
+        try:
+            info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
+        finally:
+            if old is None:
+                os.environ.pop("KUBECONFIG", None)
+            else:
+                os.environ["KUBECONFIG"] = old
+        assert info is not None
+        return info
