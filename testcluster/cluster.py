@@ -60,6 +60,8 @@ class Cluster(Kube):
         # What the controller under test logs in with: on the real control plane its
         # ServiceAccount's token, bound to the shipped ClusterRole (testcluster.rbac).
         self.controller_kubeconfig = Path(controller_kubeconfig or kubeconfig_path)
+        # The controller's ServiceAccount (namespace, name) where it runs as one.
+        self.controller_account: tuple[str, str] | None = None
         self._requests = requests
         self._devcluster = devcluster
 
@@ -99,6 +101,30 @@ class Cluster(Kube):
             meta["labels"] = labels
         self.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": meta})
         return name
+
+    def grant_controller(self, name: str, rules: list[dict[str, Any]]) -> None:
+        """Add a ClusterRole bound to the controller's ServiceAccount, as a user's overlay
+        would (e.g. pods/exec for --xcom-mode=exec); nothing to do where it runs as admin."""
+        if self.controller_account is None:
+            return
+        namespace, account = self.controller_account
+        rbac = "rbac.authorization.k8s.io/v1"
+        self.apply(
+            {"apiVersion": rbac, "kind": "ClusterRole", "metadata": {"name": name}, "rules": rules}
+        )
+        self.apply(
+            {
+                "apiVersion": rbac,
+                "kind": "ClusterRoleBinding",
+                "metadata": {"name": name},
+                "roleRef": {
+                    "apiGroup": "rbac.authorization.k8s.io",
+                    "kind": "ClusterRole",
+                    "name": name,
+                },
+                "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+            }
+        )
 
     def credentials(self, path: Path | None = None) -> kopf.ConnectionInfo:
         """kopf's ConnectionInfo for a kubeconfig (default: the admin's): what

@@ -50,7 +50,9 @@ def load(path: str | os.PathLike[str], context: str | None = None) -> Endpoint:
         headers["Authorization"] = "Basic " + base64.b64encode(basic).decode()
     tls = None
     if server.startswith("https://"):
-        tls = ssl.create_default_context()
+        # A kubeconfig's CA is the only one trusted (as kubectl does), not the system's.
+        own_ca = cluster.get("certificate-authority-data") or cluster.get("certificate-authority")
+        tls = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT) if own_ca else ssl.create_default_context()
         if cluster.get("insecure-skip-tls-verify"):
             tls.check_hostname = False
             tls.verify_mode = ssl.CERT_NONE

