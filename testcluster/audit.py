@@ -8,6 +8,7 @@ means the same on both clusters and write-count assertions hold on the real one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from datetime import datetime
@@ -47,14 +48,22 @@ def apiserver_flags(directory: Path) -> list[str]:
     ]
 
 
-def record(event: dict[str, Any]) -> RequestRecord:
-    """One audit event as the RequestRecord devcluster would have written."""
+@dataclasses.dataclass
+class AuditRecord(RequestRecord):
+    """A RequestRecord plus who asked: the audit log knows the authenticated user."""
+
+    user: str = ""
+
+
+def record(event: dict[str, Any]) -> AuditRecord:
+    """One audit event as the RequestRecord devcluster would have written, plus the user."""
     ref = event.get("objectRef") or {}
     uri = str(event.get("requestURI") or "")
     path, _, query = uri.partition("?")
     started = _seconds(event.get("requestReceivedTimestamp"))
     ended = _seconds(event.get("stageTimestamp")) or started
-    return RequestRecord(
+    return AuditRecord(
+        user=str((event.get("user") or {}).get("username") or ""),
         verb=str(event.get("verb") or "").lower(),
         group=str(ref.get("apiGroup") or ""),
         version=str(ref.get("apiVersion") or ""),

@@ -49,14 +49,44 @@ def render(overlay: str) -> list[dict[str, Any]]:
     return [d for d in yaml.safe_load_all(out) if d]
 
 
-def install_identity(kube: Kube, overlay: str = "base") -> tuple[str, str]:
+def install_identity(
+    kube: Kube, overlay: str = "base", namespace: str | None = None
+) -> tuple[str, str]:
     """Apply the overlay's namespace, ServiceAccount and RBAC; returns (namespace, name) of
-    the ServiceAccount."""
+    the ServiceAccount.
+
+    ``namespace`` installs it into another namespace than the overlay's (which must exist):
+    namespaced objects and binding subjects move there, and cluster-wide bindings get the
+    namespace in their name, so the session's own identity stays bound.
+    """
     objects = [o for o in render(overlay) if o["kind"] in RBAC_KINDS]
+    if namespace is not None:
+        objects = [moved(o, namespace) for o in objects if o["kind"] != "Namespace"]
     for obj in sorted(objects, key=lambda o: RBAC_KINDS.index(o["kind"])):
         kube.apply(obj)
     account = next(o for o in objects if o["kind"] == "ServiceAccount")
     return account["metadata"]["namespace"], account["metadata"]["name"]
+
+
+def moved(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    """An RBAC object of an overlay, installed for a ServiceAccount in ``namespace``."""
+    meta = dict(obj["metadata"])
+    if "namespace" in meta:
+        meta["namespace"] = namespace
+    if obj["kind"] == "ClusterRoleBinding":
+        meta["name"] = f"{meta['name']}-{namespace}"
+    out = {**obj, "metadata": meta}
+    if "subjects" in obj:
+        out["subjects"] = [
+            {**s, "namespace": namespace} if s.get("kind") == "ServiceAccount" else s
+            for s in obj["subjects"]
+        ]
+    return out
+
+
+def service_account_user(namespace: str, name: str) -> str:
+    """The user name a ServiceAccount's token authenticates as (audit logs say this)."""
+    return f"system:serviceaccount:{namespace}:{name}"
 
 
 def token_kubeconfig(
@@ -78,7 +108,7 @@ def token_kubeconfig(
     token = kube.request("POST", path, body=request)["status"]["token"]
     config = yaml.safe_load(admin_kubeconfig.read_text())
     current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
-    user = f"system:serviceaccount:{namespace}:{name}"
+    user = service_account_user(namespace, name)
     current["context"]["user"] = user
     config["users"] = [{"name": user, "user": {"token": token}}]
     config["contexts"] = [current]

@@ -219,6 +219,7 @@ def test_an_audit_event_is_the_record_devcluster_would_write() -> None:
     assert (rec.group, rec.version, rec.subresource) == ("", "v1", "")
     assert (rec.path, rec.query) == ("/api/v1/namespaces/ns/pods", "fieldManager=x")
     assert rec.user_agent.startswith("taskrun-controller")
+    assert rec.user == "system:serviceaccount:taskrun-system:taskrun-controller"
     assert rec.duration == pytest.approx(0.25)
 
 
