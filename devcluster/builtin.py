@@ -444,6 +444,18 @@ def prepare_create(info: ResourceInfo, obj: dict[str, Any]) -> None:
         default_namespace(obj)
     elif info.key == CRDS:
         default_crd(obj)
+    elif info.key == NODES:
+        taint_new_node(obj)
+
+
+def taint_new_node(node: dict[str, Any]) -> None:
+    """kube-apiserver's NodeTaint admission (on by default): a new Node is not-ready until
+    the node lifecycle controller (or devcluster's kubelet) sees it report Ready."""
+    spec = node.setdefault("spec", {})
+    taints = list(spec.get("taints") or [])
+    if not any(t.get("key") == "node.kubernetes.io/not-ready" for t in taints):
+        taints.append({"key": "node.kubernetes.io/not-ready", "effect": "NoSchedule"})
+    spec["taints"] = taints
 
 
 def validate(

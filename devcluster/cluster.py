@@ -22,8 +22,9 @@ from aiohttp import web
 from devcluster.accounting import RequestLog
 from devcluster.errors import ApiError
 from devcluster.faults import FaultPlan
+from devcluster.logstream import LogSource
 from devcluster.resources import CRDS, ResourceKey
-from devcluster.server import ApiServer, LogSource
+from devcluster.server import ApiServer
 from devcluster.store import Store
 
 log = logging.getLogger(__name__)
@@ -78,6 +79,7 @@ class DevCluster:
             faults=self.faults,
             logs=self._log_source,
             exec_target=lambda: self.kubelet,
+            local_node=lambda: getattr(self.kubelet, "node_name", None),
             bookmark_interval=bookmark_interval,
         )
         self.url = ""
@@ -175,6 +177,7 @@ class DevCluster:
                 await self._kubelet_task
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.server.close()
 
     def stop(self) -> None:
         """Stop serving and join the thread; idempotent."""

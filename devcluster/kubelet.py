@@ -32,7 +32,7 @@ from typing import Any, Protocol, cast
 from devcluster import shell
 from devcluster.errors import ApiError, bad_request
 from devcluster.logs import LogStore, split_lines
-from devcluster.resources import EVENTS, NODES, PODS
+from devcluster.resources import EVENTS, LEASES, NODES, PODS
 from devcluster.scenario import (
     IMAGE_INVALID_NAME,
     IMAGE_NEVER_PULL,
@@ -53,6 +53,8 @@ XCOM_INLINE_MAX = 4000
 XCOM_INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 DEFAULT_GRACE_SECONDS = 30
+LEASE_NAMESPACE = "kube-node-lease"
+NOT_READY_TAINT = "node.kubernetes.io/not-ready"
 
 # pkg/kubelet/container: MaxContainerTerminationMessageLength and friends.
 TERMINATION_MESSAGE_MAX = 4096
@@ -98,7 +100,13 @@ class Store(Protocol):
         subresource: str | None = None,
     ) -> dict[str, Any]: ...
     async def delete(
-        self, key: Any, namespace: str | None, name: str, grace_period_seconds: int | None = None
+        self,
+        key: Any,
+        namespace: str | None,
+        name: str,
+        grace_period_seconds: int | None = None,
+        *,
+        preconditions: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None: ...
     async def bind(self, namespace: str, name: str, node_name: str) -> Any: ...
     def watch(self, key: Any, namespace: str | None = None) -> Any: ...
@@ -427,7 +435,15 @@ class _Interrupt(Exception):
 
 
 class Kubelet:
-    """The one node's kubelet and scheduler; `run()` until cancelled."""
+    """One node's kubelet (and, with ``schedule``, its scheduler); `run()` until cancelled.
+
+    The store is the transport: devcluster's in-process Store, or an HttpStore
+    (devcluster/httpstore.py) talking to any API server. With ``schedule`` off the
+    kubelet only sees pods bound to its node (fieldSelector spec.nodeName), as a real
+    kubelet does, and leaves binding to the cluster's scheduler. ``lease_renew_seconds``
+    keeps the node Ready through a Lease in kube-node-lease, for a cluster whose node
+    lifecycle controller watches heartbeats.
+    """
 
     def __init__(
         self,
@@ -437,9 +453,17 @@ class Kubelet:
         taints: list[dict[str, Any]] | None = None,
         image_pull_backoff: float = 1.0,
         image_pull_backoff_max: float = 10.0,
+        schedule: bool = True,
+        node_ip: str = NODE_IP,
+        kubelet_port: int = 10250,
+        lease_renew_seconds: float | None = None,
     ) -> None:
         self.store = store
         self.node_name = node_name
+        self.schedule = schedule
+        self.node_ip = node_ip
+        self.kubelet_port = kubelet_port
+        self.lease_renew_seconds = lease_renew_seconds
         self.logs = LogStore()
         self.taints = list(taints or [])
         self.image_pull_backoff = image_pull_backoff
@@ -462,6 +486,10 @@ class Kubelet:
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> shell.Outcome:
         """Run ``command`` in a container of a pod this kubelet runs (pods/exec)."""
         return self._runner(namespace, pod).exec(container, command)
+
+    def runs(self, namespace: str, pod: str) -> bool:
+        """Whether a pod of that name is on this node (its logs can be asked for)."""
+        return any(r.ns == namespace and r.name == pod for r in self._runners.values())
 
     def _runner(self, namespace: str, pod: str) -> _PodRunner:
         for runner in self._runners.values():
@@ -534,10 +562,10 @@ class Kubelet:
                     condition("Ready", "True", "KubeletReady", "kubelet is posting ready status"),
                 ],
                 "addresses": [
-                    {"type": "InternalIP", "address": NODE_IP},
+                    {"type": "InternalIP", "address": self.node_ip},
                     {"type": "Hostname", "address": self.node_name},
                 ],
-                "daemonEndpoints": {"kubeletEndpoint": {"Port": 10250}},
+                "daemonEndpoints": {"kubeletEndpoint": {"Port": self.kubelet_port}},
                 "nodeInfo": {
                     "machineID": hashlib.md5(self.node_name.encode()).hexdigest(),
                     "systemUUID": "00000000-0000-0000-0000-000000000000",
@@ -571,39 +599,98 @@ class Kubelet:
             self.node = await self.store.patch(
                 NODES, None, self.node_name, {"status": wanted["status"]}, subresource="status"
             )
+        taints = (self.node.get("spec") or {}).get("taints") or []
+        kept = [t for t in taints if t.get("key") != NOT_READY_TAINT]
+        if len(kept) != len(taints):
+            # The API server's NodeTaint admission taints every new Node not-ready; the node
+            # lifecycle controller lifts it once the node reports Ready. A cluster may run
+            # without that controller (realcluster does), so the simulated node lifts it.
+            self.node = await self.store.patch(
+                NODES, None, self.node_name, {"spec": {"taints": kept or None}}
+            )
 
     # -- pods --------------------------------------------------------------
+
+    async def _renew_lease(self) -> None:
+        """The node's heartbeat: a Lease in kube-node-lease, renewed as the kubelet does."""
+        assert self.lease_renew_seconds is not None
+        duration = max(1, round(self.lease_renew_seconds * 4))
+        uid = (self.node.get("metadata") or {}).get("uid")
+        while True:
+            spec = {
+                "holderIdentity": self.node_name,
+                "leaseDurationSeconds": duration,
+                "renewTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+            }
+            try:
+                try:
+                    await self.store.patch(LEASES, LEASE_NAMESPACE, self.node_name, {"spec": spec})
+                except ApiError as exc:
+                    if exc.code != 404:
+                        raise
+                    meta: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
+                    if uid:
+                        meta["ownerReferences"] = [
+                            {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}
+                        ]
+                    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease"}
+                    await self.store.create(
+                        LEASES, LEASE_NAMESPACE, {**lease, "metadata": meta, "spec": spec}
+                    )
+            except (ApiError, OSError) as exc:
+                log.warning("kubelet: renewing the node lease failed: %s", exc)
+            await asyncio.sleep(self.lease_renew_seconds)
+
+    def _pod_selector(self) -> str | None:
+        # A kubelet sees only its own pods; a kubelet that also schedules must see all.
+        return None if self.schedule else f"spec.nodeName={self.node_name}"
+
+    async def _list_pods(self) -> tuple[list[dict[str, Any]], str | None]:
+        listing = getattr(self.store, "list_versioned", None)
+        if callable(listing):
+            items, version = await listing(PODS, field_selector=self._pod_selector())
+            return items, version
+        return await self.store.list(PODS), None
 
     async def run(self) -> None:
         """Register the node, then list and watch pods until cancelled."""
         await self._ensure_node()
+        lease = None
+        if self.lease_renew_seconds is not None:
+            lease = asyncio.create_task(self._renew_lease(), name="kubelet:lease")
         try:
             while True:
-                resource_version = self._resource_version()
-                pods = await self.store.list(PODS)
-                for pod in pods:
-                    self._dispatch("ADDED", pod)
-                listed = {(p.get("metadata") or {}).get("uid") for p in pods}
-                for uid in [u for u in self._runners if u not in listed]:
-                    self._dispatch("DELETED", self._runners[uid].pod)
-                self._listening.set()
                 try:
-                    async for kind, pod in self._watch(resource_version):
-                        self._dispatch(kind, pod)
+                    await self._list_and_watch()
                 except ApiError as exc:
                     if exc.code != 410:
-                        raise
+                        log.warning("kubelet: pod watch failed (%s), listing again", exc)
+                        await asyncio.sleep(1.0)
+                except Exception as exc:
+                    # A remote API server restarting or a dropped connection: pods keep
+                    # running, as on a real node, and the next list catches up.
+                    log.warning("kubelet: pod watch broke (%r), listing again", exc)
+                    await asyncio.sleep(1.0)
                 log.info("kubelet: pod watch ended, listing again")
         finally:
+            if lease is not None:
+                lease.cancel()
             runners = list(self._runners.values())
             self._runners.clear()
             for runner in runners:
                 runner.task.cancel()
             await asyncio.gather(*(r.task for r in runners), return_exceptions=True)
 
-    def _resource_version(self) -> str | None:
-        current = getattr(self.store, "resource_version", None)
-        return str(current()) if callable(current) else None
+    async def _list_and_watch(self) -> None:
+        pods, resource_version = await self._list_pods()
+        for pod in pods:
+            self._dispatch("ADDED", pod)
+        listed = {(p.get("metadata") or {}).get("uid") for p in pods}
+        for uid in [u for u in self._runners if u not in listed]:
+            self._dispatch("DELETED", self._runners[uid].pod)
+        self._listening.set()
+        async for kind, pod in self._watch(resource_version):
+            self._dispatch(kind, pod)
 
     def _watch(self, resource_version: str | None) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         # Resuming from the version read before the list misses no pod created in
@@ -612,7 +699,9 @@ class Kubelet:
         if resource_version is not None and callable(watch_events):
             return cast(
                 AsyncIterator[tuple[str, dict[str, Any]]],
-                watch_events(PODS, resource_version=resource_version),
+                watch_events(
+                    PODS, resource_version=resource_version, field_selector=self._pod_selector()
+                ),
             )
         return cast(AsyncIterator[tuple[str, dict[str, Any]]], self.store.watch(PODS))
 
@@ -637,7 +726,7 @@ class Kubelet:
             runner.update(pod)
             return
         node = (pod.get("spec") or {}).get("nodeName")
-        if node and node != self.node_name:
+        if (node and node != self.node_name) or (not node and not self.schedule):
             return
         runner = _PodRunner(self, pod)
         self._runners[uid] = runner
@@ -801,8 +890,8 @@ class _PodRunner:
             return
         self._build(scenario)
         self.extra["startTime"] = now_rfc3339()
-        self.extra["hostIP"] = NODE_IP
-        self.extra["hostIPs"] = [{"ip": NODE_IP}]
+        self.extra["hostIP"] = self.k.node_ip
+        self.extra["hostIPs"] = [{"ip": self.k.node_ip}]
         self.extra["qosClass"] = (self.pod.get("status") or {}).get("qosClass") or qos_class(
             self.spec
         )
@@ -869,8 +958,17 @@ class _PodRunner:
         await self._remove()
 
     async def _remove(self) -> None:
+        # As the kubelet's status manager: grace 0, and only the pod this runner played
+        # (a pod of the same name created since is someone else's).
+        uid = (self.pod.get("metadata") or {}).get("uid")
         with contextlib.suppress(ApiError):
-            await self.k.store.delete(PODS, self.ns, self.name, grace_period_seconds=0)
+            await self.k.store.delete(
+                PODS,
+                self.ns,
+                self.name,
+                grace_period_seconds=0,
+                preconditions={"uid": uid} if uid else None,
+            )
 
     # -- scheduling --------------------------------------------------------
 
@@ -945,7 +1043,7 @@ class _PodRunner:
 
     async def _lifecycle(self) -> None:
         self.sandbox = True
-        self.extra["podIP"] = NODE_IP if self.spec.get("hostNetwork") else self.k._next_ip()
+        self.extra["podIP"] = self.k.node_ip if self.spec.get("hostNetwork") else self.k._next_ip()
         self.extra["podIPs"] = [{"ip": self.extra["podIP"]}]
         await self.publish()
         for c in self._of(_ROLE_INIT, _ROLE_SIDECAR):
@@ -1382,8 +1480,8 @@ class _PodRunner:
             }
         self.extra.update(
             startTime=now,
-            hostIP=NODE_IP,
-            hostIPs=[{"ip": NODE_IP}],
+            hostIP=self.k.node_ip,
+            hostIPs=[{"ip": self.k.node_ip}],
             qosClass=qos_class(self.spec),
             reason="InvalidScenario",
             message=message,

@@ -7,23 +7,24 @@ import base64
 import collections
 import contextvars
 import dataclasses
-import datetime
 import json
 import logging
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any, Protocol
 
+import aiohttp
 import yaml
 from aiohttp import web
 
-from devcluster import discovery, openapi, protobuf
+from devcluster import discovery, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
+from devcluster.logstream import LogSource
 from devcluster.patch import APPLY
-from devcluster.resources import PODS, ResourceInfo
+from devcluster.resources import NODES, PODS, ResourceInfo
 from devcluster.store import Store
 from devcluster.tables import to_table
 
@@ -63,34 +64,6 @@ class ExecTarget(Protocol):
 # close channel, unused here since no stdin is read.
 EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
 STDOUT, STDERR, ERROR = 1, 2, 3
-
-
-class LogSource(Protocol):
-    """What pods/log needs from the kubelet's log store."""
-
-    def read(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        *,
-        tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-        timestamps: bool = False,
-        since_seconds: float | None = None,
-    ) -> bytes: ...
-
-    def follow(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        *,
-        tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-        timestamps: bool = False,
-        since_seconds: float | None = None,
-    ) -> AsyncIterator[bytes]: ...
 
 
 @dataclasses.dataclass
@@ -214,6 +187,7 @@ class ApiServer:
         faults: FaultPlan,
         logs: Callable[[], LogSource | None] = lambda: None,
         exec_target: Callable[[], ExecTarget | None] = lambda: None,
+        local_node: Callable[[], str | None] = lambda: None,
         bookmark_interval: float = 5.0,
         default_watch_timeout: float = 1800.0,
     ) -> None:
@@ -222,6 +196,8 @@ class ApiServer:
         self.faults = faults
         self.logs = logs
         self.exec_target = exec_target
+        self.local_node = local_node
+        self._node_client: aiohttp.ClientSession | None = None
         self.bookmark_interval = bookmark_interval
         self.default_watch_timeout = default_watch_timeout
         self.server_address = "127.0.0.1:0"
@@ -840,56 +816,68 @@ class ApiServer:
     ) -> web.StreamResponse:
         pod = await self.store.get(PODS, ns, name)
         container = self._pod_container(pod, name, query.get("container"))
-        if _bool(query.get("previous")):
-            raise bad_request(
-                f'previous terminated container "{container}" in pod "{name}" not found'
-            )
-        source = self.logs()
-        waiting = bad_request(
-            f'container "{container}" in pod "{name}" is waiting to start: ContainerCreating'
+        node = (pod.get("spec") or {}).get("nodeName")
+        if node and node != self.local_node():
+            return await self._node_log(request, node, ns, name, container, query)
+        return await logstream.respond(
+            request,
+            self.logs(),
+            ns,
+            name,
+            container,
+            query,
+            now=self.store.clock,
+            on_stream=lambda: self._opened(request),
         )
-        if source is None:
-            raise waiting
-        kwargs: dict[str, Any] = {
-            "tail_lines": _int(query, "tailLines"),
-            "limit_bytes": _int(query, "limitBytes"),
-            "timestamps": _bool(query.get("timestamps")),
-            "since_seconds": _int(query, "sinceSeconds"),
-        }
-        since_time = query.get("sinceTime")
-        if since_time and kwargs["since_seconds"] is None:
-            try:
-                then = datetime.datetime.fromisoformat(since_time.replace("Z", "+00:00"))
-            except ValueError:
-                raise bad_request(f"invalid sinceTime: {since_time!r}") from None
-            kwargs["since_seconds"] = max(0.0, (self.store.clock() - then).total_seconds())
-        if not _bool(query.get("follow")):
-            try:
-                data = source.read(ns, name, container, **kwargs)
-            except KeyError:
-                raise waiting from None
-            return web.Response(body=data, headers={"Content-Type": "text/plain"})
-        chunks = source.follow(ns, name, container, **kwargs)
+
+    async def _node_log(
+        self,
+        request: web.Request,
+        node_name: str,
+        ns: str,
+        name: str,
+        container: str,
+        query: dict[str, str],
+    ) -> web.StreamResponse:
+        """pods/log of a pod on another node: through that node's kubelet endpoint, as the
+        real API server's node proxy does (HTTPS, the kubelet's certificate not verified
+        without a kubelet CA, as kube-apiserver without --kubelet-certificate-authority)."""
+        node = await self.store.get(NODES, None, node_name)
+        status = node.get("status") or {}
+        addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
+        host = addresses.get("InternalIP") or addresses.get("Hostname") or node_name
+        port = ((status.get("daemonEndpoints") or {}).get("kubeletEndpoint") or {}).get("Port")
+        url = f"https://{host}:{port or 10250}/containerLogs/{ns}/{name}/{container}"
+        params = {k: query[k] for k in logstream.LOG_PARAMETERS if k in query}
+        if self._node_client is None or self._node_client.closed:
+            self._node_client = aiohttp.ClientSession(
+                connector=aiohttp.TCPConnector(ssl=False),
+                timeout=aiohttp.ClientTimeout(total=None, sock_connect=10),
+            )
         try:
-            first = await chunks.__anext__()
-        except KeyError:
-            raise waiting from None
-        except StopAsyncIteration:
-            first = b""
-        response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        self._opened(request)
-        try:
-            if first:
-                await response.write(first)
-            async for chunk in chunks:
-                await response.write(chunk)
-        except ConnectionResetError:
-            return response
-        finally:
-            aclose = getattr(chunks, "aclose", None)
-            if aclose is not None:
-                await aclose()
-        await response.write_eof()
-        return response
+            async with self._node_client.get(url, params=params) as upstream:
+                if upstream.status != 200:
+                    text = (await upstream.read()).decode("utf-8", "replace").strip()
+                    try:
+                        message = json.loads(text).get("message") or text
+                    except (ValueError, AttributeError):
+                        message = text
+                    raise ApiError(upstream.status, message)
+                response = web.StreamResponse(status=200, headers={"Content-Type": "text/plain"})
+                response.enable_chunked_encoding()
+                await response.prepare(request)
+                self._opened(request)
+                try:
+                    async for chunk in upstream.content.iter_any():
+                        await response.write(chunk)
+                except ConnectionResetError:
+                    return response
+                await response.write_eof()
+                return response
+        except aiohttp.ClientError as exc:
+            raise ApiError(500, f'Get "{url}": {exc}') from None
+
+    async def close(self) -> None:
+        """Release the client of the node proxy."""
+        if self._node_client is not None:
+            await self._node_client.close()

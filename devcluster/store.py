@@ -7,6 +7,7 @@ is atomic with respect to every other store call.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import collections
 import dataclasses
 import datetime
@@ -386,6 +387,16 @@ class Store:
     ) -> list[dict[str, Any]]:
         """Matching objects, sorted by namespace and name."""
         return self.list_now(key, namespace, label_selector, field_selector)[0]
+
+    async def list_versioned(
+        self,
+        key: ResourceKey,
+        namespace: str | None = None,
+        label_selector: str | LabelSelector | None = None,
+        field_selector: str | FieldSelector | None = None,
+    ) -> tuple[builtins.list[dict[str, Any]], str]:
+        """Matching objects and the list's resourceVersion (a watch resumes from it)."""
+        return self.list_now(key, namespace, label_selector, field_selector)
 
     def selectors(
         self,

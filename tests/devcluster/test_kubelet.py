@@ -20,11 +20,16 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
+from aiohttp import web
 
+from devcluster.accounting import RequestLog
 from devcluster.errors import ApiError
+from devcluster.faults import FaultPlan
+from devcluster.httpstore import Credentials, HttpStore
 from devcluster.kubelet import Kubelet
 from devcluster.resources import EVENTS, NODES, PODS
 from devcluster.scenario import SCENARIO_ANNOTATION
+from devcluster.server import ApiServer
 from devcluster.store import Store
 
 NS = "default"
@@ -110,9 +115,17 @@ class FakeStore:
         return copy.deepcopy(obj)
 
     async def delete(
-        self, key: Any, namespace: str | None, name: str, grace_period_seconds: int | None = None
+        self,
+        key: Any,
+        namespace: str | None,
+        name: str,
+        grace_period_seconds: int | None = None,
+        *,
+        preconditions: dict[str, Any] | None = None,
     ) -> dict[str, Any] | None:
         obj = await self.get(key, namespace, name)
+        if (preconditions or {}).get("uid") not in (None, obj["metadata"]["uid"]):
+            raise ApiError(409, "Precondition failed: UID")
         self.deletes.append((name, grace_period_seconds))
         spec, status = obj.get("spec") or {}, obj.get("status") or {}
         grace = grace_period_seconds
@@ -319,16 +332,31 @@ class Cluster:
         return self.kubelet.logs.read(NS, name, container)
 
 
-@pytest.fixture(params=["fake", "real"])
+@pytest.fixture(params=["fake", "real", "http"])
 async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
-    store = FakeStore() if request.param == "fake" else RecordingStore()
-    kubelet = Kubelet(store, image_pull_backoff=0.1)  # type: ignore[arg-type]
+    """The kubelet over three transports: a fake store, devcluster's Store in process, and
+    devcluster's API server over HTTP (the node agent's HttpStore, as against any cluster)."""
+    store: FakeStore | RecordingStore = FakeStore() if request.param == "fake" else RecordingStore()
+    transport: Any = store
+    runner = None
+    if isinstance(store, RecordingStore) and request.param == "http":
+        server = ApiServer(store, requests=RequestLog(), faults=FaultPlan())
+        runner = web.AppRunner(server.app(), shutdown_timeout=0.1)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        transport = HttpStore(Credentials(f"http://127.0.0.1:{port}", False))
+    kubelet = Kubelet(transport, image_pull_backoff=0.1)
     task = asyncio.create_task(kubelet.run())
     await asyncio.wait_for(kubelet.wait_listening(), 5)
     yield Cluster(store, kubelet)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+    if runner is not None:
+        await transport.close()
+        await runner.cleanup()
 
 
 RFC3339 = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
@@ -524,6 +552,8 @@ async def test_permanent_image_errors_keep_the_pod_pending(
     waiting = cluster.container(name)["state"]["waiting"]
     assert waiting == {"reason": reason, "message": message}
     assert cluster.status(name)["phase"] == "Pending"
+    # Over HTTP the events may land after the status they follow.
+    await wait_until(lambda: len(cluster.store.events(name)) > len(events), what="events")
     image_events = [(e["reason"], e["type"]) for e in cluster.store.events(name)][1:]
     assert image_events == events
     assert cluster.event(name, "Failed")["message"] == f"Error: {reason}"
@@ -611,6 +641,7 @@ async def test_unschedulable(
     cond = cluster.condition(name, "PodScheduled")
     assert (cond["status"], cond["reason"], cond["message"]) == ("False", "Unschedulable", message)
     assert cluster.status(name)["phase"] == "Pending"
+    await wait_until(lambda: "FailedScheduling" in cluster.reasons(name), what="the event")
     event = cluster.event(name, "FailedScheduling")
     assert (event["type"], event["message"]) == ("Warning", message)
     assert event["source"]["component"] == "default-scheduler"
