@@ -108,10 +108,10 @@ def real_kube(request: pytest.FixtureRequest) -> Cluster:
 def real_node(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[None]:
-    """The node agent for the real control plane (the session's one node)."""
-    from testcluster.real import node_agent
+    """The node agent (devcluster's kubelet over HTTP) as the real control plane's node."""
+    from devcluster.node import AgentProcess
 
     plane = request.getfixturevalue("realcluster")
     log = tmp_path_factory.mktemp("node-agent") / "node.log"
-    with node_agent(Path(plane.kubeconfig), log):
+    with AgentProcess(plane.kubeconfig, log_path=log):
         yield

@@ -3,12 +3,6 @@ and the controller's ServiceAccount."""
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
-import subprocess
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,8 +10,6 @@ import pytest
 from testcluster import rbac
 from testcluster.audit import AuditRequests
 from testcluster.cluster import Cluster
-
-NODE_READY_TIMEOUT = 60.0
 
 
 def real_cluster(request: pytest.FixtureRequest) -> Cluster:
@@ -34,31 +26,3 @@ def real_cluster(request: pytest.FixtureRequest) -> Cluster:
         cluster, admin, namespace, account, scratch / "controller.kubeconfig"
     )
     return cluster
-
-
-@contextlib.contextmanager
-def node_agent(kubeconfig: Path, log: Path) -> Iterator[subprocess.Popen[str]]:
-    """devcluster's kubelet as a node of the real API server, until the block ends."""
-    with log.open("w") as sink:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "devcluster.node", "--kubeconfig", str(kubeconfig)],
-            stdout=subprocess.PIPE,
-            stderr=sink,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        try:
-            assert process.stdout is not None
-            # The agent prints one line once its Node is registered and its pods listed.
-            ready, _, _ = select.select([process.stdout], [], [], NODE_READY_TIMEOUT)
-            line = process.stdout.readline() if ready else ""
-            if "ready" not in line:
-                raise RuntimeError(f"the node agent did not come up ({line!r}); see {log}")
-            yield process
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
