@@ -177,11 +177,13 @@ class Runs:
         ]
 
     def pod_creates(self) -> int:
-        """Pods the controller created here (201s): the tests' own pods do not count."""
+        """Pods the controller created here (201s): the tests' own pods do not count, nor
+        the scheduler's bindings (a create of pods/binding on a real API server)."""
         return self.cluster.requests.count(
             namespace=self.namespace,
             verb="create",
             resource="pods",
+            subresource="",
             code=201,
             user_agent=CONTROLLER_AGENT,
         )

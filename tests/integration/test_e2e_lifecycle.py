@@ -24,7 +24,7 @@ def test_success_creates_an_owned_pod_and_ends_succeeded(controller: Controller,
     # delete_pod is the default finish action
     poll(lambda: runs.pod(status["podName"]) is None, what="the pod to be deleted")
     created = runs.cluster.requests.filter(
-        namespace=runs.namespace, verb="create", resource="pods", code=201
+        namespace=runs.namespace, verb="create", resource="pods", subresource="", code=201
     )
     assert len(created) == 1
     assert taskrun["metadata"]["uid"]

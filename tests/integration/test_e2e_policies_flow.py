@@ -126,7 +126,9 @@ def test_a_pod_the_api_server_refuses_ends_invalid_spec(controller: Controller, 
     status = runs.wait_finished("refused")
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     assert "spec.containers[1].image" in status["message"]
-    creates = runs.cluster.requests.count(namespace=runs.namespace, verb="create", resource="pods")
+    creates = runs.cluster.requests.count(
+        namespace=runs.namespace, verb="create", resource="pods", subresource=""
+    )
     assert creates == 1
     assert runs.pods() == []
     # no retry storm: one create, one status patch, one event, and quiet afterwards
