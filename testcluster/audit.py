@@ -1,9 +1,10 @@
 """kube-apiserver's audit log as devcluster's request accounting.
 
-With ``--audit-policy-file`` (POLICY below: Metadata level) and ``--audit-log-path``, the API
-server writes one JSON line per request stage. This reads them into the RequestRecords
-devcluster keeps, so ``requests.filter(verb=, resource=, namespace=, user_agent=, code=)``
-means the same on both clusters and write-count assertions hold on the real one.
+With ``--audit-policy-file`` (realcluster/audit.py's POLICY: Metadata level) and
+``--audit-log-path``, the API server writes one JSON line per request stage. This reads
+them into the RequestRecords devcluster keeps, so ``requests.filter(verb=, resource=,
+namespace=, user_agent=, code=)`` means the same on both clusters and write-count
+assertions hold on the real one.
 """
 
 from __future__ import annotations
@@ -16,36 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from devcluster.accounting import RequestLog, RequestRecord
-
-# Metadata for every request but the health probes and the control plane's own leader
-# leases (a write every two seconds that no test asks about). RequestReceived is left out:
-# a watch is recorded when its response starts (ResponseStarted), as devcluster does, and
-# every other request when it completes, with its code.
-POLICY = """\
-apiVersion: audit.k8s.io/v1
-kind: Policy
-omitStages: ["RequestReceived"]
-rules:
-  - level: None
-    nonResourceURLs: ["/healthz*", "/livez*", "/readyz*", "/metrics"]
-  - level: None
-    resources: [{group: "coordination.k8s.io", resources: ["leases"]}]
-  - level: Metadata
-"""
-
-
-def apiserver_flags(directory: Path) -> list[str]:
-    """kube-apiserver flags writing the audit log under ``directory`` (the policy too)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    policy = directory / "audit-policy.yaml"
-    policy.write_text(POLICY)
-    return [
-        f"--audit-policy-file={policy}",
-        f"--audit-log-path={directory / 'audit.log'}",
-        "--audit-log-format=json",
-        "--audit-log-mode=blocking",
-        "--audit-log-maxbackup=0",
-    ]
 
 
 @dataclasses.dataclass
