@@ -3,12 +3,15 @@ cluster a kubeconfig reaches."""
 
 from __future__ import annotations
 
+import base64
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
+import yaml
 
 from testcluster import kubeconfig
 from testcluster.client import Kube
@@ -131,8 +134,24 @@ class Cluster(Kube):
         controller.k8s.Client takes."""
         import kopf
 
+        source = Path(path or self.kubeconfig_path)
+        # Certificates and keys as files: main's controller.k8s reads kopf's *_data as PEM,
+        # while a kubeconfig carries them base64-encoded (fixed on the secio branch).
+        config = yaml.safe_load(source.read_text())
+        scratch = Path(tempfile.mkdtemp(prefix="testcluster-credentials-"))
+        for section, inner in (("clusters", "cluster"), ("users", "user")):
+            for entry in config.get(section) or []:
+                fields = entry.get(inner) or {}
+                for key in ("certificate-authority", "client-certificate", "client-key"):
+                    data = fields.pop(f"{key}-data", None)
+                    if data:
+                        file = scratch / f"{entry['name']}-{key}.pem"
+                        file.write_bytes(base64.b64decode(data))
+                        fields[key] = str(file)
+        flat = scratch / "kubeconfig"
+        flat.write_text(yaml.safe_dump(config))
         old = os.environ.get("KUBECONFIG")
-        os.environ["KUBECONFIG"] = str(path or self.kubeconfig_path)
+        os.environ["KUBECONFIG"] = str(flat)
         try:
             info = kopf.login_with_kubeconfig(settings=kopf.OperatorSettings())
         finally:

@@ -8,6 +8,7 @@ and a failing test, not a line in a proof that reads request logs.
 
 from __future__ import annotations
 
+import base64
 import shutil
 import subprocess
 import sys
@@ -107,12 +108,25 @@ def token_kubeconfig(
     path = kube.resource("serviceaccounts").path(namespace, name, "token")
     token = kube.request("POST", path, body=request)["status"]["token"]
     config = yaml.safe_load(admin_kubeconfig.read_text())
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _ca_as_file(config, target.with_suffix(".ca.crt"))
     current = next(c for c in config["contexts"] if c["name"] == config["current-context"])
     user = service_account_user(namespace, name)
     current["context"]["user"] = user
     config["users"] = [{"name": user, "user": {"token": token}}]
     config["contexts"] = [current]
-    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(yaml.safe_dump(config, sort_keys=False))
     target.chmod(0o600)
     return target
+
+
+def _ca_as_file(config: dict[str, Any], path: Path) -> None:
+    """certificate-authority-data as a file beside the kubeconfig: main's controller.k8s
+    reads kopf's ca_data as PEM, while a kubeconfig carries it base64-encoded (fixed on the
+    secio branch; until it is merged the controller would fail every TLS handshake)."""
+    for entry in config.get("clusters") or []:
+        cluster = entry.get("cluster") or {}
+        data = cluster.pop("certificate-authority-data", None)
+        if data:
+            path.write_bytes(base64.b64decode(data))
+            cluster["certificate-authority"] = str(path.resolve())
