@@ -12,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import threading
+import time
+import uuid
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -51,15 +54,28 @@ def record(event: dict[str, Any]) -> AuditRecord:
     )
 
 
-class AuditRequests(RequestLog):
-    """The records of an audit log file, read incrementally on every access."""
+BARRIER_PREFIX = "testcluster-audit-barrier-"
+BARRIER_TIMEOUT = 5.0
 
-    def __init__(self, path: Path) -> None:
+
+class AuditRequests(RequestLog):
+    """The records of an audit log file, read incrementally on every access.
+
+    kube-apiserver writes a request's ResponseComplete event as its handler returns, which
+    may be after the client has the answer. ``barrier`` closes that gap: it makes a request
+    of its own (a GET of a ConfigMap named BARRIER_PREFIX + token, a 404) and the records
+    are read until that request is in the log, so whatever the tests saw answered before
+    is in the log too. Barrier requests are not records.
+    """
+
+    def __init__(self, path: Path, barrier: Callable[[str], object] | None = None) -> None:
         super().__init__()
         self.path = Path(path)
+        self.barrier = barrier
         self._offset = 0
         self._partial = b""
         self._seen: set[str] = set()
+        self._barriers_seen: set[str] = set()
         self._read_lock = threading.Lock()
 
     @property
@@ -76,6 +92,21 @@ class AuditRequests(RequestLog):
         return super().__len__()
 
     def _read(self) -> None:
+        if self.barrier is None:
+            self._read_once()
+            return
+        token = BARRIER_PREFIX + uuid.uuid4().hex
+        self.barrier(token)
+        deadline = time.monotonic() + BARRIER_TIMEOUT
+        while token not in self._barriers_seen:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"audit log {self.path}: no barrier request in 5 s")
+            self._read_once()
+            if token not in self._barriers_seen:
+                time.sleep(0.005)
+        self._barriers_seen.discard(token)
+
+    def _read_once(self) -> None:
         with self._read_lock:
             try:
                 with self.path.open("rb") as fh:
@@ -95,6 +126,10 @@ class AuditRequests(RequestLog):
                 if audit_id in self._seen:
                     continue
                 self._seen.add(audit_id)
+                name = str((event.get("objectRef") or {}).get("name") or "")
+                if name.startswith(BARRIER_PREFIX):
+                    self._barriers_seen.add(name)
+                    continue
                 self.add(record(event))
 
 

@@ -76,11 +76,11 @@ def kube(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     if not path:
         pytest.fail("--cluster=kubeconfig needs KUBECONFIG")
     audit = request.config.getoption("--audit-log")
-    return Cluster(
-        flavor,
-        Path(path.split(os.pathsep)[0]),
-        requests=AuditRequests(Path(audit)) if audit else None,
-    )
+    requests = AuditRequests(Path(audit)) if audit else None
+    cluster = Cluster(flavor, Path(path.split(os.pathsep)[0]), requests=requests)
+    if requests is not None:
+        requests.barrier = lambda token: cluster.get_or_none("configmaps", "default", token)
+    return cluster
 
 
 @pytest.fixture

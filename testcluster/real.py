@@ -18,7 +18,10 @@ def real_cluster(request: pytest.FixtureRequest) -> Cluster:
     request.getfixturevalue("real_node")
     admin = Path(plane.kubeconfig)
     audit_log = getattr(plane.plane, "audit_log", None)
-    cluster = Cluster("real", admin, requests=AuditRequests(audit_log) if audit_log else None)
+    requests = AuditRequests(audit_log) if audit_log else None
+    cluster = Cluster("real", admin, requests=requests)
+    if requests is not None:
+        requests.barrier = lambda token: cluster.get_or_none("configmaps", "default", token)
     namespace, account = rbac.install_identity(cluster, "base")
     cluster.controller_account = (namespace, account)
     scratch = request.getfixturevalue("tmp_path_factory").mktemp("controller-identity")

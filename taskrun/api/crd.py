@@ -87,6 +87,11 @@ def _structural(node: dict[str, Any], depth: int) -> dict[str, Any]:
             out[key] = [{k: rule[k] for k in order if k in rule} for rule in value]
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             raise ValueError("use ge/le: OpenAPI v3.0 exclusive bounds are booleans")
+        elif key in ("minimum", "maximum") and abs(value) > _FLOAT_EXACT:
+            # kube-apiserver reads bounds as float64: int64's limits round past them and
+            # every value is then refused ("Maximum boundary value must be of type
+            # integer"); an integer field is int64 anyway, so the bound says nothing.
+            continue
         else:
             out[key] = value
     extra = node.get("additionalProperties")
@@ -99,6 +104,9 @@ def _structural(node: dict[str, Any], depth: int) -> dict[str, Any]:
     ):
         out["x-kubernetes-preserve-unknown-fields"] = True
     return _ordered(out)
+
+
+_FLOAT_EXACT = 2**53  # the largest integer a float64 holds exactly
 
 
 _KEY_ORDER = ["type", "description", "enum", "format", "minimum", "maximum", "minLength"]

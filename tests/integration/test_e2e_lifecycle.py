@@ -99,8 +99,15 @@ def test_a_burst_keeps_one_pod_and_at_most_four_writes_per_taskrun(
     creates = [w for w in runs.writes() if w.verb == "create"]
     assert len(creates) == len(names)
     per_taskrun: dict[str, int] = {name: 1 for name in names}
+    seen: dict[str, list[str]] = {name: ["create pods"] for name in names}
     for write in runs.writes():
         if write.verb != "create":
             owner = write.name.rsplit("-", 1)[0] if write.resource == "pods" else write.name
             per_taskrun[owner] += 1
-    assert max(per_taskrun.values()) <= 4, per_taskrun
+            seen[owner].append(f"{write.verb} {write.resource}/{write.subresource} {write.code}")
+    # On the real control plane a pod of a 30-run burst can take longer than
+    # --pending-report-seconds to be scheduled and started: its Pending is reported, one
+    # status patch more. Never more than one status patch per phase.
+    bound = 4 if runs.cluster.flavor == "devcluster" else 5
+    over = {name: seen[name] for name, count in per_taskrun.items() if count > bound}
+    assert over == {}, per_taskrun

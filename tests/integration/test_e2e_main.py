@@ -150,7 +150,11 @@ def test_the_controller_process_runs_a_taskrun(cluster: Cluster, runs: Runs):
     )
     try:
         runs.create("proc", scenario={"exitCode": 0})
-        status = runs.wait_finished("proc", timeout=20)
+        try:
+            status = runs.wait_finished("proc", timeout=20)
+        except AssertionError:
+            process.terminate()
+            raise AssertionError(process.communicate(timeout=15)[1][-3000:]) from None
         assert status["phase"] == "Succeeded"
         url = f"http://127.0.0.1:{metrics_port}/metrics"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from testcluster import Cluster
+from testcluster import Cluster, rbac
 
 # tests/deploy's modules import each other by bare name (pytest's rootdir-less layout).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
@@ -54,7 +54,10 @@ def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: Cluste
         "metadata": {"name": "exec-mode"},
         "rules": [yaml.safe_load(EXEC_RULE)],
     }
-    assert execs, "test_e2e_exec_mode made no exec request"
+    if (
+        cluster.flavor == "devcluster"
+    ):  # exec mode runs on devcluster only (no exec in the node agent)
+        assert execs, "test_e2e_exec_mode made no exec request"
     assert denied(rules_from_manifest(exec_role), execs) == []
     role = only(render("base"), "ClusterRole", "taskrun-controller")
     rules = rules_from_manifest(role)
@@ -64,3 +67,18 @@ def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: Cluste
     assert missing == [], f"the ClusterRole lacks grants the controller used: {missing}"
     idle = unused(rules, accesses)
     assert idle == [], f"the ClusterRole grants what the whole suite never used: {idle}"
+
+
+def test_the_api_server_refused_the_controller_nothing(cluster: Cluster) -> None:
+    """Where the controller runs as its ServiceAccount (--cluster=real), kube-apiserver
+    authorized every request of the whole suite against the shipped ClusterRole."""
+    if cluster.controller_account is None:
+        pytest.skip(f"--cluster={cluster.flavor}: the controller runs as the admin")
+    user = rbac.service_account_user(*cluster.controller_account)
+    mine = cluster.requests.filter(user=user)
+    if len(mine) < MIN_ACCESSES:
+        pytest.skip(f"only {len(mine)} controller requests: run the whole integration suite")
+    refused = sorted(
+        {(r.verb, r.resource, r.subresource, r.namespace) for r in mine if r.code == 403}
+    )
+    assert refused == []

@@ -242,6 +242,26 @@ def test_the_audit_log_is_read_as_it_grows(tmp_path: Path) -> None:
     assert len(requests) == 0
 
 
+def test_a_barrier_waits_for_the_log_to_catch_up(tmp_path: Path) -> None:
+    """What the test saw answered is in the log once the barrier's own request is."""
+    log = tmp_path / "audit.log"
+    log.write_text("")
+
+    def barrier(token: str) -> None:
+        # the server writes the late event of an earlier request, then the barrier's
+        def write() -> None:
+            barrier_event = {**EVENT, "auditID": token, "verb": "get", "objectRef": {"name": token}}
+            with log.open("a") as fh:
+                fh.write(json.dumps({**EVENT, "auditID": "late"}) + "\n")
+                fh.write(json.dumps(barrier_event) + "\n")
+
+        threading.Timer(0.05, write).start()
+
+    requests = AuditRequests(log, barrier=barrier)
+    assert requests.count(verb="create") == 1
+    assert requests.count(verb="get") == 0  # the barrier is no record
+
+
 def test_devcluster_only_tests_skip_elsewhere_with_their_reason(
     kube: Cluster, tmp_path: Path
 ) -> None:
