@@ -340,3 +340,22 @@ def test_every_list_above_a_cel_rule_is_bounded() -> None:
 
     walk(build_crd(), "")
     assert unbounded == []
+
+
+def test_no_bound_a_float64_cannot_hold() -> None:
+    """kube-apiserver reads minimum/maximum as float64; int64's limits round past
+    themselves and every value of the field is then refused (found on the real control
+    plane with terminationGracePeriod)."""
+    from taskrun.api.crd import build_crd
+
+    bounds: list[tuple[str, int]] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.items():
+                if key in ("minimum", "maximum") and abs(sub) > 2**53:
+                    bounds.append((path, sub))
+                walk(sub, f"{path}.{key}")
+
+    walk(build_crd(), "")
+    assert bounds == []
