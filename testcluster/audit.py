@@ -27,6 +27,10 @@ class AuditRecord(RequestRecord):
     """A RequestRecord plus who asked: the audit log knows the authenticated user."""
 
     user: str = ""
+    # The authorizer's answer: "allow", "forbid", or "" (not authorized yet, e.g. a 401).
+    # A 403 with "allow" came from admission (a terminating namespace, a missing
+    # ServiceAccount, Pod Security), not from RBAC.
+    decision: str = ""
 
 
 def record(event: dict[str, Any]) -> AuditRecord:
@@ -38,6 +42,7 @@ def record(event: dict[str, Any]) -> AuditRecord:
     ended = _seconds(event.get("stageTimestamp")) or started
     return AuditRecord(
         user=str((event.get("user") or {}).get("username") or ""),
+        decision=str((event.get("annotations") or {}).get("authorization.k8s.io/decision") or ""),
         verb=str(event.get("verb") or "").lower(),
         group=str(ref.get("apiGroup") or ""),
         version=str(ref.get("apiVersion") or ""),

@@ -64,7 +64,9 @@ def test_a_successful_run_costs_the_floor_of_four_writes(controller: Controller,
 def test_a_pod_slow_to_start_is_reported_pending_after_the_quiet_time(
     controller: Controller, runs: Runs
 ):
-    runs.create("slow", scenario={"startDelaySeconds": 4, "runSeconds": 0})
+    # runSeconds: long enough for Running to be seen; a real node agent's start and exit
+    # at once could otherwise reach the controller as one change.
+    runs.create("slow", scenario={"startDelaySeconds": 4, "runSeconds": 0.5})
     status = runs.wait_status("slow", lambda s: s.get("phase") is not None)
     assert (status["phase"], status["reason"]) == ("Pending", "PodCreated")
     assert status["podName"] == "slow-1"

@@ -16,6 +16,10 @@ def namespaces(cluster: Cluster) -> tuple[str, str]:
     names = ("policy-strict", "policy-trusted")
     for name in names:
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
+        # A real API server's ServiceAccount admission refuses a pod whose account is
+        # missing (devcluster does not check): the "sa" case's account must exist.
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}}
+        cluster.apply({**account, "metadata": {"name": "builder", "namespace": name}})
     return names
 
 

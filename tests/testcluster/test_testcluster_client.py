@@ -206,6 +206,7 @@ EVENT = {
     "userAgent": "taskrun-controller/0.1",
     "objectRef": {"resource": "pods", "namespace": "ns", "name": "p-1", "apiVersion": "v1"},
     "responseStatus": {"metadata": {}, "code": 201},
+    "annotations": {"authorization.k8s.io/decision": "allow"},
     "requestReceivedTimestamp": "2026-12-04T23:40:00.100000Z",
     "stageTimestamp": "2026-12-04T23:40:00.350000Z",
 }
@@ -220,6 +221,7 @@ def test_an_audit_event_is_the_record_devcluster_would_write() -> None:
     assert (rec.path, rec.query) == ("/api/v1/namespaces/ns/pods", "fieldManager=x")
     assert rec.user_agent.startswith("taskrun-controller")
     assert rec.user == "system:serviceaccount:taskrun-system:taskrun-controller"
+    assert rec.decision == "allow"
     assert rec.duration == pytest.approx(0.25)
 
 
