@@ -6,9 +6,7 @@ from __future__ import annotations
 import http.client
 import json
 import ssl
-import time
 import urllib.parse
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -76,28 +74,3 @@ class Api:
         if status >= 400:
             raise ApiError(method, path, status, parsed)
         return parsed
-
-    def wait_for_event(
-        self, path: str, matches: Callable[[JsonDict], bool], timeout: float
-    ) -> JsonDict:
-        """Watches ``path`` (a collection) until an ADDED or MODIFIED object ``matches``.
-        A watch without a resourceVersion starts with the existing objects, so an object made
-        before the call is seen too."""
-        query = urllib.parse.urlencode({"watch": "1", "timeoutSeconds": str(max(1, int(timeout)))})
-        sep = "&" if "?" in path else "?"
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            conn = self._connect(timeout)
-            try:
-                conn.request("GET", f"{path}{sep}{query}", headers=self._headers(None))
-                response = conn.getresponse()
-                if response.status != 200:
-                    raise ApiError("WATCH", path, response.status, {"message": response.read()})
-                for line in response:
-                    event = json.loads(line)
-                    if event.get("type") in ("ADDED", "MODIFIED") and matches(event["object"]):
-                        obj: JsonDict = event["object"]
-                        return obj
-            finally:
-                conn.close()
-        raise TimeoutError(f"no matching object in {path} within {timeout:.0f} s")

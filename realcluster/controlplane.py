@@ -108,10 +108,6 @@ class ControlPlane:
             shutil.rmtree(self.workdir, ignore_errors=True)
         atexit.unregister(self.stop)
 
-    @property
-    def pids(self) -> dict[str, int]:
-        return {c.name: c.pid for c in self.components if c.pid is not None}
-
     def dead(self) -> list[Component]:
         return [c for c in self.components if c.exited() is not None]
 
@@ -131,11 +127,7 @@ class ControlPlane:
         sa = pki.signing_key("service-account")
         etcd_client, etcd_peer, api_port, kcm_port, sched_port = free_ports(5)
         self.server = f"https://127.0.0.1:{api_port}"
-        admin_user = {
-            "client-certificate-data": _b64(admin.cert),
-            "client-key-data": _b64(admin.key),
-        }
-        self.write_kubeconfig(self.kubeconfig, admin_user)
+        self._client_kubeconfig(self.kubeconfig, admin)
         kcm_kubeconfig = self._client_kubeconfig(w / "kube-controller-manager.kubeconfig", kcm)
         sched_kubeconfig = self._client_kubeconfig(w / "kube-scheduler.kubeconfig", scheduler)
 
@@ -161,6 +153,9 @@ class ControlPlane:
             f"--service-account-signing-key-file={sa.key}",
             f"--service-cluster-ip-range={SERVICE_CIDR}",
             "--allow-privileged=true",
+            # On top of the defaults (PodSecurity, ServiceAccount, ...), as kubeadm does: a
+            # node agent may touch only its own Node and the pods bound to it.
+            "--enable-admission-plugins=NodeRestriction",
             # No kubernetes Endpoints to keep: nothing in the cluster dials the API server.
             "--endpoint-reconciler-type=none",
             # pods/log and exec reach a node agent at the address it registers.
@@ -263,9 +258,16 @@ class ControlPlane:
         return path
 
     def _client_kubeconfig(self, path: Path, pair: KeyPair) -> Path:
-        return self.write_kubeconfig(
-            path, {"client-certificate": str(pair.cert), "client-key": str(pair.key)}
-        )
+        user = {"client-certificate-data": _b64(pair.cert), "client-key-data": _b64(pair.key)}
+        return self.write_kubeconfig(path, user)
+
+    def node_kubeconfig(self, node: str, path: Path | None = None) -> Path:
+        """A kubeconfig for a node agent: user ``system:node:<node>`` in group
+        ``system:nodes``, what the Node authorizer and NodeRestriction recognise."""
+        if self._pki is None:
+            raise ControlPlaneError("the control plane is not started")
+        pair = self._pki.client(f"node-{node}", f"system:node:{node}", ("system:nodes",))
+        return self._client_kubeconfig(path or self.workdir / f"node-{node}.kubeconfig", pair)
 
     @property
     def ca_file(self) -> Path:

@@ -90,6 +90,8 @@ def realcluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RealCluste
     workdir = tmp_path_factory.mktemp("realcluster")
     with ControlPlane(workdir=workdir) as plane:
         yield RealCluster(plane, tmp_path_factory.mktemp("realcluster-kubeconfigs"))
+    # etcd preallocates a 64 MB WAL segment; pytest keeps three sessions' temp dirs.
+    shutil.rmtree(workdir / "etcd", ignore_errors=True)
 
 
 @pytest.fixture
