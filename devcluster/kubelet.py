@@ -117,6 +117,11 @@ def now_rfc3339() -> str:
     return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def now_micro() -> str:
+    """metav1.MicroTime, as events.k8s.io/v1 eventTime and Lease renewTime carry it."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def go_duration(seconds: float) -> str:
     """A duration as Go's time.Duration prints it ("1.5s", "12.345ms", "0s")."""
     ns = round(seconds * 1e9)
@@ -616,30 +621,35 @@ class Kubelet:
         assert self.lease_renew_seconds is not None
         duration = max(1, round(self.lease_renew_seconds * 4))
         uid = (self.node.get("metadata") or {}).get("uid")
-        while True:
-            spec = {
-                "holderIdentity": self.node_name,
-                "leaseDurationSeconds": duration,
-                "renewTime": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            }
+        spec = {
+            "holderIdentity": self.node_name,
+            "leaseDurationSeconds": duration,
+            "renewTime": now_micro(),
+        }
+        try:
             try:
-                try:
-                    await self.store.patch(LEASES, LEASE_NAMESPACE, self.node_name, {"spec": spec})
-                except ApiError as exc:
-                    if exc.code != 404:
-                        raise
-                    meta: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
-                    if uid:
-                        meta["ownerReferences"] = [
-                            {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}
-                        ]
-                    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease"}
-                    await self.store.create(
-                        LEASES, LEASE_NAMESPACE, {**lease, "metadata": meta, "spec": spec}
-                    )
-            except (ApiError, OSError) as exc:
-                log.warning("kubelet: renewing the node lease failed: %s", exc)
+                await self.store.patch(LEASES, LEASE_NAMESPACE, self.node_name, {"spec": spec})
+            except ApiError as exc:
+                if exc.code != 404:
+                    raise
+                meta: dict[str, Any] = {"name": self.node_name, "namespace": LEASE_NAMESPACE}
+                if uid:
+                    meta["ownerReferences"] = [
+                        {"apiVersion": "v1", "kind": "Node", "name": self.node_name, "uid": uid}
+                    ]
+                lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease"}
+                await self.store.create(
+                    LEASES, LEASE_NAMESPACE, {**lease, "metadata": meta, "spec": spec}
+                )
+        except Exception as exc:
+            # A missed renewal is what a real node lives with too: the next one may succeed.
+            log.warning("kubelet: renewing the node lease failed: %r", exc)
+
+    async def _keep_lease(self) -> None:
+        assert self.lease_renew_seconds is not None
+        while True:
             await asyncio.sleep(self.lease_renew_seconds)
+            await self._renew_lease()
 
     def _pod_selector(self) -> str | None:
         # A kubelet sees only its own pods; a kubelet that also schedules must see all.
@@ -657,7 +667,8 @@ class Kubelet:
         await self._ensure_node()
         lease = None
         if self.lease_renew_seconds is not None:
-            lease = asyncio.create_task(self._renew_lease(), name="kubelet:lease")
+            await self._renew_lease()  # held before the node reports itself listening
+            lease = asyncio.create_task(self._keep_lease(), name="kubelet:lease")
         try:
             while True:
                 try:
@@ -756,10 +767,14 @@ class Kubelet:
         recorded = self._events.setdefault(meta.get("uid"), {})
         now = now_rfc3339()
         try:
+            scheduler = component == "default-scheduler"
             if key in recorded:
                 name, count = recorded[key]
                 recorded[key] = (name, count + 1)
-                await self.store.patch(EVENTS, ns, name, {"count": count + 1, "lastTimestamp": now})
+                repeat: dict[str, Any] = {"count": count + 1, "lastTimestamp": now}
+                if scheduler:
+                    repeat = {"series": {"count": count + 1, "lastObservedTime": now_micro()}}
+                await self.store.patch(EVENTS, ns, name, repeat)
                 return
             name = f"{meta.get('name')}.{time.time_ns() + next(self._event_names):x}"
             involved: dict[str, Any] = {
@@ -773,29 +788,36 @@ class Kubelet:
                 involved["resourceVersion"] = meta["resourceVersion"]
             if field_path:
                 involved["fieldPath"] = field_path
-            source: dict[str, Any] = {"component": component}
-            if component == "kubelet":
-                source["host"] = self.node_name
             recorded[key] = (name, 1)
-            await self.store.create(
-                EVENTS,
-                ns,
-                {
-                    "apiVersion": "v1",
-                    "kind": "Event",
-                    "metadata": {"name": name, "namespace": ns},
-                    "involvedObject": involved,
-                    "reason": reason,
-                    "message": message,
-                    "type": kind,
-                    "source": source,
-                    "count": 1,
-                    "firstTimestamp": now,
-                    "lastTimestamp": now,
-                    "reportingComponent": component,
-                    "reportingInstance": self.node_name if component == "kubelet" else "",
-                },
-            )
+            event: dict[str, Any] = {
+                "apiVersion": "v1",
+                "kind": "Event",
+                "metadata": {"name": name, "namespace": ns},
+                "involvedObject": involved,
+                "reason": reason,
+                "message": message,
+                "type": kind,
+            }
+            if scheduler:
+                # kube-scheduler records through events.k8s.io/v1: no source, no count or
+                # timestamps, an eventTime and an action (as read back through core v1).
+                event.update(
+                    source={},
+                    eventTime=now_micro(),
+                    action="Scheduling" if warning else "Binding",
+                    reportingComponent=component,
+                    reportingInstance=f"{component}-{self.node_name}",
+                )
+            else:
+                event.update(
+                    source={"component": component, "host": self.node_name},
+                    count=1,
+                    firstTimestamp=now,
+                    lastTimestamp=now,
+                    reportingComponent=component,
+                    reportingInstance=self.node_name,
+                )
+            await self.store.create(EVENTS, ns, event)
         except ApiError as exc:
             # Events are best effort, as in the real recorder.
             log.debug("kubelet: event %s on %s/%s: %s", reason, ns, meta.get("name"), exc)

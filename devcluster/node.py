@@ -34,7 +34,7 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from devcluster import logstream
+from devcluster import execstream, logstream, shell
 from devcluster.errors import ApiError
 from devcluster.httpstore import HttpStore
 from devcluster.kubelet import NODE_NAME, Kubelet
@@ -95,7 +95,36 @@ class NodeAgent:
         app = web.Application(middlewares=[self._errors])
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._container_logs)
         app.router.add_get("/healthz", self._healthz)
+        app.router.add_route("*", "/exec/{namespace}/{pod}/{container}", self._exec)
         return app
+
+    async def _exec(self, request: web.Request) -> web.StreamResponse:
+        """Run a command in a container, as kube-apiserver reaches a kubelet for pods/exec:
+        WebSocket passed through for v4 clients, SPDY for the v5 clients it translates.
+        The query is the kubelet's (input, output, error, tty). No stdin, no TTY."""
+        ns, pod = request.match_info["namespace"], request.match_info["pod"]
+        container = request.match_info["container"]
+        command = request.query.getall("command", [])
+        if not command:
+            raise ApiError(400, "you must specify at least 1 command")
+        query = request.query
+        if logstream.query_bool(query.get("tty")) or logstream.query_bool(query.get("input")):
+            raise ApiError(400, "the node agent's exec takes no stdin and no TTY")
+        kubelet = self.kubelet
+        if kubelet is None or not kubelet.runs(ns, pod):
+            raise ApiError(404, f'pod "{pod}" in namespace "{ns}" not found on this node')
+        kubelet.exec_check(ns, pod, container)
+
+        def run() -> shell.Outcome:
+            assert kubelet is not None
+            return kubelet.exec(ns, pod, container, list(command))
+
+        stdout = logstream.query_bool(query.get("output"))
+        stderr = logstream.query_bool(query.get("error"))
+        if execstream.wants_spdy(request):
+            channels = {name for name, on in (("stdout", stdout), ("stderr", stderr)) if on}
+            return await execstream.spdy_exec(request, command, run, channels=channels)
+        return await execstream.websocket(request, command, run, stdout=stdout, stderr=stderr)
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:

@@ -17,7 +17,7 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from devcluster import discovery, logstream, openapi, protobuf
+from devcluster import discovery, execstream, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
 from devcluster.fastjson import dumps as _encode
@@ -58,12 +58,6 @@ class ExecTarget(Protocol):
         """Raise ApiError when the container is not running."""
 
     def exec(self, namespace: str, pod: str, container: str, command: list[str]) -> Any: ...
-
-
-# The remote-command WebSocket protocols (client-go's websocket executor); v5 adds a
-# close channel, unused here since no stdin is read.
-EXEC_PROTOCOLS = ("v5.channel.k8s.io", "v4.channel.k8s.io")
-STDOUT, STDERR, ERROR = 1, 2, 3
 
 
 @dataclasses.dataclass
@@ -128,20 +122,6 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
-
-
-def _exec_status(command: list[str], code: int) -> dict[str, Any]:
-    """The v1 Status an exec ends with on the error channel, as the kubelet writes it."""
-    if code == 0:
-        return {"metadata": {}, "status": "Success"}
-    return {
-        "metadata": {},
-        "status": "Failure",
-        "message": f"command terminated with non-zero exit code: error executing command "
-        f"{command}, exit code {code}",
-        "reason": "NonZeroExitCode",
-        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
-    }
 
 
 def _bool(value: str | None) -> bool:
@@ -779,18 +759,13 @@ class ApiServer:
         if target is None:
             raise bad_request(f'container not found ("{container}")')
         target.exec_check(ns, name, container)
-        ws = web.WebSocketResponse(protocols=EXEC_PROTOCOLS)
-        if not ws.can_prepare(request).ok:
-            raise bad_request("Upgrade request required (devcluster serves exec over WebSocket)")
-        outcome = target.exec(ns, name, container, list(command))
-        await ws.prepare(request)
-        if _bool(request.query.get("stdout", "true")) and outcome.stdout:
-            await ws.send_bytes(bytes([STDOUT]) + bytes(outcome.stdout))
-        if _bool(request.query.get("stderr", "true")) and outcome.stderr:
-            await ws.send_bytes(bytes([STDERR]) + bytes(outcome.stderr))
-        await ws.send_bytes(bytes([ERROR]) + _encode(_exec_status(command, outcome.code)))
-        await ws.close()
-        return ws
+        return await execstream.websocket(
+            request,
+            command,
+            lambda: target.exec(ns, name, container, list(command)),
+            stdout=_bool(request.query.get("stdout", "true")),
+            stderr=_bool(request.query.get("stderr", "true")),
+        )
 
     @staticmethod
     def _pod_container(pod: dict[str, Any], name: str, container: str | None) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 NOT_FOUND = 127
 SIGNALS = {"HUP": 1, "INT": 2, "QUIT": 3, "KILL": 9, "TERM": 15}
@@ -227,3 +228,17 @@ def _signal_number(text: str) -> int | None:
 def quote(argv: list[str]) -> str:
     """``argv`` as one shell line, for messages."""
     return shlex.join(argv)
+
+
+def exec_status(command: list[str], code: int) -> dict[str, Any]:
+    """The v1 Status an exec ends with on the error channel, as the kubelet writes it."""
+    if code == 0:
+        return {"metadata": {}, "status": "Success"}
+    return {
+        "metadata": {},
+        "status": "Failure",
+        "message": f"command terminated with non-zero exit code: error executing command "
+        f"{command}, exit code {code}",
+        "reason": "NonZeroExitCode",
+        "details": {"causes": [{"reason": "ExitCode", "message": str(code)}]},
+    }

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 from types import FrameType
 
+from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.build import BIN_DIR, build
 from realcluster.controlplane import START_TIMEOUT, ControlPlane, ControlPlaneError
 
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--timeout", type=float, default=START_TIMEOUT, help="seconds to wait for readiness"
     )
+    up.add_argument(
+        "--no-node",
+        action="store_true",
+        help=f"no node agent (by default node {NODE_NAME}, devcluster's kubelet, runs pods)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
 
     if args.command == "build":
@@ -41,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"realcluster: binaries in {BIN_DIR} ({seconds:.1f} s)", file=sys.stderr)
         return 0
-    return _up(args.kubeconfig.resolve(), args.dir, args.timeout)
+    return _up(args.kubeconfig.resolve(), args.dir, args.timeout, with_node=not args.no_node)
 
 
-def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
+def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bool = True) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -62,13 +68,19 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
     print(f"realcluster: starting in {plane.workdir}", file=sys.stderr, flush=True)
+    node: AgentProcess | None = None
     try:
         plane.start(timeout)
         ready.set()
         shutil.copyfile(plane.kubeconfig, kubeconfig)
         kubeconfig.chmod(0o600)
-        # Hook: the node agent (devcluster's kubelet as a node, branch `node`) starts here
-        # against `kubeconfig`, and stops in the `finally` below before the control plane.
+        if with_node:
+            # The node agent (devcluster's kubelet as a node) runs pods; it stops in the
+            # `finally` below, before the control plane.
+            node = AgentProcess(
+                kubeconfig, name=NODE_NAME, log_path=plane.workdir / "logs" / "node-agent.log"
+            ).start()
+            print(f"realcluster: node {NODE_NAME} at {node.endpoint}", file=sys.stderr)
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         print(
             f"realcluster: ready in {plane.startup_seconds:.1f} s at {plane.server}; "
@@ -84,8 +96,15 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
                     file=sys.stderr,
                 )
                 return 1
+            if node is not None and node.process is not None and node.process.poll() is not None:
+                print(
+                    f"realcluster: the node agent exited ({node.process.returncode}); "
+                    f"its log: {node.log_path}",
+                    file=sys.stderr,
+                )
+                return 1
         return 0
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, RuntimeError) as exc:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -94,6 +113,8 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
         # A second signal while stopping must not cut the stop short.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
+        if node is not None:
+            node.stop()
         plane.stop()
         print("realcluster: stopped", file=sys.stderr)
 

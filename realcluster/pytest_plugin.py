@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.build import BIN_DIR, missing_binaries
 from realcluster.client import Api, ApiError, JsonDict
 from realcluster.controlplane import ControlPlane
@@ -104,3 +105,13 @@ def realcluster_ns(realcluster: RealCluster, request: pytest.FixtureRequest) -> 
         yield name
     finally:
         realcluster.delete_namespace(name)
+
+
+@pytest.fixture(scope="session")
+def realcluster_node(realcluster: RealCluster) -> Iterator[AgentProcess]:
+    """The node agent (devcluster's kubelet, `python -m devcluster.node`) registered as node
+    NODE_NAME of the session's control plane: kube-scheduler binds pods to it, it plays their
+    scenarios and serves their logs and exec. Its log: the control plane's logs directory."""
+    log = realcluster.plane.workdir / "logs" / "node-agent.log"
+    with AgentProcess(realcluster.kubeconfig, name=NODE_NAME, log_path=log) as agent:
+        yield agent

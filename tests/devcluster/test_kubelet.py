@@ -414,7 +414,13 @@ async def test_default_scenario_succeeds_with_a_would_run_line(cluster: Cluster)
     }
     assert cluster.reasons(name) == ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
     scheduled = cluster.event(name, "Scheduled")
-    assert scheduled["source"] == {"component": "default-scheduler"}
+    # As kube-scheduler's, recorded through events.k8s.io/v1.
+    assert (scheduled.get("source"), scheduled["reportingComponent"], scheduled["action"]) == (
+        {},
+        "default-scheduler",
+        "Binding",
+    )
+    assert scheduled.get("lastTimestamp") is None and scheduled["eventTime"]
     assert scheduled["message"] == f"Successfully assigned {NS}/hello to devcluster-node"
     started = cluster.event(name, "Started")
     assert started["involvedObject"]["fieldPath"] == "spec.containers{base}"
@@ -644,7 +650,7 @@ async def test_unschedulable(
     await wait_until(lambda: "FailedScheduling" in cluster.reasons(name), what="the event")
     event = cluster.event(name, "FailedScheduling")
     assert (event["type"], event["message"]) == ("Warning", message)
-    assert event["source"]["component"] == "default-scheduler"
+    assert event["reportingComponent"] == "default-scheduler"
     assert "nodeName" not in cluster.store.pod(name)["spec"]  # type: ignore[index]
     await cluster.store.delete(PODS, NS, name)
     await cluster.gone(name)

@@ -4,34 +4,24 @@ its HTTPS endpoint, and its status writes, Events and deletes pass real validati
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
-from collections.abc import Iterator
 from typing import Any
 
+import aiohttp
 import pytest
+from real_kubectl import Kubectl
 
-pytest.importorskip("realcluster.pytest_plugin", reason="the real control plane's launcher")
-
-from real_kubectl import Kubectl  # noqa: E402
-
-from devcluster.node import AgentProcess  # noqa: E402
-from devcluster.scenario import SCENARIO_ANNOTATION  # noqa: E402
-from realcluster.client import ApiError  # noqa: E402
-from realcluster.pytest_plugin import RealCluster  # noqa: E402
+from devcluster.httpstore import load_kubeconfig
+from devcluster.node import NODE_NAME, AgentProcess
+from devcluster.scenario import SCENARIO_ANNOTATION
+from realcluster.client import ApiError
+from realcluster.pytest_plugin import RealCluster
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(180)]
 
-NODE = "agent-real"
-
-
-@pytest.fixture(scope="module")
-def node_agent(
-    realcluster: RealCluster, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[AgentProcess]:
-    log = tmp_path_factory.mktemp("node-agent") / "agent.log"
-    with AgentProcess(realcluster.kubeconfig, name=NODE, log_path=log) as agent:
-        yield agent
+NODE = NODE_NAME
 
 
 def wait(check: Any, what: str, timeout: float = 60.0) -> Any:
@@ -92,18 +82,20 @@ class Pods:
 
 
 def test_the_node_is_ready_untainted_with_a_lease(
-    realcluster: RealCluster, node_agent: AgentProcess
+    realcluster: RealCluster, realcluster_node: AgentProcess
 ) -> None:
     node = realcluster.api.call("GET", f"/api/v1/nodes/{NODE}")
     conditions = {c["type"]: c["status"] for c in node["status"]["conditions"]}
     assert conditions["Ready"] == "True"
     assert {"type": "InternalIP", "address": "127.0.0.1"} in node["status"]["addresses"]
     port = node["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
-    assert node_agent.endpoint == f"https://127.0.0.1:{port}"
+    assert realcluster_node.endpoint == f"https://127.0.0.1:{port}"
     # kube-apiserver's NodeTaint admission tainted it not-ready; Ready, the agent lifted it.
     wait(
-        lambda: not (realcluster.api.call("GET", f"/api/v1/nodes/{NODE}").get("spec") or {}).get(
-            "taints"
+        lambda: (
+            not (realcluster.api.call("GET", f"/api/v1/nodes/{NODE}").get("spec") or {}).get(
+                "taints"
+            )
         ),
         "the not-ready taint to go",
     )
@@ -115,7 +107,10 @@ def test_the_node_is_ready_untainted_with_a_lease(
 
 
 def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
-    realcluster: RealCluster, realcluster_ns: str, kubectl_real: Kubectl, node_agent: AgentProcess
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
 ) -> None:
     pods = Pods(realcluster, realcluster_ns)
     scenario = {"logs": "alpha\nbeta\ngamma\n", "runSeconds": 3.0, "exitCode": 0}
@@ -138,9 +133,7 @@ def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
     bad = (pods.get("bad") or {})["status"]["containerStatuses"][0]["state"]["terminated"]
     assert (bad["exitCode"], bad["reason"]) == (3, "Error")
     assert kubectl_real.run("logs", "bad") == "oops\n"
-    assert 'previous terminated container "base"' in kubectl_real.fails(
-        "logs", "--previous", "bad"
-    )
+    assert 'previous terminated container "base"' in kubectl_real.fails("logs", "--previous", "bad")
 
     events = json.loads(
         kubectl_real.run("get", "events", "--field-selector=involvedObject.name=ok", "-o", "json")
@@ -153,7 +146,10 @@ def test_scheduled_run_to_exit_code_logs_through_the_node_proxy_and_events(
 
 
 def test_graceful_deletion_completes(
-    realcluster: RealCluster, realcluster_ns: str, kubectl_real: Kubectl, node_agent: AgentProcess
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
 ) -> None:
     pods = Pods(realcluster, realcluster_ns)
     pods.create(make_pod("slow", {"runSeconds": 120, "ignoreSigterm": True}, grace=2))
@@ -171,3 +167,50 @@ def test_graceful_deletion_completes(
         )
     )["items"]
     assert "Killing" in {e["reason"] for e in killing}
+
+
+def test_kubectl_exec_through_the_api_server_reaches_the_agent_over_spdy(
+    realcluster: RealCluster,
+    realcluster_ns: str,
+    kubectl_real: Kubectl,
+    realcluster_node: AgentProcess,
+) -> None:
+    pods = Pods(realcluster, realcluster_ns)
+    pods.create(make_pod("shell", {"runSeconds": 120}, grace=0))
+    wait(lambda: pods.phase("shell") == "Running", "Running")
+    # kubectl speaks WebSocket to kube-apiserver, which speaks SPDY to the node.
+    assert kubectl_real.run("exec", "shell", "--", "sh", "-c", "echo hello") == "hello\n"
+    failed = kubectl_real.fails("exec", "shell", "--", "sh", "-c", "exit 3")
+    assert "command terminated with exit code 3" in failed, failed
+    assert "nosuch: not found" in kubectl_real.fails("exec", "shell", "--", "nosuch")
+    # A v4 WebSocket client (the controller's exec, the Python client) is passed through
+    # to the node as WebSocket, not translated.
+    assert asyncio.run(websocket_exec(realcluster, realcluster_ns, "shell", "echo v4")) == (
+        b"v4\n",
+        {"metadata": {}, "status": "Success"},
+    )
+    _, status = asyncio.run(websocket_exec(realcluster, realcluster_ns, "shell", "exit 4"))
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "4"}], status
+
+
+async def websocket_exec(
+    cluster: RealCluster, namespace: str, pod: str, script: str
+) -> tuple[bytes, dict[str, Any]]:
+    """pods/exec as the controller does it: WebSocket, v4.channel.k8s.io; stdout, Status."""
+    credentials = load_kubeconfig(cluster.kubeconfig)
+    query = [("command", "sh"), ("command", "-c"), ("command", script), ("stdout", "true")]
+    url = f"{credentials.server}/api/v1/namespaces/{namespace}/pods/{pod}/exec"
+    stdout, status = b"", {}
+    connector = aiohttp.TCPConnector(ssl=credentials.ssl)
+    async with (
+        aiohttp.ClientSession(connector=connector) as session,
+        session.ws_connect(url, params=query, protocols=("v4.channel.k8s.io",)) as ws,
+    ):
+        async for message in ws:
+            if message.type != aiohttp.WSMsgType.BINARY or not message.data:
+                continue
+            if message.data[0] == 1:
+                stdout += message.data[1:]
+            elif message.data[0] == 3:
+                status = json.loads(message.data[1:])
+    return stdout, status
