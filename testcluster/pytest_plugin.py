@@ -102,16 +102,3 @@ def real_kube(request: pytest.FixtureRequest) -> Cluster:
     from testcluster.real import real_cluster
 
     return real_cluster(request)
-
-
-@pytest.fixture(scope="session")
-def real_node(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[None]:
-    """The node agent (devcluster's kubelet over HTTP) as the real control plane's node."""
-    from devcluster.node import AgentProcess
-
-    plane = request.getfixturevalue("realcluster")
-    log = tmp_path_factory.mktemp("node-agent") / "node.log"
-    with AgentProcess(plane.kubeconfig, log_path=log):
-        yield

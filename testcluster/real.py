@@ -15,7 +15,7 @@ from testcluster.cluster import Cluster
 def real_cluster(request: pytest.FixtureRequest) -> Cluster:
     """The session's real control plane as a Cluster, with a node playing scenarios."""
     plane = request.getfixturevalue("realcluster")
-    request.getfixturevalue("real_node")
+    request.getfixturevalue("realcluster_node")
     admin = Path(plane.kubeconfig)
     audit_log = getattr(plane.plane, "audit_log", None)
     requests = AuditRequests(audit_log) if audit_log else None

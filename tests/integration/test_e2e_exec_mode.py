@@ -15,10 +15,6 @@ from controller.handlers import Controller
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 
-pytestmark = pytest.mark.devcluster_only(
-    "the node agent behind the real API server serves no exec (pods/exec) yet"
-)
-
 RESULT = "/airflow/xcom/return.json"
 SIDECAR = "airflow-xcom-sidecar"
 
