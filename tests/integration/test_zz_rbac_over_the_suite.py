@@ -54,10 +54,7 @@ def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: Cluste
         "metadata": {"name": "exec-mode"},
         "rules": [yaml.safe_load(EXEC_RULE)],
     }
-    if (
-        cluster.flavor == "devcluster"
-    ):  # exec mode runs on devcluster only (no exec in the node agent)
-        assert execs, "test_e2e_exec_mode made no exec request"
+    assert execs, "test_e2e_exec_mode made no exec request"
     assert denied(rules_from_manifest(exec_role), execs) == []
     role = only(render("base"), "ClusterRole", "taskrun-controller")
     rules = rules_from_manifest(role)

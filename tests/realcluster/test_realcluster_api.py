@@ -35,7 +35,9 @@ def test_crd_applies_client_side_and_server_side(kubectl_real: Kubectl) -> None:
     kubectl_real.run(
         "wait", "--for=condition=Established", "--timeout=60s", "crd/taskruns.taskrun.dev"
     )
-    managers = json.loads(kubectl_real.run("get", "crd/taskruns.taskrun.dev", "-o", "json"))
+    managers = json.loads(
+        kubectl_real.run("get", "crd/taskruns.taskrun.dev", "-o", "json", "--show-managed-fields")
+    )
     assert "kubectl" in {m["manager"] for m in managers["metadata"]["managedFields"]}
     assert json.loads(kubectl_real.run("get", "taskruns", "-o", "json"))["items"] == []
 
