@@ -19,17 +19,17 @@ class Kubectl:
         self.base = [KUBECTL, "--kubeconfig", str(kubeconfig), "--cache-dir", str(cache)]
         self.base += ["-n", namespace] if namespace else []
 
-    def _run(self, args: tuple[str, ...], stdin: str | None) -> subprocess.CompletedProcess[str]:
+    def attempt(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [*self.base, *args], input=stdin, capture_output=True, text=True, timeout=90
         )
 
     def run(self, *args: str, stdin: str | None = None) -> str:
-        proc = self._run(args, stdin)
+        proc = self.attempt(*args, stdin=stdin)
         assert proc.returncode == 0, f"kubectl {' '.join(args)} failed: {proc.stderr}"
         return proc.stdout
 
     def fails(self, *args: str, stdin: str | None = None) -> str:
-        proc = self._run(args, stdin)
+        proc = self.attempt(*args, stdin=stdin)
         assert proc.returncode != 0, f"kubectl {' '.join(args)} should have failed: {proc.stdout}"
         return proc.stderr
