@@ -54,10 +54,15 @@ endif
 realcluster-bin: venv
 	$(PY) -m realcluster build
 
-# The tests marked `realcluster`, against etcd, kube-apiserver, kube-controller-manager and
-# kube-scheduler started once for the session.
-test-real: realcluster-bin
-	$(PY) -m pytest -q -p no:cacheprovider -m realcluster
+# The real control plane's own tests (tests/realcluster) and the suites that run on any
+# cluster, with --cluster=real: etcd, kube-apiserver, kube-controller-manager, kube-scheduler
+# and the node agent started once for the session (docs/testing.md).
+REAL_SUITES := tests/realcluster tests/integration tests/testcluster tests/devcluster/test_kubectl.py \
+	tests/devcluster/test_kubelet_kubectl.py tests/devcluster/test_exec.py \
+	tests/deploy/test_rbac_proof.py tests/chaos/test_chaos.py
+test-real: realcluster-bin .venv-airflow3/.installed
+	$(PY) -m pytest -q -p no:cacheprovider --cluster=real $(REAL_SUITES)
+	.venv-airflow3/bin/python -m pytest -q -p no:cacheprovider --cluster=real tests/airflow/test_dags.py
 
 # A control plane for use by hand until Ctrl-C: prints `export KUBECONFIG=...`.
 cluster: realcluster-bin

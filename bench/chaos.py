@@ -159,11 +159,12 @@ def check_result(case: Case, obj: dict[str, Any] | None) -> str | None:
 class Api:
     """The harness's own client: never faulted, so it sees the state of the world."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, ssl: Any = None, headers: dict[str, str] | None = None) -> None:
         self.url = url.rstrip("/")
         self.session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=32),
-            headers={"User-Agent": HARNESS_AGENT},
+            # ssl and headers: a real API server's CA, client certificate or token.
+            connector=aiohttp.TCPConnector(limit=32, ssl=ssl if ssl is not None else True),
+            headers={**(headers or {}), "User-Agent": HARNESS_AGENT},
             timeout=aiohttp.ClientTimeout(total=60),
         )
         self.retried = 0
@@ -491,6 +492,8 @@ def common_prefix(agents: set[str]) -> str:
 def enable_faults(cluster: Any, agents: set[str], cfg: FaultConfig) -> None:
     """Turn the faults on for the controller's requests, never for the harness's."""
     plan = cluster.faults
+    if plan is None:  # a real API server: SIGKILLs only
+        return
     disable_faults(cluster)
     plan.error_codes = cfg.error_codes
     plan.retry_after = cfg.retry_after
@@ -515,6 +518,8 @@ def enable_faults(cluster: Any, agents: set[str], cfg: FaultConfig) -> None:
 
 def disable_faults(cluster: Any) -> None:
     plan = cluster.faults
+    if plan is None:
+        return
     plan.__dict__.pop("applies", None)
     plan.clear()
 
@@ -532,8 +537,10 @@ async def pulses(
     Returns the (start, end) wall-clock windows, to attribute requests to them.
     """
     plan = cluster.faults
+    windows: list[tuple[float, float]] = []
+    if plan is None:
+        return windows
     off = {name: getattr(plan, name) for name in on}
-    windows = []
     while time.monotonic() < until:
         await asyncio.sleep(min(rng.uniform(*every), max(0.0, until - time.monotonic())))
         if time.monotonic() >= until:
@@ -718,7 +725,11 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
     rng = random.Random(cfg.seed)
     cases = make_cases(cfg.runs, cfg.seed)
     t0 = time.monotonic()
-    api = Api(cluster.url)
+    api = Api(
+        cluster.url,
+        ssl=getattr(cluster, "ssl_context", None),
+        headers=getattr(cluster, "headers", None),
+    )
     kubeconfig = str(logdir / "kubeconfig")
     cluster.write_kubeconfig(kubeconfig)
     ctl = ControllerProcess(kubeconfig, logdir)

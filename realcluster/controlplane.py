@@ -16,6 +16,7 @@ from types import TracebackType
 
 import yaml
 
+from realcluster import audit
 from realcluster.build import BIN_DIR, missing_binaries
 from realcluster.client import Api, ApiError
 from realcluster.pki import KeyPair, Pki
@@ -66,6 +67,8 @@ class ControlPlane:
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="realcluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.kubeconfig = self.workdir / "admin.kubeconfig"
+        # Every request, Metadata level: what testcluster reads as request accounting.
+        self.audit_log = self.workdir / "audit" / "audit.log"
         self.components: list[Component] = []
         self.server = ""
         self.startup_seconds = 0.0
@@ -160,6 +163,7 @@ class ControlPlane:
             f"--kubelet-client-certificate={kubelet_client.cert}",
             f"--kubelet-client-key={kubelet_client.key}",
             f"--cert-dir={w / 'apiserver-certs'}",
+            *audit.apiserver_flags(self.audit_log.parent),
             # The aggregation layer's request-header authentication, as kubeadm sets it up;
             # without it every client of extension-apiserver-authentication logs errors.
             f"--requestheader-client-ca-file={pki.ca.cert}",

@@ -87,6 +87,11 @@ def _structural(node: dict[str, Any], depth: int) -> dict[str, Any]:
             out[key] = [{k: rule[k] for k in order if k in rule} for rule in value]
         elif key in ("exclusiveMinimum", "exclusiveMaximum"):
             raise ValueError("use ge/le: OpenAPI v3.0 exclusive bounds are booleans")
+        elif key in ("minimum", "maximum") and abs(value) > _FLOAT_EXACT:
+            # kube-apiserver reads bounds as float64: int64's limits round past them and
+            # every value is then refused ("Maximum boundary value must be of type
+            # integer"); an integer field is int64 anyway, so the bound says nothing.
+            continue
         else:
             out[key] = value
     extra = node.get("additionalProperties")
@@ -99,6 +104,9 @@ def _structural(node: dict[str, Any], depth: int) -> dict[str, Any]:
     ):
         out["x-kubernetes-preserve-unknown-fields"] = True
     return _ordered(out)
+
+
+_FLOAT_EXACT = 2**53  # the largest integer a float64 holds exactly
 
 
 _KEY_ORDER = ["type", "description", "enum", "format", "minimum", "maximum", "minLength"]
@@ -146,7 +154,35 @@ def spec_schema(loose: tuple[str, ...] = LOOSE_FIELDS) -> dict[str, Any]:
         props[name]["x-kubernetes-list-type"] = "map"
         props[name]["x-kubernetes-list-map-keys"] = ["name"]
     _add_spec_rules(schema)
+    _bound_rule_lists(schema)
     return schema
+
+
+# kube-apiserver refuses a CRD whose CEL rules may cost more than its static budget, and it
+# estimates a rule under an unbounded list as if the list filled a whole request: the
+# lists above CEL rules need a maxItems (Kubernetes' pod has none; these are far above any
+# real pod's count, and etcd's 1.5 MB object limit comes first anyway).
+MAX_ITEMS = {"initContainers": 64, "sources": 64}
+DEFAULT_MAX_ITEMS = 1024
+
+
+def _has_rules(node: Any) -> bool:
+    if isinstance(node, dict):
+        return "x-kubernetes-validations" in node or any(_has_rules(v) for v in node.values())
+    if isinstance(node, list):
+        return any(_has_rules(v) for v in node)
+    return False
+
+
+def _bound_rule_lists(node: dict[str, Any], name: str = "") -> None:
+    if node.get("type") == "array" and _has_rules(node.get("items")):
+        node.setdefault("maxItems", MAX_ITEMS.get(name, DEFAULT_MAX_ITEMS))
+    for key, sub in (node.get("properties") or {}).items():
+        _bound_rule_lists(sub, key)
+    if isinstance(node.get("items"), dict):
+        _bound_rule_lists(node["items"], name)
+    if isinstance(node.get("additionalProperties"), dict):
+        _bound_rule_lists(node["additionalProperties"], name)
 
 
 def _add_spec_rules(schema: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import time
 import types
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,8 +30,8 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from devcluster import DevCluster
 from devcluster.pytest_plugin import wait_for
+from testcluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "examples" / "dags"
@@ -51,13 +52,14 @@ def _wait(condition: Any, timeout: float, what: str) -> Any:
 
 
 @pytest.fixture(scope="module")
-def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    dc = DevCluster(bookmark_interval=1.0).start()
-    kubeconfig = dc.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
+def cluster(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """The session's cluster (--cluster) with the CRD and `python -m controller` running."""
+    kube.require_scenarios()
     for crd in sorted((ROOT / "crds").glob("*.yaml")):
-        dc.apply_file(crd)
+        kube.apply_file(crd)
     log = (tmp_path_factory.mktemp("controller") / "controller.log").open("wb")
-    env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+    env = {**os.environ, "KUBECONFIG": str(kube.controller_kubeconfig)}
+    since = time.time()
     controller = subprocess.Popen(
         [
             sys.executable,
@@ -76,14 +78,17 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
         # kopf reports ready before its watches are open: wait for the watch itself.
         _wait(
             lambda: (
-                dc.requests.count(verb="watch", resource="taskruns")
+                any(
+                    r.started >= since
+                    for r in kube.requests.filter(verb="watch", resource="taskruns")
+                )
                 or controller.poll() is not None
             ),
             60,
             "the controller's TaskRun watch",
         )
         assert controller.poll() is None, f"controller exited, see {log.name}"
-        yield dc
+        yield kube
     finally:
         controller.send_signal(signal.SIGTERM)
         try:
@@ -92,11 +97,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
             controller.kill()
             controller.wait()
         log.close()
-        dc.stop()
 
 
 @pytest.fixture(scope="module")
-def airflow_env(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def airflow_env(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     home = tmp_path_factory.mktemp("airflow-home")
     env = {
         **os.environ,
@@ -110,12 +114,11 @@ def airflow_env(cluster: DevCluster, tmp_path_factory: pytest.TempPathFactory) -
     return env
 
 
-def _namespace(cluster: DevCluster, name: str) -> str:
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+def _namespace(cluster: Cluster, name: str) -> str:
+    return cluster.create_namespace(name)
 
 
-def _connection(cluster: DevCluster, namespace: str) -> str:
+def _connection(cluster: Cluster, namespace: str) -> str:
     extra = {"kube_config_path": str(cluster.kubeconfig_path), "namespace": namespace}
     return json.dumps({"conn_type": "kubernetes", "extra": extra})
 
@@ -132,7 +135,7 @@ def _states(env: dict[str, str], dag_id: str) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("dag_id", ["taskrun_blocking", "taskrun_deferrable"])
-def test_example_dag(cluster: DevCluster, airflow_env: dict[str, str], dag_id: str) -> None:
+def test_example_dag(cluster: Cluster, airflow_env: dict[str, str], dag_id: str) -> None:
     namespace = _namespace(cluster, dag_id.replace("_", "-"))
     env = {**airflow_env, "AIRFLOW_CONN_KUBERNETES_DEFAULT": _connection(cluster, namespace)}
     run = subprocess.run(
@@ -152,7 +155,10 @@ def test_example_dag(cluster: DevCluster, airflow_env: dict[str, str], dag_id: s
     assert "cannot reach the database" in output
     # The controller held each finished pod until the operator had read its log.
     assert "is gone; last lines kept" not in output
-    assert cluster.requests.count(verb="create", resource="pods", namespace=namespace) == 3
+    assert (
+        cluster.requests.count(verb="create", resource="pods", subresource="", namespace=namespace)
+        == 3
+    )
 
 
 DRIVER = textwrap.dedent(
@@ -176,13 +182,15 @@ DRIVER = textwrap.dedent(
 
 
 def test_killed_worker_reattaches_to_the_same_pod(
-    cluster: DevCluster, airflow_env: dict[str, str], tmp_path: Path
+    cluster: Cluster, airflow_env: dict[str, str], tmp_path: Path
 ) -> None:
     namespace = _namespace(cluster, "reattach")
     args = [sys.executable, "-c", DRIVER, namespace, str(cluster.kubeconfig_path)]
 
     def pod_creates() -> int:
-        return cluster.requests.count(verb="create", resource="pods", namespace=namespace)
+        return cluster.requests.count(
+            verb="create", resource="pods", subresource="", namespace=namespace
+        )
 
     first = subprocess.Popen(
         args, env=airflow_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
@@ -201,7 +209,7 @@ def test_killed_worker_reattaches_to_the_same_pod(
 
 @pytest.mark.parametrize(("action", "phase"), [("cancel", "Cancelled"), ("delete", None)])
 def test_on_kill_stops_the_run(
-    cluster: DevCluster, airflow_env: dict[str, str], action: str, phase: str | None
+    cluster: Cluster, airflow_env: dict[str, str], action: str, phase: str | None
 ) -> None:
     from kubernetes.client import ApiClient, Configuration, CoreV1Api
     from kubernetes.client.exceptions import ApiException
@@ -260,7 +268,7 @@ def test_on_kill_stops_the_run(
 
 
 def test_restarted_triggerer_resumes_the_same_run(
-    cluster: DevCluster,
+    cluster: Cluster,
     airflow_env: dict[str, str],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -375,10 +383,14 @@ def test_restarted_triggerer_resumes_the_same_run(
         assert [m for m in shown if m.startswith("[base]")] == [f"[base] {x}" for x in lines]
         assert not any("is gone" in m for m in shown)
         # Exactly one pod, created once (answered 201); the log was acknowledged.
-        created = cluster.requests.count(verb="create", resource="pods", namespace=namespace)
+        created = cluster.requests.count(
+            verb="create", resource="pods", subresource="", namespace=namespace
+        )
         assert created == 1
         assert (
-            cluster.requests.count(verb="create", resource="pods", namespace=namespace, code=201)
+            cluster.requests.count(
+                verb="create", resource="pods", subresource="", namespace=namespace, code=201
+            )
             == 1
         )
         annotations = api.get(name, namespace)["metadata"]["annotations"]

@@ -78,3 +78,55 @@ def crd_installed(pieces: None, cluster: Any) -> Any:
 
     asyncio.run(install())
     return cluster
+
+
+class ControllerRequests:
+    """The audit log's records of one user (the controller's ServiceAccount): on a real
+    API server the harness must not count the scheduler's, the node's or other tests'."""
+
+    def __init__(self, requests: Any, user: str) -> None:
+        self._requests = requests
+        self._user = user
+
+    @property
+    def records(self) -> list[Any]:
+        return [r for r in self._requests.records if getattr(r, "user", "") == self._user]
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+class RealTarget:
+    """What bench.chaos needs of a cluster, on the real control plane: no fault plan (the
+    run is SIGKILLs only), the controller logging in as its ServiceAccount."""
+
+    faults = None
+
+    def __init__(self, kube: Any) -> None:
+        from testcluster import rbac
+
+        self.url = kube.url
+        self.ssl_context = kube.endpoint.ssl_context
+        self.headers = kube.endpoint.headers
+        self._kubeconfig = kube.controller_kubeconfig
+        user = rbac.service_account_user(*kube.controller_account)
+        self.requests = ControllerRequests(kube.requests, user)
+
+    def write_kubeconfig(self, path: str | Path) -> Path:
+        target = Path(path)
+        target.write_text(Path(self._kubeconfig).read_text())
+        return target
+
+
+@pytest.fixture(scope="module")
+def chaos_target(request: pytest.FixtureRequest, pieces: None) -> Iterator[Any]:
+    """The chaos run's cluster: a private devcluster with its fault plan, or (--cluster=real)
+    the session's real control plane, SIGKILLs only."""
+    if request.config.getoption("--cluster") == "devcluster":
+        yield request.getfixturevalue("cluster")
+        return
+    kube = request.getfixturevalue("kube")
+    kube.require_scenarios()
+    if kube.controller_account is None:
+        pytest.skip(f"--cluster={kube.flavor}: the controller has no ServiceAccount to audit")
+    yield RealTarget(kube)

@@ -37,16 +37,19 @@ def test_cases_cover_every_kind_and_expect_exact_results() -> None:
 
 
 @pytest.mark.timeout(180)
-def test_chaos_loses_nothing(pieces: None, cluster: Any, tmp_path: Path) -> None:
-    figures = asyncio.run(run_chaos(cluster, CI, tmp_path))
+def test_chaos_loses_nothing(chaos_target: Any, tmp_path: Path) -> None:
+    """On devcluster: API faults, latency spikes, 410s and SIGKILLs. On the real control
+    plane (no fault knob there): SIGKILLs only, held to the same zeros."""
+    figures = asyncio.run(run_chaos(chaos_target, CI, tmp_path))
     table = figures_table(figures, CI)
     print(table)
     problems = "\n".join(figures.problems[:40])
     assert figures.created == CI.runs, problems
     # The faults must really have happened, or the zeros below prove nothing.
     assert figures.kills >= 3, table
-    assert figures.faults_injected > 0, table
-    assert figures.watch_resumes_gone > 0, table
+    if chaos_target.faults is not None:
+        assert figures.faults_injected > 0, table
+        assert figures.watch_resumes_gone > 0, table
     assert figures.results_expected > 0, table
     nonzero = {name: getattr(figures, name) for name in ASSERTED_ZERO if getattr(figures, name)}
     assert not nonzero, f"{nonzero}\n{table}\n{problems}"

@@ -128,7 +128,9 @@ def controller_process(
                 proc.wait()
 
 
-def deployed_args(overlay: str, metrics_port: int, health_port: int) -> list[str]:
+def deployed_args(
+    overlay: str, metrics_port: int, health_port: int, namespace: str = NAMESPACE
+) -> list[str]:
     """An overlay's Deployment args, with the ports moved to free local ones and the
     pod's namespace (the downward API's $(POD_NAMESPACE)) set to the test namespace."""
     deployment = only(render(overlay), "Deployment")
@@ -138,7 +140,7 @@ def deployed_args(overlay: str, metrics_port: int, health_port: int) -> list[str
     for arg in container["args"]:
         name = arg.split("=", 1)[0]
         arg = f"{name}={ports[name]}" if name in ports else arg
-        args.append(arg.replace("$(POD_NAMESPACE)", NAMESPACE))
+        args.append(arg.replace("$(POD_NAMESPACE)", namespace))
     return args
 
 

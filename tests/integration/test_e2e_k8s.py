@@ -1,4 +1,4 @@
-"""controller.k8s against devcluster: retries, adoption on 409, preconditions, logs."""
+"""controller.k8s against the session's cluster: retries, adoption on 409, preconditions, logs."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ import pytest
 from controller.core import naming
 from controller.k8s import ApiError, Client, PodNameConflict
 from devcluster import DevCluster
-from devcluster.resources import PODS
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll
+
+FAULTS = "injects API faults (devcluster.faults), which a real API server has no knob for"
 
 
 @dataclass
@@ -33,9 +35,10 @@ class Plain:
 
 
 @pytest.fixture
-def faults(cluster: DevCluster) -> Iterator[DevCluster]:
-    yield cluster
-    cluster.faults.clear()
+def faults(cluster: Cluster) -> Iterator[DevCluster]:
+    dev = cluster.devcluster
+    yield dev
+    dev.faults.clear()
 
 
 def failing(cluster: DevCluster, namespace: str, **plan) -> None:
@@ -66,6 +69,7 @@ def pod_body(name: str, owner_uid: str) -> dict:
     }
 
 
+@pytest.mark.devcluster_only(FAULTS)
 async def test_server_errors_are_retried_a_bounded_number_of_times(faults: DevCluster, runs: Runs):
     failing(faults, runs.namespace, error_rate=1.0, error_codes=(503,))
     client = Client(Plain(faults.url), max_tries=3)
@@ -78,6 +82,7 @@ async def test_server_errors_are_retried_a_bounded_number_of_times(faults: DevCl
     assert faults.requests.count(namespace=runs.namespace, verb="get", code=503) == 3
 
 
+@pytest.mark.devcluster_only(FAULTS)
 async def test_429_honours_retry_after(faults: DevCluster, runs: Runs):
     failing(faults, runs.namespace, throttle_rate=1.0, retry_after=1)
     client = Client(Plain(faults.url), max_tries=2)
@@ -92,6 +97,7 @@ async def test_429_honours_retry_after(faults: DevCluster, runs: Runs):
     assert faults.requests.count(namespace=runs.namespace, code=429) == 2
 
 
+@pytest.mark.devcluster_only(FAULTS)
 async def test_client_errors_are_not_retried(faults: DevCluster, runs: Runs):
     failing(faults, runs.namespace, error_rate=1.0, error_codes=(403,))
     client = Client(Plain(faults.url))
@@ -108,9 +114,9 @@ def owner(runs: Runs, name: str) -> str:
     return str(runs.create(name, scenario={"runSeconds": 5})["metadata"]["uid"])
 
 
-async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: DevCluster, runs):
+async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: Cluster, runs):
     ours, theirs = owner(runs, "a"), owner(runs, "b")
-    client = Client(Plain(cluster.url))
+    client = Client(cluster.credentials())
     try:
         created = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
         again = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
@@ -123,8 +129,8 @@ async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: Dev
     assert runs.pod_creates() == 1
 
 
-async def test_delete_with_a_stale_uid_leaves_the_new_pod_alone(cluster: DevCluster, runs: Runs):
-    client = Client(Plain(cluster.url))
+async def test_delete_with_a_stale_uid_leaves_the_new_pod_alone(cluster: Cluster, runs: Runs):
+    client = Client(cluster.credentials())
     try:
         ours = owner(runs, "a")
         await client.create_pod(runs.namespace, pod_body("p-2", ours), ours)
@@ -135,7 +141,7 @@ async def test_delete_with_a_stale_uid_leaves_the_new_pod_alone(cluster: DevClus
         await client.close()
 
 
-async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
+async def test_log_tail_and_byte_limit(cluster: Cluster, runs: Runs):
     logs = "".join(f"line {i}\n" for i in range(10))
     runs.create("logged", scenario={"logs": logs})
     taskrun = runs.get("logged")
@@ -144,7 +150,7 @@ async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
     from controller.core.pod import build_pod
 
     pod = build_pod(taskrun, 1)
-    client = Client(Plain(cluster.url))
+    client = Client(cluster.credentials())
     try:
         await client.create_pod(runs.namespace, pod, taskrun["metadata"]["uid"])
         poll(
@@ -157,14 +163,18 @@ async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
         limited = await client.read_log(runs.namespace, "logged-1", "base", limit_bytes=7)
     finally:
         await client.close()
-    assert tail == (b"line 7\nline 8\nline 9\n", True)
-    assert limited == (b"line 0\n", False)
-    assert cluster.call(cluster.store.get(PODS, runs.namespace, "logged-1"))
+    assert tail == (b"line 7
+line 8
+line 9
+", True)
+    assert limited == (b"line 0
+", False)
+    assert runs.pod("logged-1")
 
 
-async def test_list_pods_by_label(cluster: DevCluster, runs: Runs):
+async def test_list_pods_by_label(cluster: Cluster, runs: Runs):
     ours = owner(runs, "listed")
-    client = Client(Plain(cluster.url))
+    client = Client(cluster.credentials())
     try:
         for name, label in (("l-1", "yes"), ("l-2", "no")):
             body = pod_body(name, ours)

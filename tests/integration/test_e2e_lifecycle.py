@@ -24,7 +24,7 @@ def test_success_creates_an_owned_pod_and_ends_succeeded(controller: Controller,
     # delete_pod is the default finish action
     poll(lambda: runs.pod(status["podName"]) is None, what="the pod to be deleted")
     created = runs.cluster.requests.filter(
-        namespace=runs.namespace, verb="create", resource="pods", code=201
+        namespace=runs.namespace, verb="create", resource="pods", subresource="", code=201
     )
     assert len(created) == 1
     assert taskrun["metadata"]["uid"]
@@ -64,7 +64,9 @@ def test_a_successful_run_costs_the_floor_of_four_writes(controller: Controller,
 def test_a_pod_slow_to_start_is_reported_pending_after_the_quiet_time(
     controller: Controller, runs: Runs
 ):
-    runs.create("slow", scenario={"startDelaySeconds": 4, "runSeconds": 0})
+    # runSeconds: long enough for Running to be seen; a real node agent's start and exit
+    # at once could otherwise reach the controller as one change.
+    runs.create("slow", scenario={"startDelaySeconds": 4, "runSeconds": 0.5})
     status = runs.wait_status("slow", lambda s: s.get("phase") is not None)
     assert (status["phase"], status["reason"]) == ("Pending", "PodCreated")
     assert status["podName"] == "slow-1"
@@ -99,8 +101,15 @@ def test_a_burst_keeps_one_pod_and_at_most_four_writes_per_taskrun(
     creates = [w for w in runs.writes() if w.verb == "create"]
     assert len(creates) == len(names)
     per_taskrun: dict[str, int] = {name: 1 for name in names}
+    seen: dict[str, list[str]] = {name: ["create pods"] for name in names}
     for write in runs.writes():
         if write.verb != "create":
             owner = write.name.rsplit("-", 1)[0] if write.resource == "pods" else write.name
             per_taskrun[owner] += 1
-    assert max(per_taskrun.values()) <= 4, per_taskrun
+            seen[owner].append(f"{write.verb} {write.resource}/{write.subresource} {write.code}")
+    # On the real control plane a pod of a 30-run burst can take longer than
+    # --pending-report-seconds to be scheduled and started: its Pending is reported, one
+    # status patch more. Never more than one status patch per phase.
+    bound = 4 if runs.cluster.flavor == "devcluster" else 5
+    over = {name: seen[name] for name, count in per_taskrun.items() if count > bound}
+    assert over == {}, per_taskrun

@@ -1,4 +1,4 @@
-"""`python -m controller`: flags, environment, and a real process against devcluster."""
+"""`python -m controller`: flags, environment, and a real process against the cluster."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import urllib.request
 import pytest
 
 from controller.config import Settings, parse_args
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll
 
 
@@ -125,9 +125,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def test_the_controller_process_runs_a_taskrun(cluster: DevCluster, runs: Runs):
+def test_the_controller_process_runs_a_taskrun(cluster: Cluster, runs: Runs):
     metrics_port = free_port()
-    env = {**os.environ, "KUBECONFIG": str(cluster.kubeconfig_path)}
+    env = {**os.environ, "KUBECONFIG": str(cluster.controller_kubeconfig)}
     process = subprocess.Popen(
         [
             sys.executable,
@@ -149,7 +149,11 @@ def test_the_controller_process_runs_a_taskrun(cluster: DevCluster, runs: Runs):
     )
     try:
         runs.create("proc", scenario={"exitCode": 0})
-        status = runs.wait_finished("proc", timeout=20)
+        try:
+            status = runs.wait_finished("proc", timeout=20)
+        except AssertionError:
+            process.terminate()
+            raise AssertionError(process.communicate(timeout=15)[1][-3000:]) from None
         assert status["phase"] == "Succeeded"
         url = f"http://127.0.0.1:{metrics_port}/metrics"
 

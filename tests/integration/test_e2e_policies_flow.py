@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from controller.handlers import Controller
-from devcluster.resources import PODS
 from tests.integration.conftest import Runs, poll, stays
 
 KUBECTL = Path(sys.executable).parent / "kubectl"
@@ -73,7 +72,7 @@ def test_finish_actions(controller: Controller, runs: Runs, action, exit_code, k
 def test_a_pod_deleted_by_someone_else_ends_pod_deleted(controller: Controller, runs: Runs):
     runs.create("orphan", scenario=LONG)
     status = running(runs, "orphan")
-    runs.cluster.call(runs.cluster.store.delete(PODS, runs.namespace, status["podName"], 0))
+    runs.cluster.delete("pods", runs.namespace, status["podName"], grace_period=0)
     status = runs.wait_finished("orphan")
     assert (status["phase"], status["reason"]) == ("Failed", "PodDeleted")
 
@@ -127,7 +126,9 @@ def test_a_pod_the_api_server_refuses_ends_invalid_spec(controller: Controller, 
     status = runs.wait_finished("refused")
     assert (status["phase"], status["reason"]) == ("Failed", "InvalidSpec")
     assert "spec.containers[1].image" in status["message"]
-    creates = runs.cluster.requests.count(namespace=runs.namespace, verb="create", resource="pods")
+    creates = runs.cluster.requests.count(
+        namespace=runs.namespace, verb="create", resource="pods", subresource=""
+    )
     assert creates == 1
     assert runs.pods() == []
     # no retry storm: one create, one status patch, one event, and quiet afterwards
@@ -158,7 +159,7 @@ def test_a_pod_name_taken_by_another_taskrun_is_a_conflict(controller: Controlle
         },
         "spec": {"containers": [{"name": "base", "image": "busybox"}]},
     }
-    runs.cluster.call(runs.cluster.store.create(PODS, runs.namespace, squatter))
+    runs.cluster.create("pods", runs.namespace, squatter)
     runs.create("clash", scenario={"exitCode": 0}, retries=2)
     status = runs.wait_finished("clash")
     assert (status["phase"], status["reason"]) == ("Failed", "PodNameConflict")
@@ -167,7 +168,7 @@ def test_a_pod_name_taken_by_another_taskrun_is_a_conflict(controller: Controlle
     assert runs.pod("clash-1") is not None
     assert "history" not in status
     creates = runs.cluster.requests.filter(
-        namespace=runs.namespace, verb="create", resource="pods", name=""
+        namespace=runs.namespace, verb="create", resource="pods", subresource=""
     )
     # other-1 created once, clash-1 tried once
     codes = sorted(c.code for c in creates if c.user_agent.startswith("taskrun-controller"))

@@ -6,19 +6,21 @@ from collections.abc import Iterator
 
 import pytest
 
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
+
+FAULTS = "stops the controller at a chosen write with injected 403s (devcluster.faults)"
 
 
 @pytest.fixture
-def faults(cluster: DevCluster) -> Iterator[DevCluster]:
+def faults(cluster: Cluster) -> Iterator[Cluster]:
     yield cluster
-    cluster.faults.clear()
+    cluster.devcluster.faults.clear()
 
 
-def block(cluster: DevCluster, namespace: str, resource: str, verb: str) -> None:
+def block(cluster: Cluster, namespace: str, resource: str, verb: str) -> None:
     """Refuse the controller's ``verb`` on ``resource`` (403: not retried, reconcile backs off)."""
-    plan = cluster.faults
+    plan = cluster.devcluster.faults
     plan.user_agent_prefix = "taskrun-controller"
     plan.namespaces = frozenset({namespace})
     plan.resources = frozenset({resource})
@@ -27,14 +29,15 @@ def block(cluster: DevCluster, namespace: str, resource: str, verb: str) -> None
     plan.error_rate = 1.0
 
 
-def test_stopped_after_pod_create_before_any_status(faults: DevCluster, runs: Runs):
+@pytest.mark.devcluster_only(FAULTS)
+def test_stopped_after_pod_create_before_any_status(faults: Cluster, runs: Runs):
     block(faults, runs.namespace, "taskruns", "patch")
     with run_controller(faults):
         runs.create("r", scenario={"runSeconds": 0.5})
         poll(lambda: runs.pod_creates() == 1, what="the pod create")
         poll(lambda: faults.requests.count(namespace=runs.namespace, verb="patch", code=403))
     assert runs.status("r") == {}
-    faults.faults.clear()
+    faults.devcluster.faults.clear()
     with run_controller(faults):
         status = runs.wait_finished("r")
     assert (status["phase"], status["exitCode"]) == ("Succeeded", 0)
@@ -43,7 +46,7 @@ def test_stopped_after_pod_create_before_any_status(faults: DevCluster, runs: Ru
     assert status["podName"] == "r-1"
 
 
-def test_stopped_while_running(cluster: DevCluster, runs: Runs):
+def test_stopped_while_running(cluster: Cluster, runs: Runs):
     with run_controller(cluster):
         runs.create("r", scenario={"runSeconds": 1.0, "exitCode": 4})
         runs.wait_status("r", lambda s: s.get("phase") == "Running")
@@ -54,14 +57,15 @@ def test_stopped_while_running(cluster: DevCluster, runs: Runs):
     poll(lambda: not runs.pods(), what="the pod to go")
 
 
-def test_stopped_after_the_terminal_status_before_the_pod_delete(faults: DevCluster, runs: Runs):
+@pytest.mark.devcluster_only(FAULTS)
+def test_stopped_after_the_terminal_status_before_the_pod_delete(faults: Cluster, runs: Runs):
     block(faults, runs.namespace, "pods", "delete")
     with run_controller(faults):
         runs.create("r", scenario={"exitCode": 0})
         status = runs.wait_finished("r")
         poll(lambda: faults.requests.count(namespace=runs.namespace, verb="delete", code=403))
     assert runs.pod("r-1") is not None
-    faults.faults.clear()
+    faults.devcluster.faults.clear()
     patches_before = faults.requests.count(namespace=runs.namespace, verb="patch")
     with run_controller(faults):
         poll(lambda: runs.pod("r-1") is None, what="the pod to be deleted after the restart")
@@ -70,7 +74,7 @@ def test_stopped_after_the_terminal_status_before_the_pod_delete(faults: DevClus
     assert runs.pod_creates() == 1
 
 
-def test_stopped_during_retries(cluster: DevCluster, runs: Runs):
+def test_stopped_during_retries(cluster: Cluster, runs: Runs):
     backoff = {"initialSeconds": 1, "maxSeconds": 1}
     with run_controller(cluster):
         runs.create("r", scenario={"exitCode": 1}, retries=2, retryBackoff=backoff)
@@ -82,8 +86,11 @@ def test_stopped_during_retries(cluster: DevCluster, runs: Runs):
     assert runs.pod_creates() == 3
 
 
-def test_a_flaky_api_never_costs_a_second_pod(faults: DevCluster, runs: Runs):
-    plan = faults.faults
+@pytest.mark.devcluster_only(
+    "a seeded 30% rate of injected 500/503/429 answers (devcluster.faults)"
+)
+def test_a_flaky_api_never_costs_a_second_pod(faults: Cluster, runs: Runs):
+    plan = faults.devcluster.faults
     plan.user_agent_prefix = "taskrun-controller"
     plan.namespaces = frozenset({runs.namespace})
     plan.error_codes = (500, 503, 429)

@@ -7,24 +7,24 @@ from collections.abc import Iterator
 import pytest
 
 from controller.core.security import PolicySet
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, run_controller
 
 
 @pytest.fixture(scope="module")
-def namespaces(cluster: DevCluster) -> tuple[str, str]:
+def namespaces(cluster: Cluster) -> tuple[str, str]:
     names = ("policy-strict", "policy-trusted")
     for name in names:
         cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    # The account must exist where it is allowed: the ServiceAccount admission plugin
-    # refuses a pod whose account is missing.
-    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}}
-    cluster.apply({**account, "metadata": {"name": "builder", "namespace": names[1]}})
+        # A real API server's ServiceAccount admission refuses a pod whose account is
+        # missing (devcluster too): the "sa" case's account must exist.
+        account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "builder"}}
+        cluster.apply({**account, "metadata": {"name": "builder", "namespace": name}})
     return names
 
 
 @pytest.fixture(scope="module")
-def policy_controller(cluster: DevCluster, namespaces: tuple[str, str]) -> Iterator[None]:
+def policy_controller(cluster: Cluster, namespaces: tuple[str, str]) -> Iterator[None]:
     policy = PolicySet.from_dict(
         {"namespaces": {namespaces[1]: {"allowHostNetwork": True, "allowedServiceAccounts": ["*"]}}}
     )
@@ -45,7 +45,7 @@ def policy_controller(cluster: DevCluster, namespaces: tuple[str, str]) -> Itera
     ],
 )
 def test_denied_by_default_and_allowed_by_the_namespace_override(
-    cluster: DevCluster,
+    cluster: Cluster,
     namespaces: tuple[str, str],
     policy_controller: None,
     name: str,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qs
 
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import SCENARIO, TASKRUNS, Runs, run_controller, stays
 
 SHARD = "taskrun.dev/shard"
@@ -18,11 +18,11 @@ def create(runs: Runs, name: str, shard: str) -> None:
         "metadata": {"name": name, "namespace": runs.namespace, "labels": {SHARD: shard}},
         "spec": {"image": "busybox:1.36", "annotations": {SCENARIO: json.dumps({})}},
     }
-    runs.cluster.call(runs.cluster.store.create(TASKRUNS, runs.namespace, body))
+    runs.cluster.create(TASKRUNS, runs.namespace, body)
 
 
-def test_each_shard_runs_only_its_own_taskruns(cluster: DevCluster, devcluster_ns: str) -> None:
-    runs = Runs(cluster, devcluster_ns)
+def test_each_shard_runs_only_its_own_taskruns(cluster: Cluster, kube_ns: str) -> None:
+    runs = Runs(cluster, kube_ns)
     with run_controller(cluster, selector=f"{SHARD}=a"):
         create(runs, "mine", "a")
         create(runs, "theirs", "b")

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from devcluster import DevCluster
+from testcluster import Cluster, rbac
 
 # tests/deploy's modules import each other by bare name (pytest's rootdir-less layout).
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "deploy"))
@@ -27,7 +27,7 @@ CONTROLLER_AGENTS = ("kopf/", "taskrun-controller/")
 MIN_ACCESSES = 200
 
 
-def suite_accesses(cluster: DevCluster) -> list[Access]:
+def suite_accesses(cluster: Cluster) -> list[Access]:
     accesses = []
     for record in cluster.requests.records:
         if (record.user_agent or "").startswith(CONTROLLER_AGENTS):
@@ -41,7 +41,7 @@ def suite_accesses(cluster: DevCluster) -> list[Access]:
 EXEC_RULE = '{apiGroups: [""], resources: [pods/exec], verbs: [get, create]}'
 
 
-def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: DevCluster) -> None:
+def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: Cluster) -> None:
     everything = suite_accesses(cluster)
     if len(everything) < MIN_ACCESSES:
         pytest.skip(f"only {len(everything)} controller requests: run the whole integration suite")
@@ -64,3 +64,20 @@ def test_the_clusterrole_allows_all_and_only_what_the_suite_used(cluster: DevClu
     assert missing == [], f"the ClusterRole lacks grants the controller used: {missing}"
     idle = unused(rules, accesses)
     assert idle == [], f"the ClusterRole grants what the whole suite never used: {idle}"
+
+
+def test_the_api_server_refused_the_controller_nothing(cluster: Cluster) -> None:
+    """Where the controller runs as its ServiceAccount (--cluster=real), kube-apiserver
+    authorized every request of the whole suite against the shipped ClusterRole."""
+    if cluster.controller_account is None:
+        pytest.skip(f"--cluster={cluster.flavor}: the controller runs as the admin")
+    user = rbac.service_account_user(*cluster.controller_account)
+    mine = cluster.requests.filter(user=user)
+    if len(mine) < MIN_ACCESSES:
+        pytest.skip(f"only {len(mine)} controller requests: run the whole integration suite")
+    # RBAC's refusals only: admission's 403s (a namespace being deleted, a missing
+    # ServiceAccount) answer for the objects, not for the role.
+    refused = sorted(
+        {(r.verb, r.resource, r.subresource, r.namespace) for r in mine if r.decision == "forbid"}
+    )
+    assert refused == []

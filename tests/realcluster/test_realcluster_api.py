@@ -26,10 +26,10 @@ def test_version_is_stamped(realcluster: RealCluster, kubectl_real: Kubectl) -> 
     assert versions["serverVersion"]["minor"] == "37"
 
 
-# Found here first: the real API server estimates five CEL rules over unbounded arrays
+# Found here first: the real API server estimated five CEL rules over unbounded arrays
 # (env[].valueFrom, volumes[], projected sources[]) at 1.05x-1.45x the cost budget, which
-# devcluster's cel-python does not estimate. The CRD needs maxItems/maxLength (issue 12,
-# part 6); until then this test xfails on exactly that refusal, and fails on any other.
+# devcluster's cel-python does not estimate; the lists now carry maxItems (taskrun/api/crd.py),
+# and this test xfails on exactly that refusal should it come back, and fails on any other.
 def test_crd_applies_client_side_and_server_side(kubectl_real: Kubectl) -> None:
     applied = kubectl_real.attempt("apply", "-f", str(ROOT / "crds"))
     if "estimated rule cost exceeds budget" in applied.stderr:

@@ -320,3 +320,42 @@ def test_one_of_rules_agree_between_crd_and_models(
     with pytest.raises(ValidationError) as caught:
         validate_spec(spec)
     assert f"spec.{path}: {message}" in format_validation_error(caught.value)
+
+
+def test_every_list_above_a_cel_rule_is_bounded() -> None:
+    """kube-apiserver estimates a rule under an unbounded list as if the list filled a
+    whole request, and refused the CRD as over its CEL cost budget (found on the real
+    control plane; devcluster does not estimate costs)."""
+    from taskrun.api.crd import _has_rules, build_crd
+
+    unbounded = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            rules_below = node.get("type") == "array" and _has_rules(node.get("items"))
+            if rules_below and "maxItems" not in node:
+                unbounded.append(path)
+            for key, sub in node.items():
+                walk(sub, f"{path}.{key}")
+
+    walk(build_crd(), "")
+    assert unbounded == []
+
+
+def test_no_bound_a_float64_cannot_hold() -> None:
+    """kube-apiserver reads minimum/maximum as float64; int64's limits round past
+    themselves and every value of the field is then refused (found on the real control
+    plane with terminationGracePeriod)."""
+    from taskrun.api.crd import build_crd
+
+    bounds: list[tuple[str, int]] = []
+
+    def walk(node: object, path: str) -> None:
+        if isinstance(node, dict):
+            for key, sub in node.items():
+                if key in ("minimum", "maximum") and abs(sub) > 2**53:
+                    bounds.append((path, sub))
+                walk(sub, f"{path}.{key}")
+
+    walk(build_crd(), "")
+    assert bounds == []
