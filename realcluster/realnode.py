@@ -22,6 +22,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -46,6 +47,10 @@ NODE_NAME = "realnode"
 CGROUP_ROOT = "taskrun-realnode"
 BRIDGE = "trn0"
 POD_SUBNET = "10.244.77.0/24"
+# The kubelet refuses a loopback node IP ("nodeIP can't be loopback address"), and the API
+# server reaches the kubelet at the Node's InternalIP: this address, put on `lo` while the
+# node runs, is reachable from this machine only.
+NODE_IP = "10.244.76.1"
 BUSYBOX_IMAGE = "docker.io/taskrun/busybox:local"
 PAUSE_IMAGE = "docker.io/taskrun/pause:local"
 START_TIMEOUT = 120.0
@@ -135,6 +140,7 @@ class RealNode:
         started = time.monotonic()
         try:
             self._write_config()
+            subprocess.run(["ip", "addr", "replace", f"{NODE_IP}/32", "dev", "lo"], check=True)
             self.component = Component(
                 "realnode",
                 ["unshare", "-m", "--propagation", "slave", "sh", str(NODE_DIR / "run-node.sh"),
@@ -154,6 +160,7 @@ class RealNode:
         self.snapshotter = snapshotter_for(w)
         (w / "snapshotter").write_text(self.snapshotter)
         (w / "nodename").write_text(self.name)
+        (w / "nodeip").write_text(NODE_IP)
         images = w / "images"
         images.mkdir(exist_ok=True)
         for tar in ("busybox.tar", "pause.tar"):
@@ -213,6 +220,7 @@ class RealNode:
                     node = json.loads(body)
                     for cond in node.get("status", {}).get("conditions", []):
                         if cond["type"] == "Ready" and cond["status"] == "True":
+                            self._untaint(api, node)
                             return
             if time.monotonic() > deadline:
                 raise NodeError(
@@ -221,6 +229,29 @@ class RealNode:
                     f"{self.log_tail('containerd.log')}"
                 )
             time.sleep(0.2)
+
+    def _untaint(self, api: Any, node: dict[str, Any]) -> None:
+        """Removes the not-ready taint the kubelet registers with: the control plane runs no
+        node-lifecycle controller, which would remove it once the Node is Ready. A PUT of
+        the Node (the status half is ignored), again on a conflict with the kubelet's
+        heartbeats."""
+        from realcluster.client import ApiError
+
+        path = f"/api/v1/nodes/{self.name}"
+        for _ in range(20):
+            taints = node.get("spec", {}).get("taints") or []
+            kept = [t for t in taints if t.get("key") != "node.kubernetes.io/not-ready"]
+            if kept == taints:
+                return
+            node["spec"]["taints"] = kept
+            try:
+                api.call("PUT", path, node)
+                return
+            except ApiError as exc:
+                if exc.status != 409:
+                    raise
+            node = api.call("GET", path)
+        raise NodeError(f"could not remove the not-ready taint of Node {self.name}")
 
     def log_tail(self, name: str, lines: int = 25) -> str:
         try:
@@ -241,6 +272,7 @@ class RealNode:
         _remove_cgroups(CGROUP_ROOT)
         with contextlib.suppress(OSError):
             subprocess.run(["ip", "link", "del", BRIDGE], capture_output=True)
+            subprocess.run(["ip", "addr", "del", f"{NODE_IP}/32", "dev", "lo"], capture_output=True)
         # Mounts die with the namespace; overlay snapshots may hold busy files for a moment.
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -306,7 +338,7 @@ def _kubelet_config(w: Path, port: int, ca: Path) -> dict[str, object]:
         "cgroupDriver": "cgroupfs",
         "cgroupRoot": f"/{CGROUP_ROOT}",
         "containerRuntimeEndpoint": f"unix://{w / 'containerd' / 'containerd.sock'}",
-        "address": "127.0.0.1",
+        "address": NODE_IP,
         "port": port,
         "readOnlyPort": 0,
         "healthzPort": 0,
@@ -364,6 +396,10 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.de
   [plugins."io.containerd.cri.v1.images".pinned_images]
     sandbox = "{PAUSE_IMAGE}"
 [plugins."io.containerd.cri.v1.runtime"]
+  # The machine's bounding set lacks CAP_SYS_RESOURCE, so no process may lower its
+  # oom_score_adj (runc init: "failed to update /proc/self/oom_score_adj: Permission
+  # denied" for the sandbox's -998): clamp every request to containerd's own score.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.cri.v1.runtime".containerd]
     default_runtime_name = "runc"
     [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc]

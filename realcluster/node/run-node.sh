@@ -19,6 +19,13 @@ work=$1
 bin=$2
 cg=$3
 
+# The kubelet wants its cgroupRoot present in every v1 hierarchy; a new v1 cpuset starts
+# with no CPUs and no memory nodes, so it gets its parent's.
+for h in /sys/fs/cgroup/*/; do
+	[ -e "$h/cgroup.procs" ] && [ ! -e "$h/cgroup.controllers" ] && mkdir -p "$h$cg"
+done
+cat /sys/fs/cgroup/cpuset/cpuset.cpus >"/sys/fs/cgroup/cpuset/$cg/cpuset.cpus"
+cat /sys/fs/cgroup/cpuset/cpuset.mems >"/sys/fs/cgroup/cpuset/$cg/cpuset.mems"
 # Every later process (containerd, its shims, the kubelet) starts in this pids cgroup;
 # runc moves the containers to the kubelet's pod cgroups.
 mkdir -p "/sys/fs/cgroup/pids/$cg/daemons"
@@ -59,7 +66,7 @@ done
 echo ready >"$work/containerd.ready"
 
 kubelet --config "$work/kubelet.yaml" --kubeconfig "$work/kubelet.kubeconfig" \
-	--hostname-override "$(cat "$work/nodename")" --node-ip 127.0.0.1 \
+	--hostname-override "$(cat "$work/nodename")" --node-ip "$(cat "$work/nodeip")" \
 	--root-dir "$work/kubelet" --cert-dir "$work/kubelet/pki" -v "${KUBELET_V:-2}" \
 	>"$work/kubelet.log" 2>&1 &
 kpid=$!
