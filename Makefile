@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test test-airflow lint bench bench-kpo generate clean
+.PHONY: venv demo test test-airflow test-real realcluster-bin cluster lint bench bench-kpo generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -36,8 +36,32 @@ venv: $(VENV)/.installed
 demo: venv
 	$(PY) tools/demo.py
 
+# The real-control-plane suite runs wherever Go is (every machine of this project and CI);
+# without Go, one line says it was skipped.
+GO := $(shell command -v go 2>/dev/null)
+
 test: venv lint test-airflow
-	$(PY) -m pytest -q -p no:cacheprovider
+	$(PY) -m pytest -q -p no:cacheprovider -m "not realcluster"
+ifdef GO
+	$(MAKE) test-real
+else
+	@echo "make test: go is not on PATH: skipped the real-control-plane suite (make test-real)"
+endif
+
+# etcd, kube-apiserver, kube-controller-manager and kube-scheduler from Go modules into
+# realcluster/bin (docs/testing.md: about 25 min cold on 2 cores, seconds once Go's caches
+# are warm).
+realcluster-bin: venv
+	$(PY) -m realcluster build
+
+# The tests marked `realcluster`, against etcd, kube-apiserver, kube-controller-manager and
+# kube-scheduler started once for the session.
+test-real: realcluster-bin
+	$(PY) -m pytest -q -p no:cacheprovider -m realcluster
+
+# A control plane for use by hand until Ctrl-C: prints `export KUBECONFIG=...`.
+cluster: realcluster-bin
+	$(PY) -m realcluster up --kubeconfig $(CURDIR)/.realcluster.kubeconfig
 
 # TaskRunOperator on Airflow 3.3, 2.11 and 2.10, against devcluster and the real
 # controller. 2.10's newest provider is 10.10: the tests that use KPO 10.25 as the oracle
@@ -69,3 +93,4 @@ bench-kpo: .venv-airflow3/.installed
 
 clean:
 	rm -rf $(VENV) .venv-runtime .venv-airflow3 .venv-airflow2 .venv-airflow210 .mypy_cache .ruff_cache .pytest_cache
+	rm -rf realcluster/bin .realcluster.kubeconfig

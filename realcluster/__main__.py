@@ -1,0 +1,102 @@
+"""``python -m realcluster build`` | ``python -m realcluster up --kubeconfig PATH``."""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+from types import FrameType
+
+from realcluster.build import BIN_DIR, build
+from realcluster.controlplane import START_TIMEOUT, ControlPlane, ControlPlaneError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m realcluster", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("build", help=f"build etcd and the Kubernetes binaries into {BIN_DIR}")
+    up = commands.add_parser("up", help="run a control plane until Ctrl-C or SIGTERM")
+    up.add_argument(
+        "--kubeconfig", type=Path, required=True, help="where to write the admin kubeconfig"
+    )
+    up.add_argument(
+        "--dir",
+        type=Path,
+        help="working directory, kept afterwards (default: a temporary one, removed)",
+    )
+    up.add_argument(
+        "--timeout", type=float, default=START_TIMEOUT, help="seconds to wait for readiness"
+    )
+    args = parser.parse_args(argv)  # fmt: skip
+
+    if args.command == "build":
+        try:
+            seconds = build()
+        except (RuntimeError, subprocess.CalledProcessError) as exc:
+            print(f"realcluster build: {exc}", file=sys.stderr)
+            return 1
+        print(f"realcluster: binaries in {BIN_DIR} ({seconds:.1f} s)", file=sys.stderr)
+        return 0
+    return _up(args.kubeconfig.resolve(), args.dir, args.timeout)
+
+
+def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+        # During start-up nothing waits on `stop`: unwind start() so that it stops what it began.
+        if not ready.is_set():
+            raise KeyboardInterrupt
+
+    ready = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
+    try:
+        plane = ControlPlane(workdir=workdir)
+    except ControlPlaneError as exc:
+        print(f"realcluster: {exc}", file=sys.stderr)
+        return 1
+    print(f"realcluster: starting in {plane.workdir}", file=sys.stderr, flush=True)
+    try:
+        plane.start(timeout)
+        ready.set()
+        shutil.copyfile(plane.kubeconfig, kubeconfig)
+        kubeconfig.chmod(0o600)
+        # Hook: the node agent (devcluster's kubelet as a node, branch `node`) starts here
+        # against `kubeconfig`, and stops in the `finally` below before the control plane.
+        print(f"export KUBECONFIG={kubeconfig}", flush=True)
+        print(
+            f"realcluster: ready in {plane.startup_seconds:.1f} s at {plane.server}; "
+            f"logs in {plane.workdir / 'logs'}; Ctrl-C stops it",
+            file=sys.stderr,
+            flush=True,
+        )
+        while not stop.wait(0.5):
+            for component in plane.dead():
+                print(
+                    f"realcluster: {component.name} exited ({component.exited()}); "
+                    f"last lines of {component.log}:\n{component.log_tail()}",
+                    file=sys.stderr,
+                )
+                return 1
+        return 0
+    except ControlPlaneError as exc:
+        print(f"realcluster: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        # A second signal while stopping must not cut the stop short.
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            signal.signal(sig, signal.SIG_IGN)
+        plane.stop()
+        print("realcluster: stopped", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
