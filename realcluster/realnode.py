@@ -26,7 +26,8 @@ from typing import Any
 
 import yaml
 
-from realcluster.pki import Pki
+from realcluster.client import Api, ApiError
+from realcluster.controlplane import ControlPlane
 from realcluster.processes import Component, free_ports
 
 NODE_DIR = Path(__file__).resolve().parent / "node"
@@ -71,8 +72,9 @@ def why_no_node() -> str | None:
         return "the real node needs root (containerd, runc, mounts, cgroups)"
     if shutil.which("unshare") is None:
         return "unshare (util-linux) is not on PATH"
-    if not (V1_HIERARCHIES / "pids").is_dir() and not (V1_HIERARCHIES / "cgroup.controllers").exists():
-        return f"no cgroup hierarchy at {V1_HIERARCHIES}"
+    if not (V1_HIERARCHIES / "pids" / "cgroup.procs").exists():
+        # The settings here are cgroup v1's, the only kind these machines have.
+        return f"no cgroup v1 pids hierarchy at {V1_HIERARCHIES / 'pids'}"
     missing = missing_node_binaries()
     if missing:
         return f"{BIN_DIR}: missing {', '.join(missing)}; build with `make node-build`"
@@ -97,14 +99,13 @@ def snapshotter_for(directory: Path) -> str:
 
 
 class RealNode:
-    """``with RealNode(server, pki) as node:`` starts containerd and the kubelet and waits
+    """``with RealNode(plane) as node:`` starts containerd and the kubelet and waits
     until the Node is Ready; leaving stops them, kills every container and removes the
     cgroups, the bridge and the working directory (unless given)."""
 
     def __init__(
         self,
-        server: str,
-        pki: Pki,
+        plane: ControlPlane,
         workdir: Path | None = None,
         bin_dir: Path = BIN_DIR,
         name: str = NODE_NAME,
@@ -114,8 +115,7 @@ class RealNode:
             raise NodeError(
                 f"{bin_dir}: missing {', '.join(missing)}; build them with `make node-build`"
             )
-        self.server = server
-        self.pki = pki
+        self.plane = plane
         self.bin_dir = bin_dir
         self.name = name
         self._own_workdir = workdir is None
@@ -138,6 +138,14 @@ class RealNode:
 
     def start(self, timeout: float = START_TIMEOUT) -> None:
         started = time.monotonic()
+        busy = _cgroup_procs(V1_HIERARCHIES / "pids" / CGROUP_ROOT)
+        if busy:
+            # Cgroups, bridge and node address are per machine: a second node would share
+            # them, and stopping either would kill both.
+            raise NodeError(
+                f"another real node runs on this machine (processes {sorted(busy)[:5]} in "
+                f"cgroup pids:/{CGROUP_ROOT}); stop it first"
+            )
         try:
             self._write_config()
             subprocess.run(["ip", "addr", "replace", f"{NODE_IP}/32", "dev", "lo"], check=True)
@@ -193,19 +201,14 @@ class RealNode:
             )
         )
         (w / "containerd.toml").write_text(_containerd_toml(w, self.bin_dir, self.snapshotter))
-        node_client = self.pki.client(
-            f"kubelet-{self.name}", f"system:node:{self.name}", ("system:nodes",)
-        )
-        _kubeconfig(w / "kubelet.kubeconfig", self.server, self.pki.ca.cert, node_client)
+        self.plane.node_kubeconfig(self.name, w / "kubelet.kubeconfig")
         (w / "kubelet.yaml").write_text(
-            yaml.safe_dump(_kubelet_config(w, self.kubelet_port, self.pki.ca.cert))
+            yaml.safe_dump(_kubelet_config(w, self.kubelet_port, self.plane.ca_file))
         )
 
     def _wait_ready(self, deadline: float) -> None:
-        from realcluster.client import Api, ApiError
-
         assert self.component is not None
-        api = Api(self.server, self.pki.ca.cert, self.pki.client("realnode-admin", "admin", ("system:masters",)))
+        api = self.plane.admin_api()
         while True:
             status = self.component.exited()
             if status is not None:
@@ -230,13 +233,11 @@ class RealNode:
                 )
             time.sleep(0.2)
 
-    def _untaint(self, api: Any, node: dict[str, Any]) -> None:
+    def _untaint(self, api: Api, node: dict[str, Any]) -> None:
         """Removes the not-ready taint the kubelet registers with: the control plane runs no
         node-lifecycle controller, which would remove it once the Node is Ready. A PUT of
         the Node (the status half is ignored), again on a conflict with the kubelet's
         heartbeats."""
-        from realcluster.client import ApiError
-
         path = f"/api/v1/nodes/{self.name}"
         for _ in range(20):
             taints = node.get("spec", {}).get("taints") or []
@@ -278,13 +279,18 @@ class RealNode:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
 
+def _cgroup_dirs(root: Path) -> list[Path]:
+    """The cgroup directories under ``root``, deepest first; cgroups that vanish while
+    being listed (runc removing a container's) are skipped."""
+    found = [Path(d) for d, _, _ in os.walk(root, onerror=lambda _: None)]
+    return sorted(found, key=lambda p: -len(p.parts))
+
+
 def _cgroup_procs(root: Path) -> set[int]:
     pids: set[int] = set()
-    if not root.is_dir():
-        return pids
-    for procs in root.rglob("cgroup.procs"):
+    for d in _cgroup_dirs(root):
         with contextlib.suppress(OSError):
-            pids.update(int(p) for p in procs.read_text().split())
+            pids.update(int(p) for p in (d / "cgroup.procs").read_text().split())
     return pids
 
 
@@ -303,29 +309,9 @@ def _kill_cgroup_tree(root: Path, timeout: float = 10.0) -> None:
 
 def _remove_cgroups(name: str) -> None:
     for hierarchy in V1_HIERARCHIES.iterdir():
-        top = hierarchy / name
-        if not top.is_dir():
-            continue
-        for d in sorted((p for p in top.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
+        for d in _cgroup_dirs(hierarchy / name):
             with contextlib.suppress(OSError):
                 d.rmdir()
-        with contextlib.suppress(OSError):
-            top.rmdir()
-
-
-def _kubeconfig(path: Path, server: str, ca: Path, pair: object) -> None:
-    config = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "realcluster", "cluster": {
-            "server": server, "certificate-authority": str(ca)}}],
-        "users": [{"name": "kubelet", "user": {
-            "client-certificate": str(pair.cert), "client-key": str(pair.key)}}],  # type: ignore[attr-defined]
-        "contexts": [{"name": "kubelet", "context": {"cluster": "realcluster", "user": "kubelet"}}],
-        "current-context": "kubelet",
-    }  # fmt: skip
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    path.chmod(0o600)
 
 
 def _kubelet_config(w: Path, port: int, ca: Path) -> dict[str, object]:
@@ -364,6 +350,10 @@ def _kubelet_config(w: Path, port: int, ca: Path) -> dict[str, object]:
         "imageGCHighThresholdPercent": 100,
         "imageGCLowThresholdPercent": 99,
         "resolvConf": "",
+        # No DNS runs here; without any clusterDNS the kubelet posts a MissingClusterDNS
+        # Warning for every pod, which TaskRun status would carry as a warning.
+        "clusterDNS": ["10.0.0.10"],
+        "clusterDomain": "cluster.local",
         "serializeImagePulls": False,
         "nodeStatusUpdateFrequency": "2s",
         "syncFrequency": "5s",
@@ -377,20 +367,20 @@ def _containerd_toml(w: Path, bin_dir: Path, snapshotter: str) -> str:
     c = w / "containerd"
     return f"""\
 version = 3
-root = "{c / 'root'}"
-state = "{c / 'state'}"
+root = "{c / "root"}"
+state = "{c / "state"}"
 disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.devmapper",
   "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.blockfile",
   "io.containerd.snapshotter.v1.erofs", "io.containerd.tracing.processor.v1.otlp",
   "io.containerd.internal.v1.tracing"]
 
 [grpc]
-  address = "{c / 'containerd.sock'}"
+  address = "{c / "containerd.sock"}"
 [ttrpc]
-  address = "{c / 'containerd.sock.ttrpc'}"
+  address = "{c / "containerd.sock.ttrpc"}"
 
 [plugins."io.containerd.internal.v1.opt"]
-  path = "{c / 'opt'}"
+  path = "{c / "opt"}"
 [plugins."io.containerd.cri.v1.images"]
   snapshotter = "{snapshotter}"
   [plugins."io.containerd.cri.v1.images".pinned_images]
@@ -406,11 +396,11 @@ disabled_plugins = ["io.containerd.nri.v1.nri", "io.containerd.snapshotter.v1.de
       runtime_type = "io.containerd.runc.v2"
       snapshotter = "{snapshotter}"
       [plugins."io.containerd.cri.v1.runtime".containerd.runtimes.runc.options]
-        BinaryName = "{bin_dir / 'runc'}"
+        BinaryName = "{bin_dir / "runc"}"
         SystemdCgroup = false
   [plugins."io.containerd.cri.v1.runtime".cni]
-    bin_dirs = ["{bin_dir / 'cni'}"]
-    conf_dir = "{w / 'cni' / 'net.d'}"
+    bin_dirs = ["{bin_dir / "cni"}"]
+    conf_dir = "{w / "cni" / "net.d"}"
 [plugins."io.containerd.grpc.v1.cri"]
   stream_server_address = "127.0.0.1"
   stream_server_port = "0"

@@ -48,7 +48,9 @@ def _entry(name: str, kind: bytes, mode: int, size: int = 0, link: str = "") -> 
 class _Layer:
     def __init__(self) -> None:
         self.buf = io.BytesIO()
-        self.tar = tarfile.open(fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT)
+        self.tar = tarfile.open(  # noqa: SIM115 (closed by done())
+            fileobj=self.buf, mode="w", format=tarfile.PAX_FORMAT
+        )
 
     def dir(self, name: str, mode: int = 0o755) -> None:
         self.tar.addfile(_entry(name, tarfile.DIRTYPE, mode))
@@ -70,9 +72,7 @@ def _blob(blobs: dict[str, bytes], data: bytes) -> tuple[str, int]:
     return digest, len(data)
 
 
-def write_image(
-    out: Path, names: tuple[str, ...], layer: bytes, config: dict[str, object]
-) -> Path:
+def write_image(out: Path, names: tuple[str, ...], layer: bytes, config: dict[str, object]) -> Path:
     """Write one OCI layout tar at `out` holding one image under every name in `names`."""
     blobs: dict[str, bytes] = {}
     layer_digest, layer_size = _blob(blobs, layer)
