@@ -146,7 +146,7 @@ def busybox_image(out: Path, busybox: Path) -> Path:
         layer.symlink(f"bin/{applet}", "busybox")
     layer.file("etc/passwd", _PASSWD.encode())
     layer.file("etc/group", _GROUP.encode())
-    config = {
+    config: dict[str, object] = {
         "Env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"],
         "Cmd": ["sh"],
     }
