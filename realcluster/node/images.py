@@ -156,7 +156,7 @@ def busybox_image(out: Path, busybox: Path) -> Path:
 def pause_image(out: Path, pause: Path) -> Path:
     layer = _Layer()
     layer.file("pause", pause.read_bytes(), 0o755)
-    config = {"Entrypoint": ["/pause"], "User": "65535:65535"}
+    config: dict[str, object] = {"Entrypoint": ["/pause"], "User": "65535:65535"}
     return write_image(out, (PAUSE_NAME,), layer.done(), config)
 
 
