@@ -13,6 +13,7 @@ from types import FrameType
 
 from realcluster.build import BIN_DIR, build
 from realcluster.controlplane import START_TIMEOUT, ControlPlane, ControlPlaneError
+from realcluster.realnode import NodeError, RealNode, why_no_node
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument(
         "--timeout", type=float, default=START_TIMEOUT, help="seconds to wait for readiness"
     )
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="also start a real node (containerd, runc, kubelet; docs/realnode.md; root)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
 
     if args.command == "build":
@@ -41,10 +47,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"realcluster: binaries in {BIN_DIR} ({seconds:.1f} s)", file=sys.stderr)
         return 0
-    return _up(args.kubeconfig.resolve(), args.dir, args.timeout)
+    return _up(args.kubeconfig.resolve(), args.dir, args.timeout, args.real_node)
 
 
-def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
+def _up(kubeconfig: Path, workdir: Path | None, timeout: float, real_node: bool = False) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -56,11 +62,15 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
     ready = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    if real_node and (reason := why_no_node()):
+        print(f"realcluster: no real node here: {reason}", file=sys.stderr)
+        return 1
     try:
         plane = ControlPlane(workdir=workdir)
     except ControlPlaneError as exc:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
+    node: RealNode | None = None
     print(f"realcluster: starting in {plane.workdir}", file=sys.stderr, flush=True)
     try:
         plane.start(timeout)
@@ -69,6 +79,15 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
         kubeconfig.chmod(0o600)
         # Hook: the node agent (devcluster's kubelet as a node, branch `node`) starts here
         # against `kubeconfig`, and stops in the `finally` below before the control plane.
+        if real_node:
+            node = RealNode(plane, workdir=plane.workdir / "node")
+            node.start()
+            print(
+                f"realcluster: Node {node.name} Ready in {node.startup_seconds:.1f} s "
+                f"(snapshotter {node.snapshotter}; logs in {node.workdir})",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         print(
             f"realcluster: ready in {plane.startup_seconds:.1f} s at {plane.server}; "
@@ -77,6 +96,13 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
             flush=True,
         )
         while not stop.wait(0.5):
+            if node is not None and node.component and node.component.exited() is not None:
+                print(
+                    f"realcluster: the real node exited; kubelet.log:\n"
+                    f"{node.log_tail('kubelet.log')}",
+                    file=sys.stderr,
+                )
+                return 1
             for component in plane.dead():
                 print(
                     f"realcluster: {component.name} exited ({component.exited()}); "
@@ -85,7 +111,7 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
                 )
                 return 1
         return 0
-    except ControlPlaneError as exc:
+    except (ControlPlaneError, NodeError) as exc:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -94,6 +120,8 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float) -> int:
         # A second signal while stopping must not cut the stop short.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
+        if node is not None:
+            node.stop()
         plane.stop()
         print("realcluster: stopped", file=sys.stderr)
 
