@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test test-airflow test-real realcluster-bin cluster lint bench bench-kpo generate clean
+.PHONY: venv demo test test-airflow test-real test-node realcluster-bin node-bin cluster lint bench bench-kpo generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,7 @@ test: venv lint test-airflow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not realcluster"
 ifdef GO
 	$(MAKE) test-real
+	$(MAKE) test-node
 else
 	@echo "make test: go is not on PATH: skipped the real-control-plane suite (make test-real)"
 endif
@@ -57,7 +58,18 @@ realcluster-bin: venv
 # The tests marked `realcluster`, against etcd, kube-apiserver, kube-controller-manager and
 # kube-scheduler started once for the session.
 test-real: realcluster-bin
-	$(PY) -m pytest -q -p no:cacheprovider -m realcluster
+	$(PY) -m pytest -q -p no:cacheprovider -m "realcluster and not realnode"
+
+# The real node from Go modules (docs/realnode.md): kubelet, containerd, runc (needs gcc and
+# libseccomp-dev), the CNI plugins, pause, and the busybox and pause images; Go's caches
+# make a rebuild quick.
+node-bin: realcluster-bin
+	sh realcluster/node/build.sh
+
+# TaskRuns in true containers: the real control plane plus the real node (root, cgroup v1;
+# the tests skip with one line where the machine cannot run a node).
+test-node: node-bin
+	$(PY) -m pytest -q -p no:cacheprovider -m realnode
 
 # A control plane for use by hand until Ctrl-C: prints `export KUBECONFIG=...`.
 cluster: realcluster-bin
