@@ -9,7 +9,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -92,24 +92,39 @@ def node_kubectl(realcluster: RealCluster, realcluster_ns: str) -> NodeKubectl:
 
 
 @pytest.fixture
-def node_controller(
+def node_controller_factory(
     realnode: RealNode, realcluster: RealCluster, realcluster_ns: str, tmp_path: Path
-) -> Iterator[Path]:
-    """`python -m controller` watching the test's namespace; yields its log's path."""
-    log = tmp_path / "controller.log"
-    env = {**os.environ, "KUBECONFIG": str(file_kubeconfig(realcluster, tmp_path / "kc"))}
-    with log.open("ab") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "controller", "--namespace", realcluster_ns,
-             "--xcom-sidecar-image", BUSYBOX_IMAGE, "--metrics-port", "0", "--health-port", "0"],
-            env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT,
-        )  # fmt: skip
+) -> Iterator[Callable[..., Path]]:
+    """Starts `python -m controller` watching the test's namespace with extra flags;
+    returns its log's path. Stopped after the test."""
+    procs: list[subprocess.Popen[bytes]] = []
+
+    def start(*extra: str) -> Path:
+        log = tmp_path / f"controller-{len(procs)}.log"
+        kubeconfig = file_kubeconfig(realcluster, tmp_path / "controller.kubeconfig")
+        argv = [sys.executable, "-m", "controller", "--namespace", realcluster_ns,
+                "--xcom-sidecar-image", BUSYBOX_IMAGE, "--metrics-port", "0",
+                "--health-port", "0", *extra]  # fmt: skip
+        env = {**os.environ, "KUBECONFIG": str(kubeconfig)}
+        with log.open("ab") as out:
+            procs.append(
+                subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+            )
+        return log
+
     try:
-        yield log
+        yield start
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        for proc in procs:
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+@pytest.fixture
+def node_controller(node_controller_factory: Callable[..., Path]) -> Path:
+    """The controller with its defaults (native result sidecar); its log's path."""
+    return node_controller_factory()

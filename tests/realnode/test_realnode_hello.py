@@ -4,6 +4,7 @@ sidecar's hand-over through a real kubelet's termination message."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 from conftest import ROOT, NodeKubectl
@@ -46,3 +47,16 @@ def test_hello_pod_has_real_container_statuses(
     assert json.loads(message.removeprefix("inline:")) == {"answer": 42}
     logs = node_kubectl.run("logs", status["podName"], "-c", "base")
     assert logs == "hello from a TaskRun\n"
+
+
+def test_hello_in_exec_result_mode(
+    node_kubectl: NodeKubectl, node_controller_factory: Callable[..., Path]
+) -> None:
+    """--xcom-mode=exec (KPO's sidecar, for clusters before 1.29): the controller reads
+    return.json and stops the sidecar through exec, API server -> kubelet -> containerd."""
+    log = node_controller_factory("--xcom-mode", "exec")
+    node_kubectl.run("apply", "-f", str(HELLO))
+    status = node_kubectl.wait_finished("hello")
+    assert status["phase"] == "Succeeded", (status, log.read_text()[-3000:])
+    assert json.loads(status["result"]) == {"answer": 42}
+    assert "result sidecar mode: exec" in log.read_text()
