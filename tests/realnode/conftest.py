@@ -61,6 +61,24 @@ def file_kubeconfig(realcluster: RealCluster, path: Path) -> Path:
     return path
 
 
+def taskrun(name: str, script: str, **spec: Any) -> str:
+    """A TaskRun running ``sh -c script`` in the local busybox, its pod kept."""
+    return json.dumps(
+        {
+            "apiVersion": "taskrun.dev/v1alpha1",
+            "kind": "TaskRun",
+            "metadata": {"name": name},
+            "spec": {
+                "image": "docker.io/taskrun/busybox:local",
+                "cmds": ["sh", "-c"],
+                "arguments": [script],
+                "onFinishAction": "keep_pod",
+                **spec,
+            },
+        }
+    )
+
+
 class NodeKubectl:
     def __init__(self, kubeconfig: Path, namespace: str) -> None:
         self.base = [KUBECTL, "--kubeconfig", str(kubeconfig), "-n", namespace]
@@ -77,10 +95,14 @@ class NodeKubectl:
 
     def wait_finished(self, name: str, timeout: float = 120) -> dict[str, Any]:
         """The TaskRun's status once its phase is Succeeded or Failed."""
+        return self.wait_finished_as(name, "Succeeded", "Failed", timeout=timeout)
+
+    def wait_finished_as(self, name: str, *phases: str, timeout: float = 120) -> dict[str, Any]:
+        """The TaskRun's status once its phase is one of ``phases``."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.json("get", "taskrun", name).get("status") or {}
-            if status.get("phase") in ("Succeeded", "Failed"):
+            if status.get("phase") in phases:
                 return dict(status)
             assert time.monotonic() < deadline, f"TaskRun {name} not finished: {status}"
             time.sleep(0.5)

@@ -7,24 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from conftest import NodeKubectl
-
-
-def taskrun(name: str, script: str, **spec: Any) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "taskrun.dev/v1alpha1",
-            "kind": "TaskRun",
-            "metadata": {"name": name},
-            "spec": {
-                "image": "docker.io/taskrun/busybox:local",
-                "cmds": ["sh", "-c"],
-                "arguments": [script],
-                "onFinishAction": "keep_pod",
-                **spec,
-            },
-        }
-    )
+from conftest import NodeKubectl, taskrun
 
 
 def base_state(kubectl: NodeKubectl, pod: str) -> dict[str, Any]:
