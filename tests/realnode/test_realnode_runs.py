@@ -55,3 +55,23 @@ def test_result_over_4_kib_comes_through_the_log(
     pod = node_kubectl.json("get", "pod", status["podName"])
     (sidecar,) = pod["status"]["initContainerStatuses"]
     assert sidecar["state"]["terminated"]["message"].startswith("log:4097:"), sidecar
+
+
+def test_skip_on_exit_code(node_kubectl: NodeKubectl, node_controller: Path) -> None:
+    node_kubectl.run("apply", "-f", "-", stdin=taskrun("skip", "exit 5", skipOnExitCode=[5]))
+    status = node_kubectl.wait_finished_as("skip", "Skipped", "Succeeded", "Failed")
+    assert (status["phase"], status["exitCode"]) == ("Skipped", 5), status
+
+
+def test_retries_make_one_pod_per_attempt(node_kubectl: NodeKubectl, node_controller: Path) -> None:
+    backoff = {"initialSeconds": 1, "maxSeconds": 1}
+    manifest = taskrun("retry", "exit 4", retries=1, retryBackoff=backoff)
+    node_kubectl.run("apply", "-f", "-", stdin=manifest)
+    status = node_kubectl.wait_finished_as("retry", "Failed", timeout=90)
+    assert (status["attempts"], status["exitCode"]) == (2, 4), status
+    pods = node_kubectl.json("get", "pods", "-l", "taskrun.dev/name=retry")["items"]
+    attempts = sorted(p["metadata"]["labels"]["taskrun.dev/attempt"] for p in pods)
+    assert attempts == ["1", "2"]
+    for pod in pods:
+        (base,) = pod["status"]["containerStatuses"]
+        assert base["state"]["terminated"]["exitCode"] == 4
