@@ -52,3 +52,23 @@ def test_invalid_json_and_over_the_cap_are_refused(
     big_status = node_kubectl.wait_finished("big")
     assert (bad_status["phase"], bad_status["reason"]) == ("Failed", "ResultInvalid"), bad_status
     assert (big_status["phase"], big_status["reason"]) == ("Failed", "ResultTooLarge"), big_status
+
+
+def test_four_containers_share_the_12_kib_budget(
+    node_kubectl: NodeKubectl, node_controller: Path
+) -> None:
+    """Two init containers + base + sidecar: the kubelet keeps 12 KiB / 4 = 3 KiB of each
+    termination message, so a 3500-byte result (inline with fewer containers) must arrive
+    whole through the log, as the pod builder's smaller inline budget makes it."""
+    inits = [
+        {"name": f"init{i}", "image": "docker.io/taskrun/busybox:local", "command": ["true"]}
+        for i in (1, 2)
+    ]
+    manifest = taskrun("four", WRITE.format(n=3500), doXcomPush=True, initContainers=inits)
+    node_kubectl.run("apply", "-f", "-", stdin=manifest)
+    status = node_kubectl.wait_finished("four")
+    assert status["phase"] == "Succeeded", status
+    assert json.loads(status["result"]) == "a" * 3498
+    pod = node_kubectl.json("get", "pod", status["podName"])
+    sidecar = {c["name"]: c for c in pod["status"]["initContainerStatuses"]}["airflow-xcom-sidecar"]
+    assert sidecar["state"]["terminated"]["message"].startswith("log:3500:"), sidecar
