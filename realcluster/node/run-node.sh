@@ -46,7 +46,10 @@ mkdir -p /run/containerd
 mount -t tmpfs -o mode=0711 tmpfs /run/containerd
 
 export PATH="$bin:$PATH"
-containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
+# The launcher gives this shell a parent-death SIGKILL (realcluster/processes.py), which
+# runs no trap: the daemons get their own, tied to this shell.
+die_with_us="setpriv --pdeathsig KILL --"
+$die_with_us containerd --config "$work/containerd.toml" >"$work/containerd.log" 2>&1 &
 cpid=$!
 trap 'kill $cpid 2>/dev/null || true' EXIT
 sock="$work/containerd/containerd.sock"
@@ -65,7 +68,7 @@ for img in "$work"/images/*.tar; do
 done
 echo ready >"$work/containerd.ready"
 
-kubelet --config "$work/kubelet.yaml" --kubeconfig "$work/kubelet.kubeconfig" \
+$die_with_us kubelet --config "$work/kubelet.yaml" --kubeconfig "$work/kubelet.kubeconfig" \
 	--hostname-override "$(cat "$work/nodename")" --node-ip "$(cat "$work/nodeip")" \
 	--root-dir "$work/kubelet" --cert-dir "$work/kubelet/pki" -v "${KUBELET_V:-2}" \
 	>"$work/kubelet.log" 2>&1 &
