@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test test-airflow test-real realcluster-bin cluster lint bench bench-kpo generate clean
+.PHONY: venv demo test test-airflow test-real test-node realcluster-bin node-bin cluster lint bench bench-kpo generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -44,6 +44,7 @@ test: venv lint test-airflow
 	$(PY) -m pytest -q -p no:cacheprovider -m "not realcluster"
 ifdef GO
 	$(MAKE) test-real
+	$(MAKE) test-node
 else
 	@echo "make test: go is not on PATH: skipped the real-control-plane suite (make test-real)"
 endif
@@ -63,6 +64,19 @@ REAL_SUITES := tests/realcluster tests/integration tests/testcluster tests/devcl
 test-real: realcluster-bin .venv-airflow3/.installed
 	$(PY) -m pytest -q -p no:cacheprovider --cluster=real $(REAL_SUITES)
 	.venv-airflow3/bin/python -m pytest -q -p no:cacheprovider --cluster=real tests/airflow/test_dags.py
+
+# The real node from Go modules (docs/realnode.md): kubelet, containerd, runc (needs gcc and
+# libseccomp-dev), the CNI plugins, pause, and the busybox and pause images; Go's caches
+# make a rebuild quick.
+node-bin: realcluster-bin
+	@dpkg -s libseccomp-dev busybox-static >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq libseccomp-dev busybox-static >/dev/null)
+	sh realcluster/node/build.sh
+
+# TaskRuns in true containers: the real control plane plus the real node (root, cgroup v1;
+# the tests skip with one line where the machine cannot run a node).
+test-node: node-bin
+	$(PY) -m pytest -q -p no:cacheprovider -m realnode
 
 # A control plane for use by hand until Ctrl-C: prints `export KUBECONFIG=...`.
 cluster: realcluster-bin

@@ -14,6 +14,7 @@ from types import FrameType
 from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.build import BIN_DIR, build
 from realcluster.controlplane import START_TIMEOUT, ControlPlane, ControlPlaneError
+from realcluster.realnode import NodeError, RealNode, why_no_node
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +38,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help=f"no node agent (by default node {NODE_NAME}, devcluster's kubelet, runs pods)",
     )
+    up.add_argument(
+        "--real-node",
+        action="store_true",
+        help="a real node instead of the agent (containerd, runc, kubelet; docs/realnode.md; root)",
+    )
     args = parser.parse_args(argv)  # fmt: skip
 
     if args.command == "build":
@@ -47,10 +53,23 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         print(f"realcluster: binaries in {BIN_DIR} ({seconds:.1f} s)", file=sys.stderr)
         return 0
-    return _up(args.kubeconfig.resolve(), args.dir, args.timeout, with_node=not args.no_node)
+    return _up(
+        args.kubeconfig.resolve(),
+        args.dir,
+        args.timeout,
+        with_node=not args.no_node and not args.real_node,
+        real_node=args.real_node,
+    )
 
 
-def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bool = True) -> int:
+def _up(
+    kubeconfig: Path,
+    workdir: Path | None,
+    timeout: float,
+    *,
+    with_node: bool = True,
+    real_node: bool = False,
+) -> int:
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
@@ -62,11 +81,15 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bo
     ready = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
+    if real_node and (reason := why_no_node()):
+        print(f"realcluster: no real node here: {reason}", file=sys.stderr)
+        return 1
     try:
         plane = ControlPlane(workdir=workdir)
     except ControlPlaneError as exc:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
+    real: RealNode | None = None
     print(f"realcluster: starting in {plane.workdir}", file=sys.stderr, flush=True)
     node: AgentProcess | None = None
     try:
@@ -81,6 +104,15 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bo
                 kubeconfig, name=NODE_NAME, log_path=plane.workdir / "logs" / "node-agent.log"
             ).start()
             print(f"realcluster: node {NODE_NAME} at {node.endpoint}", file=sys.stderr)
+        if real_node:
+            real = RealNode(plane, workdir=plane.workdir / "node")
+            real.start()
+            print(
+                f"realcluster: Node {real.name} Ready in {real.startup_seconds:.1f} s "
+                f"(snapshotter {real.snapshotter}; logs in {real.workdir})",
+                file=sys.stderr,
+                flush=True,
+            )
         print(f"export KUBECONFIG={kubeconfig}", flush=True)
         print(
             f"realcluster: ready in {plane.startup_seconds:.1f} s at {plane.server}; "
@@ -89,6 +121,13 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bo
             flush=True,
         )
         while not stop.wait(0.5):
+            if node is not None and node.component and node.component.exited() is not None:
+                print(
+                    f"realcluster: the real node exited; kubelet.log:\n"
+                    f"{node.log_tail('kubelet.log')}",
+                    file=sys.stderr,
+                )
+                return 1
             for component in plane.dead():
                 print(
                     f"realcluster: {component.name} exited ({component.exited()}); "
@@ -104,7 +143,7 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bo
                 )
                 return 1
         return 0
-    except (ControlPlaneError, RuntimeError) as exc:
+    except (ControlPlaneError, NodeError, RuntimeError) as exc:
         print(f"realcluster: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
@@ -113,6 +152,8 @@ def _up(kubeconfig: Path, workdir: Path | None, timeout: float, *, with_node: bo
         # A second signal while stopping must not cut the stop short.
         for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(sig, signal.SIG_IGN)
+        if real is not None:
+            real.stop()
         if node is not None:
             node.stop()
         plane.stop()

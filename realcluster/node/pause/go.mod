@@ -1,0 +1,3 @@
+module taskrun.dev/realcluster/node/pause
+
+go 1.26.0

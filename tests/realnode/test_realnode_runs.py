@@ -1,0 +1,77 @@
+"""Exit codes, a real OOM kill and a result over the kubelet's 4 KiB termination-message cap,
+on the real node: what runc, the kernel and the kubelet report, not a scenario."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from conftest import NodeKubectl, taskrun
+
+
+def base_state(kubectl: NodeKubectl, pod: str) -> dict[str, Any]:
+    statuses = kubectl.json("get", "pod", pod)["status"]["containerStatuses"]
+    state: dict[str, Any] = {c["name"]: c for c in statuses}["base"]["state"]["terminated"]
+    return state
+
+
+def test_exit_code_is_the_containers(node_kubectl: NodeKubectl, node_controller: Path) -> None:
+    node_kubectl.run("apply", "-f", "-", stdin=taskrun("exit3", "echo bye; exit 3"))
+    status = node_kubectl.wait_finished("exit3")
+    assert (status["phase"], status["exitCode"]) == ("Failed", 3), status
+    state = base_state(node_kubectl, status["podName"])
+    assert (state["exitCode"], state["reason"]) == (3, "Error")
+
+
+def test_memory_limit_ends_in_a_real_oom_kill(
+    node_kubectl: NodeKubectl, node_controller: Path
+) -> None:
+    # tail -c keeps its last 150 MB in memory: far over the 32 MiB limit (cgroup v1
+    # memory.limit_in_bytes), so the kernel's OOM killer ends it.
+    script = "head -c 200000000 /dev/zero | tail -c 150000000 > /dev/null"
+    limits = {"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}}
+    node_kubectl.run("apply", "-f", "-", stdin=taskrun("oom", script, containerResources=limits))
+    status = node_kubectl.wait_finished("oom")
+    state = base_state(node_kubectl, status["podName"])
+    assert (state["reason"], state["exitCode"]) == ("OOMKilled", 137), state
+    assert (status["phase"], status["reason"]) == ("Failed", "OOMKilled"), status
+
+
+def test_result_over_4_kib_comes_through_the_log(
+    node_kubectl: NodeKubectl, node_controller: Path
+) -> None:
+    """4097 bytes: one over what the kubelet keeps of a termination message, so the sidecar
+    hands it over through its log (``log:<size>:<sha256>`` in the message)."""
+    script = (
+        "mkdir -p /airflow/xcom; "
+        "printf '\"%s\"' \"$(head -c 4095 /dev/zero | tr '\\0' a)\" > /airflow/xcom/return.json"
+    )
+    node_kubectl.run("apply", "-f", "-", stdin=taskrun("big", script, doXcomPush=True))
+    status = node_kubectl.wait_finished("big")
+    assert status["phase"] == "Succeeded", status
+    assert json.loads(status["result"]) == "a" * 4095
+    assert status["resultSize"] == 4097
+    pod = node_kubectl.json("get", "pod", status["podName"])
+    (sidecar,) = pod["status"]["initContainerStatuses"]
+    assert sidecar["state"]["terminated"]["message"].startswith("log:4097:"), sidecar
+
+
+def test_skip_on_exit_code(node_kubectl: NodeKubectl, node_controller: Path) -> None:
+    node_kubectl.run("apply", "-f", "-", stdin=taskrun("skip", "exit 5", skipOnExitCode=[5]))
+    status = node_kubectl.wait_finished_as("skip", "Skipped", "Succeeded", "Failed")
+    assert (status["phase"], status["exitCode"]) == ("Skipped", 5), status
+
+
+def test_retries_make_one_pod_per_attempt(node_kubectl: NodeKubectl, node_controller: Path) -> None:
+    backoff = {"initialSeconds": 1, "maxSeconds": 1}
+    manifest = taskrun("retry", "exit 4", retries=1, retryBackoff=backoff)
+    node_kubectl.run("apply", "-f", "-", stdin=manifest)
+    status = node_kubectl.wait_finished_as("retry", "Failed", timeout=90)
+    assert (status["attempts"], status["exitCode"]) == (2, 4), status
+    pods = node_kubectl.json("get", "pods", "-l", "taskrun.dev/name=retry")["items"]
+    attempts = sorted(p["metadata"]["labels"]["taskrun.dev/attempt"] for p in pods)
+    assert attempts == ["1", "2"]
+    for pod in pods:
+        (base,) = pod["status"]["containerStatuses"]
+        assert base["state"]["terminated"]["exitCode"] == 4
