@@ -121,10 +121,10 @@ def _up(
             flush=True,
         )
         while not stop.wait(0.5):
-            if node is not None and node.component and node.component.exited() is not None:
+            if real is not None and real.component and real.component.exited() is not None:
                 print(
                     f"realcluster: the real node exited; kubelet.log:\n"
-                    f"{node.log_tail('kubelet.log')}",
+                    f"{real.log_tail('kubelet.log')}",
                     file=sys.stderr,
                 )
                 return 1

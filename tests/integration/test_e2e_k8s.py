@@ -163,12 +163,8 @@ async def test_log_tail_and_byte_limit(cluster: Cluster, runs: Runs):
         limited = await client.read_log(runs.namespace, "logged-1", "base", limit_bytes=7)
     finally:
         await client.close()
-    assert tail == (b"line 7
-line 8
-line 9
-", True)
-    assert limited == (b"line 0
-", False)
+    assert tail == (b"line 7\nline 8\nline 9\n", True)
+    assert limited == (b"line 0\n", False)
     assert runs.pod("logged-1")
 
 
