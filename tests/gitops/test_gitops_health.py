@@ -19,8 +19,6 @@ import pytest
 import yaml
 from gitops_helpers import integration
 
-from devcluster.resources import NAMESPACES
-
 lupa = pytest.importorskip("lupa")
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -80,7 +78,7 @@ def _to_lua(runtime: Any, value: Any) -> Any:
 def samples(controller: Any, cluster: Any) -> dict[str, Any]:
     """One real TaskRun per phase, as the controller left it, plus one it has not seen."""
     ns = f"gitops-health-{os.getpid() % 10000}"
-    cluster.call(cluster.store.create(NAMESPACES, None, {"metadata": {"name": ns}}))
+    cluster.create_namespace(ns)
     runs = integration.Runs(cluster, ns)
     out: dict[str, Any] = {}
     out["(no status yet)"] = runs.create("fresh", {"startDelaySeconds": 60})
