@@ -1,6 +1,7 @@
-"""tests/security: attacks on TaskRun, run against devcluster with the controller in-process.
+"""tests/security: attacks on TaskRun, run against the session's cluster (--cluster) with the
+controller in-process.
 
-The fixtures are the integration suite's (a devcluster with the CRD, a module-scoped
+The fixtures are the integration suite's (the cluster handle with the CRD, a module-scoped
 controller, a fresh namespace per test).
 """
 

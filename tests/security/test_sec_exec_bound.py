@@ -23,8 +23,8 @@ from aiohttp import web
 
 from controller.core.results import EXEC_READ_COMMAND
 from controller.k8s import Client
-from devcluster import DevCluster
 from devcluster.pytest_plugin import wait_for
+from testcluster import Cluster
 from tests.integration.conftest import ROOT, SCENARIO, TASKRUNS
 
 MIB = 1024 * 1024
@@ -141,17 +141,14 @@ def _vm_hwm(pid: int) -> int:
     raise AssertionError("no VmHWM")
 
 
-@pytest.fixture(scope="module")
-def cluster(devcluster: DevCluster) -> DevCluster:
-    devcluster.apply_file(ROOT / "crds" / "taskrun.yaml")
-    return devcluster
-
-
 @pytest.fixture
-def exec_controller(cluster: DevCluster, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def exec_controller(cluster: Cluster) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m controller --xcom-mode=exec`` as a process of its own, so its memory is
     its own (devcluster, holding the file, lives in this process)."""
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    # The extra grant docs/operations.md tells exec-mode users to add in their overlay.
+    rule = {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]}
+    cluster.grant_controller("taskrun-controller-exec", [rule])
+    kubeconfig = cluster.controller_kubeconfig
     since = time.time()
     proc = subprocess.Popen(
         [
@@ -192,7 +189,7 @@ def exec_controller(cluster: DevCluster, tmp_path: Path) -> Iterator[subprocess.
 
 @pytest.mark.timeout(120)
 def test_a_huge_exec_result_leaves_the_controllers_memory_flat(
-    cluster: DevCluster, devcluster_ns: str, exec_controller: subprocess.Popen[bytes]
+    cluster: Cluster, kube_ns: str, exec_controller: subprocess.Popen[bytes]
 ) -> None:
     size_mib = 128
     content = {"parts": ['"', {"text": "a" * 1024, "repeat": size_mib * 1024}, '"']}
@@ -200,7 +197,7 @@ def test_a_huge_exec_result_leaves_the_controllers_memory_flat(
     body = {
         "apiVersion": "taskrun.dev/v1alpha1",
         "kind": "TaskRun",
-        "metadata": {"name": "huge", "namespace": devcluster_ns},
+        "metadata": {"name": "huge", "namespace": kube_ns},
         "spec": {
             "image": "busybox",
             "doXcomPush": True,
@@ -208,10 +205,11 @@ def test_a_huge_exec_result_leaves_the_controllers_memory_flat(
         },
     }
     before = _vm_hwm(exec_controller.pid)
-    cluster.call(cluster.store.create(TASKRUNS, devcluster_ns, body))
+    cluster.require_scenarios()
+    cluster.create(TASKRUNS, kube_ns, body)
 
     def status() -> dict:
-        found = cluster.call(cluster.store.get(TASKRUNS, devcluster_ns, "huge"))
+        found = cluster.get(TASKRUNS, kube_ns, "huge")
         return found.get("status") or {}
 
     wait_for(lambda: status().get("phase") == "Failed", timeout=90, what="the run to fail")

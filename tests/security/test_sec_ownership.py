@@ -15,7 +15,6 @@ import pytest
 from controller.core import naming
 from controller.core.pod import build_pod
 from controller.handlers import Controller
-from devcluster.resources import PODS
 from tests.integration.conftest import SCENARIO, TASKRUNS, Runs, poll, stays
 
 RESULT = "/airflow/xcom/return.json"
@@ -57,7 +56,7 @@ def test_a_precreated_pod_with_the_managed_by_label_is_not_adopted(
     controller: Controller, runs: Runs
 ) -> None:
     pod = planted_pod(runs.namespace, "victim")
-    created = runs.cluster.call(runs.cluster.store.create(PODS, runs.namespace, pod))
+    created = runs.cluster.create("pods", runs.namespace, pod)
     pod_name = created["metadata"]["name"]
     assert pod_name == naming.pod_name("victim", 1)
     poll(lambda: (runs.pod(pod_name) or {}).get("status", {}).get("phase") == "Succeeded")
@@ -78,9 +77,10 @@ def test_a_pod_orphaned_by_a_deleted_taskrun_of_the_same_name_is_not_adopted(
     pod_name = naming.pod_name("victim", 1)
     planted = runs.pod(pod_name)
     assert planted is not None
-    runs.cluster.call(
-        runs.cluster.store.delete(TASKRUNS, runs.namespace, "victim", propagation_policy="Orphan")
-    )
+    # kubectl delete --cascade=orphan
+    orphan = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"}
+    path = runs.cluster.resource(TASKRUNS).path(runs.namespace, "victim")
+    runs.cluster.request("DELETE", path, body=orphan)
     poll(
         lambda: (
             runs.get("victim") is None and not runs.pod(pod_name)["metadata"].get("ownerReferences")

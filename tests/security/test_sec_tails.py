@@ -181,23 +181,12 @@ def test_a_huge_last_line_costs_few_reads(log_server: LogServer) -> None:
 # --- end to end: a TaskRun's status.logs.tail ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cluster(devcluster: DevCluster) -> DevCluster:
-    from tests.integration.conftest import ROOT
-
-    devcluster.apply_file(ROOT / "crds" / "taskrun.yaml")
-    return devcluster
-
-
-def test_a_taskruns_tail_ends_with_the_logs_last_lines(
-    cluster: DevCluster, devcluster_ns: str
-) -> None:
+def test_a_taskruns_tail_ends_with_the_logs_last_lines(runs: Runs) -> None:
     # 90 KB in lines of 3 KB: more than the first read of the window takes.
     text = "".join(f"line {i} é" + "x" * 3000 + "\n" for i in range(30))
     text += "progress 1\rprogress 2\n"
     text += '{"msg": "a\u2028b"}\n' + "last line\n"
-    runs = Runs(cluster, devcluster_ns)
-    with run_controller(cluster, log_tail_lines=5, log_tail_bytes=16384):
+    with run_controller(runs.cluster, log_tail_lines=5, log_tail_bytes=16384):
         runs.create("tail", {"logs": text, "runSeconds": 0.05})
         status = runs.wait_finished("tail")
     expected = reference(text, 5, 16384)
