@@ -107,9 +107,18 @@ def test_a_burst_keeps_one_pod_and_at_most_four_writes_per_taskrun(
             owner = write.name.rsplit("-", 1)[0] if write.resource == "pods" else write.name
             per_taskrun[owner] += 1
             seen[owner].append(f"{write.verb} {write.resource}/{write.subresource} {write.code}")
-    # On the real control plane a pod of a 30-run burst can take longer than
-    # --pending-report-seconds to be scheduled and started: its Pending is reported, one
-    # status patch more. Never more than one status patch per phase.
-    bound = 4 if runs.cluster.flavor == "devcluster" else 5
-    over = {name: seen[name] for name, count in per_taskrun.items() if count > bound}
+    # A pod of a 30-run burst can take longer than --pending-report-seconds to start (on
+    # the real control plane, or on a loaded machine): then its Pending is reported, with
+    # its Event, and one status patch more. Never more than that.
+    reported_pending = {
+        e["involvedObject"]["name"]
+        for e in runs.events()
+        if e.get("reason") in ("PodCreated", "Pending")
+        and e["involvedObject"].get("kind") == "TaskRun"
+    }
+    over = {
+        name: seen[name]
+        for name, count in per_taskrun.items()
+        if count > 4 + (name in reported_pending)
+    }
     assert over == {}, per_taskrun
