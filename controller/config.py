@@ -16,13 +16,14 @@ import yaml
 
 from controller.core.budget import DEFAULT_MAX_STATUS_BYTES, MIN_MAX_STATUS_BYTES
 from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
-from controller.core.policies import (
-    DEFAULT_MAX_HOLD_SECONDS,
-    DEFAULT_PENDING_REPORT_SECONDS,
-    CoreSettings,
-)
-from controller.core.results import DEFAULT_MAX_RESULT_BYTES
+from controller.core.policies import DEFAULT_PENDING_REPORT_SECONDS, CoreSettings
 from controller.core.security import PolicySet
+from taskrun.api import (
+    DEFAULT_LOG_TAIL_BYTES,
+    DEFAULT_LOG_TAIL_LINES,
+    DEFAULT_MAX_HOLD_SECONDS,
+    DEFAULT_MAX_RESULT_BYTES,
+)
 
 XcomSetting = Literal["native", "exec", "auto"]
 LogFormat = Literal["text", "json"]
@@ -57,8 +58,8 @@ class Settings:
     xcom_mode: XcomSetting = "auto"
     xcom_sidecar_image: str = XCOM_SIDECAR_IMAGE
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
-    log_tail_lines: int = 100
-    log_tail_bytes: int = 16384
+    log_tail_lines: int = DEFAULT_LOG_TAIL_LINES
+    log_tail_bytes: int = DEFAULT_LOG_TAIL_BYTES
     max_status_bytes: int = DEFAULT_MAX_STATUS_BYTES
     security_policy: PolicySet = field(default_factory=PolicySet)
     security_policy_file: str | None = None
@@ -176,19 +177,20 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--max-result-bytes",
         type=_positive,
         default=default("MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES),
-        help="largest return.json accepted; larger ends ResultTooLarge (default 1048576)",
+        help="largest return.json accepted; larger ends ResultTooLarge"
+        f" (default {DEFAULT_MAX_RESULT_BYTES})",
     )
     parser.add_argument(
         "--log-tail-lines",
         type=_positive,
-        default=default("LOG_TAIL_LINES", 100),
-        help="lines of log kept in status.logs.tail (default 100)",
+        default=default("LOG_TAIL_LINES", DEFAULT_LOG_TAIL_LINES),
+        help=f"lines of log kept in status.logs.tail (default {DEFAULT_LOG_TAIL_LINES})",
     )
     parser.add_argument(
         "--log-tail-bytes",
         type=_positive,
-        default=default("LOG_TAIL_BYTES", 16384),
-        help="bytes of log kept in status.logs.tail (default 16384)",
+        default=default("LOG_TAIL_BYTES", DEFAULT_LOG_TAIL_BYTES),
+        help=f"bytes of log kept in status.logs.tail (default {DEFAULT_LOG_TAIL_BYTES})",
     )
     parser.add_argument(
         "--max-status-bytes",
@@ -202,7 +204,8 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--max-hold-seconds",
         type=float,
         default=default("MAX_HOLD_SECONDS", DEFAULT_MAX_HOLD_SECONDS),
-        help="longest a finished pod is kept for its log reader (default 600)",
+        help="longest a finished pod is kept for its log reader"
+        f" (default {DEFAULT_MAX_HOLD_SECONDS:g})",
     )
     parser.add_argument(
         "--pending-report-seconds",

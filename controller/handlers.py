@@ -44,7 +44,17 @@ from controller.core.policies import (
 )
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict, too_large
 from controller.k8s import login as k8s_login
-from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
+from taskrun.api import (
+    FINISHED_PHASES,
+    GROUP,
+    KIND,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    PLURAL,
+    VERSION,
+    Phase,
+    Reason,
+)
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +319,7 @@ class Controller:
         status = taskrun.get("status") or {}
         namespace = meta.get("namespace", "")
         phase = status.get("phase")
-        if phase in [str(p) for p in Phase if p.finished]:
-            pod_name = status.get("podName")
-        else:
-            pod_name = attempt_pod_name(taskrun)
+        pod_name = status.get("podName") if phase in FINISHED_PHASES else attempt_pod_name(taskrun)
         if not pod_name:
             return None, None
         pod = self._pods.get((namespace, pod_name))
@@ -456,7 +463,7 @@ class Controller:
             created = parse_optional((after.get("metadata") or {}).get("creationTimestamp"))
             if created is not None:
                 metrics.observe_startup_latency((self.clock.now() - created).total_seconds())
-        if new in [str(p) for p in Phase if p.finished]:
+        if new in FINISHED_PHASES:
             started = parse_optional(status.get("startTime"))
             ended = parse_optional(status.get("completionTime"))
             duration = (ended - started).total_seconds() if started and ended else None
@@ -529,7 +536,7 @@ def _same_version(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> 
 
 def _owner_name(pod: Mapping[str, Any]) -> str | None:
     for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "TaskRun":
+        if ref.get("controller") and ref.get("kind") == KIND:
             return str(ref.get("name"))
     return None
 
@@ -558,7 +565,7 @@ def register(
         "",
         "v1",
         "pods",
-        labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+        labels={LABEL_MANAGED_BY: MANAGED_BY},
         id="pod",
         registry=registry,
     )

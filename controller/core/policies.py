@@ -38,7 +38,13 @@ from controller.core.status import (
 from controller.core.tails import READ_BYTES_FACTOR, LogTail, count_lines
 from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
 from taskrun.api import (
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
     DEFAULT_BASE_CONTAINER_NAME,
+    DEFAULT_LOG_TAIL_BYTES,
+    DEFAULT_LOG_TAIL_LINES,
+    DEFAULT_MAX_HOLD_SECONDS,
+    DEFAULT_MAX_RESULT_BYTES,
     XCOM_SIDECAR_NAME,
     Phase,
     Reason,
@@ -51,9 +57,6 @@ from taskrun.api.status import MAX_WARNINGS
 Obj = dict[str, Any]
 
 DEFAULT_PENDING_REPORT_SECONDS = 2.0
-HOLD_ANNOTATION = "taskrun.dev/hold-pod-until-ack"
-ACK_ANNOTATION = "taskrun.dev/logs-acked"
-DEFAULT_MAX_HOLD_SECONDS = 600.0
 
 # Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
 NOT_RETRIED = frozenset(
@@ -78,9 +81,9 @@ class CoreSettings:
 
     pod: PodSettings = field(default_factory=PodSettings)
     policies: PolicySet = field(default_factory=PolicySet)
-    max_result_bytes: int = results.DEFAULT_MAX_RESULT_BYTES
-    log_tail_lines: int = 100
-    log_tail_bytes: int = 16384
+    max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
+    log_tail_lines: int = DEFAULT_LOG_TAIL_LINES
+    log_tail_bytes: int = DEFAULT_LOG_TAIL_BYTES
     max_hold_seconds: float = DEFAULT_MAX_HOLD_SECONDS
     # A first attempt's pod that starts within this long is reported Running directly: no
     # Pending status write (and Event) for the usual case. 0 reports Pending at once.
@@ -414,7 +417,7 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     meta = _meta(taskrun)
     annotations = meta.get("annotations") or {}
     kept_annotations = {
-        k: annotations[k] for k in (HOLD_ANNOTATION, ACK_ANNOTATION) if k in annotations
+        k: annotations[k] for k in (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED) if k in annotations
     }
     spec = _spec(taskrun)
     view: dict[str, Any] = {
@@ -445,7 +448,10 @@ def _keep_pod(
         # A pod the controller gave up on is still running: keeping it would leave a zombie.
         return False, None
     annotations = _meta(taskrun).get("annotations") or {}
-    if annotations.get(HOLD_ANNOTATION) == "true" and annotations.get(ACK_ANNOTATION) != "true":
+    if (
+        annotations.get(ANNOTATION_HOLD_POD) == "true"
+        and annotations.get(ANNOTATION_LOGS_ACKED) != "true"
+    ):
         until = completed + timedelta(seconds=settings.max_hold_seconds)
         if now < until:
             return True, until

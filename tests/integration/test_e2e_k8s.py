@@ -12,6 +12,7 @@ from controller.core import naming
 from controller.k8s import ApiError, Client, PodNameConflict
 from devcluster import DevCluster
 from devcluster.resources import PODS
+from taskrun.api import ANNOTATION_UID
 from tests.integration.conftest import Runs, poll
 
 
@@ -51,7 +52,7 @@ def pod_body(name: str, owner_uid: str) -> dict:
         "kind": "Pod",
         "metadata": {
             "name": name,
-            "annotations": {naming.ANNOTATION_UID: owner_uid},
+            "annotations": {ANNOTATION_UID: owner_uid},
             "ownerReferences": [
                 {
                     "apiVersion": "taskrun.dev/v1alpha1",
