@@ -15,7 +15,7 @@ from typing import Literal
 import yaml
 
 from controller.core.budget import DEFAULT_MAX_STATUS_BYTES, MIN_MAX_STATUS_BYTES
-from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
+from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings, xcom_mode_for_server
 from controller.core.policies import DEFAULT_PENDING_REPORT_SECONDS, CoreSettings
 from controller.core.security import PolicySet
 from taskrun.api import (
@@ -27,8 +27,6 @@ from taskrun.api import (
 
 XcomSetting = Literal["native", "exec", "auto"]
 LogFormat = Literal["text", "json"]
-# Native sidecars (init containers with restartPolicy Always) are on by default from 1.29.
-NATIVE_SIDECAR_MIN_VERSION = (1, 29)
 
 
 class ConfigError(ValueError):
@@ -77,10 +75,7 @@ class Settings:
 
     def core(self, server_version: tuple[int, int] | None = None) -> CoreSettings:
         """The decision settings; ``auto`` xcom mode resolves against the server version."""
-        mode = self.xcom_mode
-        if mode == "auto":
-            native = server_version is None or server_version >= NATIVE_SIDECAR_MIN_VERSION
-            mode = "native" if native else "exec"
+        mode = xcom_mode_for_server(server_version) if self.xcom_mode == "auto" else self.xcom_mode
         return CoreSettings(
             pod=PodSettings(xcom_mode=mode, xcom_sidecar_image=self.xcom_sidecar_image),
             policies=self.security_policy,

@@ -455,10 +455,6 @@ class _Gone(Exception):
     """The pod object no longer exists."""
 
 
-class _Interrupt(Exception):
-    pass
-
-
 class Kubelet:
     """One node's kubelet (and, with ``schedule``, its scheduler); `run()` until cancelled.
 

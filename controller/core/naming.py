@@ -82,11 +82,6 @@ def pod_labels(taskrun_name: str, attempt: int) -> dict[str, str]:
     }
 
 
-def pod_selector(taskrun_name: str) -> str:
-    """Label selector matching every attempt's pod of one TaskRun."""
-    return f"{LABEL_NAME}={make_safe_label_value(taskrun_name)},{LABEL_MANAGED_BY}={MANAGED_BY}"
-
-
 def owner_uid(pod: Mapping[str, Any]) -> str | None:
     """The uid of the TaskRun that controls ``pod``, or None if no TaskRun does.
 

@@ -161,17 +161,3 @@ async def test_log_tail_and_byte_limit(cluster: DevCluster, runs: Runs):
     assert tail == (b"line 7\nline 8\nline 9\n", True)
     assert limited == (b"line 0\n", False)
     assert cluster.call(cluster.store.get(PODS, runs.namespace, "logged-1"))
-
-
-async def test_list_pods_by_label(cluster: DevCluster, runs: Runs):
-    ours = owner(runs, "listed")
-    client = Client(Plain(cluster.url))
-    try:
-        for name, label in (("l-1", "yes"), ("l-2", "no")):
-            body = pod_body(name, ours)
-            body["metadata"]["labels"] = {"pick": label}
-            await client.create_pod(runs.namespace, body, ours)
-        picked = await client.list_pods(runs.namespace, "pick=yes")
-    finally:
-        await client.close()
-    assert [p["metadata"]["name"] for p in picked] == ["l-1"]
