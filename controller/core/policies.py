@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Protocol
 
-from pydantic import ValidationError
+from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError
 
 from controller.core import budget, naming, results
 from controller.core.clock import format_time, parse_optional
@@ -46,6 +46,7 @@ from taskrun.api import (
     DEFAULT_MAX_HOLD_SECONDS,
     DEFAULT_MAX_RESULT_BYTES,
     XCOM_SIDECAR_NAME,
+    OnFinishAction,
     Phase,
     Reason,
     TaskRunSpec,
@@ -284,7 +285,7 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
 
     # 6. The pod tells how the attempt stands; the controller's deadlines may end it early.
     outcome = pod_outcome(obs.pod, spec)
-    if not outcome.finished and exec_sidecar_waiting(obs.pod, _spec(obs.taskrun), settings):
+    if not outcome.finished and exec_sidecar_waiting(obs.pod, spec, settings):
         outcome = base_outcome(obs.pod, spec)
     deadline: datetime | None = None
     if not outcome.finished:
@@ -328,16 +329,23 @@ def _quiet_until(
     return created + timedelta(seconds=settings.pending_report_seconds)
 
 
-def exec_sidecar_waiting(
-    pod: Mapping[str, Any], spec: Mapping[str, Any], settings: CoreSettings
-) -> bool:
+class SidecarSpec(Protocol):
+    """What the result sidecar's state depends on: TaskRunSpec and FinishSpec both say it."""
+
+    @property
+    def do_xcom_push(self) -> bool: ...
+
+    @property
+    def base_container_name(self) -> str: ...
+
+
+def exec_sidecar_waiting(pod: Mapping[str, Any], spec: SidecarSpec, settings: CoreSettings) -> bool:
     """Exec mode: the base container is done while KPO's sidecar still sleeps."""
-    if settings.pod.xcom_mode != "exec" or not spec.get("doXcomPush"):
+    if settings.pod.xcom_mode != "exec" or not spec.do_xcom_push:
         return False
     if (pod.get("status") or {}).get("phase") != "Running":
         return False
-    base = spec.get("baseContainerName") or DEFAULT_BASE_CONTAINER_NAME
-    return terminated_state(container_status(pod, base)) is not None
+    return terminated_state(container_status(pod, spec.base_container_name)) is not None
 
 
 def current_attempt(status: Mapping[str, Any]) -> int:
@@ -372,16 +380,17 @@ def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, An
     actions: list[Action] = []
     wake: list[datetime] = []
     completed = parse_optional(current.get("completionTime")) or obs.now
+    spec = FinishSpec.read(_spec(obs.taskrun))
     pod = obs.pod
     if pod is not None and not _deleting(pod):
-        keep, until = _keep_pod(obs.taskrun, current, pod, completed, settings, obs.now)
+        keep, until = _keep_pod(obs.taskrun, spec, current, pod, completed, settings, obs.now)
         if until is not None:
             wake.append(until)
         if not keep:
-            actions.append(_delete(pod, _raw_spec_int(obs.taskrun, "terminationGracePeriod")))
-        elif exec_sidecar_waiting(pod, _spec(obs.taskrun), settings):
+            actions.append(_delete(pod, spec.termination_grace_period))
+        elif exec_sidecar_waiting(pod, spec, settings):
             actions.append(StopSidecar(pod=pod["metadata"]["name"], container=XCOM_SIDECAR_NAME))
-    ttl = _raw_spec_int(obs.taskrun, "ttlSecondsAfterFinished")
+    ttl = spec.ttl_seconds_after_finished
     if ttl is not None:
         expires = completed + timedelta(seconds=ttl)
         if obs.now >= expires:
@@ -391,16 +400,62 @@ def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, An
     return Decision(actions=actions, wake_at=min(wake) if wake else None)
 
 
+@dataclass(frozen=True)
+class FinishSpec:
+    """The part of the spec that deciding on a finished run reads, typed as TaskRunSpec's.
+
+    A finished run's spec need not validate as a whole (it may have ended InvalidSpec), and
+    the controller caches finished runs cut to these fields (``finished_view``): each field
+    is parsed on its own with its type in TaskRunSpec, and one the type refuses counts as
+    not given.
+    """
+
+    on_finish_action: OnFinishAction = OnFinishAction.DELETE_POD
+    ttl_seconds_after_finished: int | None = None
+    termination_grace_period: int | None = None
+    do_xcom_push: bool = False
+    base_container_name: str = DEFAULT_BASE_CONTAINER_NAME
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> FinishSpec:
+        values: dict[str, Any] = {}
+        for name, (alias, adapter) in _FINISH_FIELDS.items():
+            if raw.get(alias) is None:
+                continue
+            try:
+                values[name] = adapter.validate_python(raw[alias])
+            except ValidationError:
+                continue
+        return cls(**values)
+
+
+def _field_type(name: str) -> tuple[str, TypeAdapter[Any]]:
+    """A TaskRunSpec field's wire name and type, strict as the model is (a bool is no int).
+
+    Of its constraints only strictness is kept: a negative ttl still means "delete now".
+    """
+    info = TaskRunSpec.model_fields[name]
+    strictness = [m for m in info.metadata if isinstance(m, Strict)]
+    annotation: Any = Annotated[(info.annotation, *strictness)] if strictness else info.annotation
+    return str(info.alias), TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+_FINISH_FIELDS = {name: _field_type(name) for name in FinishSpec.__dataclass_fields__}
+
+
+def keeps_pod(action: OnFinishAction, succeeded: bool) -> bool:
+    """Whether ``onFinishAction`` keeps the pod of a run (or attempt) that ended thus."""
+    if action == OnFinishAction.KEEP_POD:
+        return True
+    if action == OnFinishAction.DELETE_SUCCEEDED_POD:
+        return not succeeded
+    return False
+
+
 # What deciding on a finished TaskRun reads (``_finished`` and ``_keep_pod``), and what the
 # controller reads to find its pod: a finished TaskRun is cached cut down to these, so
 # thousands of finished runs (with their results and log tails) cost little memory.
-FINISHED_SPEC_FIELDS = (
-    "onFinishAction",
-    "ttlSecondsAfterFinished",
-    "terminationGracePeriod",
-    "doXcomPush",
-    "baseContainerName",
-)
+FINISHED_SPEC_FIELDS = tuple(alias for alias, _ in _FINISH_FIELDS.values())
 FINISHED_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "generation")
 FINISHED_STATUS_FIELDS = ("phase", "reason", "podName", "startTime", "completionTime")
 
@@ -432,6 +487,7 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
 
 def _keep_pod(
     taskrun: Mapping[str, Any],
+    spec: FinishSpec,
     current: Mapping[str, Any],
     pod: Mapping[str, Any],
     completed: datetime,
@@ -441,9 +497,7 @@ def _keep_pod(
     """Whether a finished run's pod stays, and until when it is held for the log reader."""
     phase = _phase(current)
     pod_phase = (pod.get("status") or {}).get("phase")
-    done = pod_phase in ("Succeeded", "Failed") or exec_sidecar_waiting(
-        pod, _spec(taskrun), settings
-    )
+    done = pod_phase in ("Succeeded", "Failed") or exec_sidecar_waiting(pod, spec, settings)
     if not done or phase == Phase.CANCELLED:
         # A pod the controller gave up on is still running: keeping it would leave a zombie.
         return False, None
@@ -455,12 +509,7 @@ def _keep_pod(
         until = completed + timedelta(seconds=settings.max_hold_seconds)
         if now < until:
             return True, until
-    action = _spec(taskrun).get("onFinishAction") or "delete_pod"
-    if action == "keep_pod":
-        return True, None
-    if action == "delete_succeeded_pod":
-        return phase != Phase.SUCCEEDED, None
-    return False, None
+    return keeps_pod(spec.on_finish_action, succeeded=phase == Phase.SUCCEEDED), None
 
 
 def _end_without_pod(
@@ -623,7 +672,7 @@ def _attempt_over(
     """End the attempt: gather what the pod still holds, then status, then the pod."""
     pod = obs.pod
     if pod is not None and obs.gathered is None:
-        reads = _reads(pod, spec, _spec(obs.taskrun), settings, outcome)
+        reads = _reads(pod, spec, settings, outcome)
         if reads:
             return Decision(reads=reads)
     gathered = obs.gathered or Gathered()
@@ -632,7 +681,7 @@ def _attempt_over(
 
     phase, reason, message = outcome.phase, outcome.reason, outcome.message
     result_fields: Obj = {}
-    if spec.do_xcom_push and pod is not None and _result_ready(pod, obs, outcome, settings):
+    if spec.do_xcom_push and pod is not None and _result_ready(pod, spec, outcome, settings):
         result = _result(pod, gathered, settings)
         if result.text is not None:
             result_fields = {"result": result.text, "resultSize": result.size}
@@ -712,7 +761,7 @@ def _attempt_over(
         actions = _write(current, desired, obs)
         if pod is not None and not _deleting(pod):
             # A pod the controller gave up on may still run; it never stays.
-            keep = outcome.pod_done and spec.on_finish_action != "delete_pod"
+            keep = outcome.pod_done and keeps_pod(spec.on_finish_action, succeeded=False)
             if not keep:
                 actions.append(_delete(pod, spec.termination_grace_period))
         return Decision(actions=actions, wake_at=retry_at)
@@ -729,7 +778,6 @@ def _attempt_over(
 def _reads(
     pod: Mapping[str, Any],
     spec: TaskRunSpec,
-    raw_spec: Mapping[str, Any],
     settings: CoreSettings,
     outcome: Outcome,
 ) -> list[Read]:
@@ -746,7 +794,7 @@ def _reads(
                 )
             )
     if spec.do_xcom_push and settings.pod.xcom_mode == "exec":
-        if exec_sidecar_waiting(pod, raw_spec, settings):
+        if exec_sidecar_waiting(pod, spec, settings):
             reads.append(ReadResult(pod=name, container=XCOM_SIDECAR_NAME, via_exec=True))
     elif spec.do_xcom_push and outcome.pod_done:
         decoded = results.decode(results.termination_message(pod), settings.max_result_bytes)
@@ -760,10 +808,10 @@ def _reads(
 
 
 def _result_ready(
-    pod: Mapping[str, Any], obs: Observation, outcome: Outcome, settings: CoreSettings
+    pod: Mapping[str, Any], spec: TaskRunSpec, outcome: Outcome, settings: CoreSettings
 ) -> bool:
     if settings.pod.xcom_mode == "exec":
-        return exec_sidecar_waiting(pod, _spec(obs.taskrun), settings)
+        return exec_sidecar_waiting(pod, spec, settings)
     return outcome.pod_done
 
 
@@ -916,8 +964,3 @@ def _phase(status: Mapping[str, Any]) -> Phase | None:
         return Phase(status.get("phase"))
     except ValueError:
         return None
-
-
-def _raw_spec_int(taskrun: Mapping[str, Any], key: str) -> int | None:
-    value = _spec(taskrun).get(key)
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
