@@ -14,9 +14,9 @@ from typing import Literal
 
 import yaml
 
+from controller.core.actions import DEFAULT_PENDING_REPORT_SECONDS, CoreSettings
 from controller.core.budget import DEFAULT_MAX_STATUS_BYTES, MIN_MAX_STATUS_BYTES
 from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings, xcom_mode_for_server
-from controller.core.policies import DEFAULT_PENDING_REPORT_SECONDS, CoreSettings
 from controller.core.security import PolicySet
 from taskrun.api import (
     DEFAULT_LOG_TAIL_BYTES,

@@ -22,8 +22,7 @@ import kopf
 from controller import metrics
 from controller.config import Settings
 from controller.core import budget, naming, results
-from controller.core.clock import Clock, SystemClock, parse_optional
-from controller.core.policies import (
+from controller.core.actions import (
     CoreSettings,
     CreatePod,
     Decision,
@@ -31,17 +30,18 @@ from controller.core.policies import (
     DeleteTaskRun,
     EmitEvent,
     Gathered,
-    LogTail,
     Observation,
     PatchStatus,
     ReadEvents,
     ReadLogTail,
     ReadResult,
     StopSidecar,
-    attempt_pod_name,
-    decide,
-    finished_view,
 )
+from controller.core.attempt import attempt_pod_name
+from controller.core.clock import Clock, SystemClock, parse_optional
+from controller.core.disposal import finished_view
+from controller.core.policies import decide
+from controller.core.tails import LogTail
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict, too_large
 from controller.k8s import login as k8s_login
 from taskrun.api import (

@@ -11,14 +11,9 @@ from datetime import timedelta
 
 import pytest
 
+from controller.core.actions import CreatePod, EmitEvent, Observation, PatchStatus
 from controller.core.clock import FakeClock
-from controller.core.policies import (
-    CreatePod,
-    EmitEvent,
-    Observation,
-    PatchStatus,
-    decide,
-)
+from controller.core.policies import decide
 from controller.core.security import PolicySet
 from controller.handlers import Controller, _can_heal
 from controller.k8s import ApiError

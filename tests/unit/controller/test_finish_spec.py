@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controller.core.policies import FINISHED_SPEC_FIELDS, FinishSpec, keeps_pod
+from controller.core.disposal import FINISHED_SPEC_FIELDS, FinishSpec, keeps_pod
 from taskrun.api import OnFinishAction, TaskRunSpec, validate_spec
 
 
