@@ -12,11 +12,8 @@ from typing import Any
 from controller.core import budget, results
 from controller.core.podsettings import PodSettings
 from controller.core.security import PolicySet
-from controller.core.status import (
-    status_patch,
-)
+from controller.core.status import status_patch
 from controller.core.tails import READ_BYTES_FACTOR, LogTail
-from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
 from taskrun.api import (
     DEFAULT_LOG_TAIL_BYTES,
     DEFAULT_LOG_TAIL_LINES,

@@ -5,6 +5,7 @@ attempt in history, then retry or finish and dispose of the pod.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,8 +19,6 @@ from controller.core.actions import (
     ReadEvents,
     ReadLogTail,
     ReadResult,
-    delete_pod,
-    deleting,
     meta_of,
     name_of,
     phase_of,
@@ -27,26 +26,10 @@ from controller.core.actions import (
     write,
 )
 from controller.core.clock import format_time, parse_optional
-from controller.core.disposal import (
-    exec_sidecar_waiting,
-    finished,
-    keeps_pod,
-)
+from controller.core.disposal import exec_sidecar_waiting, finished, retry_disposal
 from controller.core.logs import log_pointer, logs_status
-from controller.core.status import (
-    Outcome,
-    container_status,
-    created_at,
-    has_started,
-    with_phase,
-)
-from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
-from taskrun.api import (
-    XCOM_SIDECAR_NAME,
-    Phase,
-    Reason,
-    TaskRunSpec,
-)
+from controller.core.status import Outcome, container_status, created_at, has_started, with_phase
+from taskrun.api import XCOM_SIDECAR_NAME, Phase, Reason, TaskRunSpec
 from taskrun.api.status import MAX_WARNINGS
 
 Obj = dict[str, Any]
@@ -107,100 +90,144 @@ def attempt_over(
     attempt = current_attempt(current)
     pod_name = (pod or {}).get("metadata", {}).get("name") or current.get("podName")
 
-    phase, reason, message = outcome.phase, outcome.reason, outcome.message
-    result_fields: Obj = {}
-    if spec.do_xcom_push and pod is not None and _result_ready(pod, spec, outcome, settings):
-        result = _result(pod, gathered, settings)
-        if result.text is not None:
-            result_fields = {"result": result.text, "resultSize": result.size}
-        if not result.ok:
-            if phase == Phase.SUCCEEDED:
-                phase, reason, message = Phase.FAILED, result.reason or reason, result.message or ""
-            else:
-                message = f"{message}; {result.message}"
-    warnings = _warnings(gathered.events)
-    if phase == Phase.FAILED and spec.log_events_on_failure and gathered.events:
-        message = (
-            message
-            + "\npod events:\n"
-            + "\n".join(
-                f"- {e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}"
-                for e in gathered.events
-            )
-        )
-
+    end, result_fields = _with_result(outcome, pod, spec, settings, gathered)
+    end = _with_pod_events(end, spec, gathered)
     fields: Obj = {
         **attempt_fields(obs, spec, attempt, pod_name),
         "exitCode": outcome.exit_code,
-        "warnings": warnings or current.get("warnings"),
+        "warnings": _warnings(gathered.events) or current.get("warnings"),
         **result_fields,
     }
     if pod_name and spec.effective_container_logs:
         fields["logs"] = logs_status(obs, spec, pod_name, gathered)
+    record = _record(attempt, pod_name, end, attempt_start(pod, current, obs.now), obs.now)
+    history = [*(current.get("history") or []), record]
+    end, history = _fit(current, end, fields, history, obs.now, settings.max_status_bytes)
+
+    if end.phase == Phase.FAILED and end.reason not in NOT_RETRIED and attempt <= spec.retries:
+        return _retry(obs, spec, current, end, fields, history, attempt)
+    if spec.retries > 0:
+        fields["history"] = history
+    desired = with_phase(current, end.phase, end.reason, end.message, obs.now, **fields)
+    actions = write(current, desired, obs)
+    finished_obs = Observation(taskrun={**obs.taskrun, "status": desired}, pod=pod, now=obs.now)
+    follow_up = finished(finished_obs, settings, desired)
+    return Decision(actions=actions + follow_up.actions, wake_at=follow_up.wake_at)
+
+
+def _with_result(
+    outcome: Outcome,
+    pod: Mapping[str, Any] | None,
+    spec: TaskRunSpec,
+    settings: CoreSettings,
+    gathered: Gathered,
+) -> tuple[Outcome, Obj]:
+    """The result's status fields; a result that cannot be taken fails a successful attempt."""
+    if not spec.do_xcom_push or pod is None or not _result_ready(pod, spec, outcome, settings):
+        return outcome, {}
+    result = _result(pod, gathered, settings)
+    fields: Obj = {}
+    if result.text is not None:
+        fields = {"result": result.text, "resultSize": result.size}
+    if result.ok:
+        return outcome, fields
+    if outcome.phase == Phase.SUCCEEDED:
+        return replace(
+            outcome,
+            phase=Phase.FAILED,
+            reason=result.reason or outcome.reason,
+            message=result.message or "",
+        ), fields
+    return replace(outcome, message=f"{outcome.message}; {result.message}"), fields
+
+
+def _with_pod_events(end: Outcome, spec: TaskRunSpec, gathered: Gathered) -> Outcome:
+    """A failed attempt's message lists the pod's events (KPO ``log_events_on_failure``)."""
+    if end.phase != Phase.FAILED or not spec.log_events_on_failure or not gathered.events:
+        return end
+    listed = "\n".join(
+        f"- {e.get('type', '')} {e.get('reason', '')}: {e.get('message', '')}"
+        for e in gathered.events
+    )
+    return replace(end, message=f"{end.message}\npod events:\n{listed}")
+
+
+def _record(attempt: int, pod_name: str | None, end: Outcome, started: str, now: datetime) -> Obj:
+    """The attempt's entry in status.history."""
     record = {
         "attempt": attempt,
         "podName": pod_name,
-        "phase": str(phase),
-        "reason": str(reason),
-        "message": message,
-        "exitCode": outcome.exit_code,
-        "startTime": attempt_start(pod, current, obs.now),
-        "completionTime": format_time(obs.now),
+        "phase": str(end.phase),
+        "reason": str(end.reason),
+        "message": end.message,
+        "exitCode": end.exit_code,
+        "startTime": started,
+        "completionTime": format_time(now),
     }
-    record = {k: v for k, v in record.items() if v is not None}
-    history = [*(current.get("history") or []), record]
+    return {k: v for k, v in record.items() if v is not None}
 
-    # The status must fit the budget as the API server encodes it: cut the conveniences,
-    # and if the result still does not fit, the attempt fails on it.
-    probe = with_phase(current, phase, reason, message, obs.now, **fields, history=history)
-    fitted = budget.fit(probe, settings.max_status_bytes)
+
+def _fit(
+    current: Mapping[str, Any],
+    end: Outcome,
+    fields: Obj,
+    history: list[Obj],
+    now: datetime,
+    max_status_bytes: int,
+) -> tuple[Outcome, list[Obj]]:
+    """The status must fit the budget as the API server encodes it: cut the conveniences
+    (in ``fields``), and if the result still does not fit, the attempt fails on it."""
+    probe = with_phase(current, end.phase, end.reason, end.message, now, **fields, history=history)
+    fitted = budget.fit(probe, max_status_bytes)
     if fitted.cut:
         for key in ("logs", "warnings"):
             if key in fields:
                 fields[key] = fitted.status.get(key)
         history = fitted.status.get("history") or history
-        message = fitted.status.get("message", message)
-        record = history[-1]
+        end = replace(end, message=fitted.status.get("message", end.message))
     if fitted.over is not None:
-        phase, reason, message = Phase.FAILED, fitted.over[0], fitted.over[1]
+        end = replace(end, phase=Phase.FAILED, reason=fitted.over[0], message=fitted.over[1])
         fields["result"] = fields["resultSize"] = None
-        record = {**record, "phase": str(phase), "reason": str(reason), "message": message}
+        record = {
+            **history[-1],
+            "phase": str(end.phase),
+            "reason": str(end.reason),
+            "message": end.message,
+        }
         history = [*history[:-1], record]
+    return end, history
 
-    if phase == Phase.FAILED and reason not in NOT_RETRIED and attempt <= spec.retries:
-        retry_at = obs.now + timedelta(
-            seconds=spec.effective_retry_backoff.delay_seconds(attempt + 1)
-        )
-        retry_message = (
-            f"attempt {attempt} failed ({reason}: {message.splitlines()[0]});"
-            f" attempt {attempt + 1} of {spec.retries + 1} at {format_time(retry_at)}"
-        )
-        desired = with_phase(
-            current,
-            Phase.PENDING,
-            Reason.RETRYING,
-            retry_message,
-            obs.now,
-            **fields,
-            history=history,
-            completionTime=None,
-            duration=None,
-        )
-        actions = write(current, desired, obs)
-        if pod is not None and not deleting(pod):
-            # A pod the controller gave up on may still run; it never stays.
-            keep = outcome.pod_done and keeps_pod(spec.on_finish_action, succeeded=False)
-            if not keep:
-                actions.append(delete_pod(pod, spec.termination_grace_period))
-        return Decision(actions=actions, wake_at=retry_at)
 
-    if spec.retries > 0:
-        fields["history"] = history
-    desired = with_phase(current, phase, reason, message, obs.now, **fields)
+def _retry(
+    obs: Observation,
+    spec: TaskRunSpec,
+    current: Mapping[str, Any],
+    end: Outcome,
+    fields: Obj,
+    history: list[Obj],
+    attempt: int,
+) -> Decision:
+    """Pending again until the next attempt is due; the failed attempt's pod goes."""
+    retry_at = obs.now + timedelta(seconds=spec.effective_retry_backoff.delay_seconds(attempt + 1))
+    retry_message = (
+        f"attempt {attempt} failed ({end.reason}: {end.message.splitlines()[0]});"
+        f" attempt {attempt + 1} of {spec.retries + 1} at {format_time(retry_at)}"
+    )
+    desired = with_phase(
+        current,
+        Phase.PENDING,
+        Reason.RETRYING,
+        retry_message,
+        obs.now,
+        **fields,
+        history=history,
+        completionTime=None,
+        duration=None,
+    )
     actions = write(current, desired, obs)
-    finished_obs = Observation(taskrun={**obs.taskrun, "status": desired}, pod=pod, now=obs.now)
-    follow_up = finished(finished_obs, settings, desired)
-    return Decision(actions=actions + follow_up.actions, wake_at=follow_up.wake_at)
+    if obs.pod is not None:
+        actions += retry_disposal(obs.pod, spec, end.pod_done)
+    return Decision(actions=actions, wake_at=retry_at)
 
 
 def _reads(

@@ -26,11 +26,7 @@ from controller.core.actions import (
     status_of,
 )
 from controller.core.clock import parse_optional
-from controller.core.status import (
-    container_status,
-    terminated_state,
-)
-from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
+from controller.core.status import container_status, terminated_state
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
@@ -201,3 +197,12 @@ def keep_pod(
         if now < until:
             return True, until
     return keeps_pod(spec.on_finish_action, succeeded=phase == Phase.SUCCEEDED), None
+
+
+def retry_disposal(pod: Mapping[str, Any], spec: TaskRunSpec, pod_done: bool) -> list[Action]:
+    """A retried attempt's pod: deleted unless it stopped on its own and the finish action
+    keeps a failed run's pod. A pod the controller gave up on may still run; it never stays.
+    """
+    if deleting(pod) or (pod_done and keeps_pod(spec.on_finish_action, succeeded=False)):
+        return []
+    return [delete_pod(pod, spec.termination_grace_period)]

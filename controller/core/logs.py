@@ -4,15 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.core.actions import (
-    Gathered,
-    Observation,
-    meta_of,
-)
+from controller.core.actions import Gathered, Observation, meta_of
 from controller.core.tails import count_lines
-from taskrun.api import (
-    TaskRunSpec,
-)
+from taskrun.api import TaskRunSpec
 
 Obj = dict[str, Any]
 

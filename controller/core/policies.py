@@ -35,10 +35,7 @@ from controller.core.attempt import (
     retry_due,
 )
 from controller.core.clock import format_time
-from controller.core.disposal import (
-    exec_sidecar_waiting,
-    finished,
-)
+from controller.core.disposal import exec_sidecar_waiting, finished
 from controller.core.pod import SpecError, build_pod
 from controller.core.security import check_pod, describe
 from controller.core.status import (
@@ -51,14 +48,7 @@ from controller.core.status import (
     started_at,
     with_phase,
 )
-from controller.core.tails import tail_of as tail_of  # re-exported: the Read answers
-from taskrun.api import (
-    Phase,
-    Reason,
-    TaskRunSpec,
-    format_validation_error,
-    validate_spec,
-)
+from taskrun.api import Phase, Reason, TaskRunSpec, format_validation_error, validate_spec
 
 Obj = dict[str, Any]
 
