@@ -12,7 +12,7 @@ from controller.core.policies import decide
 from controller.core.results import Result
 from controller.core.tails import LogTail
 from taskrun.api import Reason, TaskRunStatus
-from tests.unit.controller.test_policies import LATER, RUNNING_STATUS
+from tests.unit.controller.test_policies import LATER, RUNNING_STATUS, _apply
 from tests.unit.controller.test_status import pod, running, taskrun, terminated
 
 SETTINGS = CoreSettings()
@@ -26,26 +26,13 @@ GATHERED = Gathered(
 )
 
 
-def merged(status: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]:
-    """A JSON merge patch applied to the status (None removes a key)."""
-    out = dict(status)
-    for key, value in patch.items():
-        if value is None:
-            out.pop(key, None)
-        elif isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merged(out[key], value)
-        else:
-            out[key] = value
-    return out
-
-
 def written(tr: dict[str, Any], the_pod: dict[str, Any] | None, **obs: Any) -> list[dict]:
     """Each status ``decide`` writes for ``tr``, with the Read answers when it asks."""
     decision = decide(Observation(tr, the_pod, LATER, **obs), SETTINGS)
     if decision.reads:
         decision = decide(Observation(tr, the_pod, LATER, gathered=GATHERED, **obs), SETTINGS)
     status = tr.get("status") or {}
-    return [merged(status, a.patch) for a in decision.actions if isinstance(a, PatchStatus)]
+    return [_apply(status, a.patch) for a in decision.actions if isinstance(a, PatchStatus)]
 
 
 CASES = {
