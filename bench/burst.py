@@ -16,8 +16,8 @@ from typing import Any
 
 from bench.cluster import Api, gather_limited
 from bench.procstat import sample
+from taskrun.api import FINISHED_PHASES
 
-TERMINAL = {"Succeeded", "Failed", "Skipped", "Cancelled"}
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 ZERO_POD = {"runSeconds": 0, "logs": ""}
 
@@ -82,7 +82,7 @@ async def _observe(api: Api, obs: Observed, stop: asyncio.Event, n: int) -> None
             obj = event.get("object", {})
             name = obj.get("metadata", {}).get("name")
             phase = obj.get("status", {}).get("phase")
-            if name and phase in TERMINAL and name not in obs.run_terminal:
+            if name and phase in FINISHED_PHASES and name not in obs.run_terminal:
                 obs.run_terminal[name] = time.monotonic()
                 obs.phases[name] = phase
                 # All n, not all created so far: a paced run catches up between creates.

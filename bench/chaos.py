@@ -37,19 +37,27 @@ from typing import Any
 import aiohttp
 import yaml
 
+from taskrun.api import (
+    API_VERSION,
+    FINISHED_PHASES,
+    GROUP,
+    KIND,
+    LABEL_ATTEMPT,
+    PLURAL,
+    VERSION,
+    XCOM_RESULT_PATH,
+    OnFinishAction,
+)
+
 ROOT = Path(__file__).resolve().parent.parent
 CRD_PATH = ROOT / "crds" / "taskrun.yaml"
-GROUP, VERSION, PLURAL = "taskrun.dev", "v1alpha1", "taskruns"
 # Our own client's user agent: faults are scoped away from it, so the harness always sees
 # the truth while the controller does not.
 HARNESS_AGENT = "taskrun-chaos-harness/1"
 SCENARIO_ANNOTATION = "devcluster.taskrun.dev/scenario"
-RESULT_FILE = "/airflow/xcom/return.json"
-LABEL_ATTEMPT = "taskrun.dev/attempt"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 RETRIES = 30
 RETRIED_CODES = frozenset({429, 500, 502, 503, 504})
-TERMINAL = frozenset({"Succeeded", "Failed", "Skipped", "Cancelled"})
 # Above the sidecar's 4000-byte termination-message limit, so the log hand-over is used.
 LARGE_RESULT_BYTES = 6000
 
@@ -107,14 +115,14 @@ def make_case(index: int, kind: str, rng: random.Random, prefix: str = "chaos") 
     elif kind in ("result", "result-large"):
         text = _result_text(name, index, large=kind == "result-large")
         result = text.encode()
-        scenario.update(exitCode=0, files={RESULT_FILE: text})
+        scenario.update(exitCode=0, files={XCOM_RESULT_PATH: text})
         spec["doXcomPush"] = True
         expected = Expected("Succeeded", "Succeeded", 0, result)
     else:
         raise ValueError(f"unknown kind {kind!r}")
     if index % 5 == 0:
         # Kept pods make a restarted controller re-read finished pods, not only live ones.
-        spec["onFinishAction"] = "keep_pod"
+        spec["onFinishAction"] = OnFinishAction.KEEP_POD.value
     spec["annotations"] = {SCENARIO_ANNOTATION: json.dumps(scenario, ensure_ascii=False)}
     return Case(name, kind, spec, expected)
 
@@ -237,8 +245,8 @@ class Api:
         self, namespace: str, name: str, spec: Any, metadata: dict[str, Any] | None = None
     ) -> tuple[int, Any]:
         body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "TaskRun",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {"name": name, "namespace": namespace, **(metadata or {})},
             "spec": spec,
         }
@@ -670,7 +678,7 @@ async def warm_up(api: Api, namespace: str, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         obj = await api.get_taskrun(namespace, case.name)
-        if ((obj or {}).get("status") or {}).get("phase") in TERMINAL:
+        if ((obj or {}).get("status") or {}).get("phase") in FINISHED_PHASES:
             problems = check_outcome(case, obj)
             verdict = check_result(case, obj)
             if verdict:
@@ -781,14 +789,14 @@ async def run_chaos(cluster: Any, cfg: ChaosConfig, logdir: Path) -> ChaosFigure
 
         runs = await api.list_taskruns(cfg.namespace)
         figures.terminal_when_faults_stopped = sum(
-            (o.get("status") or {}).get("phase") in TERMINAL for o in runs.values()
+            (o.get("status") or {}).get("phase") in FINISHED_PHASES for o in runs.values()
         )
         while time.monotonic() - faults_stopped < cfg.settle_seconds:
             runs = await api.list_taskruns(cfg.namespace)
             pending = [
                 c
                 for c in cases
-                if (runs.get(c.name, {}).get("status") or {}).get("phase") not in TERMINAL
+                if (runs.get(c.name, {}).get("status") or {}).get("phase") not in FINISHED_PHASES
             ]
             if not pending:
                 break
@@ -873,7 +881,7 @@ def _tally(
     for case in cases:
         obj = runs.get(case.name)
         phase = ((obj or {}).get("status") or {}).get("phase")
-        if phase not in TERMINAL:
+        if phase not in FINISHED_PHASES:
             figures.not_terminal += 1
             figures.problems.append(f"{case.name}: not terminal ({phase})")
             continue

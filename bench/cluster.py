@@ -17,9 +17,9 @@ from typing import Any
 import aiohttp
 
 from devcluster import DevCluster
+from taskrun.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
-GROUP, VERSION, PLURAL = "taskrun.dev", "v1alpha1", "taskruns"
 CONTROLLER_AGENT = "kopf"  # kopf's user agent prefix; the controller's own client says taskrun
 
 
@@ -118,8 +118,8 @@ class Api:
 
     async def create_taskrun(self, namespace: str, name: str, spec: dict[str, Any]) -> dict:
         body = {
-            "apiVersion": f"{GROUP}/{VERSION}",
-            "kind": "TaskRun",
+            "apiVersion": API_VERSION,
+            "kind": KIND,
             "metadata": {"name": name, "namespace": namespace},
             "spec": spec,
         }

@@ -12,8 +12,9 @@ import json
 import sys
 import time
 
-from bench.cluster import GROUP, PLURAL, VERSION, Api, running_cluster, running_controller
+from bench.cluster import Api, running_cluster, running_controller
 from bench.procstat import sample
+from taskrun.api import GROUP, PLURAL, VERSION
 
 NAMESPACE = "exec-rss"
 

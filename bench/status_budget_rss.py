@@ -12,10 +12,11 @@ import json
 import time
 from typing import Any
 
-from bench.cluster import GROUP, PLURAL, VERSION, running_cluster, running_controller
+from bench.cluster import running_cluster, running_controller
 from bench.procstat import sample
 from controller.core import budget
 from devcluster.resources import NAMESPACES, ResourceKey
+from taskrun.api import GROUP, PLURAL, VERSION
 
 TASKRUNS = ResourceKey(GROUP, VERSION, PLURAL)
 SCENARIO = "devcluster.taskrun.dev/scenario"

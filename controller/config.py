@@ -14,20 +14,19 @@ from typing import Literal
 
 import yaml
 
+from controller.core.actions import DEFAULT_PENDING_REPORT_SECONDS, CoreSettings
 from controller.core.budget import DEFAULT_MAX_STATUS_BYTES, MIN_MAX_STATUS_BYTES
-from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings
-from controller.core.policies import (
-    DEFAULT_MAX_HOLD_SECONDS,
-    DEFAULT_PENDING_REPORT_SECONDS,
-    CoreSettings,
-)
-from controller.core.results import DEFAULT_MAX_RESULT_BYTES
+from controller.core.podsettings import XCOM_SIDECAR_IMAGE, PodSettings, xcom_mode_for_server
 from controller.core.security import PolicySet
+from taskrun.api import (
+    DEFAULT_LOG_TAIL_BYTES,
+    DEFAULT_LOG_TAIL_LINES,
+    DEFAULT_MAX_HOLD_SECONDS,
+    DEFAULT_MAX_RESULT_BYTES,
+)
 
 XcomSetting = Literal["native", "exec", "auto"]
 LogFormat = Literal["text", "json"]
-# Native sidecars (init containers with restartPolicy Always) are on by default from 1.29.
-NATIVE_SIDECAR_MIN_VERSION = (1, 29)
 
 
 class ConfigError(ValueError):
@@ -57,8 +56,8 @@ class Settings:
     xcom_mode: XcomSetting = "auto"
     xcom_sidecar_image: str = XCOM_SIDECAR_IMAGE
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
-    log_tail_lines: int = 100
-    log_tail_bytes: int = 16384
+    log_tail_lines: int = DEFAULT_LOG_TAIL_LINES
+    log_tail_bytes: int = DEFAULT_LOG_TAIL_BYTES
     max_status_bytes: int = DEFAULT_MAX_STATUS_BYTES
     security_policy: PolicySet = field(default_factory=PolicySet)
     security_policy_file: str | None = None
@@ -76,10 +75,7 @@ class Settings:
 
     def core(self, server_version: tuple[int, int] | None = None) -> CoreSettings:
         """The decision settings; ``auto`` xcom mode resolves against the server version."""
-        mode = self.xcom_mode
-        if mode == "auto":
-            native = server_version is None or server_version >= NATIVE_SIDECAR_MIN_VERSION
-            mode = "native" if native else "exec"
+        mode = xcom_mode_for_server(server_version) if self.xcom_mode == "auto" else self.xcom_mode
         return CoreSettings(
             pod=PodSettings(xcom_mode=mode, xcom_sidecar_image=self.xcom_sidecar_image),
             policies=self.security_policy,
@@ -176,19 +172,20 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--max-result-bytes",
         type=_positive,
         default=default("MAX_RESULT_BYTES", DEFAULT_MAX_RESULT_BYTES),
-        help="largest return.json accepted; larger ends ResultTooLarge (default 1048576)",
+        help="largest return.json accepted; larger ends ResultTooLarge"
+        f" (default {DEFAULT_MAX_RESULT_BYTES})",
     )
     parser.add_argument(
         "--log-tail-lines",
         type=_positive,
-        default=default("LOG_TAIL_LINES", 100),
-        help="lines of log kept in status.logs.tail (default 100)",
+        default=default("LOG_TAIL_LINES", DEFAULT_LOG_TAIL_LINES),
+        help=f"lines of log kept in status.logs.tail (default {DEFAULT_LOG_TAIL_LINES})",
     )
     parser.add_argument(
         "--log-tail-bytes",
         type=_positive,
-        default=default("LOG_TAIL_BYTES", 16384),
-        help="bytes of log kept in status.logs.tail (default 16384)",
+        default=default("LOG_TAIL_BYTES", DEFAULT_LOG_TAIL_BYTES),
+        help=f"bytes of log kept in status.logs.tail (default {DEFAULT_LOG_TAIL_BYTES})",
     )
     parser.add_argument(
         "--max-status-bytes",
@@ -202,7 +199,8 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--max-hold-seconds",
         type=float,
         default=default("MAX_HOLD_SECONDS", DEFAULT_MAX_HOLD_SECONDS),
-        help="longest a finished pod is kept for its log reader (default 600)",
+        help="longest a finished pod is kept for its log reader"
+        f" (default {DEFAULT_MAX_HOLD_SECONDS:g})",
     )
     parser.add_argument(
         "--pending-report-seconds",

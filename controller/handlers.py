@@ -9,12 +9,9 @@ progress annotations.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from collections import deque
 from collections.abc import Mapping
 from dataclasses import replace
-from datetime import datetime
 from typing import Any
 
 import kopf
@@ -22,8 +19,7 @@ import kopf
 from controller import metrics
 from controller.config import Settings
 from controller.core import budget, naming, results
-from controller.core.clock import Clock, SystemClock, parse_optional
-from controller.core.policies import (
+from controller.core.actions import (
     CoreSettings,
     CreatePod,
     Decision,
@@ -31,27 +27,38 @@ from controller.core.policies import (
     DeleteTaskRun,
     EmitEvent,
     Gathered,
-    LogTail,
     Observation,
     PatchStatus,
     ReadEvents,
     ReadLogTail,
     ReadResult,
     StopSidecar,
-    attempt_pod_name,
-    decide,
-    finished_view,
 )
+from controller.core.attempt import attempt_pod_name
+from controller.core.clock import Clock, SystemClock, parse_optional
+from controller.core.disposal import finished_view
+from controller.core.policies import decide
+from controller.core.refusals import create_can_heal, create_refusal
+from controller.core.tails import LogTail
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict, too_large
 from controller.k8s import login as k8s_login
-from taskrun.api import GROUP, PLURAL, VERSION, Phase, Reason
+from controller.workqueue import Key, WorkQueue
+from taskrun.api import (
+    FINISHED_PHASES,
+    GROUP,
+    KIND,
+    LABEL_MANAGED_BY,
+    MANAGED_BY,
+    PLURAL,
+    VERSION,
+    Phase,
+    Reason,
+)
 
 log = logging.getLogger(__name__)
 
-Key = tuple[str, str]
 # Reads then writes then re-reads: a pass needs at most a few rounds of decide().
 MAX_ROUNDS = 6
-ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 
 
 class Controller:
@@ -67,15 +74,13 @@ class Controller:
         # Finished TaskRuns are kept cut to what deciding on them reads (finished_view).
         self._taskruns: dict[Key, Mapping[str, Any]] = {}
         self._pods: dict[Key, dict[str, Any]] = {}
-        # The work queue, as client-go's: a key waits at most once, is reconciled by one
-        # worker at a time, and a trigger during its reconcile queues it once more.
-        self._queue: deque[Key] = deque()
-        self._queued: set[Key] = set()
-        self._active: set[Key] = set()
-        self._again: set[Key] = set()
-        self._workers: set[asyncio.Task[None]] = set()
-        self._timers: dict[Key, asyncio.TimerHandle] = {}
-        self._errors: dict[Key, int] = {}
+        self._queue = WorkQueue(
+            # looked up at each call: tests replace ``reconcile`` on the instance
+            lambda key: self.reconcile(key),
+            self._reconcile_failed,
+            settings.max_workers,
+            self.clock,
+        )
         # What was read at the end of an attempt (logs, result, events), by pod uid, kept
         # until a reconcile of the TaskRun completes: a failed status write is tried again
         # without reading every log (and the result) again.
@@ -116,15 +121,7 @@ class Controller:
 
     async def close(self) -> None:
         """Stop timers and reconciles, close the client session."""
-        for timer in self._timers.values():
-            timer.cancel()
-        self._timers.clear()
-        tasks = list(self._workers)
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await self._queue.close()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -145,9 +142,7 @@ class Controller:
             self._taskruns.pop(key, None)
             self._gathered.pop(key, None)
             self._count_phase(key, None)
-            timer = self._timers.pop(key, None)
-            if timer is not None:
-                timer.cancel()
+            self._queue.forget(key)
             return
         cached = self._taskruns.get(key)
         if _same_version(body, cached):
@@ -203,70 +198,16 @@ class Controller:
 
     def trigger(self, key: Key) -> None:
         """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
-        if key in self._active:
-            self._again.add(key)
-            return
-        if key in self._queued:
-            return
-        self._queued.add(key)
-        self._queue.append(key)
-        if len(self._workers) < self.settings.max_workers:
-            worker = asyncio.get_running_loop().create_task(self._work())
-            self._workers.add(worker)
-            worker.add_done_callback(self._workers.discard)
+        self._queue.trigger(key)
 
     async def drained(self) -> None:
         """Wait until nothing is queued or being reconciled (for tests)."""
-        while self._workers:
-            await asyncio.gather(*self._workers, return_exceptions=True)
+        await self._queue.drained()
 
-    async def _work(self) -> None:
-        """A worker: reconcile queued keys until the queue is empty, then exit.
-
-        Workers are started by ``trigger`` up to ``max_workers``: an idle controller holds
-        no task, and a start-up list of 10,000 TaskRuns holds 10,000 keys, not tasks.
-        """
-        while self._queue:
-            key = self._queue.popleft()
-            self._queued.discard(key)
-            self._active.add(key)
-            try:
-                await self._guarded(key)
-            finally:
-                self._active.discard(key)
-            if key in self._again:
-                self._again.discard(key)
-                self.trigger(key)
-
-    def _wake_at(self, key: Key, when: datetime | None) -> None:
-        old = self._timers.pop(key, None)
-        if old is not None:
-            old.cancel()
-        if when is None:
-            return
-        loop = asyncio.get_running_loop()
-        delay = max((when - self.clock.now()).total_seconds(), 0.0)
-        # The clock has second precision in status timestamps; a little slack avoids
-        # waking a hair early and finding nothing due yet.
-        self._timers[key] = loop.call_later(delay + 0.05, self.trigger, key)
-
-    async def _guarded(self, key: Key) -> None:
-        try:
-            await self.reconcile(key)
-            self._errors.pop(key, None)
-        except asyncio.CancelledError:
-            raise
-        except Exception as err:
-            count = self._errors.get(key, 0)
-            self._errors[key] = count + 1
-            delay = ERROR_BACKOFF_SECONDS[min(count, len(ERROR_BACKOFF_SECONDS) - 1)]
-            kind = "api" if isinstance(err, ApiError) else type(err).__name__
-            metrics.observe_reconcile_error(kind if kind == "api" else "internal")
-            log.warning("reconcile %s/%s failed (%s); again in %.0fs", *key, err, delay)
-            old = self._timers.pop(key, None)
-            if old is not None:
-                old.cancel()
-            self._timers[key] = asyncio.get_running_loop().call_later(delay, self.trigger, key)
+    def _reconcile_failed(self, key: Key, err: Exception, delay: float) -> None:
+        kind = "api" if isinstance(err, ApiError) else type(err).__name__
+        metrics.observe_reconcile_error(kind if kind == "api" else "internal")
+        log.warning("reconcile %s/%s failed (%s); again in %.0fs", *key, err, delay)
 
     # --- one pass: observe, decide, act ---------------------------------------------------
 
@@ -295,7 +236,7 @@ class Controller:
             if not again:
                 break
         self._gathered.pop(key, None)
-        self._wake_at(key, decision.wake_at)
+        self._queue.wake_at(key, decision.wake_at)
 
     async def _pod_of(
         self, taskrun: Mapping[str, Any]
@@ -309,10 +250,7 @@ class Controller:
         status = taskrun.get("status") or {}
         namespace = meta.get("namespace", "")
         phase = status.get("phase")
-        if phase in [str(p) for p in Phase if p.finished]:
-            pod_name = status.get("podName")
-        else:
-            pod_name = attempt_pod_name(taskrun)
+        pod_name = status.get("podName") if phase in FINISHED_PHASES else attempt_pod_name(taskrun)
         if not pod_name:
             return None, None
         pod = self._pods.get((namespace, pod_name))
@@ -399,10 +337,10 @@ class Controller:
                 except PodNameConflict as err:
                     return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
                 except ApiError as err:
-                    refused = _refusal(err)
+                    refused = create_refusal(err.status, err.message)
                     if refused is not None:
                         return replace(obs, create_error=refused), True
-                    if not _can_heal(err):
+                    if not create_can_heal(err.status):
                         raise
                     log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
                     words = f"the API server refused the pod ({err.status} {err.reason}): "
@@ -456,7 +394,7 @@ class Controller:
             created = parse_optional((after.get("metadata") or {}).get("creationTimestamp"))
             if created is not None:
                 metrics.observe_startup_latency((self.clock.now() - created).total_seconds())
-        if new in [str(p) for p in Phase if p.finished]:
+        if new in FINISHED_PHASES:
             started = parse_optional(status.get("startTime"))
             ended = parse_optional(status.get("completionTime"))
             duration = (ended - started).total_seconds() if started and ended else None
@@ -529,7 +467,7 @@ def _same_version(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> 
 
 def _owner_name(pod: Mapping[str, Any]) -> str | None:
     for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == "TaskRun":
+        if ref.get("controller") and ref.get("kind") == KIND:
             return str(ref.get("name"))
     return None
 
@@ -558,7 +496,7 @@ def register(
         "",
         "v1",
         "pods",
-        labels={naming.LABEL_MANAGED_BY: naming.MANAGED_BY},
+        labels={LABEL_MANAGED_BY: MANAGED_BY},
         id="pod",
         registry=registry,
     )
@@ -602,28 +540,3 @@ def configure(kopf_settings: kopf.OperatorSettings) -> kopf.OperatorSettings:
     kopf_settings.queueing.idle_timeout = 0.5
     kopf_settings.persistence.diffbase_storage = NoDiffBase()
     return kopf_settings
-
-
-def _refusal(err: ApiError) -> tuple[Reason, str] | None:
-    """A pod create the cluster will never accept, as a final reason; None when worth retrying.
-
-    400/422 are a bad pod. A 403 from Pod Security Admission is the cluster's own policy
-    and as final; other 403s (RBAC, quota) can heal and are retried with backoff.
-    """
-    if err.status in (400, 422):
-        return Reason.INVALID_SPEC, f"the API server refused the pod: {err.message}"
-    if err.status == 403 and "violates PodSecurity" in err.message:
-        return (
-            Reason.POLICY_DENIED,
-            f"the cluster's Pod Security admission refused the pod: {err.message}",
-        )
-    return None
-
-
-def _can_heal(err: ApiError) -> bool:
-    """A pod create refused for now: shown on the TaskRun (FailedCreate) and tried again.
-
-    403 (a missing service account, a quota, RBAC) and other 4xx; not 401 (our own
-    credentials, every request fails alike), 408 and 429 (transient: the client retried).
-    """
-    return 400 <= err.status < 500 and err.status not in (401, 408, 409, 429)

@@ -188,16 +188,6 @@ class Client:
                 return None
             raise
 
-    async def list_pods(self, namespace: str, label_selector: str) -> list[Any]:
-        """Pods in the namespace matching the selector."""
-        data = await self.request(
-            "GET",
-            f"/api/v1/namespaces/{namespace}/pods",
-            resource="pods",
-            params={"labelSelector": label_selector},
-        )
-        return list((data or {}).get("items") or [])
-
     async def delete_pod(
         self, namespace: str, name: str, uid: str | None, grace_seconds: int | None = None
     ) -> None:

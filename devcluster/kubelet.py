@@ -42,15 +42,17 @@ from devcluster.scenario import (
     ScenarioError,
     pod_scenario,
 )
+from taskrun.api import (
+    INLINE_RESULT_MAX_BYTES,
+    XCOM_INLINE_MAX_ENV,
+    XCOM_RESULT_PATH,
+    XCOM_SIDECAR_NAME,
+)
 
 log = logging.getLogger("devcluster.kubelet")
 
 NODE_NAME = "devcluster-node"
 NODE_IP = "172.18.0.2"
-XCOM_SIDECAR = "airflow-xcom-sidecar"
-XCOM_RETURN = "/airflow/xcom/return.json"
-XCOM_INLINE_MAX = 4000
-XCOM_INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 DEFAULT_GRACE_SECONDS = 30
 LEASE_NAMESPACE = "kube-node-lease"
@@ -451,10 +453,6 @@ class _Container:
 
 class _Gone(Exception):
     """The pod object no longer exists."""
-
-
-class _Interrupt(Exception):
-    pass
 
 
 class Kubelet:
@@ -1271,12 +1269,12 @@ class _PodRunner:
                 return self._on_sigterm(c)
             if c.got_int:
                 # KPO's exec-mode sidecar traps SIGINT and exits 0; others die of it.
-                if c.name == XCOM_SIDECAR and c.role == _ROLE_REGULAR:
+                if c.name == XCOM_SIDECAR_NAME and c.role == _ROLE_REGULAR:
                     return 0, "Completed"
                 return SIGINT_EXIT, "Error"
 
     def _on_sigterm(self, c: _Container) -> tuple[int, str]:
-        if c.name == XCOM_SIDECAR and c.role == _ROLE_SIDECAR:
+        if c.name == XCOM_SIDECAR_NAME and c.role == _ROLE_SIDECAR:
             self._xcom_handover(c)
             return 0, "Completed"
         if c.role == _ROLE_SIDECAR and c.scenario.exit_code is not None:
@@ -1293,11 +1291,11 @@ class _PodRunner:
                     return int(env.get("value") or "")
                 except ValueError:
                     break
-        return XCOM_INLINE_MAX
+        return INLINE_RESULT_MAX_BYTES
 
     def _xcom_handover(self, c: _Container) -> None:
         """The sidecar's contract (docs/architecture.md, "Results")."""
-        data = self.read_file(c, XCOM_RETURN) or b""
+        data = self.read_file(c, XCOM_RESULT_PATH) or b""
         path = c.spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
         if not data:
             message = b"none"
@@ -1313,10 +1311,10 @@ class _PodRunner:
         """The container's own behaviour, without signals."""
         sc = c.scenario
         text = sc.logs if sc.logs is not None else self._default_logs(c)
-        if c.name == XCOM_SIDECAR:
+        if c.name == XCOM_SIDECAR_NAME:
             text = ""  # its log is reserved for the hand-over
         lines = split_lines(text.encode())
-        if c.role == _ROLE_SIDECAR or (c.name == XCOM_SIDECAR and c.role == _ROLE_REGULAR):
+        if c.role == _ROLE_SIDECAR or (c.name == XCOM_SIDECAR_NAME and c.role == _ROLE_REGULAR):
             for line in lines:
                 self._log(c, line)
             await asyncio.Future()  # runs until it is told to stop

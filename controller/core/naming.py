@@ -7,13 +7,15 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-GROUP = "taskrun.dev"
-
-LABEL_NAME = "taskrun.dev/name"
-LABEL_ATTEMPT = "taskrun.dev/attempt"
-LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
-MANAGED_BY = "taskrun-controller"
-ANNOTATION_UID = "taskrun.dev/uid"
+from taskrun.api import (
+    ANNOTATION_UID,
+    GROUP,
+    KIND,
+    LABEL_ATTEMPT,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    MANAGED_BY,
+)
 
 MAX_NAME_LEN = 63
 MAX_LABEL_LEN = 63
@@ -80,11 +82,6 @@ def pod_labels(taskrun_name: str, attempt: int) -> dict[str, str]:
     }
 
 
-def pod_selector(taskrun_name: str) -> str:
-    """Label selector matching every attempt's pod of one TaskRun."""
-    return f"{LABEL_NAME}={make_safe_label_value(taskrun_name)},{LABEL_MANAGED_BY}={MANAGED_BY}"
-
-
 def owner_uid(pod: Mapping[str, Any]) -> str | None:
     """The uid of the TaskRun that controls ``pod``, or None if no TaskRun does.
 
@@ -95,7 +92,7 @@ def owner_uid(pod: Mapping[str, Any]) -> str | None:
         if (
             isinstance(ref, Mapping)
             and ref.get("controller")
-            and ref.get("kind") == "TaskRun"
+            and ref.get("kind") == KIND
             and str(ref.get("apiVersion", "")).startswith(f"{GROUP}/")
         ):
             uid = ref.get("uid")

@@ -16,26 +16,26 @@ from typing import Any
 
 from controller.core import naming
 from controller.core.podsettings import PodSettings
+from taskrun.api import (
+    ANNOTATION_UID,
+    API_VERSION,
+    DEFAULT_BASE_CONTAINER_NAME,
+    INLINE_RESULT_MAX_BYTES,
+    KIND,
+    XCOM_INLINE_MAX_ENV,
+    XCOM_MOUNT_PATH,
+    XCOM_RESULT_PATH,
+    XCOM_SIDECAR_NAME,
+    XCOM_VOLUME_NAME,
+)
 
 Obj = dict[str, Any]
 
-API_VERSION = "taskrun.dev/v1alpha1"
-KIND = "TaskRun"
-
-BASE_CONTAINER_NAME = "base"
-XCOM_VOLUME_NAME = "xcom"
-XCOM_MOUNT_PATH = "/airflow/xcom"
-XCOM_SIDECAR_NAME = "airflow-xcom-sidecar"
 TERMINATION_LOG = "/dev/termination-log"
-# The largest result the native sidecar puts in its termination message. The kubelet keeps
-# 4096 bytes of a container's message; the hand-over's own header ("inline:", the size, ":",
-# the sha256, ":") takes at most INLINE_HEADER_MAX_BYTES of them.
-INLINE_RESULT_MAX_BYTES = 4000
 # The kubelet also shares 12 KiB of termination messages among all of a pod's containers,
 # so with four or more containers an inline result would arrive cut: the pod builder
 # tells the sidecar its real budget through this variable.
 POD_TERMINATION_MESSAGES_BYTES = 12 * 1024
-INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"
 
 # What the native sidecar writes to its termination message (docs/architecture.md, "Results").
 HANDOVER_NONE = "none"
@@ -52,7 +52,7 @@ XCOM_SIDECAR_RESOURCES: Obj = {"requests": {"cpu": "1m", "memory": "10Mi"}}
 # which carries large results; a second SIGTERM must not start a second hand-over. The
 # paths are overridable only so that tests can run it outside a pod.
 NATIVE_XCOM_SCRIPT = f"""\
-result="${{TASKRUN_XCOM_RESULT_FILE:-{XCOM_MOUNT_PATH}/return.json}}"
+result="${{TASKRUN_XCOM_RESULT_FILE:-{XCOM_RESULT_PATH}}}"
 message="${{TASKRUN_XCOM_TERMINATION_LOG:-{TERMINATION_LOG}}}"
 hand_over() {{
   trap '' TERM
@@ -65,7 +65,7 @@ hand_over() {{
   size=$((size))
   sum=$(sha256sum < "$result")
   sum="${{sum%% *}}"
-  if [ "$size" -le "${{{INLINE_MAX_ENV}:-{INLINE_RESULT_MAX_BYTES}}}" ]; then
+  if [ "$size" -le "${{{XCOM_INLINE_MAX_ENV}:-{INLINE_RESULT_MAX_BYTES}}}" ]; then
     {{ printf '{HANDOVER_INLINE}%s:%s:' "$size" "$sum"; cat "$result"; }} > "$message"
   else
     cat "$result"
@@ -132,7 +132,7 @@ def build_pod(taskrun: Mapping[str, Any], attempt: int, settings: PodSettings | 
 
 def base_container_name(spec: Mapping[str, Any]) -> str:
     """The name of the container whose exit code and logs are the task's."""
-    return str(spec.get("baseContainerName") or BASE_CONTAINER_NAME)
+    return str(spec.get("baseContainerName") or DEFAULT_BASE_CONTAINER_NAME)
 
 
 # --- the operator's own pod (KPO's build_pod_request_obj before the merge) ---------------
@@ -457,7 +457,7 @@ def _add_xcom_sidecar(pod: Obj, settings: PodSettings) -> None:
         sidecar = xcom_sidecar(settings)
         spec["initContainers"] = [*(spec.get("initContainers") or []), sidecar]
         limit = inline_result_limit(len(spec["initContainers"]) + len(spec["containers"]))
-        sidecar["env"] = [{"name": INLINE_MAX_ENV, "value": str(limit)}]
+        sidecar["env"] = [{"name": XCOM_INLINE_MAX_ENV, "value": str(limit)}]
     else:
         spec["containers"].append(xcom_sidecar(settings))
 
@@ -490,7 +490,7 @@ def _claim(pod: Obj, meta: Mapping[str, Any], attempt: int) -> None:
     }
     metadata["annotations"] = {
         **(metadata.get("annotations") or {}),
-        naming.ANNOTATION_UID: meta["uid"],
+        ANNOTATION_UID: meta["uid"],
     }
     refs = metadata.get("ownerReferences") or []
     if not isinstance(refs, list):

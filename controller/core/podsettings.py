@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -39,17 +37,10 @@ class PodSettings:
 NATIVE_SIDECARS_SINCE = (1, 29)
 
 
-def xcom_mode_for_server(version: Mapping[str, Any]) -> XcomMode:
-    """``native`` when the API server's ``/version`` answer is 1.29 or later, else ``exec``.
+def xcom_mode_for_server(version: tuple[int, int] | None) -> XcomMode:
+    """``native`` when the API server is 1.29 or later, ``exec`` when it is older.
 
-    Unparseable versions give ``exec``: it works everywhere, only less well.
+    ``version`` is (major, minor) as the server's ``/version`` says it; None (it did not say,
+    or not in numbers) gives ``native``: supported servers are all 1.29 or later.
     """
-    try:
-        major = int(re.sub(r"\D", "", str(version.get("major", ""))))
-        minor = int(re.sub(r"\D", "", str(version.get("minor", ""))))
-    except ValueError:
-        match = re.match(r"v?(\d+)\.(\d+)", str(version.get("gitVersion", "")))
-        if not match:
-            return "exec"
-        major, minor = int(match[1]), int(match[2])
-    return "native" if (major, minor) >= NATIVE_SIDECARS_SINCE else "exec"
+    return "native" if version is None or version >= NATIVE_SIDECARS_SINCE else "exec"

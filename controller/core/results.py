@@ -16,9 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from taskrun.api import XCOM_SIDECAR_NAME, Reason
-
-DEFAULT_MAX_RESULT_BYTES = 1024 * 1024
+from taskrun.api import XCOM_RESULT_PATH, XCOM_SIDECAR_NAME, Reason
 
 
 @dataclass(frozen=True)
@@ -49,12 +47,11 @@ NO_RESULT = Result()
 # first (busybox's wc and sha256sum), so the controller can stop reading at the cap and
 # check that what arrived is the whole file.
 EMPTY_MARKER = "__airflow_xcom_result_empty__"
-RESULT_PATH = "/airflow/xcom/return.json"
 EXEC_READ_COMMAND = [
     "sh",
     "-c",
-    f"if [ -s {RESULT_PATH} ]; then wc -c {RESULT_PATH} && sha256sum {RESULT_PATH}"
-    f" && cat {RESULT_PATH}; else echo {EMPTY_MARKER}; fi",
+    f"if [ -s {XCOM_RESULT_PATH} ]; then wc -c {XCOM_RESULT_PATH} && sha256sum {XCOM_RESULT_PATH}"
+    f" && cat {XCOM_RESULT_PATH}; else echo {EMPTY_MARKER}; fi",
 ]
 # The two header lines: "<size> <path>" and "<sha256>  <path>".
 EXEC_HEADER_MAX_BYTES = 256
@@ -185,7 +182,7 @@ def check(data: bytes, max_bytes: int) -> Result:
         return Result(
             size=len(data),
             reason=Reason.RESULT_INVALID,
-            message=f"/airflow/xcom/return.json is not valid JSON: {err}",
+            message=f"{XCOM_RESULT_PATH} is not valid JSON: {err}",
         )
     return Result(text=text, size=len(data))
 
@@ -199,7 +196,7 @@ def _too_large(size: int, max_bytes: int) -> Result:
         size=size,
         reason=Reason.RESULT_TOO_LARGE,
         message=(
-            f"/airflow/xcom/return.json is {size} bytes, more than the allowed {max_bytes}"
+            f"{XCOM_RESULT_PATH} is {size} bytes, more than the allowed {max_bytes}"
             " bytes (--max-result-bytes)"
         ),
     )

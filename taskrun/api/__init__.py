@@ -12,7 +12,10 @@ from taskrun.api.kpo import (
     KPO_SPEC_FIELDS,
 )
 from taskrun.api.names import (
+    AIRFLOW_DAG_LABEL,
     AIRFLOW_IDENTITY_LABELS,
+    AIRFLOW_RUN_LABEL,
+    AIRFLOW_TASK_LABEL,
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
     ANNOTATION_SPEC_HASH,
@@ -36,6 +39,7 @@ from taskrun.api.names import (
     SHORT_NAMES,
     SINGULAR,
     VERSION,
+    XCOM_INLINE_MAX_ENV,
     XCOM_MOUNT_PATH,
     XCOM_RESULT_PATH,
     XCOM_SIDECAR_NAME,
@@ -71,7 +75,10 @@ def validate_spec(spec: dict[str, Any]) -> TaskRunSpec:
 
 
 __all__ = [
+    "AIRFLOW_DAG_LABEL",
     "AIRFLOW_IDENTITY_LABELS",
+    "AIRFLOW_RUN_LABEL",
+    "AIRFLOW_TASK_LABEL",
     "ANNOTATION_HOLD_POD",
     "ANNOTATION_LOGS_ACKED",
     "ANNOTATION_SPEC_HASH",
@@ -101,6 +108,7 @@ __all__ = [
     "SHORT_NAMES",
     "SINGULAR",
     "VERSION",
+    "XCOM_INLINE_MAX_ENV",
     "XCOM_MOUNT_PATH",
     "XCOM_RESULT_PATH",
     "XCOM_SIDECAR_NAME",

@@ -37,7 +37,16 @@ ANNOTATION_LOGS_ACKED = f"{GROUP}/logs-acked"
 # restarted worker reattaches only to a TaskRun it made, never to another of the same name.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 # The task-instance labels TaskRunOperator puts on the TaskRun itself (KPO's label names).
-AIRFLOW_IDENTITY_LABELS = ("dag_id", "task_id", "run_id", "try_number", "map_index")
+AIRFLOW_DAG_LABEL = "dag_id"
+AIRFLOW_TASK_LABEL = "task_id"
+AIRFLOW_RUN_LABEL = "run_id"
+AIRFLOW_IDENTITY_LABELS = (
+    AIRFLOW_DAG_LABEL,
+    AIRFLOW_TASK_LABEL,
+    AIRFLOW_RUN_LABEL,
+    "try_number",
+    "map_index",
+)
 
 # Defaults of spec fields and of the controller's flags.
 DEFAULT_STARTUP_TIMEOUT_SECONDS = 120
@@ -48,3 +57,6 @@ DEFAULT_MAX_HOLD_SECONDS = 600.0
 # The largest result the native sidecar hands over in its termination message: the kubelet
 # keeps 4096 bytes of a message and "inline:" takes 7.
 INLINE_RESULT_MAX_BYTES = 4000
+# How the pod builder tells the native sidecar its real inline budget (fewer bytes when the
+# pod has many containers: the kubelet shares 12 KiB of messages among them).
+XCOM_INLINE_MAX_ENV = "TASKRUN_XCOM_INLINE_MAX"

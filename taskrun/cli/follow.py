@@ -11,8 +11,12 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
-from taskrun.api import Phase
-from taskrun.api.annotations import HOLD_POD_ANNOTATION, LOGS_ACKED_ANNOTATION
+from taskrun.api import (
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    DEFAULT_BASE_CONTAINER_NAME,
+    Phase,
+)
 from taskrun.cli import render
 from taskrun.cli.client import ApiError, Client
 
@@ -232,18 +236,20 @@ class Follower:
     def ack_logs(self, taskrun: Obj) -> None:
         """Let the controller apply the finish action now that the log was read."""
         annotations = taskrun["metadata"].get("annotations") or {}
-        if annotations.get(HOLD_POD_ANNOTATION) != "true":
+        if annotations.get(ANNOTATION_HOLD_POD) != "true":
             return
         with contextlib.suppress(ApiError):
             self.client.patch(
                 self.namespace,
                 taskrun["metadata"]["name"],
-                {"metadata": {"annotations": {LOGS_ACKED_ANNOTATION: "true"}}},
+                {"metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}}},
             )
 
 
 def default_container(taskrun: Obj) -> str:
     spec, status = taskrun.get("spec") or {}, taskrun.get("status") or {}
     return str(
-        (status.get("logs") or {}).get("container") or spec.get("baseContainerName") or "base"
+        (status.get("logs") or {}).get("container")
+        or spec.get("baseContainerName")
+        or DEFAULT_BASE_CONTAINER_NAME
     )

@@ -15,13 +15,17 @@ from typing import Any, NoReturn
 
 import yaml
 
-from taskrun.api import API_VERSION, GROUP, KIND, PLURAL, Phase
-from taskrun.api.annotations import (
+from taskrun.api import (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_RUN_LABEL,
     AIRFLOW_TASK_LABEL,
-    HOLD_POD_ANNOTATION,
-    LOGS_ACKED_ANNOTATION,
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    API_VERSION,
+    GROUP,
+    KIND,
+    PLURAL,
+    Phase,
 )
 from taskrun.cli import render
 from taskrun.cli.client import ApiError, Client
@@ -34,7 +38,7 @@ PHASES = [p.value for p in Phase]
 OUTPUTS = ["json", "yaml", "name", "wide"]
 # Annotations of one run that a rerun must not inherit.
 RUN_ANNOTATIONS = (
-    LOGS_ACKED_ANNOTATION,
+    ANNOTATION_LOGS_ACKED,
     "kubectl.kubernetes.io/last-applied-configuration",
 )
 
@@ -245,7 +249,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     waiting = not args.no_wait
     if waiting and not args.quiet:
         # Keep the pod until its whole log is read (the logs hand-over, docs/architecture.md).
-        body["metadata"].setdefault("annotations", {})[HOLD_POD_ANNOTATION] = "true"
+        body["metadata"].setdefault("annotations", {})[ANNOTATION_HOLD_POD] = "true"
     created = api.create(ns, body)
     name = created["metadata"]["name"]
     if not waiting:
@@ -493,7 +497,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if annotations:
         new_meta["annotations"] = annotations
     if args.follow:
-        new_meta.setdefault("annotations", {})[HOLD_POD_ANNOTATION] = "true"
+        new_meta.setdefault("annotations", {})[ANNOTATION_HOLD_POD] = "true"
     body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": new_meta, "spec": spec}
     created = api.create(ns, body)
     if args.follow:

@@ -8,8 +8,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from taskrun.api import Phase
-from taskrun.api.annotations import AIRFLOW_DAG_LABEL, AIRFLOW_RUN_LABEL, AIRFLOW_TASK_LABEL
+from taskrun.api import AIRFLOW_DAG_LABEL, AIRFLOW_RUN_LABEL, AIRFLOW_TASK_LABEL, Phase
 
 Obj = Mapping[str, Any]
 

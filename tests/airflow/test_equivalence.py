@@ -27,11 +27,17 @@ from airflow.providers.cncf.kubernetes.secret import Secret
 from airflow.version import version as airflow_version
 from kubernetes.client import models as k8s
 
-from controller.core import naming
 from controller.core.pod import build_pod
 from controller.core.podsettings import PodSettings
 from taskrun.airflow import mapping
-from taskrun.api import XCOM_SIDECAR_NAME, validate_spec
+from taskrun.api import (
+    ANNOTATION_UID,
+    LABEL_ATTEMPT,
+    LABEL_MANAGED_BY,
+    LABEL_NAME,
+    XCOM_SIDECAR_NAME,
+    validate_spec,
+)
 from tests.airflow.conftest import needs_reference_kpo
 
 pytestmark = needs_reference_kpo()
@@ -572,7 +578,7 @@ def taskrun_pod(
 
 
 _SECRET_VOL = re.compile(r"^secretvol[0-9a-f-]{36}$")
-_OURS_LABELS = (naming.LABEL_NAME, naming.LABEL_ATTEMPT, naming.LABEL_MANAGED_BY)
+_OURS_LABELS = (LABEL_NAME, LABEL_ATTEMPT, LABEL_MANAGED_BY)
 
 
 def normalise(pod: dict[str, Any], *, strip_sidecar: bool) -> dict[str, Any]:
@@ -583,7 +589,7 @@ def normalise(pod: dict[str, Any], *, strip_sidecar: bool) -> dict[str, Any]:
     meta.pop("ownerReferences", None)
     for key in _OURS_LABELS:
         (meta.get("labels") or {}).pop(key, None)
-    (meta.get("annotations") or {}).pop(naming.ANNOTATION_UID, None)
+    (meta.get("annotations") or {}).pop(ANNOTATION_UID, None)
     spec = pod["spec"]
     renames: dict[str, str] = {}
     for volume in spec.get("volumes") or []:

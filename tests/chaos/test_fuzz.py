@@ -33,7 +33,6 @@ from hypothesis import HealthCheck, given, settings
 
 from bench.chaos import (
     HARNESS_AGENT,
-    TERMINAL,
     Api,
     ControllerProcess,
     controller_agents,
@@ -41,6 +40,7 @@ from bench.chaos import (
     wait_for_watch,
     warm_up,
 )
+from taskrun.api import FINISHED_PHASES
 
 _SCALE = int(os.environ.get("TASKRUN_FUZZ_EXAMPLES", "0"))
 
@@ -125,7 +125,9 @@ class Rig:
         if out.status != 201:
             outcome = f"refused {out.status}"
         else:
-            outcome = f"{out.phase}/{out.reason}" if out.phase in TERMINAL else "not terminal"
+            outcome = (
+                f"{out.phase}/{out.reason}" if out.phase in FINISHED_PHASES else "not terminal"
+            )
         category = category or sample.category
         self.outcomes.append((category, outcome, len(out.requests), out.seconds))
 
@@ -174,7 +176,7 @@ class Rig:
             deadline = started + TERMINAL_WITHIN
             while time.monotonic() < deadline:
                 final = await self.api.get_taskrun(namespace, sample.name)
-                if ((final or {}).get("status") or {}).get("phase") in TERMINAL:
+                if ((final or {}).get("status") or {}).get("phase") in FINISHED_PHASES:
                     self.settled.append((namespace, len(self.cluster.requests)))
                     break
                 await asyncio.sleep(0.05)
@@ -212,7 +214,7 @@ def judge(sample: Sample, out: Outcome) -> None:
         )
         return
     assert sample.category != "invalid" or sample.cluster_only, f"the CRD admitted: {what}"
-    assert out.phase in TERMINAL, f"not terminal {TERMINAL_WITHIN} s after create: {what}"
+    assert out.phase in FINISHED_PHASES, f"not terminal {TERMINAL_WITHIN} s after create: {what}"
     if sample.category == "valid":
         # Even with 0 in skipOnExitCode: KPO checks it only for a pod that did not succeed.
         assert out.phase == "Succeeded", what

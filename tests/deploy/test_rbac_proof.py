@@ -42,11 +42,11 @@ from controller_run import (
 from deploy_helpers import ROOT, render
 from rbac_check import Access, Grant, Rule, denied, rules_from_manifest, unused
 
+from taskrun.api import FINISHED_PHASES
 from testcluster import Cluster, rbac
 
 pytestmark = pytest.mark.timeout(240)
 
-TERMINAL = {"Succeeded", "Failed", "Skipped", "Cancelled"}
 # Grants the base ClusterRole carries for paths this run cannot reach, each with the
 # reason. Keep this empty unless a path truly cannot be driven on devcluster.
 NOT_EXERCISED: dict[Grant, str] = {}
@@ -223,7 +223,9 @@ def all_finished(k: Kubectl, namespace: str = NAMESPACE) -> dict[str, str] | Non
     status = {i["metadata"]["name"]: i.get("status") or {} for i in items}
     # The ttl TaskRun is gone once its TTL deleted it: that is its way of finishing.
     expected = {t["metadata"]["name"] for t in TASKRUNS} - {"ttl"}
-    if set(status) != expected or not all(s.get("phase") in TERMINAL for s in status.values()):
+    if set(status) != expected or not all(
+        s.get("phase") in FINISHED_PHASES for s in status.values()
+    ):
         return None
     return {name: f"{s['phase']}/{s.get('reason')}" for name, s in status.items()}
 

@@ -125,7 +125,7 @@ async def test_many_keys_share_at_most_max_workers_tasks(recorded):
                 },
             },
         )
-    assert len(controller._workers) == controller.settings.max_workers
+    assert len(controller._queue.workers) == controller.settings.max_workers
     await settle(controller)
     assert sorted(seen) == sorted(("ns", f"t{i}") for i in range(200))
-    assert not controller._workers and not controller._queue
+    assert not controller._queue.workers and not controller._queue.waiting

@@ -11,6 +11,7 @@ import pytest
 from controller.core import naming
 from controller.k8s import ApiError, Client, PodNameConflict
 from devcluster import DevCluster
+from taskrun.api import ANNOTATION_UID
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll
 
@@ -54,7 +55,7 @@ def pod_body(name: str, owner_uid: str) -> dict:
         "kind": "Pod",
         "metadata": {
             "name": name,
-            "annotations": {naming.ANNOTATION_UID: owner_uid},
+            "annotations": {ANNOTATION_UID: owner_uid},
             "ownerReferences": [
                 {
                     "apiVersion": "taskrun.dev/v1alpha1",
@@ -166,17 +167,3 @@ async def test_log_tail_and_byte_limit(cluster: Cluster, runs: Runs):
     assert tail == (b"line 7\nline 8\nline 9\n", True)
     assert limited == (b"line 0\n", False)
     assert runs.pod("logged-1")
-
-
-async def test_list_pods_by_label(cluster: Cluster, runs: Runs):
-    ours = owner(runs, "listed")
-    client = Client(cluster.credentials())
-    try:
-        for name, label in (("l-1", "yes"), ("l-2", "no")):
-            body = pod_body(name, ours)
-            body["metadata"]["labels"] = {"pick": label}
-            await client.create_pod(runs.namespace, body, ours)
-        picked = await client.list_pods(runs.namespace, "pick=yes")
-    finally:
-        await client.close()
-    assert [p["metadata"]["name"] for p in picked] == ["l-1"]

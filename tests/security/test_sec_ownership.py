@@ -15,6 +15,7 @@ import pytest
 from controller.core import naming
 from controller.core.pod import build_pod
 from controller.handlers import Controller
+from taskrun.api import ANNOTATION_UID
 from tests.integration.conftest import SCENARIO, TASKRUNS, Runs, poll, stays
 
 RESULT = "/airflow/xcom/return.json"
@@ -110,5 +111,5 @@ def test_owns_table(refs: list[dict], annotation: str | None, owned: bool) -> No
     ]
     meta: dict = {"ownerReferences": full}
     if annotation is not None:
-        meta["annotations"] = {naming.ANNOTATION_UID: annotation}
+        meta["annotations"] = {ANNOTATION_UID: annotation}
     assert naming.owns({"metadata": meta}, "me") is owned

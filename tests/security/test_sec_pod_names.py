@@ -87,7 +87,7 @@ def test_a_short_taskrun_cannot_take_a_long_one_s_pod(controller: Controller, ru
 
 
 def test_a_pod_made_under_the_old_scheme_is_still_found_after_an_upgrade() -> None:
-    from controller.core.policies import attempt_pod_name
+    from controller.core.attempt import attempt_pod_name
 
     old = old_scheme(LONG, 1)
     running = {"metadata": {"name": LONG}, "status": {"phase": "Running", "attempts": 1}}

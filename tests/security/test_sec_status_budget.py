@@ -214,8 +214,9 @@ def test_a_failed_status_write_does_not_read_the_logs_again(small_budget: Contro
 
 
 def test_a_refused_status_write_ends_status_too_large_and_disposes_of_the_pod() -> None:
+    from controller.core.actions import DeletePod, Observation, PatchStatus
     from controller.core.clock import parse_time
-    from controller.core.policies import DeletePod, Observation, PatchStatus, decide
+    from controller.core.policies import decide
     from tests.unit.controller.test_policies import SETTINGS
     from tests.unit.controller.test_status import T0, pod, taskrun, terminated
 

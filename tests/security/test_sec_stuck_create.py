@@ -11,17 +11,12 @@ from datetime import timedelta
 
 import pytest
 
+from controller.core.actions import CreatePod, EmitEvent, Observation, PatchStatus
 from controller.core.clock import FakeClock
-from controller.core.policies import (
-    CreatePod,
-    EmitEvent,
-    Observation,
-    PatchStatus,
-    decide,
-)
+from controller.core.policies import decide
+from controller.core.refusals import create_can_heal
 from controller.core.security import PolicySet
-from controller.handlers import Controller, _can_heal
-from controller.k8s import ApiError
+from controller.handlers import Controller
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 from tests.unit.controller.test_policies import SETTINGS
@@ -100,8 +95,8 @@ def test_a_refusal_that_heals_lets_the_run_go_on(lenient: Controller, runs: Runs
     ],
 )
 def test_which_refusals_are_shown_and_tried_again(status: int, heals: bool):
-    # 400 and 422 never get here: _refusal makes them InvalidSpec first.
-    assert _can_heal(ApiError(status, "X", "m")) is heals
+    # 400 and 422 never get here: create_refusal makes them InvalidSpec first.
+    assert create_can_heal(status) is heals
 
 
 T0 = FakeClock().now()

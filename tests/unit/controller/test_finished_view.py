@@ -8,16 +8,12 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from controller.core.actions import CoreSettings, Observation
 from controller.core.clock import FakeClock
+from controller.core.disposal import finished_view
 from controller.core.podsettings import PodSettings
-from controller.core.policies import (
-    ACK_ANNOTATION,
-    HOLD_ANNOTATION,
-    CoreSettings,
-    Observation,
-    decide,
-    finished_view,
-)
+from controller.core.policies import decide
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
 NOW = FakeClock(T0).now()
@@ -52,7 +48,9 @@ specs = st.fixed_dictionaries(
     },
 )
 annotations = st.dictionaries(
-    st.sampled_from([HOLD_ANNOTATION, ACK_ANNOTATION, "kubectl.kubernetes.io/last-applied"]),
+    st.sampled_from(
+        [ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, "kubectl.kubernetes.io/last-applied"]
+    ),
     st.sampled_from(["true", "false", "{...}"]),
 )
 pods = st.one_of(

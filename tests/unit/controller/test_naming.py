@@ -98,16 +98,13 @@ def test_make_safe_label_value_is_always_valid(value: str) -> None:
     assert LABEL_VALUE.match(got.lstrip("-")), got
 
 
-def test_pod_labels_and_selector() -> None:
+def test_pod_labels() -> None:
     labels = naming.pod_labels("run.one", 2)
     assert labels == {
         "taskrun.dev/name": "run.one",
         "taskrun.dev/attempt": "2",
         "app.kubernetes.io/managed-by": "taskrun-controller",
     }
-    assert naming.pod_selector("run.one") == (
-        "taskrun.dev/name=run.one,app.kubernetes.io/managed-by=taskrun-controller"
-    )
 
 
 def owned(*refs: dict[str, object]) -> dict[str, object]:

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.handlers import _refusal
-from controller.k8s import ApiError
+from controller.core.refusals import create_refusal
 from taskrun.api.reasons import Reason
 
 PSA = (
@@ -34,7 +33,7 @@ PSA = (
     ],
 )
 def test_refusal(status: int, reason: str, message: str, expected: Reason | None) -> None:
-    refused = _refusal(ApiError(status, reason, message))
+    refused = create_refusal(status, message)
     if expected is None:
         assert refused is None
     else:

@@ -14,13 +14,13 @@ from typing import Any
 import pytest
 
 from controller.core.pod import (
-    INLINE_RESULT_MAX_BYTES,
     KPO_XCOM_CMD,
     NATIVE_XCOM_SCRIPT,
     build_pod,
     inline_result_limit,
 )
 from controller.core.podsettings import PodSettings
+from taskrun.api import INLINE_RESULT_MAX_BYTES
 
 META = {"name": "run", "namespace": "ns", "uid": "u"}
 XCOM_MOUNT = {"name": "xcom", "mountPath": "/airflow/xcom"}

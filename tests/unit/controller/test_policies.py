@@ -8,8 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.core.clock import FakeClock, format_time
-from controller.core.policies import (
+from controller.core.actions import (
     CoreSettings,
     CreatePod,
     Decision,
@@ -17,16 +16,16 @@ from controller.core.policies import (
     DeleteTaskRun,
     EmitEvent,
     Gathered,
-    LogTail,
     Observation,
     PatchStatus,
     ReadEvents,
     ReadLogTail,
     ReadResult,
-    decide,
-    tail_of,
 )
+from controller.core.clock import FakeClock, format_time
+from controller.core.policies import decide
 from controller.core.results import Result
+from controller.core.tails import LogTail, tail_of
 from taskrun.api import Reason
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 

@@ -6,8 +6,7 @@ import hashlib
 
 import pytest
 
-from controller.core.podsettings import PodSettings
-from controller.core.policies import (
+from controller.core.actions import (
     CoreSettings,
     DeletePod,
     Gathered,
@@ -15,8 +14,9 @@ from controller.core.policies import (
     PatchStatus,
     ReadResult,
     StopSidecar,
-    decide,
 )
+from controller.core.podsettings import PodSettings
+from controller.core.policies import decide
 from controller.core.results import EMPTY_MARKER, Result, from_exec
 from tests.unit.controller.test_policies import FINISHED, LATER, RUNNING_STATUS, finish, patched
 from tests.unit.controller.test_status import pod, running, taskrun, terminated

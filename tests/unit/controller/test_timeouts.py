@@ -6,8 +6,9 @@ from datetime import timedelta
 
 import pytest
 
+from controller.core.actions import DeletePod, Gathered, Observation, PatchStatus
 from controller.core.clock import FakeClock, format_time, parse_optional, parse_time
-from controller.core.policies import DeletePod, Gathered, Observation, PatchStatus, decide
+from controller.core.policies import decide
 from tests.unit.controller.test_policies import RUNNING_STATUS, SETTINGS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, waiting
 

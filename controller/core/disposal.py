@@ -1,0 +1,208 @@
+"""What becomes of a finished run's pod (kept, held for its log reader, or deleted) and of the
+run itself (ttlSecondsAfterFinished), from the typed part of its spec.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Protocol
+
+from pydantic import ConfigDict, Strict, TypeAdapter, ValidationError
+
+from controller.core.actions import (
+    Action,
+    CoreSettings,
+    Decision,
+    DeleteTaskRun,
+    Observation,
+    StopSidecar,
+    delete_pod,
+    deleting,
+    meta_of,
+    phase_of,
+    spec_of,
+    status_of,
+)
+from controller.core.clock import parse_optional
+from controller.core.status import container_status, terminated_state
+from taskrun.api import (
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    DEFAULT_BASE_CONTAINER_NAME,
+    XCOM_SIDECAR_NAME,
+    OnFinishAction,
+    Phase,
+    TaskRunSpec,
+)
+
+Obj = dict[str, Any]
+
+
+class SidecarSpec(Protocol):
+    """What the result sidecar's state depends on: TaskRunSpec and FinishSpec both say it."""
+
+    @property
+    def do_xcom_push(self) -> bool: ...
+
+    @property
+    def base_container_name(self) -> str: ...
+
+
+def exec_sidecar_waiting(pod: Mapping[str, Any], spec: SidecarSpec, settings: CoreSettings) -> bool:
+    """Exec mode: the base container is done while KPO's sidecar still sleeps."""
+    if settings.pod.xcom_mode != "exec" or not spec.do_xcom_push:
+        return False
+    if (pod.get("status") or {}).get("phase") != "Running":
+        return False
+    return terminated_state(container_status(pod, spec.base_container_name)) is not None
+
+
+@dataclass(frozen=True)
+class FinishSpec:
+    """The part of the spec that deciding on a finished run reads, typed as TaskRunSpec's.
+
+    A finished run's spec need not validate as a whole (it may have ended InvalidSpec), and
+    the controller caches finished runs cut to these fields (``finished_view``): each field
+    is parsed on its own with its type in TaskRunSpec, and one the type refuses counts as
+    not given.
+    """
+
+    on_finish_action: OnFinishAction = OnFinishAction.DELETE_POD
+    ttl_seconds_after_finished: int | None = None
+    termination_grace_period: int | None = None
+    do_xcom_push: bool = False
+    base_container_name: str = DEFAULT_BASE_CONTAINER_NAME
+
+    @classmethod
+    def read(cls, raw: Mapping[str, Any]) -> FinishSpec:
+        values: dict[str, Any] = {}
+        for name, (alias, adapter) in _FINISH_FIELDS.items():
+            if raw.get(alias) is None:
+                continue
+            try:
+                values[name] = adapter.validate_python(raw[alias])
+            except ValidationError:
+                continue
+        return cls(**values)
+
+
+def _field_type(name: str) -> tuple[str, TypeAdapter[Any]]:
+    """A TaskRunSpec field's wire name and type, strict as the model is (a bool is no int).
+
+    Of its constraints only strictness is kept: a negative ttl still means "delete now".
+    """
+    info = TaskRunSpec.model_fields[name]
+    strictness = [m for m in info.metadata if isinstance(m, Strict)]
+    annotation: Any = Annotated[(info.annotation, *strictness)] if strictness else info.annotation
+    return str(info.alias), TypeAdapter(annotation, config=ConfigDict(strict=True))
+
+
+_FINISH_FIELDS = {name: _field_type(name) for name in FinishSpec.__dataclass_fields__}
+
+
+def keeps_pod(action: OnFinishAction, succeeded: bool) -> bool:
+    """Whether ``onFinishAction`` keeps the pod of a run (or attempt) that ended thus."""
+    if action == OnFinishAction.KEEP_POD:
+        return True
+    if action == OnFinishAction.DELETE_SUCCEEDED_POD:
+        return not succeeded
+    return False
+
+
+# What deciding on a finished TaskRun reads (``finished`` and ``keep_pod``), and what the
+# controller reads to find its pod: a finished TaskRun is cached cut down to these, so
+# thousands of finished runs (with their results and log tails) cost little memory.
+FINISHED_SPEC_FIELDS = tuple(alias for alias, _ in _FINISH_FIELDS.values())
+
+
+FINISHED_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "generation")
+
+
+FINISHED_STATUS_FIELDS = ("phase", "reason", "podName", "startTime", "completionTime")
+
+
+def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``taskrun`` cut to what deciding on it reads once it has finished; as is otherwise.
+
+    ``decide`` gives the same decision for both (a property test holds it to that).
+    """
+    status = status_of(taskrun)
+    phase = phase_of(status)
+    if phase is None or not phase.finished:
+        return taskrun
+    meta = meta_of(taskrun)
+    annotations = meta.get("annotations") or {}
+    kept_annotations = {
+        k: annotations[k] for k in (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED) if k in annotations
+    }
+    spec = spec_of(taskrun)
+    view: dict[str, Any] = {
+        "metadata": {k: meta[k] for k in FINISHED_META_FIELDS if k in meta},
+        "spec": {k: spec[k] for k in FINISHED_SPEC_FIELDS if k in spec},
+        "status": {k: status[k] for k in FINISHED_STATUS_FIELDS if k in status},
+    }
+    if kept_annotations:
+        view["metadata"]["annotations"] = kept_annotations
+    return view
+
+
+def finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any]) -> Decision:
+    actions: list[Action] = []
+    wake: list[datetime] = []
+    completed = parse_optional(current.get("completionTime")) or obs.now
+    spec = FinishSpec.read(spec_of(obs.taskrun))
+    pod = obs.pod
+    if pod is not None and not deleting(pod):
+        keep, until = keep_pod(obs.taskrun, spec, current, pod, completed, settings, obs.now)
+        if until is not None:
+            wake.append(until)
+        if not keep:
+            actions.append(delete_pod(pod, spec.termination_grace_period))
+        elif exec_sidecar_waiting(pod, spec, settings):
+            actions.append(StopSidecar(pod=pod["metadata"]["name"], container=XCOM_SIDECAR_NAME))
+    ttl = spec.ttl_seconds_after_finished
+    if ttl is not None:
+        expires = completed + timedelta(seconds=ttl)
+        if obs.now >= expires:
+            actions.append(DeleteTaskRun(uid=meta_of(obs.taskrun).get("uid")))
+        else:
+            wake.append(expires)
+    return Decision(actions=actions, wake_at=min(wake) if wake else None)
+
+
+def keep_pod(
+    taskrun: Mapping[str, Any],
+    spec: FinishSpec,
+    current: Mapping[str, Any],
+    pod: Mapping[str, Any],
+    completed: datetime,
+    settings: CoreSettings,
+    now: datetime,
+) -> tuple[bool, datetime | None]:
+    """Whether a finished run's pod stays, and until when it is held for the log reader."""
+    phase = phase_of(current)
+    pod_phase = (pod.get("status") or {}).get("phase")
+    done = pod_phase in ("Succeeded", "Failed") or exec_sidecar_waiting(pod, spec, settings)
+    if not done or phase == Phase.CANCELLED:
+        # A pod the controller gave up on is still running: keeping it would leave a zombie.
+        return False, None
+    annotations = meta_of(taskrun).get("annotations") or {}
+    if (
+        annotations.get(ANNOTATION_HOLD_POD) == "true"
+        and annotations.get(ANNOTATION_LOGS_ACKED) != "true"
+    ):
+        until = completed + timedelta(seconds=settings.max_hold_seconds)
+        if now < until:
+            return True, until
+    return keeps_pod(spec.on_finish_action, succeeded=phase == Phase.SUCCEEDED), None
+
+
+def retry_disposal(pod: Mapping[str, Any], spec: TaskRunSpec, pod_done: bool) -> list[Action]:
+    """A retried attempt's pod: deleted unless it stopped on its own and the finish action
+    keeps a failed run's pod. A pod the controller gave up on may still run; it never stays.
+    """
+    if deleting(pod) or (pod_done and keeps_pod(spec.on_finish_action, succeeded=False)):
+        return []
+    return [delete_pod(pod, spec.termination_grace_period)]
