@@ -25,6 +25,7 @@ from controller.core.results import EXEC_READ_COMMAND
 from controller.k8s import Client
 from devcluster import DevCluster
 from devcluster.pytest_plugin import wait_for
+from testcluster import Cluster
 from tests.integration.conftest import ROOT, SCENARIO, TASKRUNS
 
 MIB = 1024 * 1024
@@ -142,16 +143,16 @@ def _vm_hwm(pid: int) -> int:
 
 
 @pytest.fixture(scope="module")
-def cluster(devcluster: DevCluster) -> DevCluster:
+def dev(devcluster: DevCluster) -> DevCluster:
     devcluster.apply_file(ROOT / "crds" / "taskrun.yaml")
     return devcluster
 
 
 @pytest.fixture
-def exec_controller(cluster: DevCluster, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+def exec_controller(dev: DevCluster, tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m controller --xcom-mode=exec`` as a process of its own, so its memory is
     its own (devcluster, holding the file, lives in this process)."""
-    kubeconfig = cluster.write_kubeconfig(tmp_path / "kubeconfig")
+    kubeconfig = dev.write_kubeconfig(tmp_path / "kubeconfig")
     since = time.time()
     proc = subprocess.Popen(
         [
@@ -173,7 +174,7 @@ def exec_controller(cluster: DevCluster, tmp_path: Path) -> Iterator[subprocess.
                 proc.poll() is not None
                 or any(
                     r.started >= since
-                    for r in cluster.requests.filter(verb="list", resource="pods", code=200)
+                    for r in dev.requests.filter(verb="list", resource="pods", code=200)
                 )
             ),
             timeout=30,
@@ -191,8 +192,11 @@ def exec_controller(cluster: DevCluster, tmp_path: Path) -> Iterator[subprocess.
 
 
 @pytest.mark.timeout(120)
+@pytest.mark.devcluster_only(
+    "reads the controller's peak RSS while devcluster's exec, in this process, streams 128 MiB"
+)
 def test_a_huge_exec_result_leaves_the_controllers_memory_flat(
-    cluster: DevCluster, devcluster_ns: str, exec_controller: subprocess.Popen[bytes]
+    kube: Cluster, dev: DevCluster, devcluster_ns: str, exec_controller: subprocess.Popen[bytes]
 ) -> None:
     size_mib = 128
     content = {"parts": ['"', {"text": "a" * 1024, "repeat": size_mib * 1024}, '"']}
@@ -208,10 +212,10 @@ def test_a_huge_exec_result_leaves_the_controllers_memory_flat(
         },
     }
     before = _vm_hwm(exec_controller.pid)
-    cluster.call(cluster.store.create(TASKRUNS, devcluster_ns, body))
+    kube.create(TASKRUNS, devcluster_ns, body)
 
     def status() -> dict:
-        found = cluster.call(cluster.store.get(TASKRUNS, devcluster_ns, "huge"))
+        found = kube.get(TASKRUNS, devcluster_ns, "huge")
         return found.get("status") or {}
 
     wait_for(lambda: status().get("phase") == "Failed", timeout=90, what="the run to fail")

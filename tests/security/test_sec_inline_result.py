@@ -26,10 +26,10 @@ from hypothesis import strategies as st
 from controller.core.pod import NATIVE_XCOM_SCRIPT, inline_header_bytes, inline_result_limit
 from controller.core.results import LogHandOver, Result, decode, from_exec, from_log
 from controller.handlers import Controller
-from devcluster import DevCluster
 from devcluster.kubelet import POD_TERMINATION_MESSAGES_MAX, termination_message
 from taskrun.api import Reason
-from tests.integration.conftest import ROOT, Runs, run_controller
+from testcluster import Cluster
+from tests.integration.conftest import Runs, run_controller
 
 RESULT = "/airflow/xcom/return.json"
 CAP = 1024 * 1024
@@ -170,13 +170,7 @@ def test_the_sidecar_script_sends_what_the_controller_verifies(
 
 
 @pytest.fixture(scope="module")
-def cluster(devcluster: DevCluster) -> DevCluster:
-    devcluster.apply_file(ROOT / "crds" / "taskrun.yaml")
-    return devcluster
-
-
-@pytest.fixture(scope="module")
-def native(cluster: DevCluster) -> Iterator[Controller]:
+def native(cluster: Cluster) -> Iterator[Controller]:
     with run_controller(cluster, xcom_mode="native") as running:
         yield running
 
@@ -187,9 +181,9 @@ def _file(data: bytes) -> dict[str, str]:
 
 @pytest.mark.parametrize("padding", [0, 6000], ids=["inline", "log"])
 def test_a_result_that_is_not_utf8_ends_result_invalid(
-    cluster: DevCluster, devcluster_ns: str, native: Controller, padding: int
+    cluster: Cluster, kube_ns: str, native: Controller, padding: int
 ) -> None:
-    runs = Runs(cluster, devcluster_ns)
+    runs = Runs(cluster, kube_ns)
     data = NOT_UTF8 + b" " * padding
     runs.create("latin1", {"files": {RESULT: _file(data)}, "runSeconds": 0.05}, doXcomPush=True)
     status = runs.wait_finished("latin1")
@@ -198,9 +192,9 @@ def test_a_result_that_is_not_utf8_ends_result_invalid(
 
 
 def test_a_valid_inline_result_still_arrives_byte_for_byte(
-    cluster: DevCluster, devcluster_ns: str, native: Controller
+    cluster: Cluster, kube_ns: str, native: Controller
 ) -> None:
-    runs = Runs(cluster, devcluster_ns)
+    runs = Runs(cluster, kube_ns)
     data = '{"name": "café", "sep": "\u2028"}'.encode()
     runs.create("utf8", {"files": {RESULT: _file(data)}, "runSeconds": 0.05}, doXcomPush=True)
     status = runs.wait_finished("utf8")
@@ -208,10 +202,11 @@ def test_a_valid_inline_result_still_arrives_byte_for_byte(
     assert status["result"].encode() == data
 
 
-def test_exec_mode_refuses_a_result_that_is_not_utf8(
-    cluster: DevCluster, devcluster_ns: str
-) -> None:
-    runs = Runs(cluster, devcluster_ns)
+def test_exec_mode_refuses_a_result_that_is_not_utf8(cluster: Cluster, kube_ns: str) -> None:
+    runs = Runs(cluster, kube_ns)
+    # The grant docs/operations.md tells exec-mode users to add in their overlay.
+    rule = {"apiGroups": [""], "resources": ["pods/exec"], "verbs": ["get", "create"]}
+    cluster.grant_controller("taskrun-controller-exec", [rule])
     with run_controller(cluster, xcom_mode="exec"):
         runs.create(
             "latin1", {"files": {RESULT: _file(NOT_UTF8)}, "runSeconds": 0.05}, doXcomPush=True

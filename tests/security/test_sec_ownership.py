@@ -15,7 +15,6 @@ import pytest
 from controller.core import naming
 from controller.core.pod import build_pod
 from controller.handlers import Controller
-from devcluster.resources import PODS
 from tests.integration.conftest import SCENARIO, TASKRUNS, Runs, poll, stays
 
 RESULT = "/airflow/xcom/return.json"
@@ -57,7 +56,7 @@ def test_a_precreated_pod_with_the_managed_by_label_is_not_adopted(
     controller: Controller, runs: Runs
 ) -> None:
     pod = planted_pod(runs.namespace, "victim")
-    created = runs.cluster.call(runs.cluster.store.create(PODS, runs.namespace, pod))
+    created = runs.cluster.create("pods", runs.namespace, pod)
     pod_name = created["metadata"]["name"]
     assert pod_name == naming.pod_name("victim", 1)
     poll(lambda: (runs.pod(pod_name) or {}).get("status", {}).get("phase") == "Succeeded")
@@ -78,13 +77,19 @@ def test_a_pod_orphaned_by_a_deleted_taskrun_of_the_same_name_is_not_adopted(
     pod_name = naming.pod_name("victim", 1)
     planted = runs.pod(pod_name)
     assert planted is not None
-    runs.cluster.call(
-        runs.cluster.store.delete(TASKRUNS, runs.namespace, "victim", propagation_policy="Orphan")
+    runs.cluster.request(
+        "DELETE",
+        runs.cluster.resource(TASKRUNS).path(runs.namespace, "victim"),
+        body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"},
     )
+    # On a real cluster the garbage collector removes the ownerReference, and first has to
+    # notice the TaskRun resource: its discovery of new resources runs every 30 s.
     poll(
         lambda: (
             runs.get("victim") is None and not runs.pod(pod_name)["metadata"].get("ownerReferences")
-        )
+        ),
+        timeout=8 if runs.cluster.flavor == "devcluster" else 60,
+        what="the TaskRun gone and its pod orphaned (by the garbage collector)",
     )
     runs.cluster.requests.clear()
     runs.create("victim", doXcomPush=True)

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from controller.core import budget
 from controller.handlers import Controller
-from devcluster import DevCluster
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 
 BUDGET = 64 * 1024
@@ -141,7 +141,7 @@ def test_fit_without_a_result_always_fits(tail: str, warnings: list, messages: l
 
 
 @pytest.fixture(scope="module")
-def small_budget(cluster: DevCluster) -> Iterator[Controller]:
+def small_budget(cluster: Cluster) -> Iterator[Controller]:
     with run_controller(cluster, max_status_bytes=BUDGET) as running:
         yield running
 
@@ -190,10 +190,11 @@ def test_many_container_tails_are_cut_to_fit(small_budget: Controller, runs: Run
     assert final["logs"]["tail"].endswith(line)
 
 
+@pytest.mark.devcluster_only("injects API faults (devcluster.faults) into the status writes")
 def test_a_failed_status_write_does_not_read_the_logs_again(small_budget: Controller, runs: Runs):
     runs.create("again", scenario={"logs": "hello\n", "runSeconds": 0.3})
     runs.wait_status("again", lambda s: s.get("phase") == "Running")
-    faults = runs.cluster.faults
+    faults = runs.cluster.devcluster.faults
     faults.error_codes, faults.namespaces = (422,), frozenset({runs.namespace})
     faults.resources, faults.verbs = frozenset({"taskruns"}), frozenset({"patch"})
     faults.error_rate = 1.0

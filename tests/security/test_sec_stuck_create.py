@@ -22,8 +22,7 @@ from controller.core.policies import (
 from controller.core.security import PolicySet
 from controller.handlers import Controller, _can_heal
 from controller.k8s import ApiError
-from devcluster import DevCluster
-from devcluster.resources import EVENTS, SERVICEACCOUNTS
+from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 from tests.unit.controller.test_policies import SETTINGS
 
@@ -32,14 +31,14 @@ MISSING = 'serviceaccount "ghost" not found'
 
 
 @pytest.fixture(scope="module")
-def lenient(cluster: DevCluster) -> Iterator[Controller]:
+def lenient(cluster: Cluster) -> Iterator[Controller]:
     """A controller whose policy allows any service account: the cluster decides."""
     with run_controller(cluster, security_policy=ANY_ACCOUNT) as running:
         yield running
 
 
 def events_of(runs: Runs, name: str) -> list[dict]:
-    items = runs.cluster.call(runs.cluster.store.list(EVENTS, runs.namespace))
+    items = runs.events()
     return [e for e in items if e["involvedObject"].get("name") == name]
 
 
@@ -79,8 +78,12 @@ def test_a_refusal_that_heals_lets_the_run_go_on(lenient: Controller, runs: Runs
         serviceAccountName="late",
     )
     runs.wait_status("late-account", lambda s: s.get("reason") == "FailedCreate")
-    account = {"metadata": {"name": "late", "namespace": runs.namespace}}
-    runs.cluster.call(runs.cluster.store.create(SERVICEACCOUNTS, runs.namespace, account))
+    account = {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": "late", "namespace": runs.namespace},
+    }
+    runs.cluster.create("serviceaccounts", runs.namespace, account)
     final = runs.wait_finished("late-account", timeout=10)
     assert final["phase"] == "Succeeded", final
 

@@ -23,6 +23,7 @@ from controller.k8s import Client
 from devcluster import DevCluster
 from devcluster.logs import LogStore
 from devcluster.resources import NAMESPACES, PODS
+from testcluster import Cluster
 from tests.integration.conftest import Runs, run_controller
 
 # Line breaks of every kind Python knows, and characters of every UTF-8 length.
@@ -181,22 +182,12 @@ def test_a_huge_last_line_costs_few_reads(log_server: LogServer) -> None:
 # --- end to end: a TaskRun's status.logs.tail ----------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def cluster(devcluster: DevCluster) -> DevCluster:
-    from tests.integration.conftest import ROOT
-
-    devcluster.apply_file(ROOT / "crds" / "taskrun.yaml")
-    return devcluster
-
-
-def test_a_taskruns_tail_ends_with_the_logs_last_lines(
-    cluster: DevCluster, devcluster_ns: str
-) -> None:
+def test_a_taskruns_tail_ends_with_the_logs_last_lines(cluster: Cluster, kube_ns: str) -> None:
     # 90 KB in lines of 3 KB: more than the first read of the window takes.
     text = "".join(f"line {i} é" + "x" * 3000 + "\n" for i in range(30))
     text += "progress 1\rprogress 2\n"
     text += '{"msg": "a\u2028b"}\n' + "last line\n"
-    runs = Runs(cluster, devcluster_ns)
+    runs = Runs(cluster, kube_ns)
     with run_controller(cluster, log_tail_lines=5, log_tail_bytes=16384):
         runs.create("tail", {"logs": text, "runSeconds": 0.05})
         status = runs.wait_finished("tail")
