@@ -82,10 +82,14 @@ def test_a_pod_orphaned_by_a_deleted_taskrun_of_the_same_name_is_not_adopted(
     orphan = {"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": "Orphan"}
     path = runs.cluster.resource(TASKRUNS).path(runs.namespace, "victim")
     runs.cluster.request("DELETE", path, body=orphan)
+    # On a real cluster the garbage collector removes the ownerReference, and first has to
+    # notice the TaskRun resource: its discovery of new resources runs every 30 s.
     poll(
         lambda: (
             runs.get("victim") is None and not runs.pod(pod_name)["metadata"].get("ownerReferences")
-        )
+        ),
+        timeout=8 if runs.cluster.flavor == "devcluster" else 60,
+        what="the TaskRun gone and its pod orphaned (by the garbage collector)",
     )
     runs.cluster.requests.clear()
     runs.create("victim", doXcomPush=True)
