@@ -168,6 +168,8 @@ class StopSidecar:
 
     pod: str
     container: str
+    # The pod's uid: one SIGINT per pod, however many reconciles see it before its exit.
+    uid: str | None = None
 
 
 @dataclass(frozen=True)
@@ -377,7 +379,10 @@ def _finished(obs: Observation, settings: CoreSettings, current: Mapping[str, An
         if not keep:
             actions.append(_delete(pod, _raw_spec_int(obs.taskrun, "terminationGracePeriod")))
         elif exec_sidecar_waiting(pod, _spec(obs.taskrun), settings):
-            actions.append(StopSidecar(pod=pod["metadata"]["name"], container=XCOM_SIDECAR_NAME))
+            meta = pod["metadata"]
+            actions.append(
+                StopSidecar(pod=meta["name"], container=XCOM_SIDECAR_NAME, uid=meta.get("uid"))
+            )
     ttl = _raw_spec_int(obs.taskrun, "ttlSecondsAfterFinished")
     if ttl is not None:
         expires = completed + timedelta(seconds=ttl)
