@@ -88,6 +88,10 @@ class Controller:
         # Pods we asked to delete whose DELETED event has not come yet: events already in
         # flight still show them alive, and must not make us delete them twice.
         self._deleting: set[str] = set()
+        # Pods whose exec-mode sidecar was sent its SIGINT: the pod shows the exit only
+        # once the node has written it and the watch has brought it, and reconciles in
+        # between (any event of the pod or run) must not send the kill again.
+        self._stopped_sidecars: set[str] = set()
         # Phase of every known TaskRun, for the running / pending gauges.
         self._phases: dict[Key, str | None] = {}
         self._gauges: dict[str | None, dict[str, int]] = {"Running": {}, "Pending": {}}
@@ -184,6 +188,7 @@ class Controller:
         if event_type == "DELETED":
             self._pods.pop(pod_key, None)
             self._deleting.discard(meta.get("uid", ""))
+            self._stopped_sidecars.discard(meta.get("uid", ""))
         else:
             cached = self._pods.get(pod_key)
             if _same_version(body, cached):
@@ -372,10 +377,14 @@ class Controller:
             elif isinstance(action, DeleteTaskRun):
                 await client.delete_taskrun(namespace, name, action.uid)
             elif isinstance(action, StopSidecar):
+                if action.uid in self._stopped_sidecars:
+                    continue
                 try:
                     await client.exec(
                         namespace, action.pod, action.container, results.EXEC_KILL_COMMAND
                     )
+                    if action.uid:
+                        self._stopped_sidecars.add(action.uid)
                 except ApiError as err:
                     # The pod may be gone or the sidecar already stopped; a kept pod whose
                     # sidecar still sleeps is retried on its next event.

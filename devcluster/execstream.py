@@ -39,14 +39,24 @@ def wants_spdy(request: web.Request) -> bool:
 
 
 async def websocket(
-    request: web.Request, command: list[str], run: Run, *, stdout: bool, stderr: bool
+    request: web.Request,
+    command: list[str],
+    run: Run,
+    *,
+    stdout: bool,
+    stderr: bool,
+    opened: Callable[[], object] | None = None,
 ) -> web.WebSocketResponse:
-    """Answer over WebSocket: stdout, stderr, then the status, then close."""
+    """Answer over WebSocket: stdout, stderr, then the status, then close.
+
+    ``opened`` is called once the 101 is out (devcluster records the request then)."""
     ws = web.WebSocketResponse(protocols=WEBSOCKET_PROTOCOLS)
     if not ws.can_prepare(request).ok:
         raise bad_request("Upgrade request required (exec is served over WebSocket or SPDY)")
     outcome = run()
     await ws.prepare(request)
+    if opened is not None:
+        opened()
     if stdout and outcome.stdout:
         view = memoryview(outcome.stdout)
         try:

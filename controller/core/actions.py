@@ -122,6 +122,8 @@ class StopSidecar:
 
     pod: str
     container: str
+    # The pod's uid: one SIGINT per pod, however many reconciles see it before its exit.
+    uid: str | None = None
 
 
 @dataclass(frozen=True)

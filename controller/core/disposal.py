@@ -161,7 +161,10 @@ def finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any
         if not keep:
             actions.append(delete_pod(pod, spec.termination_grace_period))
         elif exec_sidecar_waiting(pod, spec, settings):
-            actions.append(StopSidecar(pod=pod["metadata"]["name"], container=XCOM_SIDECAR_NAME))
+            meta = pod["metadata"]
+            actions.append(
+                StopSidecar(pod=meta["name"], container=XCOM_SIDECAR_NAME, uid=meta.get("uid"))
+            )
     ttl = spec.ttl_seconds_after_finished
     if ttl is not None:
         expires = completed + timedelta(seconds=ttl)

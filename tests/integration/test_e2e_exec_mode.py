@@ -8,9 +8,12 @@ so this is the controller's own exec client against an API server, end to end.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
+from controller import k8s
+from controller.core import results
 from controller.handlers import Controller
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
@@ -76,6 +79,37 @@ def test_a_kept_pod_ends_with_its_sidecar_stopped(exec_controller: Controller, r
         what="the kept pod to end Succeeded",
     )
     # read the result, then `kill -s SIGINT 1` in the sidecar
+    assert _execs(runs) == [101, 101]
+
+
+def test_an_event_during_the_sidecar_stop_sends_no_second_kill(
+    exec_controller: Controller, runs: Runs, monkeypatch: pytest.MonkeyPatch
+):
+    # The kill returns before the pod shows the sidecar's exit (the node writes pods/status,
+    # the watch brings it later); a pod event in that window reconciles the run again with
+    # the sidecar still shown running. Played here deterministically: an event right after
+    # the kill. The sidecar has its SIGINT: it must not be sent another (on the real API
+    # server, 1 run in 2 sent one, refused 400 once the sidecar had exited).
+    exec_once = k8s.Client.exec
+
+    async def exec_then_event(self: k8s.Client, *args: Any, **kwargs: Any) -> bytes:
+        out = await exec_once(self, *args, **kwargs)
+        if args[3] == results.EXEC_KILL_COMMAND:
+            exec_controller.trigger((runs.namespace, "racy"))
+        return out
+
+    monkeypatch.setattr(k8s.Client, "exec", exec_then_event)
+    runs.create(
+        "racy",
+        scenario={"files": {RESULT: "7"}, "runSeconds": 0.2},
+        doXcomPush=True,
+        onFinishAction="keep_pod",
+    )
+    assert runs.wait_finished("racy")["result"] == "7"
+    poll(
+        lambda: (runs.pod("racy-1") or {}).get("status", {}).get("phase") == "Succeeded",
+        what="the kept pod to end Succeeded",
+    )
     assert _execs(runs) == [101, 101]
 
 

@@ -70,8 +70,11 @@ def test_a_kept_pod_gets_its_sidecar_stopped(action, code, stop):
 
 def test_a_restart_stops_a_sidecar_still_sleeping_in_a_kept_pod():
     tr = taskrun(status=FINISHED, doXcomPush=True, onFinishAction="keep_pod")
-    decision = decide(Observation(tr, sleeping(0), LATER), EXEC)
-    assert decision.actions == [StopSidecar("run-1", "airflow-xcom-sidecar")]
+    pod = sleeping(0)
+    decision = decide(Observation(tr, pod, LATER), EXEC)
+    # the pod's uid: the controller sends one SIGINT per pod, whatever reconciles follow
+    uid = pod["metadata"].get("uid")
+    assert decision.actions == [StopSidecar("run-1", "airflow-xcom-sidecar", uid)]
 
 
 def test_a_failed_base_container_is_judged_by_its_exit_code():
