@@ -286,9 +286,7 @@ class StructuralSchema:
         self._partial: dict[frozenset[str], Any] = {}
         self._clean: dict[tuple[str, str], dict[str, Any]] = {}
         # metadata is the apiserver's own: the CRD's defaults never reach it.
-        self.read_defaults = defaults_only(
-            {**self.openapi, "properties": self._without_metadata()}
-        )
+        self.read_defaults = defaults_only({**self.openapi, "properties": self._without_metadata()})
 
     def _without_metadata(self) -> dict[str, Any]:
         return {k: v for k, v in (self.openapi.get("properties") or {}).items() if k != "metadata"}
