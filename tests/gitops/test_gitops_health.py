@@ -84,10 +84,12 @@ def samples(controller: Any, cluster: Any) -> dict[str, Any]:
     runs = integration.Runs(cluster, ns)
     out: dict[str, Any] = {}
     out["(not reported yet)"] = runs.create("fresh", {"startDelaySeconds": 60})
+    # No node has the label: unschedulable on devcluster's scheduler and on kube-scheduler.
     runs.create(
         "pending",
-        {"unschedulable": "0/1 nodes are available: 1 Insufficient cpu."},
+        {},
         scheduleTimeoutSeconds=300,
+        nodeSelector={"taskrun.dev/test": "no-such-node"},
     )
     runs.create("running", LONG)
     runs.create("succeeded")
