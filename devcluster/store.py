@@ -56,7 +56,7 @@ from devcluster.resources import (
     builtin_resources,
     info_from_crd,
 )
-from devcluster.schema import StructuralSchema
+from devcluster.schema import StructuralSchema, apply_defaults
 from devcluster.selectors import (
     FieldSelector,
     LabelSelector,
@@ -219,6 +219,11 @@ class Store:
 
     def _out(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         out = clone(obj)
+        schema = self._schemas.get(info.key)
+        if schema is not None and schema.read_defaults is not None:
+            # kube-apiserver defaults what it reads from etcd: a status default shows on
+            # every read although a create never stores it (the next update does).
+            apply_defaults(out, schema.read_defaults)
         if info.key == EVENTS_V1:
             return event_to_events_v1(out)
         out["apiVersion"] = info.key.api_version
@@ -520,6 +525,10 @@ class Store:
             obj.pop("status", None)
         builtin.prepare_create(info, obj)
         self._custom_checks(info, obj, None, warnings, field_validation)
+        if info.status_subresource and info.crd_version is not None:
+            # kube-apiserver defaults the request, then its create strategy drops status:
+            # a status default is not stored, only filled in on reads (see _out).
+            obj.pop("status", None)
         if info.key == PODS:
             self._check_service_account(namespace, name, obj)
         if info.key == CRDS:

@@ -204,8 +204,14 @@ def deleting(pod: Mapping[str, Any]) -> bool:
 
 
 def status_of(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The controller's status; {} until its first write.
+
+    A status without a phase is the CRD's default (taskrun/api/crd.py DEFAULT_STATUS, which
+    the API server fills in on every read until the first write): not a report of ours, so
+    its conditions' times and reasons must not carry over into the first real one.
+    """
     status = taskrun.get("status")
-    return status if isinstance(status, Mapping) else {}
+    return status if isinstance(status, Mapping) and status.get("phase") else {}
 
 
 def spec_of(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -16,6 +16,12 @@ from typing import Any
 
 import yaml
 
+from taskrun.api.reasons import (
+    CONDITION_READY,
+    CONDITION_RECONCILING,
+    CONDITION_SUCCEEDED,
+    Reason,
+)
 from taskrun.api.resource import CRD_NAME, GROUP, KIND, PLURAL, SHORT_NAMES, SINGULAR, VERSION
 from taskrun.api.spec import DEFAULT_BASE_CONTAINER_NAME, XCOM_SIDECAR_NAME, TaskRunSpec
 from taskrun.api.status import TaskRunStatus
@@ -219,9 +225,37 @@ def _add_spec_rules(schema: dict[str, Any]) -> None:
     ]
 
 
+# The status a TaskRun has before the controller's first write (Gateway API's pattern): the
+# API server fills it in on create and on every read, so kstatus (Flux `wait`, kpt) sees
+# Reconciling=True and says InProgress instead of calling a condition-less object Current,
+# without a controller write per run. The same conditions the controller writes for
+# Pending; no `phase`, which is how the controller, Argo CD's check and the CLI tell it from
+# a reported status. The fixed epoch time keeps every read of it identical.
+DEFAULT_STATUS_MESSAGE = "Waiting for the controller"
+DEFAULT_STATUS_TIME = "1970-01-01T00:00:00Z"
+DEFAULT_STATUS: dict[str, Any] = {
+    "conditions": [
+        {
+            "type": type_,
+            "status": status,
+            "reason": str(Reason.PENDING),
+            "message": DEFAULT_STATUS_MESSAGE,
+            "lastTransitionTime": DEFAULT_STATUS_TIME,
+        }
+        for type_, status in (
+            (CONDITION_SUCCEEDED, "Unknown"),
+            (CONDITION_READY, "Unknown"),
+            (CONDITION_RECONCILING, "True"),
+        )
+    ]
+}
+
+
 def status_schema() -> dict[str, Any]:
     raw = TaskRunStatus.model_json_schema(by_alias=True)
-    return _structural(_inline(raw, raw.get("$defs", {})), depth=0)
+    schema = _structural(_inline(raw, raw.get("$defs", {})), depth=0)
+    schema["default"] = DEFAULT_STATUS
+    return schema
 
 
 def build_crd(loose: tuple[str, ...] = LOOSE_FIELDS) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from datetime import timedelta
 from typing import Any
@@ -27,6 +28,7 @@ from controller.core.policies import decide
 from controller.core.results import Result
 from controller.core.tails import LogTail, tail_of
 from taskrun.api import Reason
+from taskrun.api.crd import DEFAULT_STATUS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
 CLOCK = FakeClock(T0)
@@ -519,3 +521,25 @@ def test_a_new_attempt_does_not_show_the_last_attempts_exit_code():
     assert patch["exitCode"] is None
     assert patch["podName"] == "run-2"
     assert patch["attempts"] == 2
+
+
+# --- the CRD's default status ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("the_pod", "now"),
+    [
+        (None, NOW),  # no pod yet: create it
+        (pod("Pending", scheduled=False, started=None), NOW),  # quiet time: no write
+        (pod("Pending", scheduled=False, started=None), LATER),  # first write
+        (pod("Running", base=running()), NOW),  # first write, Running
+    ],
+)
+def test_the_crds_default_status_is_no_status(the_pod, now):
+    # The API server fills DEFAULT_STATUS in until the first write (taskrun/api/crd.py):
+    # the same decisions, and the first write's conditions start now, not in 1970.
+    defaulted = run(taskrun(status=copy.deepcopy(DEFAULT_STATUS)), the_pod, now=now)
+    assert defaulted == run(taskrun(), the_pod, now=now)
+    for action in of(defaulted, PatchStatus):
+        times = {c["lastTransitionTime"] for c in action.patch["conditions"]}
+        assert times == {format_time(now)}
