@@ -43,8 +43,11 @@ def test_hello_pod_has_real_container_statuses(
     assert base["containerID"].startswith("containerd://")
     (sidecar,) = pod["status"]["initContainerStatuses"]
     message = sidecar["state"]["terminated"]["message"]
-    assert message.startswith("inline:"), sidecar
-    assert json.loads(message.removeprefix("inline:")) == {"answer": 42}
+    # inline:<size>:<sha256>:<bytes> (the controller checks size and hash)
+    kind, size, digest, body = message.split(":", 3)
+    assert kind == "inline", sidecar
+    assert int(size) == len(body.encode()) and len(digest) == 64, sidecar
+    assert json.loads(body) == {"answer": 42}
     logs = node_kubectl.run("logs", status["podName"], "-c", "base")
     assert logs == "hello from a TaskRun\n"
 
