@@ -23,6 +23,7 @@ import datetime
 import logging
 import os
 import select
+import shutil
 import signal
 import ssl
 import subprocess
@@ -238,9 +239,14 @@ class AgentProcess:
 
     def start(self, timeout: float = 60.0) -> AgentProcess:
         log_file = open(self.log_path, "a") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        # The agent must not outlive whoever started it, even one killed with no chance to
+        # clean up (a SIGKILLed launcher): the kernel's parent-death signal, as the control
+        # plane's components get it (realcluster/processes.py).
+        setpriv = shutil.which("setpriv")
+        command = [setpriv, "--pdeathsig", "KILL", "--", *self.command] if setpriv else self.command
         try:
             self.process = subprocess.Popen(
-                self.command, stdout=subprocess.PIPE, stderr=log_file, text=True
+                command, stdout=subprocess.PIPE, stderr=log_file, text=True
             )
         finally:
             if self.log_path:

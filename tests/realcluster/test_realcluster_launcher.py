@@ -51,6 +51,9 @@ def wait_until_none_left(workdir: Path, timeout: float = 30.0) -> None:
 
 class Launcher:
     def __init__(self, tmp_path: Path) -> None:
+        # Every process of the cluster mentions this directory: the components their working
+        # directory, the node agent its kubeconfig.
+        self.root = tmp_path
         self.workdir = tmp_path / "plane"
         self.kubeconfig = tmp_path / "kubeconfig"
         self.stderr = tmp_path / "launcher.stderr"
@@ -91,7 +94,7 @@ def launcher(tmp_path: Path) -> Iterator[Launcher]:
         if launcher.proc.poll() is None:
             launcher.proc.kill()
         launcher.proc.wait()
-        for pid in processes_mentioning(str(launcher.workdir)):
+        for pid in processes_mentioning(str(launcher.root)):
             os.kill(pid, signal.SIGKILL)
         shutil.rmtree(launcher.workdir / "etcd", ignore_errors=True)  # a 64 MB WAL
 
@@ -105,7 +108,7 @@ def test_up_serves_and_sigterm_leaves_nothing(launcher: Launcher, tmp_path: Path
 
     launcher.proc.send_signal(signal.SIGTERM)
     assert launcher.proc.wait(60) == 0, launcher.stderr.read_text()
-    assert processes_mentioning(str(launcher.workdir)) == {}
+    assert processes_mentioning(str(launcher.root)) == {}
     assert "realcluster: stopped" in launcher.stderr.read_text()
 
 
@@ -113,15 +116,18 @@ def test_sigint_during_start_up_leaves_nothing(launcher: Launcher) -> None:
     launcher.wait_for_apiserver_process()
     launcher.proc.send_signal(signal.SIGINT)
     assert launcher.proc.wait(60) == 130, launcher.stderr.read_text()
-    assert processes_mentioning(str(launcher.workdir)) == {}
+    assert processes_mentioning(str(launcher.root)) == {}
 
 
 def test_components_die_with_a_killed_launcher(launcher: Launcher) -> None:
     launcher.wait_ready()
     assert len(launcher.components()) == 4
+    assert any(
+        "devcluster.node" in argv for argv in processes_mentioning(str(launcher.root)).values()
+    )
     launcher.proc.kill()  # no chance to clean up: the kernel's parent-death signal must act
     launcher.proc.wait()
-    wait_until_none_left(launcher.workdir)
+    wait_until_none_left(launcher.root)
 
 
 def test_a_component_failing_at_start_up_is_named_with_its_log(tmp_path: Path) -> None:
