@@ -103,6 +103,25 @@ def controller(cluster: Cluster) -> Iterator[Controller]:
 
 
 @dataclass
+class Plain:
+    """Credentials of an unauthenticated loopback server, in the shape the controller's
+    Client reads (kopf's ConnectionInfo); ``token`` adds a bearer header."""
+
+    server: str
+    token: str | None = None
+    ca_path: None = None
+    ca_data: None = None
+    insecure: None = None
+    certificate_path: None = None
+    certificate_data: None = None
+    private_key_path: None = None
+    private_key_data: None = None
+
+    def as_http_headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"} if self.token else {}
+
+
+@dataclass
 class Runs:
     """TaskRuns in one test namespace."""
 

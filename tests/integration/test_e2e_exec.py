@@ -15,21 +15,7 @@ from aiohttp import web
 
 from controller.core.results import EXEC_READ_COMMAND
 from controller.k8s import ApiError, Client
-
-
-@dataclass
-class Plain:
-    server: str
-    ca_path: None = None
-    ca_data: None = None
-    insecure: None = None
-    certificate_path: None = None
-    certificate_data: None = None
-    private_key_path: None = None
-    private_key_data: None = None
-
-    def as_http_headers(self) -> dict[str, str]:
-        return {"Authorization": "Bearer t"}
+from tests.integration.conftest import Plain
 
 
 @dataclass
@@ -88,7 +74,7 @@ async def server() -> AsyncIterator[tuple[FakeExec, str]]:
 async def test_exec_returns_stdout_byte_for_byte(server):
     fake, url = server
     fake.stdout = b'"' + b"x" * (1024 * 1024 - 2) + b'"'
-    client = Client(Plain(url))
+    client = Client(Plain(url, token="t"))
     try:
         out = await client.exec(
             "ns", "p", "airflow-xcom-sidecar", EXEC_READ_COMMAND, max_stdout=len(fake.stdout)
@@ -106,7 +92,7 @@ async def test_exec_returns_stdout_byte_for_byte(server):
 async def test_a_failing_command_raises_with_its_stderr(server):
     fake, url = server
     fake.stderr, fake.exit_code = b"cat: can't open\n", 1
-    client = Client(Plain(url))
+    client = Client(Plain(url, token="t"))
     try:
         with pytest.raises(ApiError, match="can't open"):
             await client.exec("ns", "p", "c", ["cat", "/nope"])
@@ -116,7 +102,7 @@ async def test_a_failing_command_raises_with_its_stderr(server):
 
 async def test_a_refused_exec_raises_with_the_http_status(server):
     _, url = server
-    client = Client(Plain(url))
+    client = Client(Plain(url, token="t"))
     try:
         with pytest.raises(ApiError) as raised:
             await client.exec("ns", "missing", "c", ["true"])

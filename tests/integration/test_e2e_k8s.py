@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 
 import pytest
 
@@ -13,26 +12,9 @@ from controller.k8s import ApiError, Client, PodNameConflict
 from devcluster import DevCluster
 from taskrun.api import ANNOTATION_UID
 from testcluster import Cluster
-from tests.integration.conftest import Runs, poll
+from tests.integration.conftest import Plain, Runs, poll
 
 FAULTS = "injects API faults (devcluster.faults), which a real API server has no knob for"
-
-
-@dataclass
-class Plain:
-    """Credentials of an unauthenticated loopback cluster."""
-
-    server: str
-    ca_path: None = None
-    ca_data: None = None
-    insecure: None = None
-    certificate_path: None = None
-    certificate_data: None = None
-    private_key_path: None = None
-    private_key_data: None = None
-
-    def as_http_headers(self) -> dict[str, str]:
-        return {}
 
 
 @pytest.fixture

@@ -25,25 +25,10 @@ from controller.core.results import EXEC_READ_COMMAND
 from controller.k8s import Client
 from devcluster.pytest_plugin import wait_for
 from testcluster import Cluster
-from tests.integration.conftest import ROOT, SCENARIO, TASKRUNS
+from tests.integration.conftest import ROOT, SCENARIO, TASKRUNS, Plain
 
 MIB = 1024 * 1024
 FRAME = 32 * 1024
-
-
-@dataclass
-class Plain:
-    server: str
-    ca_path: None = None
-    ca_data: None = None
-    insecure: None = None
-    certificate_path: None = None
-    certificate_data: None = None
-    private_key_path: None = None
-    private_key_data: None = None
-
-    def as_http_headers(self) -> dict[str, str]:
-        return {}
 
 
 @dataclass

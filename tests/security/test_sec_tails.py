@@ -23,7 +23,7 @@ from controller.k8s import Client
 from devcluster import DevCluster
 from devcluster.logs import LogStore
 from devcluster.resources import NAMESPACES, PODS
-from tests.integration.conftest import Runs, run_controller
+from tests.integration.conftest import Plain, Runs, run_controller
 
 # Line breaks of every kind Python knows, and characters of every UTF-8 length.
 ALPHABET = st.sampled_from(["a", "b", " ", "\n", "\r", "\u2028", "\u2029", "\x0b", "é", "€", "😀"])
@@ -74,21 +74,6 @@ def test_carriage_returns_and_unicode_separators_do_not_end_lines(
 
 
 # --- the reads: Client.read_tail against devcluster's pods/log -----------------------------
-
-
-@dataclass
-class Plain:
-    server: str
-    ca_path: None = None
-    ca_data: None = None
-    insecure: None = None
-    certificate_path: None = None
-    certificate_data: None = None
-    private_key_path: None = None
-    private_key_data: None = None
-
-    def as_http_headers(self) -> dict[str, str]:
-        return {}
 
 
 @dataclass
