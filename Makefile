@@ -61,7 +61,7 @@ realcluster-bin: venv
 REAL_SUITES := tests/realcluster tests/integration tests/testcluster tests/devcluster/test_kubectl.py \
 	tests/devcluster/test_kubelet_kubectl.py tests/devcluster/test_exec.py \
 	tests/deploy/test_rbac_proof.py tests/chaos/test_chaos.py tests/chaos/test_fuzz_admission.py \
-	tests/security
+	tests/security tests/cli tests/gitops
 test-real: realcluster-bin .venv-airflow3/.installed
 	$(PY) -m pytest -q -p no:cacheprovider --cluster=real $(REAL_SUITES)
 	.venv-airflow3/bin/python -m pytest -q -p no:cacheprovider --cluster=real tests/airflow/test_dags.py
