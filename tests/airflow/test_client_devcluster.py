@@ -20,9 +20,9 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from kubernetes.client import ApiClient, Configuration, CoreV1Api
+from airflow_devcluster import api_client_for, crd_devcluster
+from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from kubernetes.config import load_kube_config
 
 from devcluster import DevCluster
 from taskrun.airflow import mapping
@@ -30,7 +30,6 @@ from taskrun.airflow.client import TaskRunApi
 from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
 
 _ns_counter = iter(range(1, 10_000))
@@ -38,25 +37,14 @@ _ns_counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    dc = DevCluster(bookmark_interval=1.0).start()
-    dc.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
-    for crd in sorted((ROOT / "crds").glob("*.yaml")):
-        dc.apply_file(crd)
-    try:
+    with crd_devcluster(tmp_path_factory.mktemp("kube")) as dc:
         yield dc
-    finally:
-        dc.stop()
 
 
 @pytest.fixture
 def api_client(cluster: DevCluster) -> Iterator[ApiClient]:
-    config = Configuration()
-    load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=config)
-    client = ApiClient(config)
-    try:
+    with api_client_for(cluster) as client:
         yield client
-    finally:
-        client.close()
 
 
 @pytest.fixture

@@ -22,9 +22,9 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from kubernetes.client import ApiClient, Configuration, CustomObjectsApi
+from airflow_devcluster import api_client_for, crd_devcluster
+from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiTypeError
-from kubernetes.config import load_kube_config
 
 from devcluster import DevCluster
 from taskrun.airflow.client import TaskRunApi
@@ -33,7 +33,6 @@ from taskrun.airflow.operator import TaskRunOperator
 from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import ANNOTATION_SPEC_HASH, GROUP, PLURAL, VERSION, spec_hash
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
 RESULT = '{"rows": 42}'
 _ns_counter = iter(range(1, 10_000))
@@ -41,25 +40,14 @@ _ns_counter = iter(range(1, 10_000))
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DevCluster]:
-    dc = DevCluster(kubelet=False, bookmark_interval=1.0).start()
-    dc.write_kubeconfig(tmp_path_factory.mktemp("kube") / "kubeconfig")
-    for crd in sorted((ROOT / "crds").glob("*.yaml")):
-        dc.apply_file(crd)
-    try:
+    with crd_devcluster(tmp_path_factory.mktemp("kube"), kubelet=False) as dc:
         yield dc
-    finally:
-        dc.stop()
 
 
 @pytest.fixture
 def api(cluster: DevCluster) -> Iterator[TaskRunApi]:
-    config = Configuration()
-    load_kube_config(config_file=str(cluster.kubeconfig_path), client_configuration=config)
-    client = ApiClient(config)
-    try:
+    with api_client_for(cluster) as client:
         yield TaskRunApi(client)
-    finally:
-        client.close()
 
 
 @pytest.fixture
