@@ -2,24 +2,29 @@
 
 `python -m bench.kpo [--seconds 60]` (in the Airflow venv: it runs the real
 cncf.kubernetes provider) starts one devcluster and the controller, then runs the same
-task -- a pod that runs `--seconds` and prints a line every 5 s -- four times, one mode
-at a time, each in its own namespace:
+task -- a pod that runs `--seconds` and prints a line every 5 s -- in four modes, each in
+its own namespace:
 
 - KPO blocking, KPO deferrable (KubernetesPodOperator + KubernetesPodTrigger);
 - TaskRunOperator blocking, TaskRunOperator deferrable (TaskRunTrigger), with the
   controller doing the pod work.
 
+`python -m bench.kpo --cluster real [--seconds 60,600]` does the same on the real control
+plane (bench.kpo_real: kube-apiserver, etcd, kube-controller-manager, kube-scheduler, the
+node agent, the controller as its ServiceAccount), once per task length, the four modes
+side by side in one window (`--no-concurrent`: one at a time, devcluster's default).
+
 Each task runs in a subprocess (bench.kpo_worker) that plays the worker and the
 triggerer and measures its own CPU per phase. API requests come from devcluster's
-request log, by user agent: the worker's clients say `kpo-bench/<mode>`, the controller
-says `kopf` / `taskrun-controller`. The controller's share is what it sent to the task's
-namespace from the task's start until it has been quiet for SETTLE_QUIET s after the task
-ended; its cluster-wide traffic (watch re-opens, discovery) is shared by all TaskRuns and
-reported apart. The controller's CPU is read from /proc over the same window (the KPO
-windows give its idle baseline).
+request log or kube-apiserver's audit log, by user agent: the worker's clients say
+`kpo-bench/<mode>`, the controller says `kopf` / `taskrun-controller`. The controller's
+share is what it sent to the task's namespace from the task's start until it has been
+quiet for SETTLE_QUIET s after the task ended; its cluster-wide traffic (watch re-opens,
+discovery) is shared by all TaskRuns and reported apart. The controller's CPU is read from
+/proc over the same window and split between the TaskRuns in it.
 
-Writes bench/results/kpo.json; `markdown_section(results)` renders it for
-docs/benchmarks.md.
+Writes bench/results/kpo.json (kpo-real.json); `markdown_section(results)`
+(`markdown_section_real`) renders it for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,8 +46,10 @@ from bench.kpo_worker import LOG_MARK, MODES, USER_AGENT_PREFIX
 from bench.procstat import sample
 
 RESULTS = ROOT / "bench" / "results"
+DOCS = ROOT / "docs" / "benchmarks.md"
 CONTROLLER_AGENTS = ("kopf", "taskrun-controller")
 REFERENCE = "kpo-deferrable"
+TARGET_RATIO = 30
 # After the task returns, the controller may still write (status, pod deletion): the
 # window stays open until it has been quiet this long (at most SETTLE_MAX).
 SETTLE_QUIET = 3.0
@@ -68,17 +76,18 @@ def _key(record: Any) -> str:
     return f"{record.verb} {what}"
 
 
-def _settle(cluster: Any, since: float, namespace: str) -> float:
-    """Wait until the controller sent nothing to `namespace` for SETTLE_QUIET s; returns
+def _settle(cluster: Any, since: float, namespaces: list[str]) -> float:
+    """Wait until the controller sent nothing to `namespaces` for SETTLE_QUIET s; returns
     the window end."""
     deadline = time.time() + SETTLE_MAX
+    wanted = set(namespaces)
     while time.time() < deadline:
         last = max(
             (
                 r.started
                 for r in cluster.requests.records
                 if r.started >= since
-                and r.namespace == namespace
+                and r.namespace in wanted
                 and _side(r.user_agent) == "controller"
             ),
             default=since,
@@ -89,27 +98,45 @@ def _settle(cluster: Any, since: float, namespace: str) -> float:
     return time.time()
 
 
-def run_mode(
-    cluster: Any, controller_pid: int, mode: str, seconds: float, workdir: Path
-) -> dict[str, Any]:
-    namespace = f"kpo-bench-{mode}"
+def namespace_for(mode: str, seconds: float) -> str:
+    return f"kpo-{round(seconds)}s-{mode}"
+
+
+@dataclass
+class Worker:
+    """One task's worker subprocess (bench.kpo_worker) and its files."""
+
+    mode: str
+    namespace: str
+    seconds: float
+    proc: subprocess.Popen[bytes]
+    out: Path
+    log: Path
+    go_file: Path
+    ended: float = 0.0
+
+
+def start_worker(
+    cluster: Any, mode: str, seconds: float, workdir: Path, python: str = sys.executable
+) -> Worker:
+    namespace = namespace_for(mode, seconds)
     cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}})
-    kubeconfig = workdir / "kubeconfig"
-    out, log = workdir / f"{mode}.json", workdir / f"{mode}.log"
+    if hasattr(cluster, "namespace_ready"):
+        cluster.namespace_ready(namespace)
+    stem = f"{round(seconds)}s-{mode}"
+    out, log, go_file = (workdir / f"{stem}{ext}" for ext in (".json", ".log", ".go"))
     env = {**os.environ, "AIRFLOW_HOME": str(workdir / "airflow-home")}
     env.pop("KUBECONFIG", None)
-    go_file = workdir / f"{mode}.go"
-    timeout = seconds * 4 + 180
     with open(log, "w") as log_fh:
         proc = subprocess.Popen(
             [
-                sys.executable,
+                python,
                 "-m",
                 "bench.kpo_worker",
                 "--mode",
                 mode,
                 "--kubeconfig",
-                str(kubeconfig),
+                str(workdir / "kubeconfig"),
                 "--namespace",
                 namespace,
                 "--seconds",
@@ -123,35 +150,85 @@ def run_mode(
             stdout=log_fh,
             stderr=subprocess.STDOUT,
         )
-        try:
-            # The window opens once the worker has loaded Airflow and built the operator.
-            ready = Path(f"{go_file}.ready")
-            deadline = time.monotonic() + 120
-            while not ready.exists() and proc.poll() is None and time.monotonic() < deadline:
-                time.sleep(0.02)
-            cpu0 = sample(controller_pid).cpu_seconds
-            started = time.time()
-            go_file.touch()
-            proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-    worker_ended = time.time()
-    ended = _settle(cluster, started, namespace)
-    cpu1 = sample(controller_pid).cpu_seconds
-    task = json.loads(out.read_text()) if out.exists() else {"ok": False, "phases": []}
-    if proc.returncode and not task.get("error"):
-        task["error"] = f"worker exited with {proc.returncode}"
-    task_log = log.read_text(errors="replace")
+    return Worker(mode, namespace, seconds, proc, out, log, go_file)
 
+
+def run_group(
+    cluster: Any, controller_pid: int, modes: list[str], seconds: float, workdir: Path
+) -> list[dict[str, Any]]:
+    """Run `modes` side by side (each in its own namespace) in one measurement window."""
+    workers = [start_worker(cluster, mode, seconds, workdir) for mode in modes]
+    # The window opens once every worker has loaded Airflow and built its operator.
+    deadline = time.monotonic() + 120 + 60 * len(workers)
+    for w in workers:
+        ready = Path(f"{w.go_file}.ready")
+        while not ready.exists() and w.proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+    cpu0 = sample(controller_pid).cpu_seconds
+    started = time.time()
+    for w in workers:
+        w.go_file.touch()
+    timeout = seconds * 4 + 180
+    pending = list(workers)
+    while pending:
+        for w in list(pending):
+            if w.proc.poll() is not None:
+                w.ended = time.time()
+                pending.remove(w)
+        if pending and time.time() - started > timeout:
+            for w in pending:
+                w.proc.kill()
+                w.proc.wait()
+                w.ended = time.time()
+            pending = []
+        time.sleep(0.05)
+    ended = _settle(cluster, started, [w.namespace for w in workers])
+    controller_cpu = sample(controller_pid).cpu_seconds - cpu0
     records = [r for r in cluster.requests.records if started <= r.started <= ended]
+    taskruns = sum(1 for w in workers if w.mode.startswith("taskrun"))
+    group = {w.namespace for w in workers}
+    return [summarize(w, records, started, ended, group, controller_cpu, taskruns) for w in workers]
+
+
+def summarize(
+    w: Worker,
+    records: list[Any],
+    started: float,
+    ended: float,
+    group: set[str],
+    controller_cpu: float,
+    taskruns: int,
+) -> dict[str, Any]:
+    """One mode's figures from the window's records.
+
+    The worker's requests are those with its own user agent; the controller's, those in
+    its namespace; the controller's cluster-wide ones (no namespace: watch re-opens,
+    discovery) are shared by every TaskRun and kept apart; its requests in the other
+    modes' namespaces belong to them. `other` is the rest of the cluster (scheduler, node,
+    controller manager) in this namespace: the pod's life, the same for every mode.
+    """
+    mode, namespace, seconds = w.mode, w.namespace, w.seconds
+    task: dict[str, Any] = (
+        json.loads(w.out.read_text()) if w.out.exists() else {"ok": False, "phases": []}
+    )
+    if w.proc.returncode and not task.get("error"):
+        task["error"] = f"worker exited with {w.proc.returncode}"
+    task_log = w.log.read_text(errors="replace")
+    own_agent = f"{USER_AGENT_PREFIX}{mode} "
     by_side: dict[str, list[Any]] = {"airflow": [], "controller": [], "shared": [], "other": []}
     for record in records:
         side = _side(record.user_agent)
-        if side == "controller" and record.namespace != namespace:
-            # Cluster-wide watch re-opens and discovery: shared by every TaskRun, not this one's.
-            side = "shared"
-        by_side[side].append(record)
+        if side == "airflow":
+            if record.user_agent.startswith(own_agent):
+                by_side["airflow"].append(record)
+        elif side == "controller":
+            if record.namespace == namespace:
+                by_side["controller"].append(record)
+            elif not record.namespace:
+                # Cluster-wide watch re-opens and discovery: shared by every TaskRun.
+                by_side["shared"].append(record)
+        elif record.namespace == namespace:
+            by_side["other"].append(record)
     phases = task.get("phases", [])
     airflow_by_phase = {
         p["name"]: sum(1 for r in by_side["airflow"] if p["started"] <= r.started <= p["ended"])
@@ -160,16 +237,23 @@ def run_mode(
     waiting_role = "worker" if mode.endswith("blocking") else "triggerer"
     airflow_cpu = sum(p["cpu_seconds"] for p in phases)
     waiting_cpu = sum(p["cpu_seconds"] for p in phases if p["role"] == waiting_role)
-    controller_cpu = cpu1 - cpu0
     uses_controller = mode.startswith("taskrun")
+    # The controller's CPU over the window, split evenly between the TaskRuns in it (they
+    # are the same work for the controller); with no TaskRun in the window it is the
+    # controller's idle cost.
+    if uses_controller:
+        ctl_cpu: float | None = controller_cpu / max(1, taskruns)
+    else:
+        ctl_cpu = controller_cpu if taskruns == 0 else None
     result = {
         "mode": mode,
         "label": LABELS[mode],
+        "namespace": namespace,
         "ok": bool(task.get("ok")),
         "error": task.get("error"),
         "seconds": seconds,
         "window_seconds": round(ended - started, 3),
-        "task_seconds": round(worker_ended - started, 3),
+        "task_seconds": round(w.ended - started, 3),
         "requests": {
             "airflow": len(by_side["airflow"]),
             "controller": len(by_side["controller"]),
@@ -182,13 +266,22 @@ def run_mode(
         "airflow_requests_by_kind": dict(Counter(_key(r) for r in by_side["airflow"])),
         "controller_requests_by_kind": dict(Counter(_key(r) for r in by_side["controller"])),
         "controller_shared_requests_by_kind": dict(Counter(_key(r) for r in by_side["shared"])),
-        "other_user_agents": sorted({r.user_agent for r in by_side["other"]}),
+        "other_requests_by_agent": dict(
+            Counter(r.user_agent.split("/")[0] for r in by_side["other"])
+        ),
+        "users": {
+            side: sorted({getattr(r, "user", "") for r in recs} - {""})
+            for side, recs in by_side.items()
+            if side != "other"
+        },
         "cpu_seconds": {
             "airflow": round(airflow_cpu, 3),
             "airflow_waiting": round(waiting_cpu, 3),
             "waiting_role": waiting_role,
-            "controller": round(controller_cpu, 3),
-            "waiting_total": round(waiting_cpu + (controller_cpu if uses_controller else 0), 3),
+            "controller": None if ctl_cpu is None else round(ctl_cpu, 3),
+            "controller_window": round(controller_cpu, 3),
+            "taskruns_in_window": taskruns,
+            "waiting_total": round(waiting_cpu + ((ctl_cpu or 0.0) if uses_controller else 0.0), 3),
         },
         "phases": [
             {
@@ -260,25 +353,120 @@ def _trigger_rate(mode: dict[str, Any], fixed: int) -> float | None:
     return None
 
 
-def run(seconds: float, modes: list[str]) -> dict[str, Any]:
+def run(seconds: float, modes: list[str], concurrent: bool = False) -> dict[str, Any]:
+    """On devcluster: one mode at a time (or all side by side with `concurrent`)."""
     results: dict[str, Any] = {
         "benchmark": "kpo",
+        "cluster": "devcluster",
         "date": time.strftime("%Y-%m-%d"),
         "seconds": seconds,
+        "concurrent": concurrent,
         "versions": _versions(),
         "modes": [],
     }
+    groups = [modes] if concurrent else [[m] for m in modes]
     with tempfile.TemporaryDirectory(prefix="kpo-bench-") as tmp:
         workdir = Path(tmp)
         with running_cluster() as cluster, running_controller(cluster) as controller:
             cluster.write_kubeconfig(workdir / "kubeconfig")
             time.sleep(1.0)  # let the controller finish starting up before the first window
-            for mode in modes:
-                result = run_mode(cluster, controller.pid, mode, seconds, workdir)
-                results["modes"].append(result)
-                print(_summary_line(result), flush=True)
+            for group in groups:
+                for result in run_group(cluster, controller.pid, group, seconds, workdir):
+                    results["modes"].append(result)
+                    print(_summary_line(result), flush=True)
     add_ratios(results)
     return results
+
+
+def run_real(lengths: list[float], modes: list[str], concurrent: bool = True) -> dict[str, Any]:
+    """On the real control plane (bench.kpo_real): for each task length, the modes side by
+    side in one window (one namespace each), or one at a time without `concurrent`."""
+    from bench.__main__ import machine
+    from bench.kpo_real import running_controller_real, running_real_cluster
+
+    results: dict[str, Any] = {
+        "benchmark": "kpo-real",
+        "cluster": "real",
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": machine(),
+        "concurrent": concurrent,
+        "versions": _versions(),
+        "runs": [],
+    }
+    groups = [modes] if concurrent else [[m] for m in modes]
+    with tempfile.TemporaryDirectory(prefix="kpo-bench-real-") as tmp:
+        workdir = Path(tmp)
+        with running_real_cluster(workdir) as cluster:
+            results["versions"]["kube-apiserver"] = cluster.server_version
+            cluster.write_kubeconfig(workdir / "kubeconfig")
+            with running_controller_real(cluster, workdir / "controller.log") as controller:
+                results["controller_idle"] = _idle(cluster, controller.pid)
+                print(f"controller idle: {results['controller_idle']}", flush=True)
+                for seconds in lengths:
+                    run: dict[str, Any] = {"seconds": seconds, "modes": []}
+                    for group in groups:
+                        for result in run_group(cluster, controller.pid, group, seconds, workdir):
+                            run["modes"].append(result)
+                            print(f"{seconds:g} s {_summary_line(result)}", flush=True)
+                    add_ratios(run)
+                    results["runs"].append(run)
+    add_length_figures(results)
+    return results
+
+
+IDLE_SECONDS = 30.0
+
+
+def _idle(cluster: Any, pid: int) -> dict[str, Any]:
+    """The controller's CPU and requests with no TaskRun, before the first window."""
+    cpu0, started = sample(pid).cpu_seconds, time.time()
+    time.sleep(IDLE_SECONDS)
+    cpu, ended = sample(pid).cpu_seconds - cpu0, time.time()
+    requests = [
+        r
+        for r in cluster.requests.records
+        if started <= r.started <= ended and _side(r.user_agent) == "controller"
+    ]
+    return {
+        "seconds": round(ended - started, 1),
+        "cpu_seconds": round(cpu, 3),
+        "cpu_seconds_per_minute": round(cpu * 60 / (ended - started), 3),
+        "requests": len(requests),
+    }
+
+
+def add_length_figures(results: dict[str, Any]) -> None:
+    """Requests per task by length, and the target at the longest task: TaskRunOperator
+    deferrable (controller included) against KPO deferrable, at least TARGET_RATIO x."""
+    by_length = {run["seconds"]: {m["mode"]: m for m in run["modes"]} for run in results["runs"]}
+    lengths = sorted(by_length)
+    results["requests_by_length"] = {
+        mode: {
+            f"{s:g}": by_length[s][mode]["requests"]["total"]
+            for s in lengths
+            if mode in by_length[s]
+        }
+        for mode in MODES
+        if any(mode in by_length[s] for s in lengths)
+    }
+    if not lengths:
+        return
+    longest = by_length[lengths[-1]]
+    ref, target = longest.get(REFERENCE), longest.get("taskrun-deferrable")
+    if ref and target and target["requests"]["total"]:
+        ratio = ref["requests"]["total"] / target["requests"]["total"]
+        results["target_30x"] = {
+            "seconds": lengths[-1],
+            "kpo_deferrable": ref["requests"]["total"],
+            "taskrun_deferrable": target["requests"]["total"],
+            "ratio": round(ratio, 2),
+            "ratio_airflow_only": round(ref["requests"]["total"] / target["requests"]["airflow"], 2)
+            if target["requests"]["airflow"]
+            else None,
+            "met": ratio >= TARGET_RATIO,
+            # What 30x would allow, and what the TaskRun spends beyond it.
+            "allowed": round(ref["requests"]["total"] / TARGET_RATIO, 2),
+        }
 
 
 def _versions() -> dict[str, str]:
@@ -305,9 +493,13 @@ def _summary_line(m: dict[str, Any]) -> str:
     return (
         f"{m['mode']}: {state}; requests airflow {req['airflow']} + controller "
         f"{req['controller']} = {req['total']}; waiting CPU {cpu['airflow_waiting']:.2f} s "
-        f"({cpu['waiting_role']}) + controller {cpu['controller']:.2f} s; "
+        f"({cpu['waiting_role']}) + controller {_cpu(cpu['controller'])} s; "
         f"pod log lines in task log {m['pod_log_lines_in_task_log']}/{m['pod_log_lines_expected']}"
     )
+
+
+def _cpu(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
 
 
 def _ratio(value: float | None) -> str:
@@ -392,7 +584,7 @@ def markdown_section(results: dict[str, Any]) -> str:
     window = sum(m["window_seconds"] for m in modes)
     shared = sum(m["requests"].get("controller_shared", 0) for m in modes)
     idle = [m for m in modes if m["mode"].startswith("kpo")]
-    idle_cpu = sum(m["cpu_seconds"]["controller"] for m in idle)
+    idle_cpu = sum(m["cpu_seconds"]["controller"] or 0.0 for m in idle)
     idle_secs = sum(m["window_seconds"] for m in idle)
     lines += [
         f"The controller column counts the controller's requests in the task's namespace. "
@@ -438,26 +630,293 @@ def markdown_section(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+SECTION = "## KubernetesPodOperator on the real API server"
+
+
+def _kinds(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
+    """What `b` (a longer task) sent beyond `a`, by verb and resource, both sides."""
+
+    def both(m: dict[str, Any]) -> Counter[str]:
+        out = Counter(m["airflow_requests_by_kind"])
+        if m["mode"].startswith("taskrun"):
+            out.update({f"controller {k}": v for k, v in m["controller_requests_by_kind"].items()})
+        return out
+
+    more, fewer = both(b), both(a)
+    more.subtract(fewer)
+    parts = [f"{v:+d} {k}" for k, v in sorted(more.items()) if v]
+    return ", ".join(parts) or "the same requests"
+
+
+def markdown_section_real(results: dict[str, Any]) -> str:
+    """The docs/benchmarks.md section for `--cluster real` (markdown, ends with a newline)."""
+    runs = sorted(results["runs"], key=lambda r: r["seconds"])
+    lengths = [r["seconds"] for r in runs]
+    by_length = [{m["mode"]: m for m in r["modes"]} for r in runs]
+    modes = [m for m in MODES if any(m in b for b in by_length)]
+    label = {m: LABELS[m] for m in modes}
+    head = " / ".join(f"{s:g} s" for s in lengths)
+    side_by_side = (
+        "the four modes side by side in one window, each in its own namespace"
+        if results.get("concurrent")
+        else "one mode at a time"
+    )
+    idle = results.get("controller_idle") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in results.get("versions", {}).items())
+    lines = [
+        SECTION,
+        "",
+        f"Measured {results['date']} on {results.get('machine', 'this machine')}. "
+        f"kube-apiserver, etcd, kube-controller-manager and kube-scheduler "
+        f"(realcluster/, built from Go modules) with the node agent playing the pod: it "
+        f"runs {head} and prints a line every 5 s; `get_logs=True`, pod deleted at the end, "
+        f"default intervals, {side_by_side}. The Airflow side is run as on devcluster (the "
+        f"section below: the real KubernetesPodOperator / KubernetesPodTrigger and "
+        f"TaskRunOperator / TaskRunTrigger in worker subprocesses, deferrable = execute "
+        f"until TaskDeferred, the trigger rebuilt and run to its first event, then the "
+        f"resume method); the controller runs as deploy/base's ServiceAccount. Requests come "
+        f"from kube-apiserver's audit log (Metadata level, every request): the worker's "
+        f"clients are told apart by their user agent (`kpo-bench/<mode>`), the controller's "
+        f"by theirs (`kopf`, `taskrun-controller`) in the task's namespace; a watch or a "
+        f"followed log counts once however long it stays open. Totals count the controller "
+        f"for the TaskRun modes.",
+        "",
+        f"| mode | {' | '.join(f'{s:g} s: Airflow + controller = total' for s in lengths)} "
+        f"| KPO deferrable / row at {lengths[-1]:g} s |",
+        "|---|" + "---:|" * (len(lengths) + 1),
+    ]
+    for mode in modes:
+        cells = []
+        for b in by_length:
+            m = b.get(mode)
+            if m is None:
+                cells.append("—")
+                continue
+            req = m["requests"]
+            failed = "" if m["ok"] else " (FAILED)"
+            if mode.startswith("taskrun"):
+                cells.append(f"{req['airflow']} + {req['controller']} = **{req['total']}**{failed}")
+            else:
+                cells.append(f"**{req['total']}**{failed}")
+        last = by_length[-1].get(mode)
+        lines.append(
+            f"| {label[mode]} | {' | '.join(cells)} "
+            f"| {_ratio(last.get('ratio_requests') if last else None)} |"
+        )
+    lines.append("")
+    target = results.get("target_30x")
+    if target:
+        verdict = "met" if target["met"] else "missed"
+        lines += [
+            f"Target *at least {TARGET_RATIO}x fewer requests than KPO deferrable for a "
+            f"{target['seconds']:g} s task, controller included*: **{verdict}** — "
+            f"{target['kpo_deferrable']} against {target['taskrun_deferrable']}, "
+            f"{target['ratio']:.1f}x ({_ratio(target['ratio_airflow_only'])} counting the "
+            f"Airflow side alone).",
+            "",
+        ]
+        if not target["met"]:
+            m = by_length[-1]["taskrun-deferrable"]
+            floor = _kinds(
+                Counter(m["airflow_requests_by_kind"])
+                + Counter(
+                    {f"controller {k}": v for k, v in m["controller_requests_by_kind"].items()}
+                )
+            )
+            lines += [
+                f"What holds it back: {TARGET_RATIO}x would allow {target['allowed']:.1f} "
+                f"requests for the whole task; TaskRunOperator deferrable sent "
+                f"{target['taskrun_deferrable']}: {floor}.",
+                "",
+            ]
+    if len(runs) > 1:
+        parts = []
+        for mode in modes:
+            short, long = by_length[0].get(mode), by_length[-1].get(mode)
+            if short is None or long is None:
+                continue
+            parts.append(
+                f"{label[mode].split(' +')[0]} {short['requests']['total']} -> "
+                f"{long['requests']['total']} ({_diff(short, long)})"
+            )
+        lines += [
+            f"From {lengths[0]:g} s to {lengths[-1]:g} s, requests per task: "
+            + "; ".join(parts)
+            + ".",
+            "",
+        ]
+    lines += [
+        "| mode | "
+        + " | ".join(f"{s:g} s: waiting CPU s, Airflow + controller" for s in lengths)
+        + " |",
+        "|---|" + "---:|" * len(lengths),
+    ]
+    for mode in modes:
+        cells = []
+        for b in by_length:
+            m = b.get(mode)
+            if m is None:
+                cells.append("—")
+                continue
+            cpu = m["cpu_seconds"]
+            text = f"{cpu['airflow_waiting']:.2f} ({cpu['waiting_role']})"
+            if mode.startswith("taskrun"):
+                text += f" + {_cpu(cpu['controller'])} = {cpu['waiting_total']:.2f}"
+            cells.append(text)
+        lines.append(f"| {label[mode]} | {' | '.join(cells)} |")
+    lines += [
+        "",
+        "The controller's CPU is read from /proc over the window and split evenly between "
+        "the TaskRuns in it (the same work for the controller)"
+        + (
+            f"; idle, before the first window, it used {idle['cpu_seconds']:.2f} CPU s in "
+            f"{idle['seconds']:.0f} s ({idle['cpu_seconds_per_minute']:.2f} s a minute, "
+            f"{idle['requests']} requests), which is inside those figures."
+            if idle
+            else "."
+        ),
+        "",
+        "Where the requests go:",
+        "",
+    ]
+    for s, b in zip(lengths, by_length, strict=True):
+        for mode in modes:
+            m = b.get(mode)
+            if m is None:
+                continue
+            text = f"- {s:g} s, {label[mode]}: Airflow: {_kinds(m['airflow_requests_by_kind'])}"
+            if mode.startswith("taskrun"):
+                text += f"; controller: {_kinds(m['controller_requests_by_kind'])}"
+            phases = "; ".join(
+                f"{p['name']} {p['requests']} requests, {p['cpu_seconds']:.2f} CPU s, "
+                f"{p['seconds']:.1f} s"
+                for p in m["phases"]
+            )
+            lines.append(f"{text}. Phases: {phases}.")
+    lines.append("")
+    other = [
+        f"{s:g} s {label[mode].split(' +')[0]} {sum(m['requests']['other'] for m in [b[mode]])}"
+        for s, b in zip(lengths, by_length, strict=True)
+        for mode in modes
+        if mode in b
+    ]
+    shared = sum(m["requests"]["controller_shared"] for b in by_length for m in b.values())
+    shown = [
+        f"{s:g} s {label[mode].split(' +')[0]} {b[mode]['pod_log_lines_in_task_log']}/"
+        f"{b[mode]['pod_log_lines_expected']}"
+        for s, b in zip(lengths, by_length, strict=True)
+        for mode in modes
+        if mode in b
+    ]
+    lines += [
+        f"Not counted above: the rest of the cluster in each task's namespace (scheduler, "
+        f"node agent, controller manager: the pod's own life, about the same for every mode): "
+        f"{', '.join(other)} requests; the controller's cluster-wide requests (shared by every "
+        f"TaskRun: watch re-opens, discovery): {shared} over the windows.",
+        "",
+        f"Pod log lines that reached the task log: {', '.join(shown)}.",
+        "",
+    ]
+    out = results.get("out", "bench/results/kpo-real.json")
+    lines += [
+        f"Versions: {versions}. Reproduce: `make bench-kpo-real` (.venv-airflow3/bin/python "
+        f"-m bench.kpo --cluster real --seconds {','.join(f'{s:g}' for s in lengths)}; raw "
+        f"figures in `{out}`).",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def update_docs(section: str, docs: Path = DOCS) -> None:
+    """Replace the section in docs/benchmarks.md, or put it before the devcluster figures
+    (the first `## Targets`) where it is not there yet."""
+    text = docs.read_text()
+    if SECTION in text:
+        head, _, rest = text.partition(SECTION)
+        nxt = rest.find("\n## ")
+        tail = rest[nxt + 1 :] if nxt >= 0 else ""
+        text = head + section.rstrip("\n") + "\n\n" + tail
+    else:
+        anchor = text.find("\n## Targets")
+        at = anchor + 1 if anchor >= 0 else len(text)
+        text = text[:at] + section.rstrip("\n") + "\n\n" + text[at:]
+    docs.write_text(text)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.kpo")
-    parser.add_argument("--seconds", type=float, default=60.0, help="how long the pod runs")
+    parser.add_argument(
+        "--cluster",
+        choices=("devcluster", "real"),
+        default="devcluster",
+        help="devcluster (the simulator, default) or real (etcd, kube-apiserver, "
+        "kube-controller-manager, kube-scheduler and the node agent; requests from the "
+        "audit log)",
+    )
+    parser.add_argument(
+        "--seconds",
+        default=None,
+        help="how long the pod runs; with --cluster real a comma-separated list of lengths, "
+        "run one after the other (default: 60 on devcluster, 60,600 on real)",
+    )
     parser.add_argument("--modes", default=",".join(MODES), help="comma-separated subset")
-    parser.add_argument("--out", default=str(RESULTS / "kpo.json"))
+    parser.add_argument(
+        "--concurrent",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the modes side by side in one window, one namespace each (default on real; "
+        "one at a time on devcluster)",
+    )
+    parser.add_argument("--out", default=None, help="default bench/results/kpo[-real].json")
     parser.add_argument("--markdown", action="store_true", help="print the markdown section")
+    parser.add_argument(
+        "--update-docs",
+        action="store_true",
+        help=f"write the real section into {DOCS.relative_to(ROOT)} (--cluster real)",
+    )
+    parser.add_argument(
+        "--render", metavar="JSON", help="no run: render (and --update-docs) from a results file"
+    )
     args = parser.parse_args()
+    if args.render:
+        loaded = json.loads(Path(args.render).read_text())
+        real_results = loaded.get("cluster") == "real"
+        text = markdown_section_real(loaded) if real_results else markdown_section(loaded)
+        print(text)
+        if args.update_docs and real_results:
+            update_docs(text)
+        return 0
     modes = [m for m in args.modes.split(",") if m]
     unknown = set(modes) - set(MODES)
     if unknown:
         parser.error(f"unknown modes: {sorted(unknown)}")
-    results = run(args.seconds, modes)
-    out = Path(args.out).resolve()
+    real = args.cluster == "real"
+    try:
+        lengths = [float(s) for s in (args.seconds or ("60,600" if real else "60")).split(",")]
+    except ValueError:
+        parser.error(f"--seconds: comma-separated numbers, got {args.seconds!r}")
+    if not real and len(lengths) != 1:
+        parser.error(f"--seconds: one length on devcluster, got {len(lengths)}")
+    concurrent = real if args.concurrent is None else args.concurrent
+    default_out = RESULTS / ("kpo-real.json" if real else "kpo.json")
+    out = Path(args.out or default_out).resolve()
+    results = run_real(lengths, modes, concurrent) if real else run(lengths[0], modes, concurrent)
     results["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
+    section = markdown_section_real(results) if real else markdown_section(results)
     if args.markdown:
-        print(markdown_section(results))
-    return 0 if all(m["ok"] for m in results["modes"]) else 1
+        print(section)
+    if args.update_docs and real:
+        update_docs(section)
+        print(f"updated {DOCS}")
+    oks = [m["ok"] for run in results.get("runs", [results]) for m in run["modes"]]
+    return 0 if all(oks) else 1
 
 
 if __name__ == "__main__":
