@@ -467,6 +467,30 @@ def add_length_figures(results: dict[str, Any]) -> None:
             # What 30x would allow, and what the TaskRun spends beyond it.
             "allowed": round(ref["requests"]["total"] / TARGET_RATIO, 2),
         }
+        # Events (the controller's Created/Succeeded posts and its read of the pod's
+        # Events for status.warnings) are the part of the floor a cluster can do without.
+        events = sum(
+            v for k, v in target["controller_requests_by_kind"].items() if " events" in f" {k}"
+        )
+        rest = target["requests"]["total"] - events
+        results["target_30x"]["controller_event_requests"] = events
+        results["target_30x"]["ratio_without_events"] = (
+            round(ref["requests"]["total"] / rest, 2) if rest else None
+        )
+        if len(lengths) > 1:
+            # KPO deferrable grows linearly with the task (a poll every 2 s); the TaskRun's
+            # count at the longest task stands for its floor.
+            first = by_length[lengths[0]].get(REFERENCE)
+            if first and lengths[-1] > lengths[0]:
+                rate = (ref["requests"]["total"] - first["requests"]["total"]) / (
+                    lengths[-1] - lengths[0]
+                )
+                base = first["requests"]["total"] - rate * lengths[0]
+                results["target_30x"]["kpo_deferrable_requests_per_minute"] = round(rate * 60, 2)
+                if rate > 0:
+                    results["target_30x"]["met_from_seconds"] = round(
+                        max(0.0, (TARGET_RATIO * target["requests"]["total"] - base) / rate)
+                    )
 
 
 def _versions() -> dict[str, str]:
@@ -731,6 +755,26 @@ def markdown_section_real(results: dict[str, Any]) -> str:
                 f"What holds it back: {TARGET_RATIO}x would allow {target['allowed']:.1f} "
                 f"requests for the whole task; TaskRunOperator deferrable sent "
                 f"{target['taskrun_deferrable']}: {floor}.",
+                "",
+            ]
+        if target.get("controller_event_requests"):
+            lines += [
+                f"Of those, {target['controller_event_requests']} are Events (the controller "
+                f"posts its own and reads the pod's for `status.warnings`): without them the "
+                f"ratio is {_ratio(target.get('ratio_without_events'))}.",
+                "",
+            ]
+        if target.get("kpo_deferrable_requests_per_minute") is not None:
+            met_from = target.get("met_from_seconds")
+            lines += [
+                f"KPO deferrable grows by {target['kpo_deferrable_requests_per_minute']:.1f} "
+                f"requests a minute of task (its trigger polls the pod every 2 s); "
+                + (
+                    f"at this TaskRun floor, {TARGET_RATIO}x is reached for tasks of "
+                    f"{met_from / 60:.1f} min and longer."
+                    if met_from is not None
+                    else "the TaskRun's count does not grow."
+                ),
                 "",
             ]
     if len(runs) > 1:
