@@ -605,8 +605,7 @@ def markdown_section(results: dict[str, Any]) -> str:
             f"deferrable task frees the slot while its trigger waits in the triggerer.",
             "",
         ]
-    window = sum(m["window_seconds"] for m in modes)
-    shared = sum(m["requests"].get("controller_shared", 0) for m in modes)
+    window, shared, _ = _shared(modes, bool(results.get("concurrent")))
     idle = [m for m in modes if m["mode"].startswith("kpo")]
     idle_cpu = sum(m["cpu_seconds"]["controller"] or 0.0 for m in idle)
     idle_secs = sum(m["window_seconds"] for m in idle)
@@ -657,6 +656,17 @@ def markdown_section(results: dict[str, Any]) -> str:
 SECTION = "## KubernetesPodOperator on the real API server"
 
 
+def _shared(modes: list[dict[str, Any]], concurrent: bool) -> tuple[float, int, Counter[str]]:
+    """Seconds of window, and the controller's cluster-wide requests in them: side by side,
+    the modes share one window and each saw the same requests."""
+    windows = modes[:1] if concurrent else modes
+    kinds: Counter[str] = Counter()
+    for m in windows:
+        kinds.update(m.get("controller_shared_requests_by_kind") or {})
+    seconds = sum(m["window_seconds"] for m in windows)
+    return seconds, sum(m["requests"].get("controller_shared", 0) for m in windows), kinds
+
+
 def _kinds(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
 
@@ -676,8 +686,37 @@ def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
     return ", ".join(parts) or "the same requests"
 
 
-def markdown_section_real(results: dict[str, Any]) -> str:
-    """The docs/benchmarks.md section for `--cluster real` (markdown, ends with a newline)."""
+def devcluster_counts(
+    dev: dict[str, Any] | None, by_length: list[dict[str, Any]], lengths: list[float]
+) -> str:
+    """One sentence setting devcluster's counts (bench/results/kpo.json) beside the real
+    API server's for the same task length, or "" when there is nothing to compare."""
+    if not dev or dev.get("seconds") not in lengths:
+        return ""
+    real = by_length[lengths.index(dev["seconds"])]
+    parts, same = [], []
+    for m in dev.get("modes", []):
+        r = real.get(m["mode"])
+        if r is None:
+            continue
+        parts.append(
+            f"{m['label'].split(' +')[0]} {m['requests']['total']} (real {r['requests']['total']})"
+        )
+        both = (m["airflow_requests_by_kind"], m.get("controller_requests_by_kind"))
+        if both == (r["airflow_requests_by_kind"], r.get("controller_requests_by_kind")):
+            same.append(m["label"].split(" +")[0])
+    if not parts:
+        return ""
+    return (
+        f"On devcluster ({dev.get('date', '')}, `bench/results/kpo.json`, one mode at a time) "
+        f"the {dev['seconds']:g} s task took: {', '.join(parts)}; the same requests by verb "
+        f"and resource for: {', '.join(same) or 'none'}."
+    )
+
+
+def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | None = None) -> str:
+    """The docs/benchmarks.md section for `--cluster real` (markdown, ends with a newline);
+    `devcluster`: bench/results/kpo.json, set beside it for the same task length."""
     runs = sorted(results["runs"], key=lambda r: r["seconds"])
     lengths = [r["seconds"] for r in runs]
     by_length = [{m["mode"]: m for m in r["modes"]} for r in runs]
@@ -787,12 +826,32 @@ def markdown_section_real(results: dict[str, Any]) -> str:
                 f"{label[mode].split(' +')[0]} {short['requests']['total']} -> "
                 f"{long['requests']['total']} ({_diff(short, long)})"
             )
+        timeout = next(
+            (
+                m.get("trigger_watch_timeout_seconds")
+                for b in by_length
+                for m in b.values()
+                if m.get("trigger_watch_timeout_seconds")
+            ),
+            None,
+        )
         lines += [
             f"From {lengths[0]:g} s to {lengths[-1]:g} s, requests per task: "
             + "; ".join(parts)
-            + ".",
+            + "."
+            + (
+                f" A TaskRun's count does not follow the task's length but for its watches: "
+                f"the operator and TaskRunTrigger ask the API server to end a watch after "
+                f"{timeout:g} s (WATCH_TIMEOUT_SECONDS) and resume it from the last "
+                f"resourceVersion, one request per {timeout / 60:g} minutes of waiting."
+                if timeout
+                else ""
+            ),
             "",
         ]
+    dev = devcluster_counts(devcluster, by_length, lengths)
+    if dev:
+        lines += [dev, ""]
     lines += [
         "| mode | "
         + " | ".join(f"{s:g} s: waiting CPU s, Airflow + controller" for s in lengths)
@@ -848,7 +907,10 @@ def markdown_section_real(results: dict[str, Any]) -> str:
         for mode in modes
         if mode in b
     ]
-    shared = sum(m["requests"]["controller_shared"] for b in by_length for m in b.values())
+    shared = [_shared(list(b.values()), bool(results.get("concurrent"))) for b in by_length if b]
+    shared_text = "; ".join(
+        f"{n} in {sec:.0f} s ({_kinds(dict(kinds))})" for sec, n, kinds in shared
+    )
     shown = [
         f"{s:g} s {label[mode].split(' +')[0]} {b[mode]['pod_log_lines_in_task_log']}/"
         f"{b[mode]['pod_log_lines_expected']}"
@@ -859,8 +921,8 @@ def markdown_section_real(results: dict[str, Any]) -> str:
     lines += [
         f"Not counted above: the rest of the cluster in each task's namespace (scheduler, "
         f"node agent, controller manager: the pod's own life, about the same for every mode): "
-        f"{', '.join(other)} requests; the controller's cluster-wide requests (shared by every "
-        f"TaskRun: watch re-opens, discovery): {shared} over the windows.",
+        f"{', '.join(other)} requests. The controller's cluster-wide requests, shared by every "
+        f"TaskRun it runs meanwhile (kopf's watch re-opens, discovery): {shared_text}.",
         "",
         f"Pod log lines that reached the task log: {', '.join(shown)}.",
         "",
@@ -873,6 +935,11 @@ def markdown_section_real(results: dict[str, Any]) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _devcluster_results() -> dict[str, Any] | None:
+    path = RESULTS / "kpo.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def update_docs(section: str, docs: Path = DOCS) -> None:
@@ -929,7 +996,13 @@ def main() -> int:
     if args.render:
         loaded = json.loads(Path(args.render).read_text())
         real_results = loaded.get("cluster") == "real"
-        text = markdown_section_real(loaded) if real_results else markdown_section(loaded)
+        if real_results:
+            add_length_figures(loaded)  # derived figures, as this version computes them
+        text = (
+            markdown_section_real(loaded, _devcluster_results())
+            if real_results
+            else markdown_section(loaded)
+        )
         print(text)
         if args.update_docs and real_results:
             update_docs(text)
@@ -953,7 +1026,9 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     print(f"wrote {out}")
-    section = markdown_section_real(results) if real else markdown_section(results)
+    section = (
+        markdown_section_real(results, _devcluster_results()) if real else markdown_section(results)
+    )
     if args.markdown:
         print(section)
     if args.update_docs and real:

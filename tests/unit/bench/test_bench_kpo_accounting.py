@@ -122,6 +122,8 @@ def mode_result(mode: str, airflow: int, controller: int = 0) -> dict[str, Any]:
             "waiting_total": 0.12,
         },
         "phases": [],
+        "window_seconds": 61.0,
+        "controller_shared_requests_by_kind": {},
         "pod_log_lines_in_task_log": 12,
         "pod_log_lines_expected": 12,
     }
@@ -195,3 +197,15 @@ def test_what_holds_the_target_back_is_measured_from_both_lengths() -> None:
     assert "11.7 min" in kpo.markdown_section_real(
         {**results, "date": "2026-12-05", "concurrent": True}
     )
+
+
+def test_devcluster_is_set_beside_the_real_server_at_the_same_length_only() -> None:
+    real = {"taskrun-deferrable": mode_result("taskrun-deferrable", 4, 8)}
+    same = mode_result("taskrun-deferrable", 4, 8)
+    other = {**mode_result("kpo-deferrable", 43)}
+    dev = {"seconds": 60.0, "date": "2026-11-24", "modes": [same, other]}
+    text = kpo.devcluster_counts(dev, [real], [60.0])
+    assert "TaskRunOperator deferrable 12 (real 12)" in text
+    assert text.endswith("for: TaskRunOperator deferrable.")
+    assert kpo.devcluster_counts({**dev, "seconds": 5.0}, [real], [60.0]) == ""
+    assert kpo.devcluster_counts(None, [real], [60.0]) == ""
