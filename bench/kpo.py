@@ -30,6 +30,7 @@ Writes bench/results/kpo.json (kpo-real.json); `markdown_section(results)`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import subprocess
@@ -378,7 +379,17 @@ def run(seconds: float, modes: list[str], concurrent: bool = False) -> dict[str,
     return results
 
 
-def run_real(lengths: list[float], modes: list[str], concurrent: bool = True) -> dict[str, Any]:
+def _workdir(keep: Path | None, prefix: str) -> Any:
+    """A temporary directory, or `keep` (created, left in place: logs, audit log)."""
+    if keep is None:
+        return tempfile.TemporaryDirectory(prefix=prefix)
+    keep.mkdir(parents=True, exist_ok=True)
+    return contextlib.nullcontext(str(keep))
+
+
+def run_real(
+    lengths: list[float], modes: list[str], concurrent: bool = True, keep: Path | None = None
+) -> dict[str, Any]:
     """On the real control plane (bench.kpo_real): for each task length, the modes side by
     side in one window (one namespace each), or one at a time without `concurrent`."""
     from bench.__main__ import machine
@@ -394,7 +405,7 @@ def run_real(lengths: list[float], modes: list[str], concurrent: bool = True) ->
         "runs": [],
     }
     groups = [modes] if concurrent else [[m] for m in modes]
-    with tempfile.TemporaryDirectory(prefix="kpo-bench-real-") as tmp:
+    with _workdir(keep, "kpo-bench-real-") as tmp:
         workdir = Path(tmp)
         with running_real_cluster(workdir) as cluster:
             results["versions"]["kube-apiserver"] = cluster.server_version
@@ -990,6 +1001,11 @@ def main() -> int:
         help=f"write the real section into {DOCS.relative_to(ROOT)} (--cluster real)",
     )
     parser.add_argument(
+        "--workdir",
+        type=Path,
+        help="--cluster real: keep the control plane's logs, audit log and the task logs here",
+    )
+    parser.add_argument(
         "--render", metavar="JSON", help="no run: render (and --update-docs) from a results file"
     )
     args = parser.parse_args()
@@ -1021,7 +1037,10 @@ def main() -> int:
     concurrent = real if args.concurrent is None else args.concurrent
     default_out = RESULTS / ("kpo-real.json" if real else "kpo.json")
     out = Path(args.out or default_out).resolve()
-    results = run_real(lengths, modes, concurrent) if real else run(lengths[0], modes, concurrent)
+    if real:
+        results = run_real(lengths, modes, concurrent, args.workdir)
+    else:
+        results = run(lengths[0], modes, concurrent)
     results["out"] = str(out.relative_to(ROOT)) if out.is_relative_to(ROOT) else str(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
