@@ -929,13 +929,30 @@ def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | 
         for mode in modes
         if mode in b
     ]
+    doubled = [
+        f"{s:g} s {label[mode].split(' +')[0]}"
+        for s, b in zip(lengths, by_length, strict=True)
+        for mode in modes
+        if mode in b and b[mode]["pod_log_lines_in_task_log"] > b[mode]["pod_log_lines_expected"]
+    ]
+    doubled_text = (
+        f" More lines than the pod wrote ({', '.join(doubled)}): when the followed log ends "
+        f"while the pod still shows the container running, KPO reads the log's last second "
+        f"again (it warns that lines of the last second may be duplicated). In a re-run "
+        f"kept with `--workdir`, the audit log shows the stream ending with the container "
+        f"and KPO's pod read 1 ms later, 3 ms before the node's status patch: a second log "
+        f"read and the last line twice. A kubelet's status lags a container's exit as well; "
+        f"devcluster, which writes the status in-process, never showed it (12/12)."
+        if doubled
+        else ""
+    )
     lines += [
         f"Not counted above: the rest of the cluster in each task's namespace (scheduler, "
         f"node agent, controller manager: the pod's own life, about the same for every mode): "
         f"{', '.join(other)} requests. The controller's cluster-wide requests, shared by every "
         f"TaskRun it runs meanwhile (kopf's watch re-opens, discovery): {shared_text}.",
         "",
-        f"Pod log lines that reached the task log: {', '.join(shown)}.",
+        f"Pod log lines that reached the task log: {', '.join(shown)}.{doubled_text}",
         "",
     ]
     out = results.get("out", "bench/results/kpo-real.json")
