@@ -1,14 +1,22 @@
-"""taskrun.api's map of KubernetesPodOperator arguments, made from the spec fields' notes."""
+"""taskrun.api's map of KubernetesPodOperator arguments (made from the spec fields' notes), and
+its shared names where a type must spell them out."""
 
 from __future__ import annotations
+
+import typing
 
 import pytest
 
 from taskrun.api import (
+    API_VERSION,
+    KIND,
     KPO_IGNORED_ARGUMENTS,
     KPO_OPERATOR_ARGUMENTS,
     KPO_REFUSED_ARGUMENTS,
     KPO_SPEC_FIELDS,
+    OnFinishAction,
+    OnKillAction,
+    TaskRun,
     TaskRunSpec,
 )
 
@@ -141,3 +149,28 @@ def test_the_tables_do_not_overlap() -> None:
     for table in TABLES:
         assert not seen & set(table), seen & set(table)
         seen |= set(table)
+
+
+@pytest.mark.parametrize(
+    ("value", "deletes"),
+    [("cancel", False), ("delete", True), ("delete_pod", True), ("keep_pod", False)],
+)
+def test_on_kill_actions(value: str, deletes: bool) -> None:
+    assert OnKillAction.parse(value).deletes is deletes
+
+
+def test_kpos_on_kill_actions_are_the_finish_actions_of_the_same_name() -> None:
+    assert OnKillAction.DELETE_POD == OnFinishAction.DELETE_POD
+    assert OnKillAction.KEEP_POD == OnFinishAction.KEEP_POD
+
+
+def test_an_unknown_on_kill_action_names_the_argument_and_the_choices() -> None:
+    with pytest.raises(ValueError, match=r"on_kill_action must be one of \('cancel'.* 'explode'"):
+        OnKillAction.parse("explode")
+
+
+def test_the_resources_literal_types_are_the_shared_names() -> None:
+    fields = TaskRun.model_fields
+    assert typing.get_args(fields["api_version"].annotation) == (API_VERSION,)
+    assert typing.get_args(fields["kind"].annotation) == (KIND,)
+    assert (fields["api_version"].default, fields["kind"].default) == (API_VERSION, KIND)
