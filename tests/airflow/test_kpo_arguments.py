@@ -44,6 +44,11 @@ def test_every_kpo_argument_is_mapped_or_listed() -> None:
     assert not missing, f"KPO arguments neither mapped nor listed in taskrun.api.kpo: {missing}"
 
 
+def test_every_mapped_argument_is_a_kpo_argument() -> None:
+    # A typo in a spec field's _kpo note would map an argument KPO does not have.
+    assert sorted(set(KPO_SPEC_FIELDS) - set(_kpo_arguments())) == []
+
+
 def test_every_listed_argument_is_accepted_by_the_operator() -> None:
     ours = inspect.signature(TaskRunOperator.__init__).parameters
     assert set(LISTED) <= set(ours)

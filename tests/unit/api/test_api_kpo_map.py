@@ -20,85 +20,6 @@ from taskrun.api import (
     TaskRunSpec,
 )
 
-# The keyword arguments of KubernetesPodOperator 10.25 (its constructor's signature), so the
-# suite without Airflow checks the map too; tests/airflow checks the installed provider's.
-KPO_PARAMETERS = [
-    "kubernetes_conn_id",
-    "namespace",
-    "image",
-    "name",
-    "random_name_suffix",
-    "cmds",
-    "arguments",
-    "ports",
-    "volume_mounts",
-    "volumes",
-    "env_vars",
-    "env_from",
-    "secrets",
-    "in_cluster",
-    "cluster_context",
-    "labels",
-    "reattach_on_restart",
-    "durable",
-    "startup_timeout_seconds",
-    "startup_check_interval_seconds",
-    "schedule_timeout_seconds",
-    "get_logs",
-    "base_container_name",
-    "base_container_status_polling_interval",
-    "init_container_logs",
-    "container_logs",
-    "image_pull_policy",
-    "annotations",
-    "container_resources",
-    "affinity",
-    "config_file",
-    "runtime_class_name",
-    "node_selector",
-    "image_pull_secrets",
-    "service_account_name",
-    "automount_service_account_token",
-    "hostnetwork",
-    "host_aliases",
-    "tolerations",
-    "security_context",
-    "container_security_context",
-    "xcom_sidecar_container_security_context",
-    "dnspolicy",
-    "dns_config",
-    "hostname",
-    "subdomain",
-    "schedulername",
-    "full_pod_spec",
-    "init_containers",
-    "log_events_on_failure",
-    "log_events_on_startup",
-    "do_xcom_push",
-    "pod_template_file",
-    "pod_template_dict",
-    "priority_class_name",
-    "pod_runtime_info_envs",
-    "termination_grace_period",
-    "configmaps",
-    "skip_on_exit_code",
-    "deferrable",
-    "poll_interval",
-    "log_pod_spec_on_failure",
-    "on_finish_action",
-    "on_kill_action",
-    "is_delete_operator_pod",
-    "termination_message_policy",
-    "active_deadline_seconds",
-    "callbacks",
-    "progress_callback",
-    "logging_interval",
-    "trigger_kwargs",
-    "container_name_log_prefix_enabled",
-    "log_formatter",
-]
-
-
 TABLES = [KPO_SPEC_FIELDS, KPO_OPERATOR_ARGUMENTS, KPO_IGNORED_ARGUMENTS, KPO_REFUSED_ARGUMENTS]
 
 
@@ -132,16 +53,6 @@ def test_a_field_no_kpo_argument_fills_is_not_mapped(field: str) -> None:
 def test_every_mapped_field_is_a_spec_field() -> None:
     aliases = {info.alias or name for name, info in TaskRunSpec.model_fields.items()}
     assert set(KPO_SPEC_FIELDS.values()) <= aliases
-
-
-def test_every_mapped_argument_is_a_kpo_argument() -> None:
-    # A typo in a field's _kpo note would map an argument KPO does not have.
-    assert sorted(set(KPO_SPEC_FIELDS) - set(KPO_PARAMETERS)) == []
-
-
-def test_every_kpo_parameter_has_a_home() -> None:
-    listed = {argument for table in TABLES for argument in table}
-    assert [p for p in KPO_PARAMETERS if p not in listed] == []
 
 
 def test_the_tables_do_not_overlap() -> None:
