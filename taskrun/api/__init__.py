@@ -69,6 +69,7 @@ from taskrun.api.status import (
     TaskRunStatus,
     WarningEvent,
     format_duration,
+    human_duration,
 )
 
 
@@ -134,6 +135,7 @@ __all__ = [
     "field_path",
     "format_duration",
     "format_validation_error",
+    "human_duration",
     "spec_hash",
     "validate_spec",
 ]
