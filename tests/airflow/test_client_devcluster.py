@@ -20,7 +20,7 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from airflow_devcluster import api_client_for, crd_devcluster
+from airflow_devcluster import api_client_for, crd_devcluster, first_event, new_namespace
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
@@ -31,8 +31,6 @@ from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
-
-_ns_counter = iter(range(1, 10_000))
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +47,7 @@ def api_client(cluster: DevCluster) -> Iterator[ApiClient]:
 
 @pytest.fixture
 def namespace(cluster: DevCluster) -> str:
-    name = f"client-{next(_ns_counter)}"
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return new_namespace(cluster, "client")
 
 
 def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
@@ -61,17 +57,6 @@ def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
         namespace=namespace,
         annotations={ANNOTATION_HOLD_POD: "true"},
     )
-
-
-def _first_event(trigger: TaskRunTrigger, timeout: float = 30) -> dict[str, Any]:
-    """Run the trigger as the triggerer does, until its first event; that event's payload."""
-
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return asyncio.run(asyncio.wait_for(first(), timeout))
 
 
 def _set_status(api_client: ApiClient, namespace: str, name: str, status: dict) -> None:
@@ -248,7 +233,7 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
 
     thread = threading.Thread(target=controller)
     thread.start()
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     thread.join()
     taskrun = payload.pop("taskrun")
     assert payload == {
@@ -348,7 +333,7 @@ def test_trigger_from_the_created_version_sees_an_earlier_finish(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     assert (payload["status"], payload["phase"]) == ("done", "Succeeded"), payload
     assert "taskrun" not in payload
     assert _gets(cluster, namespace) == 0
@@ -371,7 +356,7 @@ def test_trigger_rereads_only_on_410(
     cluster.faults.namespaces = frozenset({namespace})
     cluster.faults.force_410_on_resume = True
     try:
-        payload = _first_event(trigger)
+        payload = first_event(trigger)
     finally:
         cluster.faults.clear()
     assert payload["phase"] == "Skipped"
@@ -382,7 +367,7 @@ def test_trigger_rereads_only_on_410(
 def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) -> None:
     trigger = TaskRunTrigger(name="absent", namespace=namespace, config_dict=_kubeconfig(cluster))
 
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     assert payload["status"] == "error"
     assert "404" in payload["message"]
 
