@@ -1,6 +1,6 @@
-"""A devcluster with the TaskRun CRD, a kubernetes client for it, fresh namespaces and the
-triggerer's loop: the set-up of the Airflow client tests (imported by them; the airflow venvs
-have the kubernetes client)."""
+"""A devcluster with the TaskRun CRD, a kubernetes client for it, fresh namespaces, faults
+scoped to one, and the triggerer's loop: the set-up of the Airflow client tests (imported by
+them; the airflow venvs have the kubernetes client)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from kubernetes.client import ApiClient, Configuration
 from kubernetes.config import load_kube_config
 
 from devcluster import DevCluster
+from devcluster.faults import FaultPlan
 from taskrun.airflow.trigger import TaskRunTrigger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -45,6 +46,21 @@ def api_client_for(cluster: DevCluster) -> Iterator[ApiClient]:
         yield client
     finally:
         client.close()
+
+
+@contextlib.contextmanager
+def faults_in(cluster: DevCluster, namespace: str, **settings: Any) -> Iterator[FaultPlan]:
+    """The cluster's faults (FaultPlan fields) for requests in ``namespace``, cleared after."""
+    plan = cluster.faults
+    plan.namespaces = frozenset({namespace})
+    for key, value in settings.items():
+        if not hasattr(plan, key):
+            raise AttributeError(f"FaultPlan has no field {key!r}")
+        setattr(plan, key, value)
+    try:
+        yield plan
+    finally:
+        plan.clear()
 
 
 def new_namespace(cluster: DevCluster, prefix: str) -> str:

@@ -20,7 +20,7 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from airflow_devcluster import api_client_for, crd_devcluster, first_event, new_namespace
+from airflow_devcluster import api_client_for, crd_devcluster, faults_in, first_event, new_namespace
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
@@ -139,14 +139,9 @@ def test_a_refusal_is_not_tried_again(
     api_client: ApiClient, namespace: str, cluster: DevCluster
 ) -> None:
     api = TaskRunApi(api_client)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.error_rate = 1.0
-    cluster.faults.error_codes = (403,)
-    try:
-        with pytest.raises(ApiException) as refused:
-            api.get("anything", namespace)
-    finally:
-        cluster.faults.clear()
+    forbidden = faults_in(cluster, namespace, error_rate=1.0, error_codes=(403,))
+    with forbidden, pytest.raises(ApiException) as refused:
+        api.get("anything", namespace)
     assert refused.value.status == 403
     assert cluster.requests.count(namespace=namespace, resource="taskruns") == 1
 
@@ -303,14 +298,9 @@ def test_wait_retries_a_watch_refused_with_504(
     created, _ = api.create_or_get(_taskrun(namespace))
     _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
     cluster.faults.reseed(3)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.verbs = frozenset({"watch"})
-    cluster.faults.error_codes = (504,)
-    cluster.faults.error_rate = 0.5
-    try:
+    watches = frozenset({"watch"})
+    with faults_in(cluster, namespace, verbs=watches, error_codes=(504,), error_rate=0.5):
         done = api.wait_for("tr-1", namespace, _phase_is("Succeeded"), known=created)
-    finally:
-        cluster.faults.clear()
     assert done["status"]["phase"] == "Succeeded"
     refused = cluster.requests.count(verb="watch", namespace=namespace, code=504)
     assert 1 <= refused <= 5
@@ -353,12 +343,8 @@ def test_trigger_rereads_only_on_410(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.force_410_on_resume = True
-    try:
+    with faults_in(cluster, namespace, force_410_on_resume=True):
         payload = first_event(trigger)
-    finally:
-        cluster.faults.clear()
     assert payload["phase"] == "Skipped"
     assert payload["taskrun"]["status"]["exitCode"] == 9
     assert _gets(cluster, namespace) == 1

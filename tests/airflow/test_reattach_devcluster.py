@@ -21,7 +21,7 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from airflow_devcluster import api_client_for, crd_devcluster, first_event, new_namespace
+from airflow_devcluster import api_client_for, crd_devcluster, faults_in, first_event, new_namespace
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiTypeError
 
@@ -229,12 +229,8 @@ def test_deferred_task_does_not_follow_a_replacement(
     _, created = api.create_or_get(body)
     assert created
     _finish(api, name, namespace)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.force_410_on_resume = True
-    try:
+    with faults_in(cluster, namespace, force_410_on_resume=True):
         event = first_event(trigger)
-    finally:
-        cluster.faults.clear()
     assert event["status"] == "error"
     assert "another TaskRun now has its name" in event["message"]
 
