@@ -16,7 +16,8 @@ from typing import Any
 
 from bench.cluster import Api, gather_limited
 from bench.procstat import sample
-from taskrun.api import FINISHED_PHASES
+from devcluster.scenario import SCENARIO_ANNOTATION
+from taskrun.api import API_VERSION, FINISHED_PHASES, LABEL_NAME, PLURAL
 
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 ZERO_POD = {"runSeconds": 0, "logs": ""}
@@ -69,7 +70,7 @@ async def _observe(api: Api, obs: Observed, stop: asyncio.Event, n: int) -> None
     async def pods() -> None:
         async for event in api.watch("/api/v1/pods"):
             obj = event.get("object", {})
-            run = obj.get("metadata", {}).get("labels", {}).get("taskrun.dev/name")
+            run = obj.get("metadata", {}).get("labels", {}).get(LABEL_NAME)
             if not run:
                 continue
             now = time.monotonic()
@@ -78,7 +79,7 @@ async def _observe(api: Api, obs: Observed, stop: asyncio.Event, n: int) -> None
                 obs.pod_terminal.setdefault(run, now)
 
     async def runs() -> None:
-        async for event in api.watch("/apis/taskrun.dev/v1alpha1/taskruns"):
+        async for event in api.watch(f"/apis/{API_VERSION}/{PLURAL}"):
             obj = event.get("object", {})
             name = obj.get("metadata", {}).get("name")
             phase = obj.get("status", {}).get("phase")
@@ -119,7 +120,7 @@ async def run_burst(
         started = time.monotonic()
         spec: dict[str, Any] = {
             "image": "busybox",
-            "annotations": {"devcluster.taskrun.dev/scenario": json.dumps(ZERO_POD)},
+            "annotations": {SCENARIO_ANNOTATION: json.dumps(ZERO_POD)},
         }
 
         async def create(i: int) -> None:

@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from devcluster.scenario import SCENARIO_ANNOTATION
 from taskrun.api import (
     API_VERSION,
     FINISHED_PHASES,
@@ -54,7 +55,6 @@ CRD_PATH = ROOT / "crds" / "taskrun.yaml"
 # Our own client's user agent: faults are scoped away from it, so the harness always sees
 # the truth while the controller does not.
 HARNESS_AGENT = "taskrun-chaos-harness/1"
-SCENARIO_ANNOTATION = "devcluster.taskrun.dev/scenario"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
 RETRIES = 30
 RETRIED_CODES = frozenset({429, 500, 502, 503, 504})

@@ -14,7 +14,8 @@ import time
 
 from bench.cluster import Api, running_cluster, running_controller
 from bench.procstat import sample
-from taskrun.api import GROUP, PLURAL, VERSION
+from devcluster.scenario import SCENARIO_ANNOTATION
+from taskrun.api import GROUP, PLURAL, VERSION, XCOM_RESULT_PATH
 
 NAMESPACE = "exec-rss"
 
@@ -22,11 +23,11 @@ NAMESPACE = "exec-rss"
 def spec(mebibytes: int) -> dict:
     chunk = "a" * 1024
     content = {"parts": ['"', {"text": chunk, "repeat": mebibytes * 1024}, '"']}
-    scenario = {"runSeconds": 0.1, "files": {"/airflow/xcom/return.json": content}}
+    scenario = {"runSeconds": 0.1, "files": {XCOM_RESULT_PATH: content}}
     return {
         "image": "busybox",
         "doXcomPush": True,
-        "annotations": {"devcluster.taskrun.dev/scenario": json.dumps(scenario)},
+        "annotations": {SCENARIO_ANNOTATION: json.dumps(scenario)},
     }
 
 

@@ -35,6 +35,8 @@ import traceback
 import types
 from typing import Any
 
+from devcluster.scenario import SCENARIO_ANNOTATION
+
 MODES = ("kpo-blocking", "kpo-deferrable", "taskrun-blocking", "taskrun-deferrable")
 USER_AGENT_PREFIX = "kpo-bench/"
 DAG_ID = "kpo_bench"
@@ -94,7 +96,7 @@ def make_operator(mode: str, kubeconfig: str, namespace: str, seconds: float) ->
         "namespace": namespace,
         "image": "busybox:1.36",
         "cmds": ["sh", "-c", "for i in $(seq 12); do echo tick; sleep 5; done"],
-        "annotations": {"devcluster.taskrun.dev/scenario": json.dumps(scenario(seconds))},
+        "annotations": {SCENARIO_ANNOTATION: json.dumps(scenario(seconds))},
         "kubernetes_conn_id": None,
         "in_cluster": False,
         "config_file": kubeconfig,

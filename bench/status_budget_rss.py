@@ -16,11 +16,10 @@ from bench.cluster import running_cluster, running_controller
 from bench.procstat import sample
 from controller.core import budget
 from devcluster.resources import NAMESPACES, ResourceKey
-from taskrun.api import GROUP, PLURAL, VERSION
+from devcluster.scenario import SCENARIO_ANNOTATION
+from taskrun.api import API_VERSION, GROUP, KIND, PLURAL, VERSION, XCOM_RESULT_PATH
 
 TASKRUNS = ResourceKey(GROUP, VERSION, PLURAL)
-SCENARIO = "devcluster.taskrun.dev/scenario"
-RESULT = "/airflow/xcom/return.json"
 NS = "rss"
 
 CASES: list[tuple[str, str, int]] = [
@@ -44,15 +43,15 @@ def main() -> None:
         print(f"idle: rss {mb(idle.rss_bytes)} MiB, peak {mb(idle.peak_rss_bytes)} MiB")
         for name, char, count in CASES:
             content = {"parts": ['"', {"text": char, "repeat": count}, '"']}
-            scenario = {"files": {RESULT: content}}
+            scenario = {"files": {XCOM_RESULT_PATH: content}}
             body: dict[str, Any] = {
-                "apiVersion": f"{GROUP}/{VERSION}",
-                "kind": "TaskRun",
+                "apiVersion": API_VERSION,
+                "kind": KIND,
                 "metadata": {"name": name, "namespace": NS},
                 "spec": {
                     "image": "busybox:1.36",
                     "doXcomPush": True,
-                    "annotations": {SCENARIO: json.dumps(scenario)},
+                    "annotations": {SCENARIO_ANNOTATION: json.dumps(scenario)},
                 },
             }
             cluster.call(store.create(TASKRUNS, NS, body))

@@ -22,7 +22,7 @@ from aiohttp import web
 from devcluster.accounting import RequestLog
 from devcluster.errors import ApiError
 from devcluster.faults import FaultPlan
-from devcluster.logstream import LogSource
+from devcluster.logs import LogStore
 from devcluster.resources import CRDS, ResourceKey
 from devcluster.server import ApiServer
 from devcluster.store import Store
@@ -201,7 +201,7 @@ class DevCluster:
 
     # ---- helpers for tests and tools ------------------------------------------------------
 
-    def _log_source(self) -> LogSource | None:
+    def _log_source(self) -> LogStore | None:
         return getattr(self.kubelet, "logs", None)
 
     @property

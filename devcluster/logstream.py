@@ -8,12 +8,13 @@ agent (devcluster/node.py) answers the real API server's node proxy with it.
 from __future__ import annotations
 
 import datetime
-from collections.abc import AsyncIterator, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any
 
 from aiohttp import web
 
 from devcluster.errors import ApiError, bad_request
+from devcluster.logs import LogStore
 
 # The query parameters of PodLogOptions the kubelet reads.
 LOG_PARAMETERS = (
@@ -25,34 +26,6 @@ LOG_PARAMETERS = (
     "sinceSeconds",
     "sinceTime",
 )
-
-
-class LogSource(Protocol):
-    """What a log answer needs from the kubelet's log store (devcluster/logs.py)."""
-
-    def read(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        *,
-        tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-        timestamps: bool = False,
-        since_seconds: float | None = None,
-    ) -> bytes: ...
-
-    def follow(
-        self,
-        namespace: str,
-        pod: str,
-        container: str,
-        *,
-        tail_lines: int | None = None,
-        limit_bytes: int | None = None,
-        timestamps: bool = False,
-        since_seconds: float | None = None,
-    ) -> AsyncIterator[bytes]: ...
 
 
 def query_bool(value: str | None) -> bool:
@@ -78,7 +51,7 @@ def waiting(pod: str, container: str) -> ApiError:
 
 async def respond(
     request: web.Request,
-    source: LogSource | None,
+    source: LogStore | None,
     namespace: str,
     pod: str,
     container: str,

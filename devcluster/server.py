@@ -22,7 +22,8 @@ from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, bad_request
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
-from devcluster.logstream import LogSource
+from devcluster.logs import LogStore
+from devcluster.logstream import query_bool, query_int
 from devcluster.patch import APPLY
 from devcluster.resources import NODES, PODS, ResourceInfo
 from devcluster.store import Store
@@ -124,20 +125,6 @@ def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
 
 
-def _bool(value: str | None) -> bool:
-    return value in ("true", "1", "True")
-
-
-def _int(query: Any, name: str) -> int | None:
-    raw = query.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        return int(raw)
-    except ValueError:
-        raise bad_request(f"invalid value for {name}: {raw!r}") from None
-
-
 def _wants_table(accept: str) -> bool:
     return any("as=Table" in part and "g=meta.k8s.io" in part for part in accept.split(","))
 
@@ -165,7 +152,7 @@ class ApiServer:
         *,
         requests: RequestLog,
         faults: FaultPlan,
-        logs: Callable[[], LogSource | None] = lambda: None,
+        logs: Callable[[], LogStore | None] = lambda: None,
         exec_target: Callable[[], ExecTarget | None] = lambda: None,
         local_node: Callable[[], str | None] = lambda: None,
         bookmark_interval: float = 5.0,
@@ -502,7 +489,7 @@ class ApiServer:
             info.key, ns or None, query.get("labelSelector"), query.get("fieldSelector")
         )
         meta: dict[str, Any] = {"resourceVersion": rv}
-        limit = _int(query, "limit")
+        limit = query_int(query, "limit")
         start = 0
         token = query.get("continue")
         if token:
@@ -552,11 +539,11 @@ class ApiServer:
     ) -> web.Response:
         grace = options.get("gracePeriodSeconds")
         if grace is None:
-            grace = _int(query, "gracePeriodSeconds")
+            grace = query_int(query, "gracePeriodSeconds")
         policy = options.get("propagationPolicy") or query.get("propagationPolicy")
         orphan = options.get("orphanDependents")
         if orphan is None and "orphanDependents" in query:
-            orphan = _bool(query["orphanDependents"])
+            orphan = query_bool(query["orphanDependents"])
         if policy is None and orphan is not None:
             policy = "Orphan" if orphan else "Background"
         dry_run = "All" in (options.get("dryRun") or []) or query.get("dryRun") == "All"
@@ -604,7 +591,7 @@ class ApiServer:
                     info.key,
                     item["metadata"].get("namespace"),
                     item["metadata"]["name"],
-                    _int(query, "gracePeriodSeconds"),
+                    query_int(query, "gracePeriodSeconds"),
                     propagation_policy=query.get("propagationPolicy"),
                 )
             except ApiError as exc:
@@ -632,7 +619,7 @@ class ApiServer:
         query: dict[str, str],
         accept: str,
     ) -> web.StreamResponse:
-        timeout = _int(query, "timeoutSeconds")
+        timeout = query_int(query, "timeoutSeconds")
         duration = float(timeout) if timeout is not None and timeout > 0 else None
         if duration is None:
             duration = self.default_watch_timeout
@@ -649,7 +636,7 @@ class ApiServer:
             duration = min(duration, drop)
         rv = query.get("resourceVersion")
         table = _wants_table(accept)
-        bookmarks = _bool(query.get("allowWatchBookmarks"))
+        bookmarks = query_bool(query.get("allowWatchBookmarks"))
         initial = query.get("sendInitialEvents")
         name = parse_request(request.method, request.path, query).name
         field_selector = query.get("fieldSelector")
@@ -700,7 +687,7 @@ class ApiServer:
             resource_version=rv,
             label_selector=labels,
             field_selector=fields,
-            send_initial_events=_bool(initial) if initial is not None else None,
+            send_initial_events=query_bool(initial) if initial is not None else None,
             bookmark_interval=self.bookmark_interval if bookmarks else None,
             timeout=duration,
             shared=True,
@@ -752,7 +739,7 @@ class ApiServer:
         command = request.query.getall("command", [])
         if not command:
             raise bad_request("you must specify at least 1 command")
-        if _bool(request.query.get("stdin")) or _bool(request.query.get("tty")):
+        if query_bool(request.query.get("stdin")) or query_bool(request.query.get("tty")):
             raise bad_request("devcluster's exec takes no stdin and no tty")
         container = self._pod_container(pod, name, request.query.get("container"))
         target = self.exec_target()
@@ -763,8 +750,8 @@ class ApiServer:
             request,
             command,
             lambda: target.exec(ns, name, container, list(command)),
-            stdout=_bool(request.query.get("stdout", "true")),
-            stderr=_bool(request.query.get("stderr", "true")),
+            stdout=query_bool(request.query.get("stdout", "true")),
+            stderr=query_bool(request.query.get("stderr", "true")),
             # Recorded once switched: a client may have its answer and exit before the
             # close handshake ends, and tests count the exec as soon as the client is done.
             opened=lambda: _open_stream.get()(101),

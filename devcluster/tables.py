@@ -19,34 +19,7 @@ from devcluster.resources import (
     SECRETS,
     ResourceInfo,
 )
-
-
-def human_duration(seconds: float) -> str:
-    """Kubernetes' duration.HumanDuration, as in the AGE column."""
-    if seconds < -1:
-        return "<invalid>"
-    s = max(0, int(seconds))
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    days = hours // 24
-    if days < 8:
-        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
-    if days < 365 * 2:
-        return f"{days}d"
-    years = days // 365
-    if years < 8:
-        return f"{years}y{days % 365}d" if days % 365 else f"{years}y"
-    return f"{years}y"
+from taskrun.api import human_duration
 
 
 def age(timestamp: str | None, now: datetime.datetime) -> str:

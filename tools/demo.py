@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from devcluster import DevCluster
+from taskrun.api import CRD_NAME, PLURAL
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBECTL = str(Path(sys.executable).with_name("kubectl"))
@@ -74,11 +75,11 @@ def main() -> int:
                 cache,
                 "wait",
                 "--for=condition=Established",
-                "crd/taskruns.taskrun.dev",
+                f"crd/{CRD_NAME}",
                 "--timeout=30s",
             )
             try:
-                cluster.wait_for_watch("taskruns", process=controller, timeout=60)
+                cluster.wait_for_watch(PLURAL, process=controller, timeout=60)
             except (RuntimeError, TimeoutError) as err:
                 raise SystemExit(f"the controller did not start: {err}") from err
             print("controller is watching TaskRuns", flush=True)

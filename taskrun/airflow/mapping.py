@@ -18,7 +18,12 @@ from kubernetes.client import models as k8s
 from pydantic import ValidationError
 
 from taskrun.api import (
+    AIRFLOW_DAG_LABEL,
     AIRFLOW_IDENTITY_LABELS,
+    AIRFLOW_MAP_INDEX_LABEL,
+    AIRFLOW_RUN_LABEL,
+    AIRFLOW_TASK_LABEL,
+    AIRFLOW_TRY_LABEL,
     ANNOTATION_LOGS_ACKED,
     ANNOTATION_SPEC_HASH,
     API_VERSION,
@@ -130,14 +135,14 @@ def ti_labels(
 ) -> dict[str, str]:
     """The task-instance labels KPO puts on its pod, sanitised exactly as KPO does."""
     labels = {
-        "dag_id": dag_id,
-        "task_id": task_id,
-        "run_id": run_id,
+        AIRFLOW_DAG_LABEL: dag_id,
+        AIRFLOW_TASK_LABEL: task_id,
+        AIRFLOW_RUN_LABEL: run_id,
         "kubernetes_pod_operator": "True",
     }
     if map_index is not None and map_index >= 0:
-        labels["map_index"] = str(map_index)
-    labels["try_number"] = str(try_number)
+        labels[AIRFLOW_MAP_INDEX_LABEL] = str(map_index)
+    labels[AIRFLOW_TRY_LABEL] = str(try_number)
     labels = {key: make_safe_label_value(str(value)) for key, value in labels.items()}
     # KPO adds these two after sanitising, unsanitised.
     labels["airflow_version"] = airflow_version.replace("+", "-")

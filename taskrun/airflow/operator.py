@@ -33,6 +33,7 @@ from taskrun.api import (
     FINISHED_PHASES,
     KPO_SPEC_FIELDS,
     OnFinishAction,
+    OnKillAction,
     Phase,
     TaskRunSpec,
 )
@@ -43,7 +44,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 _NETWORK_ERRORS = (ApiException, HTTPError, OSError)
-ON_KILL_ACTIONS = ("cancel", "delete", "delete_pod", "keep_pod")
 _IN_CLUSTER_NAMESPACE = Path("/var/run/secrets/kubernetes.io/serviceaccount/namespace")
 
 # The KPO constructor arguments that become the TaskRun spec (see mapping.build_spec).
@@ -64,8 +64,6 @@ class TaskRunOperator(BaseOperator):
     ``on_kill_action``: ``cancel`` (default) sets ``spec.cancel``, ``delete`` (or KPO's
     ``delete_pod``) deletes the TaskRun, ``keep_pod`` leaves it running.
     """
-
-    BASE_CONTAINER_NAME = DEFAULT_BASE_CONTAINER_NAME
 
     template_fields: Sequence[str] = (
         "image",
@@ -159,7 +157,7 @@ class TaskRunOperator(BaseOperator):
         poll_interval: float = 2,
         log_pod_spec_on_failure: bool = True,
         on_finish_action: str = OnFinishAction.DELETE_POD.value,
-        on_kill_action: str = "cancel",
+        on_kill_action: str = OnKillAction.CANCEL.value,
         is_delete_operator_pod: bool | None = None,
         termination_message_policy: str = "File",
         active_deadline_seconds: int | None = None,
@@ -172,10 +170,7 @@ class TaskRunOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
-        if on_kill_action not in ON_KILL_ACTIONS:
-            raise ValueError(
-                f"on_kill_action must be one of {ON_KILL_ACTIONS}, not {on_kill_action!r}"
-            )
+        self.on_kill_action = OnKillAction.parse(on_kill_action)
         if callbacks or progress_callback:
             # KPO's callbacks receive its pod client and pod objects, which a TaskRun run
             # does not have on the worker; accepting them silently would drop user code.
@@ -203,7 +198,7 @@ class TaskRunOperator(BaseOperator):
         self.startup_check_interval_seconds = startup_check_interval_seconds
         self.schedule_timeout_seconds = schedule_timeout_seconds or startup_timeout_seconds
         self.get_logs = get_logs
-        self.base_container_name = base_container_name or self.BASE_CONTAINER_NAME
+        self.base_container_name = base_container_name or DEFAULT_BASE_CONTAINER_NAME
         self.base_container_status_polling_interval = base_container_status_polling_interval
         self.init_container_logs = init_container_logs
         self.container_logs = container_logs
@@ -244,7 +239,6 @@ class TaskRunOperator(BaseOperator):
         self.poll_interval = poll_interval
         self.log_pod_spec_on_failure = log_pod_spec_on_failure
         self.on_finish_action = mapping.on_finish_action(on_finish_action, is_delete_operator_pod)
-        self.on_kill_action = on_kill_action
         self.is_delete_operator_pod = is_delete_operator_pod
         self.termination_message_policy = termination_message_policy
         self.active_deadline_seconds = active_deadline_seconds
@@ -410,7 +404,7 @@ class TaskRunOperator(BaseOperator):
                     in_cluster=self.in_cluster,
                     config_dict=self._config_dict(),
                     cluster_context=self.cluster_context,
-                    on_kill_action=self.on_kill_action,
+                    on_kill_action=self.on_kill_action.value,
                     # The trigger's watch starts here: no read, and nothing missed.
                     resource_version=taskrun["metadata"].get("resourceVersion"),
                     uid=taskrun["metadata"].get("uid"),
@@ -583,7 +577,7 @@ class TaskRunOperator(BaseOperator):
     # --- kill ------------------------------------------------------------------------------
 
     def on_kill(self) -> None:
-        if self._taskrun_ref is None or self.on_kill_action == "keep_pod":
+        if self._taskrun_ref is None or self.on_kill_action is OnKillAction.KEEP_POD:
             return
         name, namespace = self._taskrun_ref
         try:
@@ -602,11 +596,11 @@ def _in_cluster_namespace() -> str | None:
     return None
 
 
-def kill_taskrun(api: TaskRunApi, name: str, namespace: str, action: str) -> None:
+def kill_taskrun(api: TaskRunApi, name: str, namespace: str, action: OnKillAction) -> None:
     """Apply on_kill_action: cancel (spec.cancel) or delete the TaskRun."""
-    if action in ("delete", "delete_pod"):
+    if action.deletes:
         api.delete(name, namespace)
-    elif action == "cancel":
+    elif action is OnKillAction.CANCEL:
         api.patch(name, namespace, mapping.CANCEL_PATCH)
 
 

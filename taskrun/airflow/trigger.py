@@ -10,7 +10,7 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from taskrun.airflow import mapping
 from taskrun.airflow.client import AsyncTaskRunApi, TaskRunGone
-from taskrun.api import FINISHED_PHASES
+from taskrun.api import FINISHED_PHASES, OnKillAction
 
 # The finished TaskRun travels in the event (so the resumed task need not read it again)
 # when its JSON is at most this large; a larger one (a big result) is read on resume.
@@ -46,7 +46,7 @@ class TaskRunTrigger(BaseTrigger):
         in_cluster: bool | None = None,
         config_dict: dict[str, Any] | None = None,
         cluster_context: str | None = None,
-        on_kill_action: str = "cancel",
+        on_kill_action: str = OnKillAction.CANCEL.value,
         resource_version: str | None = None,
         uid: str | None = None,
     ) -> None:
@@ -60,7 +60,7 @@ class TaskRunTrigger(BaseTrigger):
         # reason).
         self.config_dict = config_dict
         self.cluster_context = cluster_context
-        self.on_kill_action = on_kill_action
+        self.on_kill_action = OnKillAction.parse(on_kill_action)
         self.resource_version = resource_version
         self.uid = uid
 
@@ -74,7 +74,7 @@ class TaskRunTrigger(BaseTrigger):
                 "in_cluster": self.in_cluster,
                 "config_dict": self.config_dict,
                 "cluster_context": self.cluster_context,
-                "on_kill_action": self.on_kill_action,
+                "on_kill_action": self.on_kill_action.value,
                 "resource_version": self.resource_version,
                 "uid": self.uid,
             },
@@ -140,11 +140,11 @@ class TaskRunTrigger(BaseTrigger):
 
     async def on_kill(self) -> None:
         """Airflow 3.3+: the user killed the deferred task; apply on_kill_action."""
-        if self.on_kill_action == "keep_pod":
+        if self.on_kill_action is OnKillAction.KEEP_POD:
             return
         async with self._hook().get_conn() as api_client:
             api = AsyncTaskRunApi(api_client)
-            if self.on_kill_action in ("delete", "delete_pod"):
+            if self.on_kill_action.deletes:
                 await api.delete(self.name, self.namespace)
             else:
                 await api.patch(self.name, self.namespace, mapping.CANCEL_PATCH)

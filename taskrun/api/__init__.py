@@ -10,12 +10,15 @@ from taskrun.api.kpo import (
     KPO_OPERATOR_ARGUMENTS,
     KPO_REFUSED_ARGUMENTS,
     KPO_SPEC_FIELDS,
+    OnKillAction,
 )
 from taskrun.api.names import (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_IDENTITY_LABELS,
+    AIRFLOW_MAP_INDEX_LABEL,
     AIRFLOW_RUN_LABEL,
     AIRFLOW_TASK_LABEL,
+    AIRFLOW_TRY_LABEL,
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
     ANNOTATION_SPEC_HASH,
@@ -66,6 +69,7 @@ from taskrun.api.status import (
     TaskRunStatus,
     WarningEvent,
     format_duration,
+    human_duration,
 )
 
 
@@ -77,8 +81,10 @@ def validate_spec(spec: dict[str, Any]) -> TaskRunSpec:
 __all__ = [
     "AIRFLOW_DAG_LABEL",
     "AIRFLOW_IDENTITY_LABELS",
+    "AIRFLOW_MAP_INDEX_LABEL",
     "AIRFLOW_RUN_LABEL",
     "AIRFLOW_TASK_LABEL",
+    "AIRFLOW_TRY_LABEL",
     "ANNOTATION_HOLD_POD",
     "ANNOTATION_LOGS_ACKED",
     "ANNOTATION_SPEC_HASH",
@@ -117,6 +123,7 @@ __all__ = [
     "Condition",
     "LogsStatus",
     "OnFinishAction",
+    "OnKillAction",
     "Phase",
     "Reason",
     "RetryBackoff",
@@ -128,6 +135,7 @@ __all__ = [
     "field_path",
     "format_duration",
     "format_validation_error",
+    "human_duration",
     "spec_hash",
     "validate_spec",
 ]

@@ -39,7 +39,15 @@ NAMED_LISTS = ("volumes", "initContainers")
 DESCRIPTION_DEPTH = 2
 
 # propertyNames (label keys) has no CRD equivalent: the models check those keys.
-_DROP_KEYS = {"title", "default", "additionalProperties", "discriminator", "kpo", "propertyNames"}
+_DROP_KEYS = {
+    "title",
+    "default",
+    "additionalProperties",
+    "discriminator",
+    "kpo",
+    "airflow",
+    "propertyNames",
+}
 
 _IMMUTABLE_MESSAGE = "is immutable after creation (only spec.cancel may change)"
 

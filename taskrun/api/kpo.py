@@ -3,63 +3,23 @@
 Every argument of KPO's constructor (apache-airflow-providers-cncf-kubernetes 10.25) is
 in exactly one of these tables: a spec field, the operator's own handling, accepted and
 ignored, or refused. tests/airflow/test_kpo_arguments.py fails when the installed KPO has
-an argument that is in none of them, and tests/unit/api checks each spec field's ``kpo``
-note (the API reference's column) against KPO_SPEC_FIELDS.
+an argument that is in none of them.
 """
 
 from __future__ import annotations
 
-# KPO argument -> the TaskRun spec field (wire name) its value lands in.
+from enum import StrEnum
+
+from taskrun.api.reasons import OnFinishAction
+from taskrun.api.spec import TaskRunSpec, kpo_arguments
+
+# KPO argument -> the TaskRun spec field (wire name) its value lands in. Made from each
+# field's own note (``json_schema_extra=_kpo(...)`` in spec.py), so a new field is mapped
+# where it is declared.
 KPO_SPEC_FIELDS: dict[str, str] = {
-    "image": "image",
-    "cmds": "cmds",
-    "arguments": "arguments",
-    "ports": "ports",
-    "volume_mounts": "volumeMounts",
-    "volumes": "volumes",
-    "env_vars": "envVars",
-    "env_from": "envFrom",
-    "secrets": "secrets",
-    "labels": "labels",
-    "startup_timeout_seconds": "startupTimeoutSeconds",
-    "schedule_timeout_seconds": "scheduleTimeoutSeconds",
-    "get_logs": "getLogs",
-    "base_container_name": "baseContainerName",
-    "container_logs": "containerLogs",
-    "image_pull_policy": "imagePullPolicy",
-    "annotations": "annotations",
-    "container_resources": "containerResources",
-    "affinity": "affinity",
-    "runtime_class_name": "runtimeClassName",
-    "node_selector": "nodeSelector",
-    "image_pull_secrets": "imagePullSecrets",
-    "service_account_name": "serviceAccountName",
-    "automount_service_account_token": "automountServiceAccountToken",
-    "hostnetwork": "hostNetwork",
-    "host_aliases": "hostAliases",
-    "tolerations": "tolerations",
-    "security_context": "securityContext",
-    "container_security_context": "containerSecurityContext",
-    "dnspolicy": "dnsPolicy",
-    "dns_config": "dnsConfig",
-    "hostname": "hostname",
-    "subdomain": "subdomain",
-    "schedulername": "schedulerName",
-    "full_pod_spec": "podTemplate",
-    "init_containers": "initContainers",
-    "log_events_on_failure": "logEventsOnFailure",
-    "do_xcom_push": "doXcomPush",
-    "pod_template_file": "podTemplate",
-    "pod_template_dict": "podTemplate",
-    "priority_class_name": "priorityClassName",
-    "pod_runtime_info_envs": "podRuntimeInfoEnvs",
-    "termination_grace_period": "terminationGracePeriod",
-    "configmaps": "configmaps",
-    "skip_on_exit_code": "skipOnExitCode",
-    "on_finish_action": "onFinishAction",
-    "is_delete_operator_pod": "onFinishAction",
-    "termination_message_policy": "terminationMessagePolicy",
-    "active_deadline_seconds": "activeDeadlineSeconds",
+    argument: info.alias or name
+    for name, info in TaskRunSpec.model_fields.items()
+    for argument in kpo_arguments(info)
 }
 
 # Arguments TaskRunOperator itself acts on (connection, TaskRun metadata, the task log).
@@ -97,3 +57,29 @@ KPO_REFUSED_ARGUMENTS: dict[str, str] = {
     "callbacks": "they receive KPO's pod client and pod objects, which do not exist here",
     "progress_callback": "they receive KPO's pod client and pod objects, which do not exist here",
 }
+
+
+class OnKillAction(StrEnum):
+    """What TaskRunOperator and its trigger do to the TaskRun when the task is killed.
+
+    KPO's ``on_kill_action`` takes ``delete_pod`` and ``keep_pod`` (the values of the
+    ``onFinishAction`` field's type); a TaskRun adds ``cancel`` (the default) and ``delete``.
+    """
+
+    CANCEL = "cancel"  # spec.cancel: the controller stops the pod, the TaskRun ends Cancelled
+    DELETE = "delete"  # delete the TaskRun; its pod goes with it
+    DELETE_POD = OnFinishAction.DELETE_POD.value  # KPO's name for DELETE
+    KEEP_POD = OnFinishAction.KEEP_POD.value  # leave the run alone
+
+    @property
+    def deletes(self) -> bool:
+        return self in (OnKillAction.DELETE, OnKillAction.DELETE_POD)
+
+    @classmethod
+    def parse(cls, value: str) -> OnKillAction:
+        """The action of an ``on_kill_action`` argument; ValueError naming the choices."""
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = tuple(a.value for a in cls)
+            raise ValueError(f"on_kill_action must be one of {allowed}, not {value!r}") from None

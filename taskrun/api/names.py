@@ -40,12 +40,14 @@ ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
 AIRFLOW_DAG_LABEL = "dag_id"
 AIRFLOW_TASK_LABEL = "task_id"
 AIRFLOW_RUN_LABEL = "run_id"
+AIRFLOW_TRY_LABEL = "try_number"
+AIRFLOW_MAP_INDEX_LABEL = "map_index"
 AIRFLOW_IDENTITY_LABELS = (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_TASK_LABEL,
     AIRFLOW_RUN_LABEL,
-    "try_number",
-    "map_index",
+    AIRFLOW_TRY_LABEL,
+    AIRFLOW_MAP_INDEX_LABEL,
 )
 
 # Defaults of spec fields and of the controller's flags.

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, Strict, ValidationInfo, field_validator, model_validator
+from pydantic.fields import FieldInfo
 
 from taskrun.api.base import ApiModel
 from taskrun.api.k8s import (
@@ -61,9 +62,22 @@ OnFinishActionName = Annotated[OnFinishAction, Strict(False)]
 ExitCode = Annotated[int, Field(ge=0, le=255)]
 
 
-def _kpo(name: str) -> dict[str, Any]:
-    # The KPO parameter a field maps from; read by tools/gen_api_docs.py.
-    return {"kpo": name}
+def _kpo(*arguments: str) -> dict[str, Any]:
+    # The KPO arguments whose values TaskRunOperator puts in this field: taskrun.api.kpo's
+    # KPO_SPEC_FIELDS is made from these notes, and the API reference shows them.
+    return {"kpo": ", ".join(arguments)}
+
+
+def _airflow(analogy: str) -> dict[str, Any]:
+    # A field no KPO argument fills: the Airflow notion it stands for ("-": none), for the docs.
+    return {"airflow": analogy}
+
+
+def kpo_arguments(info: FieldInfo) -> tuple[str, ...]:
+    """The KPO arguments a spec field is filled from (its ``_kpo`` note); () for none."""
+    extra = info.json_schema_extra
+    note = extra.get("kpo") if isinstance(extra, dict) else None
+    return tuple(str(note).split(", ")) if note else ()
 
 
 class SecretMount(ApiModel):
@@ -405,7 +419,7 @@ class TaskRunSpec(ApiModel):
         alias="podTemplate",
         description="Base pod (metadata + spec) the fields above are merged onto"
         " (KPO `pod_template_file`, `pod_template_dict`, `full_pod_spec`).",
-        json_schema_extra=_kpo("pod_template_file, pod_template_dict, full_pod_spec"),
+        json_schema_extra=_kpo("pod_template_file", "pod_template_dict", "full_pod_spec"),
     )
 
     # Policies.
@@ -431,7 +445,7 @@ class TaskRunSpec(ApiModel):
         default=OnFinishAction.DELETE_POD,
         alias="onFinishAction",
         description="What happens to the pod when the run ends (KPO `on_finish_action`).",
-        json_schema_extra=_kpo("on_finish_action, is_delete_operator_pod"),
+        json_schema_extra=_kpo("on_finish_action", "is_delete_operator_pod"),
     )
     skip_on_exit_code: list[ExitCode] | None = Field(
         default=None,
@@ -470,19 +484,19 @@ class TaskRunSpec(ApiModel):
         ge=0,
         le=MAX_RETRIES,
         description="Extra attempts after a failure, each a new pod (Airflow `retries`).",
-        json_schema_extra=_kpo("retries"),
+        json_schema_extra=_airflow("retries"),
     )
     retry_backoff: RetryBackoff | None = Field(
         default=None,
         alias="retryBackoff",
         description="Delay between attempts: 10 s doubling up to 300 s by default"
         " (Airflow `retry_delay`).",
-        json_schema_extra=_kpo("retry_delay"),
+        json_schema_extra=_airflow("retry_delay"),
     )
     cancel: bool = Field(
         default=False,
         description="Set true to stop the pod and end Cancelled; cannot be undone (KPO `on_kill`).",
-        json_schema_extra=_kpo("on_kill"),
+        json_schema_extra=_airflow("on_kill"),
     )
     ttl_seconds_after_finished: int | None = Field(
         default=None,
@@ -490,7 +504,7 @@ class TaskRunSpec(ApiModel):
         ge=0,
         le=INT32_MAX,
         description="Delete the TaskRun itself this long after it finished (no KPO equivalent).",
-        json_schema_extra=_kpo("-"),
+        json_schema_extra=_airflow("-"),
     )
 
     @field_validator("init_containers")

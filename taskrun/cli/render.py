@@ -8,7 +8,13 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from typing import Any
 
-from taskrun.api import AIRFLOW_DAG_LABEL, AIRFLOW_RUN_LABEL, AIRFLOW_TASK_LABEL, Phase
+from taskrun.api import (
+    AIRFLOW_DAG_LABEL,
+    AIRFLOW_RUN_LABEL,
+    AIRFLOW_TASK_LABEL,
+    Phase,
+    human_duration,
+)
 
 Obj = Mapping[str, Any]
 
@@ -49,31 +55,6 @@ def parse_time(text: str | None) -> datetime | None:
             return datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
             return None
-
-
-def human_duration(seconds: float) -> str:
-    """kubectl's HumanDuration (k8s.io/apimachinery/pkg/util/duration), as AGE shows it."""
-    s = int(seconds)
-    if s < 0:
-        return "<invalid>"
-    if s < 120:
-        return f"{s}s"
-    minutes = s // 60
-    if minutes < 10:
-        return f"{minutes}m{s % 60}s" if s % 60 else f"{minutes}m"
-    if minutes < 180:
-        return f"{minutes}m"
-    hours = minutes // 60
-    if hours < 8:
-        return f"{hours}h{minutes % 60}m" if minutes % 60 else f"{hours}h"
-    if hours < 48:
-        return f"{hours}h"
-    if hours < 24 * 8:
-        days = hours // 24
-        return f"{days}d{hours % 24}h" if hours % 24 else f"{days}d"
-    if hours < 24 * 365 * 2:
-        return f"{hours // 24}d"
-    return f"{hours // 24 // 365}y"
 
 
 def age(text: str | None, now: datetime) -> str:

@@ -20,7 +20,7 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from airflow_devcluster import api_client_for, crd_devcluster
+from airflow_devcluster import api_client_for, crd_devcluster, faults_in, first_event, new_namespace
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
 
@@ -31,8 +31,6 @@ from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
-
-_ns_counter = iter(range(1, 10_000))
 
 
 @pytest.fixture(scope="module")
@@ -49,9 +47,7 @@ def api_client(cluster: DevCluster) -> Iterator[ApiClient]:
 
 @pytest.fixture
 def namespace(cluster: DevCluster) -> str:
-    name = f"client-{next(_ns_counter)}"
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return new_namespace(cluster, "client")
 
 
 def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
@@ -61,17 +57,6 @@ def _taskrun(namespace: str, name: str = "tr-1", **spec: Any) -> dict[str, Any]:
         namespace=namespace,
         annotations={ANNOTATION_HOLD_POD: "true"},
     )
-
-
-def _first_event(trigger: TaskRunTrigger, timeout: float = 30) -> dict[str, Any]:
-    """Run the trigger as the triggerer does, until its first event; that event's payload."""
-
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return asyncio.run(asyncio.wait_for(first(), timeout))
 
 
 def _set_status(api_client: ApiClient, namespace: str, name: str, status: dict) -> None:
@@ -154,14 +139,9 @@ def test_a_refusal_is_not_tried_again(
     api_client: ApiClient, namespace: str, cluster: DevCluster
 ) -> None:
     api = TaskRunApi(api_client)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.error_rate = 1.0
-    cluster.faults.error_codes = (403,)
-    try:
-        with pytest.raises(ApiException) as refused:
-            api.get("anything", namespace)
-    finally:
-        cluster.faults.clear()
+    forbidden = faults_in(cluster, namespace, error_rate=1.0, error_codes=(403,))
+    with forbidden, pytest.raises(ApiException) as refused:
+        api.get("anything", namespace)
     assert refused.value.status == 403
     assert cluster.requests.count(namespace=namespace, resource="taskruns") == 1
 
@@ -248,7 +228,7 @@ def test_trigger_fires_on_terminal_phase_and_cancels_on_kill(
 
     thread = threading.Thread(target=controller)
     thread.start()
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     thread.join()
     taskrun = payload.pop("taskrun")
     assert payload == {
@@ -318,14 +298,9 @@ def test_wait_retries_a_watch_refused_with_504(
     created, _ = api.create_or_get(_taskrun(namespace))
     _set_status(api_client, namespace, "tr-1", {"phase": "Succeeded"})
     cluster.faults.reseed(3)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.verbs = frozenset({"watch"})
-    cluster.faults.error_codes = (504,)
-    cluster.faults.error_rate = 0.5
-    try:
+    watches = frozenset({"watch"})
+    with faults_in(cluster, namespace, verbs=watches, error_codes=(504,), error_rate=0.5):
         done = api.wait_for("tr-1", namespace, _phase_is("Succeeded"), known=created)
-    finally:
-        cluster.faults.clear()
     assert done["status"]["phase"] == "Succeeded"
     refused = cluster.requests.count(verb="watch", namespace=namespace, code=504)
     assert 1 <= refused <= 5
@@ -348,7 +323,7 @@ def test_trigger_from_the_created_version_sees_an_earlier_finish(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     assert (payload["status"], payload["phase"]) == ("done", "Succeeded"), payload
     assert "taskrun" not in payload
     assert _gets(cluster, namespace) == 0
@@ -368,12 +343,8 @@ def test_trigger_rereads_only_on_410(
         resource_version=created["metadata"]["resourceVersion"],
     )
 
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.force_410_on_resume = True
-    try:
-        payload = _first_event(trigger)
-    finally:
-        cluster.faults.clear()
+    with faults_in(cluster, namespace, force_410_on_resume=True):
+        payload = first_event(trigger)
     assert payload["phase"] == "Skipped"
     assert payload["taskrun"]["status"]["exitCode"] == 9
     assert _gets(cluster, namespace) == 1
@@ -382,7 +353,7 @@ def test_trigger_rereads_only_on_410(
 def test_trigger_reports_a_missing_taskrun(namespace: str, cluster: DevCluster) -> None:
     trigger = TaskRunTrigger(name="absent", namespace=namespace, config_dict=_kubeconfig(cluster))
 
-    payload = _first_event(trigger)
+    payload = first_event(trigger)
     assert payload["status"] == "error"
     assert "404" in payload["message"]
 

@@ -21,6 +21,7 @@ from taskrun.api import (
     KPO_OPERATOR_ARGUMENTS,
     KPO_REFUSED_ARGUMENTS,
     KPO_SPEC_FIELDS,
+    OnKillAction,
 )
 
 LISTED = {
@@ -43,6 +44,11 @@ def test_every_kpo_argument_is_mapped_or_listed() -> None:
     assert not missing, f"KPO arguments neither mapped nor listed in taskrun.api.kpo: {missing}"
 
 
+def test_every_mapped_argument_is_a_kpo_argument() -> None:
+    # A typo in a spec field's _kpo note would map an argument KPO does not have.
+    assert sorted(set(KPO_SPEC_FIELDS) - set(_kpo_arguments())) == []
+
+
 def test_every_listed_argument_is_accepted_by_the_operator() -> None:
     ours = inspect.signature(TaskRunOperator.__init__).parameters
     assert set(LISTED) <= set(ours)
@@ -57,3 +63,12 @@ def test_every_mapped_argument_reaches_the_spec() -> None:
 def test_refused_arguments_are_refused(argument: str) -> None:
     with pytest.raises(ValueError, match=argument):
         TaskRunOperator(task_id="t", image="i", **{argument: print})
+
+
+def test_kpos_on_kill_actions_are_accepted() -> None:
+    from airflow.providers.cncf.kubernetes.utils import pod_manager
+
+    theirs = getattr(pod_manager, "OnKillAction", None)
+    if theirs is None:
+        pytest.skip("this provider's KPO has no on_kill_action")
+    assert {a.value for a in theirs} <= {a.value for a in OnKillAction}

@@ -9,7 +9,6 @@ copied hash. Both the blocking and the deferrable paths.
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import types
 from collections.abc import Callable, Iterator
@@ -22,7 +21,7 @@ pytest.importorskip("airflow")
 pytest.importorskip("airflow.providers.cncf.kubernetes")
 pytest.importorskip("devcluster")
 
-from airflow_devcluster import api_client_for, crd_devcluster
+from airflow_devcluster import api_client_for, crd_devcluster, faults_in, first_event, new_namespace
 from kubernetes.client import CustomObjectsApi
 from kubernetes.client.exceptions import ApiTypeError
 
@@ -30,12 +29,10 @@ from devcluster import DevCluster
 from taskrun.airflow.client import TaskRunApi
 from taskrun.airflow.compat import AirflowException, TaskDeferred
 from taskrun.airflow.operator import TaskRunOperator
-from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import ANNOTATION_SPEC_HASH, GROUP, PLURAL, VERSION, spec_hash
 
 pytestmark = [pytest.mark.airflow, pytest.mark.timeout(60)]
 RESULT = '{"rows": 42}'
-_ns_counter = iter(range(1, 10_000))
 
 
 @pytest.fixture(scope="module")
@@ -52,9 +49,7 @@ def api(cluster: DevCluster) -> Iterator[TaskRunApi]:
 
 @pytest.fixture
 def namespace(cluster: DevCluster) -> str:
-    name = f"reattach-{next(_ns_counter)}"
-    cluster.apply({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}})
-    return name
+    return new_namespace(cluster, "reattach")
 
 
 class TI(types.SimpleNamespace):
@@ -174,15 +169,6 @@ def _kubeconfig(cluster: DevCluster) -> dict[str, Any]:
     return yaml.safe_load(Path(str(cluster.kubeconfig_path)).read_text())
 
 
-def _first_event(trigger: TaskRunTrigger, timeout: float = 30) -> dict[str, Any]:
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
-        raise AssertionError("no event")
-
-    return asyncio.run(asyncio.wait_for(first(), timeout))
-
-
 def test_deferrable_ours_reattaches_and_returns_its_result(
     cluster: DevCluster, api: TaskRunApi, namespace: str
 ) -> None:
@@ -200,7 +186,7 @@ def test_deferrable_ours_reattaches_and_returns_its_result(
         op2.execute(context2)
     trigger = deferred.value.trigger
     _finish(api, body["metadata"]["name"], namespace)
-    event = _first_event(trigger)
+    event = first_event(trigger)
     assert event["status"] == "done"
     assert op2.execute_complete(context2, event) == {"rows": 42}
 
@@ -243,12 +229,8 @@ def test_deferred_task_does_not_follow_a_replacement(
     _, created = api.create_or_get(body)
     assert created
     _finish(api, name, namespace)
-    cluster.faults.namespaces = frozenset({namespace})
-    cluster.faults.force_410_on_resume = True
-    try:
-        event = _first_event(trigger)
-    finally:
-        cluster.faults.clear()
+    with faults_in(cluster, namespace, force_410_on_resume=True):
+        event = first_event(trigger)
     assert event["status"] == "error"
     assert "another TaskRun now has its name" in event["message"]
 

@@ -162,15 +162,6 @@ def test_exit_codes(status: dict[str, Any], code: int) -> None:
 
 
 @pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [(0, "0s"), (119, "119s"), (120, "2m"), (125, "2m5s"), (600, "10m"), (3 * 3600, "3h"),
-     (3 * 3600 + 60, "3h1m"), (30 * 3600, "30h"), (3 * 86400 + 3600, "3d1h"), (40 * 86400, "40d")],
-)  # fmt: skip
-def test_ages_as_kubectl_shows_them(seconds: int, shown: str) -> None:
-    assert render.human_duration(seconds) == shown
-
-
-@pytest.mark.parametrize(
     ("text", "seconds"), [("90", 90), ("90s", 90), ("5m", 300), ("1h30m", 5400), ("250ms", 0.25)]
 )
 def test_durations(text: str, seconds: float) -> None:

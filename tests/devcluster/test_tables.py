@@ -4,33 +4,9 @@ from typing import Any
 import pytest
 
 from devcluster.resources import PODS, ResourceInfo, ResourceKey, builtin_resources
-from devcluster.tables import human_duration, jsonpath, to_table
+from devcluster.tables import jsonpath, to_table
 
 NOW = datetime.datetime(2030, 1, 1, 12, 0, 0, tzinfo=datetime.timezone.utc)
-
-
-@pytest.mark.parametrize(
-    ("seconds", "shown"),
-    [
-        (-5, "<invalid>"),
-        (0, "0s"),
-        (119, "119s"),
-        (120, "2m"),
-        (125, "2m5s"),
-        (600, "10m"),
-        (3 * 3600 - 1, "179m"),
-        (3 * 3600, "3h"),
-        (5 * 3600 + 60, "5h1m"),
-        (30 * 3600, "30h"),
-        (3 * 86400, "3d"),
-        (3 * 86400 + 3600, "3d1h"),
-        (20 * 86400, "20d"),
-        (3 * 365 * 86400, "3y"),
-        (9 * 365 * 86400, "9y"),
-    ],
-)
-def test_human_duration(seconds: float, shown: str) -> None:
-    assert human_duration(seconds) == shown
 
 
 OBJ = {
