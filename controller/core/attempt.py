@@ -26,7 +26,7 @@ from controller.core.actions import (
     write,
 )
 from controller.core.clock import format_time, parse_optional
-from controller.core.disposal import exec_sidecar_waiting, finished, retry_disposal
+from controller.core.disposal import Ending, FinishSpec, dispose, exec_sidecar_waiting, finished
 from controller.core.logs import log_pointer, logs_status
 from controller.core.status import Outcome, container_status, created_at, has_started, with_phase
 from taskrun.api import XCOM_SIDECAR_NAME, Phase, Reason, TaskRunSpec
@@ -105,7 +105,7 @@ def attempt_over(
     end, history = _fit(current, end, fields, history, obs.now, settings.max_status_bytes)
 
     if end.phase == Phase.FAILED and end.reason not in NOT_RETRIED and attempt <= spec.retries:
-        return _retry(obs, spec, current, end, fields, history, attempt)
+        return _retry(obs, spec, settings, current, end, fields, history, attempt)
     if spec.retries > 0:
         fields["history"] = history
     desired = with_phase(current, end.phase, end.reason, end.message, obs.now, **fields)
@@ -201,6 +201,7 @@ def _fit(
 def _retry(
     obs: Observation,
     spec: TaskRunSpec,
+    settings: CoreSettings,
     current: Mapping[str, Any],
     end: Outcome,
     fields: Obj,
@@ -225,8 +226,8 @@ def _retry(
         duration=None,
     )
     actions = write(current, desired, obs)
-    if obs.pod is not None:
-        actions += retry_disposal(obs.pod, spec, end.pod_done)
+    ending = Ending(succeeded=False, pod_done=end.pod_done, final=False, completed=obs.now)
+    actions += dispose(obs.taskrun, FinishSpec.of(spec), obs.pod, ending, settings, obs.now).actions
     return Decision(actions=actions, wake_at=retry_at)
 
 
