@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from controller.core.clock import format_time, parse_optional
 from taskrun.api import CONDITION_SUCCEEDED, Phase, Reason, TaskRunSpec, format_duration
@@ -311,6 +311,72 @@ def _join(head: str, detail: Any) -> str:
     return f"{head}: {detail}" if detail else head
 
 
+class ConditionFields(TypedDict):
+    """A ``Condition`` of TaskRunStatus as written (wire names)."""
+
+    type: str
+    status: str
+    reason: str
+    message: str
+    lastTransitionTime: str
+
+
+class LogsFields(TypedDict, total=False):
+    """``status.logs`` (``LogsStatus``) as written."""
+
+    namespace: str
+    pod: str
+    container: str
+    command: str
+    tail: str
+    tailLines: int
+    truncated: bool
+
+
+class WarningFields(TypedDict, total=False):
+    """One of ``status.warnings`` (``WarningEvent``) as written."""
+
+    reason: str
+    message: str
+    count: int
+    lastTimestamp: str
+
+
+class AttemptFields(TypedDict, total=False):
+    """One of ``status.history`` (``AttemptRecord``) as written."""
+
+    attempt: int
+    podName: str
+    phase: str
+    reason: str
+    message: str
+    exitCode: int
+    startTime: str
+    completionTime: str
+
+
+class StatusFields(TypedDict, total=False):
+    """TaskRunStatus's fields by wire name, but for phase, reason, message and conditions
+    (which ``with_phase`` writes from its arguments). None removes a field.
+
+    A test holds these names to the model's (and the nested ones to theirs): a field added
+    to TaskRunStatus and not here, or misspelt here, fails it, and mypy checks every caller.
+    """
+
+    observedGeneration: int | None
+    podName: str | None
+    attempts: int | None
+    startTime: str | None
+    completionTime: str | None
+    duration: str | None
+    exitCode: int | None
+    result: str | None
+    resultSize: int | None
+    logs: LogsFields | None
+    warnings: list[WarningFields] | None
+    history: list[AttemptFields] | None
+
+
 def condition_status(phase: Phase) -> str:
     """The Succeeded condition's status for a phase."""
     if phase in (Phase.SUCCEEDED, Phase.SKIPPED):
@@ -326,7 +392,7 @@ def succeeded_condition(
     message: str,
     previous: list[Mapping[str, Any]] | None,
     now: datetime,
-) -> Obj:
+) -> ConditionFields:
     """The Succeeded condition; lastTransitionTime moves only when its status changes."""
     return _condition(CONDITION_SUCCEEDED, condition_status(phase), reason, message, previous, now)
 
@@ -337,7 +403,7 @@ def kstatus_conditions(
     message: str,
     previous: list[Mapping[str, Any]] | None,
     now: datetime,
-) -> list[Obj]:
+) -> list[ConditionFields]:
     """The conditions kstatus reads (Flux `wait`, kpt, cli-utils; docs/gitops.md).
 
     Without them kstatus calls every TaskRun Current, a running one included. Reconciling
@@ -360,7 +426,7 @@ def _condition(
     message: str,
     previous: list[Mapping[str, Any]] | None,
     now: datetime,
-) -> Obj:
+) -> ConditionFields:
     old = next((c for c in previous or [] if c.get("type") == type_), None)
     since = (
         old["lastTransitionTime"]
@@ -382,11 +448,13 @@ def with_phase(
     reason: str,
     message: str,
     now: datetime,
-    **fields: Any,
+    **fields: Unpack[StatusFields],
 ) -> Obj:
-    """``current`` moved to a phase: phase, reason, message, condition, plus ``fields``.
-
-    A field given as None is removed.
+    """The status builder: ``current`` moved to a phase (phase, reason, message, conditions,
+    and completionTime and duration once finished), plus ``fields``. A field given as None is
+    removed. Every status the controller writes is built here (``actions.write`` patches
+    from ``current`` to it), and is a valid TaskRunStatus (tests/unit/controller/
+    test_status_model.py).
     """
     desired: Obj = dict(current)
     desired.update(
