@@ -28,16 +28,8 @@ from controller.core.actions import (
 from controller.core.clock import format_time, parse_optional
 from controller.core.disposal import Ending, FinishSpec, dispose, exec_sidecar_waiting, finished
 from controller.core.logs import log_pointer, logs_status
-from controller.core.status import (
-    AttemptFields,
-    Outcome,
-    StatusFields,
-    WarningFields,
-    container_status,
-    created_at,
-    has_started,
-    with_phase,
-)
+from controller.core.outcome import Outcome, container_status, created_at, has_started
+from controller.core.status import AttemptFields, StatusFields, WarningFields, with_phase
 from taskrun.api import XCOM_SIDECAR_NAME, Phase, Reason, TaskRunSpec
 from taskrun.api.status import MAX_WARNINGS
 

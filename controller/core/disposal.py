@@ -26,7 +26,7 @@ from controller.core.actions import (
     status_of,
 )
 from controller.core.clock import parse_optional
-from controller.core.status import container_status, terminated_state
+from controller.core.outcome import container_status, terminated_state
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,

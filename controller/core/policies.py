@@ -36,11 +36,7 @@ from controller.core.attempt import (
 )
 from controller.core.clock import format_time
 from controller.core.disposal import exec_sidecar_waiting, finished
-from controller.core.pod import SpecError, build_pod
-from controller.core.security import check_pod, describe
-from controller.core.status import (
-    AttemptFields,
-    LogsFields,
+from controller.core.outcome import (
     Outcome,
     base_outcome,
     created_at,
@@ -48,8 +44,10 @@ from controller.core.status import (
     pod_outcome,
     scheduled_at,
     started_at,
-    with_phase,
 )
+from controller.core.pod import SpecError, build_pod
+from controller.core.security import check_pod, describe
+from controller.core.status import AttemptFields, LogsFields, with_phase
 from taskrun.api import Phase, Reason, TaskRunSpec, format_validation_error, validate_spec
 
 # A refused pod create is tried again after the time since the attempt began, within these
