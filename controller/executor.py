@@ -173,41 +173,15 @@ class Executor:
         """Execute the actions; True when the world changed so that deciding again pays."""
         client = await self._client()
         namespace, name = key
-        taskrun = obs.taskrun
         for action in decision.actions:
             if isinstance(action, CreatePod):
-                try:
-                    pod = await client.create_pod(namespace, action.pod, taskrun["metadata"]["uid"])
-                except PodNameConflict as err:
-                    return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
-                except ApiError as err:
-                    refused = create_refusal(err.status, err.message)
-                    if refused is not None:
-                        return replace(obs, create_error=refused), True
-                    if not create_can_heal(err.status):
-                        raise
-                    log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
-                    words = f"the API server refused the pod ({err.status} {err.reason}): "
-                    return replace(obs, create_refused=words + err.message), True
-                self._cache.wrote_pod((namespace, pod["metadata"]["name"]), pod)
-                return replace(obs, pod=pod, now=self._clock.now()), True
+                return await self._create_pod(client, key, obs, action), True
             if isinstance(action, PatchStatus):
-                try:
-                    updated = await client.patch_status(namespace, name, action.patch)
-                except ApiError as err:
-                    if not too_large(err) or obs.status_refused is not None:
-                        raise
-                    size = budget.encoded_size(action.patch)
-                    log.warning("status of %s/%s refused as too large: %s", *key, err.message)
-                    words = f"{err.status}: {err.message}; the patch was {size} bytes"
-                    return replace(obs, status_refused=words), True
-                observe_transition(taskrun, updated, self._clock.now())
-                if self._cache.wrote_taskrun(key, updated):
-                    self._gauges.count(key, (updated.get("status") or {}).get("phase"))
-                taskrun = updated
-                obs = replace(obs, taskrun=updated)
+                obs, refused = await self._patch_status(client, key, obs, action)
+                if refused:
+                    return obs, True
             elif isinstance(action, EmitEvent):
-                await client.create_event(taskrun, action.type, action.reason, action.message)
+                await client.create_event(obs.taskrun, action.type, action.reason, action.message)
             elif isinstance(action, DeletePod):
                 await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
                 if action.uid:
@@ -215,18 +189,57 @@ class Executor:
             elif isinstance(action, DeleteTaskRun):
                 await client.delete_taskrun(namespace, name, action.uid)
             elif isinstance(action, StopSidecar):
-                if action.uid in self._stopped_sidecars:
-                    continue
-                try:
-                    await client.exec(
-                        namespace, action.pod, action.container, results.EXEC_KILL_COMMAND
-                    )
-                    if action.uid:
-                        self._stopped_sidecars.add(action.uid)
-                except ApiError as err:
-                    # The pod may be gone or the sidecar already stopped; a kept pod whose
-                    # sidecar still sleeps is retried on its next event.
-                    log.info(
-                        "stopping %s in %s/%s: %s", action.container, namespace, action.pod, err
-                    )
+                await self._stop_sidecar(client, namespace, action)
         return obs, False
+
+    async def _create_pod(
+        self, client: Client, key: Key, obs: Observation, action: CreatePod
+    ) -> Observation:
+        """The observation after the create: with the new pod, or with why there is none."""
+        namespace, name = key
+        try:
+            pod = await client.create_pod(namespace, action.pod, obs.taskrun["metadata"]["uid"])
+        except PodNameConflict as err:
+            return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err)))
+        except ApiError as err:
+            refused = create_refusal(err.status, err.message)
+            if refused is not None:
+                return replace(obs, create_error=refused)
+            if not create_can_heal(err.status):
+                raise
+            log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
+            words = f"the API server refused the pod ({err.status} {err.reason}): "
+            return replace(obs, create_refused=words + err.message)
+        self._cache.wrote_pod((namespace, pod["metadata"]["name"]), pod)
+        return replace(obs, pod=pod, now=self._clock.now())
+
+    async def _patch_status(
+        self, client: Client, key: Key, obs: Observation, action: PatchStatus
+    ) -> tuple[Observation, bool]:
+        """The observation after the write; True when it was refused as too large."""
+        namespace, name = key
+        try:
+            updated = await client.patch_status(namespace, name, action.patch)
+        except ApiError as err:
+            if not too_large(err) or obs.status_refused is not None:
+                raise
+            size = budget.encoded_size(action.patch)
+            log.warning("status of %s/%s refused as too large: %s", *key, err.message)
+            words = f"{err.status}: {err.message}; the patch was {size} bytes"
+            return replace(obs, status_refused=words), True
+        observe_transition(obs.taskrun, updated, self._clock.now())
+        if self._cache.wrote_taskrun(key, updated):
+            self._gauges.count(key, (updated.get("status") or {}).get("phase"))
+        return replace(obs, taskrun=updated), False
+
+    async def _stop_sidecar(self, client: Client, namespace: str, action: StopSidecar) -> None:
+        if action.uid in self._stopped_sidecars:
+            return
+        try:
+            await client.exec(namespace, action.pod, action.container, results.EXEC_KILL_COMMAND)
+            if action.uid:
+                self._stopped_sidecars.add(action.uid)
+        except ApiError as err:
+            # The pod may be gone or the sidecar already stopped; a kept pod whose sidecar
+            # still sleeps is retried on its next event.
+            log.info("stopping %s in %s/%s: %s", action.container, namespace, action.pod, err)
