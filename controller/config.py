@@ -60,7 +60,6 @@ class Settings:
     log_tail_bytes: int = DEFAULT_LOG_TAIL_BYTES
     max_status_bytes: int = DEFAULT_MAX_STATUS_BYTES
     security_policy: PolicySet = field(default_factory=PolicySet)
-    security_policy_file: str | None = None
     peering: str | None = None
     # How long a peer's heartbeat counts: a crashed active replica is replaced within it.
     peering_lifetime: int = DEFAULT_PEERING_LIFETIME
@@ -303,7 +302,6 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
                 MIN_MAX_STATUS_BYTES, "--max-status-bytes", int(args.max_status_bytes)
             ),
             security_policy=policy,
-            security_policy_file=args.security_policy,
             peering=None if args.standalone else args.peering,
             peering_lifetime=_at_least(10, "--peering-lifetime", int(args.peering_lifetime)),
             log_format=args.log_format,

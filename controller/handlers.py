@@ -17,43 +17,17 @@ from typing import Any
 import kopf
 
 from controller import metrics
+from controller.cache import ObjectCache, owner_name
 from controller.config import Settings
-from controller.core import budget, naming, results
-from controller.core.actions import (
-    CoreSettings,
-    CreatePod,
-    Decision,
-    DeletePod,
-    DeleteTaskRun,
-    EmitEvent,
-    Gathered,
-    Observation,
-    PatchStatus,
-    ReadEvents,
-    ReadLogTail,
-    ReadResult,
-    StopSidecar,
-)
-from controller.core.attempt import attempt_pod_name
-from controller.core.clock import Clock, SystemClock, parse_optional
-from controller.core.disposal import finished_view
+from controller.core.actions import CoreSettings, Decision, Observation
+from controller.core.clock import Clock, SystemClock
 from controller.core.policies import decide
-from controller.core.refusals import create_can_heal, create_refusal
-from controller.core.tails import LogTail
-from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client, PodNameConflict, too_large
+from controller.executor import Executor
+from controller.gauges import PhaseGauges
+from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client
 from controller.k8s import login as k8s_login
 from controller.workqueue import Key, WorkQueue
-from taskrun.api import (
-    FINISHED_PHASES,
-    GROUP,
-    KIND,
-    LABEL_MANAGED_BY,
-    MANAGED_BY,
-    PLURAL,
-    VERSION,
-    Phase,
-    Reason,
-)
+from taskrun.api import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +36,7 @@ MAX_ROUNDS = 6
 
 
 class Controller:
-    """The in-memory view of TaskRuns and their pods, and the per-TaskRun reconcile loops."""
+    """The watch caches, the work queue, and the per-TaskRun reconcile: observe, decide, act."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
@@ -71,9 +45,9 @@ class Controller:
         self._client: Client | None = None
         self._core: CoreSettings | None = None
         self._core_lock = asyncio.Lock()
-        # Finished TaskRuns are kept cut to what deciding on them reads (finished_view).
-        self._taskruns: dict[Key, Mapping[str, Any]] = {}
-        self._pods: dict[Key, dict[str, Any]] = {}
+        self.cache = ObjectCache()
+        self._gauges = PhaseGauges()
+        self._executor = Executor(self.client, self.cache, self._gauges, self.clock)
         self._queue = WorkQueue(
             # looked up at each call: tests replace ``reconcile`` on the instance
             lambda key: self.reconcile(key),
@@ -81,20 +55,6 @@ class Controller:
             settings.max_workers,
             self.clock,
         )
-        # What was read at the end of an attempt (logs, result, events), by pod uid, kept
-        # until a reconcile of the TaskRun completes: a failed status write is tried again
-        # without reading every log (and the result) again.
-        self._gathered: dict[Key, tuple[str | None, Gathered]] = {}
-        # Pods we asked to delete whose DELETED event has not come yet: events already in
-        # flight still show them alive, and must not make us delete them twice.
-        self._deleting: set[str] = set()
-        # Pods whose exec-mode sidecar was sent its SIGINT: the pod shows the exit only
-        # once the node has written it and the watch has brought it, and reconciles in
-        # between (any event of the pod or run) must not send the kill again.
-        self._stopped_sidecars: set[str] = set()
-        # Phase of every known TaskRun, for the running / pending gauges.
-        self._phases: dict[Key, str | None] = {}
-        self._gauges: dict[str | None, dict[str, int]] = {"Running": {}, "Pending": {}}
 
     # --- plumbing --------------------------------------------------------------------------
 
@@ -143,40 +103,17 @@ class Controller:
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
-            self._taskruns.pop(key, None)
-            self._gathered.pop(key, None)
-            self._count_phase(key, None)
+            self.cache.forget_taskrun(key)
+            self._executor.forget_taskrun(key)
+            self._gauges.count(key, None)
             self._queue.forget(key)
             return
-        cached = self._taskruns.get(key)
-        if _same_version(body, cached):
+        if not self.cache.seen_taskrun(key, body, owned):
             # The echo of our own status write, already cached from its response and
             # reconciled since: nothing new to decide on.
             return
-        if _newer(body, cached):
-            self._taskruns[key] = _cacheable(body, owned)
-            self._count_phase(key, (body.get("status") or {}).get("phase"))
+        self._gauges.count(key, (self.cache.taskruns[key].get("status") or {}).get("phase"))
         self.trigger(key)
-
-    def _count_phase(self, key: Key, phase: str | None) -> None:
-        old = self._phases.get(key)
-        if old == phase:
-            return
-        if phase is None:
-            self._phases.pop(key, None)
-        else:
-            self._phases[key] = phase
-        namespace = key[0]
-        if old in self._gauges:
-            counts = self._gauges[old]
-            counts[namespace] -= 1
-            if not counts[namespace]:
-                del counts[namespace]
-        if phase in self._gauges:
-            counts = self._gauges[phase]
-            counts[namespace] = counts.get(namespace, 0) + 1
-        if {old, phase} & set(self._gauges):
-            metrics.set_counts(self._gauges["Running"], self._gauges["Pending"])
 
     def on_pod(
         self, event_type: str | None, body: Mapping[str, Any], *, owned: bool = False
@@ -186,16 +123,11 @@ class Controller:
         namespace = meta.get("namespace", "")
         pod_key = (namespace, meta.get("name", ""))
         if event_type == "DELETED":
-            self._pods.pop(pod_key, None)
-            self._deleting.discard(meta.get("uid", ""))
-            self._stopped_sidecars.discard(meta.get("uid", ""))
-        else:
-            cached = self._pods.get(pod_key)
-            if _same_version(body, cached):
-                return  # the echo of our own create, cached from its response
-            if _newer(body, cached):
-                self._pods[pod_key] = body if owned and type(body) is dict else _plain(body)
-        owner = _owner_name(body)
+            self.cache.forget_pod(pod_key, meta.get("uid", ""))
+            self._executor.forget_pod(meta.get("uid", ""))
+        elif not self.cache.seen_pod(pod_key, body, owned):
+            return  # the echo of our own create, cached from its response
+        owner = owner_name(body)
         if owner is not None:
             self.trigger((namespace, owner))
 
@@ -218,196 +150,24 @@ class Controller:
 
     async def reconcile(self, key: Key) -> None:
         """Read (from the watch caches), decide, act; repeat until nothing is left to do."""
-        taskrun = self._taskruns.get(key)
+        taskrun = self.cache.taskruns.get(key)
         if taskrun is None:
             return
         core = await self.core()
-        pod, conflict = await self._pod_of(taskrun)
+        pod, conflict = await self._executor.pod_of(taskrun)
         obs = Observation(taskrun=taskrun, pod=pod, now=self.clock.now(), create_error=conflict)
         decision = Decision()
         for _ in range(MAX_ROUNDS):
             decision = decide(obs, core)
             if decision.reads:
-                pod_uid = ((obs.pod or {}).get("metadata") or {}).get("uid")
-                cached = self._gathered.get(key)
-                if cached is not None and cached[0] == pod_uid:
-                    gathered = cached[1]
-                else:
-                    gathered = await self._gather(obs, decision, core)
-                    self._gathered[key] = (pod_uid, gathered)
+                gathered = await self._executor.gather(key, obs, decision, core)
                 obs = replace(obs, gathered=gathered)
                 continue
-            obs, again = await self._act(key, obs, decision)
+            obs, again = await self._executor.act(key, obs, decision)
             if not again:
                 break
-        self._gathered.pop(key, None)
+        self._executor.done(key)
         self._queue.wake_at(key, decision.wake_at)
-
-    async def _pod_of(
-        self, taskrun: Mapping[str, Any]
-    ) -> tuple[dict[str, Any] | None, tuple[Reason, str] | None]:
-        """The TaskRun's own pod of its current attempt, and a conflict when another has its name.
-
-        A pod of that name that is not its own (``naming.owns``) is never handed to
-        ``decide``: its status and logs are not read, it is not deleted.
-        """
-        meta = taskrun.get("metadata") or {}
-        status = taskrun.get("status") or {}
-        namespace = meta.get("namespace", "")
-        phase = status.get("phase")
-        pod_name = status.get("podName") if phase in FINISHED_PHASES else attempt_pod_name(taskrun)
-        if not pod_name:
-            return None, None
-        pod = self._pods.get((namespace, pod_name))
-        if pod is None and phase in ("Pending", "Running") and status.get("podName") == pod_name:
-            # The watch may not have listed the pod yet (a restart): ask before declaring
-            # it deleted.
-            found = await (await self.client()).get_pod(namespace, pod_name)
-            if found is not None:
-                self._pods[(namespace, pod_name)] = found
-                pod = found
-        if pod is None:
-            return None, None
-        if not naming.owns(pod, meta.get("uid")):
-            return None, (Reason.POD_NAME_CONFLICT, naming.conflict_message(pod, meta.get("uid")))
-        pod_meta = pod.get("metadata") or {}
-        if pod_meta.get("uid") in self._deleting and not pod_meta.get("deletionTimestamp"):
-            pod = {**pod, "metadata": {**pod_meta, "deletionTimestamp": "requested"}}
-        return pod, None
-
-    async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
-        client = await self.client()
-        namespace = obs.taskrun["metadata"]["namespace"]
-        logs: dict[str, LogTail] = {}
-        result: results.Result | None = None
-        events: list[Mapping[str, Any]] = []
-
-        async def one(read: Any) -> Any:
-            try:
-                if isinstance(read, ReadEvents) and read.uid:
-                    return await client.list_pod_events(namespace, read.uid)
-                if isinstance(read, ReadLogTail):
-                    return await client.read_tail(
-                        namespace,
-                        read.pod,
-                        read.container,
-                        lines=read.lines,
-                        max_bytes=read.max_bytes,
-                    )
-                if isinstance(read, ReadResult) and read.via_exec:
-                    out = await client.exec(
-                        namespace,
-                        read.pod,
-                        read.container,
-                        results.EXEC_READ_COMMAND,
-                        max_stdout=results.exec_read_limit(core.max_result_bytes),
-                    )
-                    return results.from_exec(out, core.max_result_bytes)
-                if isinstance(read, ReadResult):
-                    data, _ = await client.read_log(
-                        namespace, read.pod, read.container, limit_bytes=read.size + 1
-                    )
-                    handover = results.LogHandOver(size=read.size, sha256=read.sha256)
-                    return results.from_log(data, handover, core.max_result_bytes)
-            except ApiError as err:
-                # A container that never started or a pod already gone has nothing to give;
-                # the decision goes on without it.
-                log.info("%s for %s/%s: %s", type(read).__name__, namespace, read.pod, err)
-            return None
-
-        # The reads are independent: one round trip for all of them instead of one each.
-        answers = await asyncio.gather(*(one(read) for read in decision.reads))
-        for read, answer in zip(decision.reads, answers, strict=True):
-            if answer is None:
-                continue
-            if isinstance(read, ReadEvents):
-                events = answer
-            elif isinstance(read, ReadLogTail):
-                logs[read.container] = answer
-            elif isinstance(read, ReadResult):
-                result = answer
-        return Gathered(logs=logs, result=result, events=events)
-
-    async def _act(
-        self, key: Key, obs: Observation, decision: Decision
-    ) -> tuple[Observation, bool]:
-        """Execute the actions; True when the world changed so that deciding again pays."""
-        client = await self.client()
-        namespace, name = key
-        taskrun = obs.taskrun
-        for action in decision.actions:
-            if isinstance(action, CreatePod):
-                try:
-                    pod = await client.create_pod(namespace, action.pod, taskrun["metadata"]["uid"])
-                except PodNameConflict as err:
-                    return replace(obs, create_error=(Reason.POD_NAME_CONFLICT, str(err))), True
-                except ApiError as err:
-                    refused = create_refusal(err.status, err.message)
-                    if refused is not None:
-                        return replace(obs, create_error=refused), True
-                    if not create_can_heal(err.status):
-                        raise
-                    log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
-                    words = f"the API server refused the pod ({err.status} {err.reason}): "
-                    return replace(obs, create_refused=words + err.message), True
-                self._pods[(namespace, pod["metadata"]["name"])] = pod
-                return replace(obs, pod=pod, now=self.clock.now()), True
-            if isinstance(action, PatchStatus):
-                try:
-                    updated = await client.patch_status(namespace, name, action.patch)
-                except ApiError as err:
-                    if not too_large(err) or obs.status_refused is not None:
-                        raise
-                    size = budget.encoded_size(action.patch)
-                    log.warning("status of %s/%s refused as too large: %s", *key, err.message)
-                    words = f"{err.status}: {err.message}; the patch was {size} bytes"
-                    return replace(obs, status_refused=words), True
-                self._observe_transition(taskrun, updated)
-                if _newer(updated, self._taskruns.get(key)):
-                    self._taskruns[key] = finished_view(updated)
-                    self._count_phase(key, (updated.get("status") or {}).get("phase"))
-                taskrun = updated
-                obs = replace(obs, taskrun=updated)
-            elif isinstance(action, EmitEvent):
-                await client.create_event(taskrun, action.type, action.reason, action.message)
-            elif isinstance(action, DeletePod):
-                await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
-                if action.uid:
-                    self._deleting.add(action.uid)
-            elif isinstance(action, DeleteTaskRun):
-                await client.delete_taskrun(namespace, name, action.uid)
-            elif isinstance(action, StopSidecar):
-                if action.uid in self._stopped_sidecars:
-                    continue
-                try:
-                    await client.exec(
-                        namespace, action.pod, action.container, results.EXEC_KILL_COMMAND
-                    )
-                    if action.uid:
-                        self._stopped_sidecars.add(action.uid)
-                except ApiError as err:
-                    # The pod may be gone or the sidecar already stopped; a kept pod whose
-                    # sidecar still sleeps is retried on its next event.
-                    log.info(
-                        "stopping %s in %s/%s: %s", action.container, namespace, action.pod, err
-                    )
-        return obs, False
-
-    def _observe_transition(self, before: Mapping[str, Any], after: Mapping[str, Any]) -> None:
-        old = (before.get("status") or {}).get("phase")
-        status = after.get("status") or {}
-        new = status.get("phase")
-        if old == new:
-            return
-        if new == Phase.RUNNING:
-            created = parse_optional((after.get("metadata") or {}).get("creationTimestamp"))
-            if created is not None:
-                metrics.observe_startup_latency((self.clock.now() - created).total_seconds())
-        if new in FINISHED_PHASES:
-            started = parse_optional(status.get("startTime"))
-            ended = parse_optional(status.get("completionTime"))
-            duration = (ended - started).total_seconds() if started and ended else None
-            metrics.observe_finished(str(new), str(status.get("reason", "")), duration)
 
 
 def _raw_object(event: Any, body: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
@@ -422,63 +182,6 @@ def _raw_object(event: Any, body: Mapping[str, Any]) -> tuple[Mapping[str, Any],
     ):
         return raw, True
     return body, False
-
-
-def _cacheable(body: Mapping[str, Any], owned: bool) -> Mapping[str, Any]:
-    """What the cache keeps of a TaskRun: its finished view, else the object itself."""
-    view = finished_view(body)
-    if view is not body:
-        return view
-    return body if owned and type(body) is dict else _plain(body)
-
-
-def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
-    # kopf's bodies are live views; keep a snapshot of what this event said.
-    return {k: _copy(v) for k, v in body.items()}
-
-
-def _copy(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
-
-
-def _rv(body: Mapping[str, Any] | None) -> int | None:
-    text = ((body or {}).get("metadata") or {}).get("resourceVersion")
-    return int(text) if isinstance(text, str) and text.isdigit() else None
-
-
-def _newer(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
-    """True unless ``cached`` is known to be more recent (our own write's response)."""
-    if cached is None:
-        return True
-    new, old = _rv(body), _rv(cached)
-    if new is None or old is None:
-        return True
-    if (body.get("metadata") or {}).get("uid") != (cached.get("metadata") or {}).get("uid"):
-        return True
-    return new >= old
-
-
-def _same_version(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
-    """``body`` is exactly what is cached: the same object at the same resourceVersion."""
-    if cached is None:
-        return False
-    new, old = _rv(body), _rv(cached)
-    return (
-        new is not None
-        and new == old
-        and (body.get("metadata") or {}).get("uid") == (cached.get("metadata") or {}).get("uid")
-    )
-
-
-def _owner_name(pod: Mapping[str, Any]) -> str | None:
-    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
-        if ref.get("controller") and ref.get("kind") == KIND:
-            return str(ref.get("name"))
-    return None
 
 
 def register(

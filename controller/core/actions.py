@@ -13,7 +13,7 @@ from controller.core import budget, results
 from controller.core.podsettings import PodSettings
 from controller.core.security import PolicySet
 from controller.core.status import status_patch
-from controller.core.tails import READ_BYTES_FACTOR, LogTail
+from controller.core.tails import LogTail
 from taskrun.api import (
     DEFAULT_LOG_TAIL_BYTES,
     DEFAULT_LOG_TAIL_LINES,
@@ -94,15 +94,6 @@ class ReadLogTail:
     container: str
     lines: int
     max_bytes: int
-
-    @property
-    def request_lines(self) -> int:
-        # One line more than kept tells whether the log was longer than the tail.
-        return self.lines + 1
-
-    @property
-    def request_bytes(self) -> int:
-        return self.max_bytes * READ_BYTES_FACTOR
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,12 @@ from controller.core.actions import (
     write,
 )
 from controller.core.clock import format_time, parse_optional
-from controller.core.disposal import exec_sidecar_waiting, finished, retry_disposal
+from controller.core.disposal import Ending, FinishSpec, dispose, exec_sidecar_waiting, finished
 from controller.core.logs import log_pointer, logs_status
-from controller.core.status import Outcome, container_status, created_at, has_started, with_phase
+from controller.core.outcome import Outcome, container_status, created_at, has_started
+from controller.core.status import AttemptFields, StatusFields, WarningFields, with_phase
 from taskrun.api import XCOM_SIDECAR_NAME, Phase, Reason, TaskRunSpec
 from taskrun.api.status import MAX_WARNINGS
-
-Obj = dict[str, Any]
-
 
 # Failures of the TaskRun itself, not of one attempt: a new pod would fail the same way.
 NOT_RETRIED = frozenset(
@@ -92,7 +90,7 @@ def attempt_over(
 
     end, result_fields = _with_result(outcome, pod, spec, settings, gathered)
     end = _with_pod_events(end, spec, gathered)
-    fields: Obj = {
+    fields: StatusFields = {
         **attempt_fields(obs, spec, attempt, pod_name),
         "exitCode": outcome.exit_code,
         "warnings": _warnings(gathered.events) or current.get("warnings"),
@@ -105,7 +103,7 @@ def attempt_over(
     end, history = _fit(current, end, fields, history, obs.now, settings.max_status_bytes)
 
     if end.phase == Phase.FAILED and end.reason not in NOT_RETRIED and attempt <= spec.retries:
-        return _retry(obs, spec, current, end, fields, history, attempt)
+        return _retry(obs, spec, settings, current, end, fields, history, attempt)
     if spec.retries > 0:
         fields["history"] = history
     desired = with_phase(current, end.phase, end.reason, end.message, obs.now, **fields)
@@ -121,12 +119,12 @@ def _with_result(
     spec: TaskRunSpec,
     settings: CoreSettings,
     gathered: Gathered,
-) -> tuple[Outcome, Obj]:
+) -> tuple[Outcome, StatusFields]:
     """The result's status fields; a result that cannot be taken fails a successful attempt."""
     if not spec.do_xcom_push or pod is None or not _result_ready(pod, spec, outcome, settings):
         return outcome, {}
     result = _result(pod, gathered, settings)
-    fields: Obj = {}
+    fields: StatusFields = {}
     if result.text is not None:
         fields = {"result": result.text, "resultSize": result.size}
     if result.ok:
@@ -152,32 +150,35 @@ def _with_pod_events(end: Outcome, spec: TaskRunSpec, gathered: Gathered) -> Out
     return replace(end, message=f"{end.message}\npod events:\n{listed}")
 
 
-def _record(attempt: int, pod_name: str | None, end: Outcome, started: str, now: datetime) -> Obj:
+def _record(
+    attempt: int, pod_name: str | None, end: Outcome, started: str, now: datetime
+) -> AttemptFields:
     """The attempt's entry in status.history."""
-    record = {
-        "attempt": attempt,
-        "podName": pod_name,
-        "phase": str(end.phase),
-        "reason": str(end.reason),
-        "message": end.message,
-        "exitCode": end.exit_code,
-        "startTime": started,
-        "completionTime": format_time(now),
-    }
-    return {k: v for k, v in record.items() if v is not None}
+    record: AttemptFields = {"attempt": attempt}
+    if pod_name is not None:
+        record["podName"] = pod_name
+    record["phase"] = str(end.phase)
+    record["reason"] = str(end.reason)
+    record["message"] = end.message
+    if end.exit_code is not None:
+        record["exitCode"] = end.exit_code
+    record["startTime"] = started
+    record["completionTime"] = format_time(now)
+    return record
 
 
 def _fit(
     current: Mapping[str, Any],
     end: Outcome,
-    fields: Obj,
-    history: list[Obj],
+    fields: StatusFields,
+    history: list[AttemptFields],
     now: datetime,
     max_status_bytes: int,
-) -> tuple[Outcome, list[Obj]]:
+) -> tuple[Outcome, list[AttemptFields]]:
     """The status must fit the budget as the API server encodes it: cut the conveniences
     (in ``fields``), and if the result still does not fit, the attempt fails on it."""
-    probe = with_phase(current, end.phase, end.reason, end.message, now, **fields, history=history)
+    probe_fields: StatusFields = {**fields, "history": history}
+    probe = with_phase(current, end.phase, end.reason, end.message, now, **probe_fields)
     fitted = budget.fit(probe, max_status_bytes)
     if fitted.cut:
         for key in ("logs", "warnings"):
@@ -188,7 +189,7 @@ def _fit(
     if fitted.over is not None:
         end = replace(end, phase=Phase.FAILED, reason=fitted.over[0], message=fitted.over[1])
         fields["result"] = fields["resultSize"] = None
-        record = {
+        record: AttemptFields = {
             **history[-1],
             "phase": str(end.phase),
             "reason": str(end.reason),
@@ -201,10 +202,11 @@ def _fit(
 def _retry(
     obs: Observation,
     spec: TaskRunSpec,
+    settings: CoreSettings,
     current: Mapping[str, Any],
     end: Outcome,
-    fields: Obj,
-    history: list[Obj],
+    fields: StatusFields,
+    history: list[AttemptFields],
     attempt: int,
 ) -> Decision:
     """Pending again until the next attempt is due; the failed attempt's pod goes."""
@@ -213,20 +215,23 @@ def _retry(
         f"attempt {attempt} failed ({end.reason}: {end.message.splitlines()[0]});"
         f" attempt {attempt + 1} of {spec.retries + 1} at {format_time(retry_at)}"
     )
+    retry_fields: StatusFields = {
+        **fields,
+        "history": history,
+        "completionTime": None,
+        "duration": None,
+    }
     desired = with_phase(
         current,
         Phase.PENDING,
         Reason.RETRYING,
         retry_message,
         obs.now,
-        **fields,
-        history=history,
-        completionTime=None,
-        duration=None,
+        **retry_fields,
     )
     actions = write(current, desired, obs)
-    if obs.pod is not None:
-        actions += retry_disposal(obs.pod, spec, end.pod_done)
+    ending = Ending(succeeded=False, pod_done=end.pod_done, final=False, completed=obs.now)
+    actions += dispose(obs.taskrun, FinishSpec.of(spec), obs.pod, ending, settings, obs.now).actions
     return Decision(actions=actions, wake_at=retry_at)
 
 
@@ -285,23 +290,29 @@ def _result(pod: Mapping[str, Any], gathered: Gathered, settings: CoreSettings) 
     )
 
 
-def _warnings(events: list[Mapping[str, Any]]) -> list[Obj]:
-    found = [
-        {
-            "reason": e.get("reason"),
-            "message": e.get("message"),
-            "count": e.get("count") or 1,
-            "lastTimestamp": e.get("lastTimestamp") or e.get("eventTime"),
-        }
-        for e in events
-        if e.get("type") == "Warning"
-    ]
+def _warnings(events: list[Mapping[str, Any]]) -> list[WarningFields]:
+    found: list[WarningFields] = []
+    for e in events:
+        if e.get("type") != "Warning":
+            continue
+        warning: WarningFields = {}
+        if e.get("reason") is not None:
+            warning["reason"] = e["reason"]
+        if e.get("message") is not None:
+            warning["message"] = e["message"]
+        warning["count"] = e.get("count") or 1
+        last = e.get("lastTimestamp") or e.get("eventTime")
+        if last is not None:
+            warning["lastTimestamp"] = last
+        found.append(warning)
     found.sort(key=lambda w: str(w.get("lastTimestamp") or ""))
-    return [{k: v for k, v in w.items() if v is not None} for w in found[-MAX_WARNINGS:]]
+    return found[-MAX_WARNINGS:]
 
 
-def attempt_fields(obs: Observation, spec: TaskRunSpec, attempt: int, pod_name: str | None) -> Obj:
-    fields: Obj = {
+def attempt_fields(
+    obs: Observation, spec: TaskRunSpec, attempt: int, pod_name: str | None
+) -> StatusFields:
+    fields: StatusFields = {
         "observedGeneration": meta_of(obs.taskrun).get("generation"),
         "podName": pod_name,
         "attempts": attempt,

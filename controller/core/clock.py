@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from typing import Protocol
 
 _FRACTION = re.compile(r"\.(\d+)")
@@ -22,21 +22,6 @@ class SystemClock:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc)
-
-
-class FakeClock:
-    """A clock that moves only when told to."""
-
-    def __init__(self, start: datetime | str = "2026-01-01T00:00:00Z") -> None:
-        self._now = parse_time(start) if isinstance(start, str) else start
-
-    def now(self) -> datetime:
-        return self._now
-
-    def advance(self, seconds: float) -> datetime:
-        """Move forward by ``seconds``; returns the new time."""
-        self._now += timedelta(seconds=seconds)
-        return self._now
 
 
 def format_time(moment: datetime) -> str:

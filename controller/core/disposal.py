@@ -26,7 +26,7 @@ from controller.core.actions import (
     status_of,
 )
 from controller.core.clock import parse_optional
-from controller.core.status import container_status, terminated_state
+from controller.core.outcome import container_status, terminated_state
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
@@ -87,6 +87,11 @@ class FinishSpec:
                 continue
         return cls(**values)
 
+    @classmethod
+    def of(cls, spec: TaskRunSpec) -> FinishSpec:
+        """The same fields of a spec already parsed whole (a run still going)."""
+        return cls(**{name: getattr(spec, name) for name in cls.__dataclass_fields__})
+
 
 def _field_type(name: str) -> tuple[str, TypeAdapter[Any]]:
     """A TaskRunSpec field's wire name and type, strict as the model is (a bool is no int).
@@ -102,16 +107,7 @@ def _field_type(name: str) -> tuple[str, TypeAdapter[Any]]:
 _FINISH_FIELDS = {name: _field_type(name) for name in FinishSpec.__dataclass_fields__}
 
 
-def keeps_pod(action: OnFinishAction, succeeded: bool) -> bool:
-    """Whether ``onFinishAction`` keeps the pod of a run (or attempt) that ended thus."""
-    if action == OnFinishAction.KEEP_POD:
-        return True
-    if action == OnFinishAction.DELETE_SUCCEEDED_POD:
-        return not succeeded
-    return False
-
-
-# What deciding on a finished TaskRun reads (``finished`` and ``keep_pod``), and what the
+# What deciding on a finished TaskRun reads (``finished`` and ``dispose``), and what the
 # controller reads to find its pod: a finished TaskRun is cached cut down to these, so
 # thousands of finished runs (with their results and log tails) cost little memory.
 FINISHED_SPEC_FIELDS = tuple(alias for alias, _ in _FINISH_FIELDS.values())
@@ -148,16 +144,44 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     return view
 
 
-def finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any]) -> Decision:
+@dataclass(frozen=True)
+class Ending:
+    """How a run, or one attempt of it, ended: what its pod's fate and the run's depend on."""
+
+    succeeded: bool
+    # The pod stopped on its own. A pod the controller gave up on (a cancel, a timeout, an
+    # image that cannot be pulled) may still run: it never stays, whatever the finish action.
+    pod_done: bool
+    # The run is over; False: the attempt is retried. Only a run that is over is held for
+    # its log reader and counts down its ttl.
+    final: bool
+    completed: datetime
+
+
+def dispose(
+    taskrun: Mapping[str, Any],
+    spec: FinishSpec,
+    pod: Mapping[str, Any] | None,
+    ending: Ending,
+    settings: CoreSettings,
+    now: datetime,
+) -> Decision:
+    """What becomes of the pod of a run or attempt that ended, and of the run itself.
+
+    The pod goes unless it stopped on its own and is either held for its log reader
+    (hold annotation without its ack, up to ``--max-hold-seconds`` after the end) or kept by
+    ``onFinishAction``; a kept pod whose exec-mode sidecar still sleeps has it stopped. The
+    run goes ``ttlSecondsAfterFinished`` after its end. Wakes when the hold or the ttl ends.
+    """
     actions: list[Action] = []
     wake: list[datetime] = []
-    completed = parse_optional(current.get("completionTime")) or obs.now
-    spec = FinishSpec.read(spec_of(obs.taskrun))
-    pod = obs.pod
     if pod is not None and not deleting(pod):
-        keep, until = keep_pod(obs.taskrun, spec, current, pod, completed, settings, obs.now)
-        if until is not None:
-            wake.append(until)
+        held_until = _held_until(taskrun, ending, settings, now) if ending.pod_done else None
+        if held_until is not None:
+            wake.append(held_until)
+        keep = ending.pod_done and (
+            held_until is not None or _kept(spec.on_finish_action, ending.succeeded)
+        )
         if not keep:
             actions.append(delete_pod(pod, spec.termination_grace_period))
         elif exec_sidecar_waiting(pod, spec, settings):
@@ -166,46 +190,55 @@ def finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any
                 StopSidecar(pod=meta["name"], container=XCOM_SIDECAR_NAME, uid=meta.get("uid"))
             )
     ttl = spec.ttl_seconds_after_finished
-    if ttl is not None:
-        expires = completed + timedelta(seconds=ttl)
-        if obs.now >= expires:
-            actions.append(DeleteTaskRun(uid=meta_of(obs.taskrun).get("uid")))
+    if ending.final and ttl is not None:
+        expires = ending.completed + timedelta(seconds=ttl)
+        if now >= expires:
+            actions.append(DeleteTaskRun(uid=meta_of(taskrun).get("uid")))
         else:
             wake.append(expires)
     return Decision(actions=actions, wake_at=min(wake) if wake else None)
 
 
-def keep_pod(
-    taskrun: Mapping[str, Any],
-    spec: FinishSpec,
-    current: Mapping[str, Any],
-    pod: Mapping[str, Any],
-    completed: datetime,
-    settings: CoreSettings,
-    now: datetime,
-) -> tuple[bool, datetime | None]:
-    """Whether a finished run's pod stays, and until when it is held for the log reader."""
-    phase = phase_of(current)
-    pod_phase = (pod.get("status") or {}).get("phase")
-    done = pod_phase in ("Succeeded", "Failed") or exec_sidecar_waiting(pod, spec, settings)
-    if not done or phase == Phase.CANCELLED:
-        # A pod the controller gave up on is still running: keeping it would leave a zombie.
-        return False, None
+def _kept(action: OnFinishAction, succeeded: bool) -> bool:
+    if action == OnFinishAction.KEEP_POD:
+        return True
+    if action == OnFinishAction.DELETE_SUCCEEDED_POD:
+        return not succeeded
+    return False
+
+
+def _held_until(
+    taskrun: Mapping[str, Any], ending: Ending, settings: CoreSettings, now: datetime
+) -> datetime | None:
+    if not ending.final:
+        return None
     annotations = meta_of(taskrun).get("annotations") or {}
     if (
-        annotations.get(ANNOTATION_HOLD_POD) == "true"
-        and annotations.get(ANNOTATION_LOGS_ACKED) != "true"
+        annotations.get(ANNOTATION_HOLD_POD) != "true"
+        or annotations.get(ANNOTATION_LOGS_ACKED) == "true"
     ):
-        until = completed + timedelta(seconds=settings.max_hold_seconds)
-        if now < until:
-            return True, until
-    return keeps_pod(spec.on_finish_action, succeeded=phase == Phase.SUCCEEDED), None
+        return None
+    until = ending.completed + timedelta(seconds=settings.max_hold_seconds)
+    return until if now < until else None
 
 
-def retry_disposal(pod: Mapping[str, Any], spec: TaskRunSpec, pod_done: bool) -> list[Action]:
-    """A retried attempt's pod: deleted unless it stopped on its own and the finish action
-    keeps a failed run's pod. A pod the controller gave up on may still run; it never stays.
-    """
-    if deleting(pod) or (pod_done and keeps_pod(spec.on_finish_action, succeeded=False)):
-        return []
-    return [delete_pod(pod, spec.termination_grace_period)]
+def finished(obs: Observation, settings: CoreSettings, current: Mapping[str, Any]) -> Decision:
+    """A finished run: its pod and its ttl (``dispose``)."""
+    spec = FinishSpec.read(spec_of(obs.taskrun))
+    phase = phase_of(current)
+    pod = obs.pod
+    pod_done = (
+        pod is not None
+        and phase != Phase.CANCELLED
+        and (
+            (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+            or exec_sidecar_waiting(pod, spec, settings)
+        )
+    )
+    ending = Ending(
+        succeeded=phase == Phase.SUCCEEDED,
+        pod_done=pod_done,
+        final=True,
+        completed=parse_optional(current.get("completionTime")) or obs.now,
+    )
+    return dispose(obs.taskrun, spec, pod, ending, settings, obs.now)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from controller.core.actions import Gathered, Observation, meta_of
+from controller.core.status import LogsFields
 from controller.core.tails import count_lines
 from taskrun.api import TaskRunSpec
 
-Obj = dict[str, Any]
 
-
-def log_pointer(obs: Observation, spec: TaskRunSpec, pod_name: str) -> Obj:
+def log_pointer(obs: Observation, spec: TaskRunSpec, pod_name: str) -> LogsFields:
     """Where the attempt's log is: its pod and first logged container, and the command."""
     namespace = meta_of(obs.taskrun).get("namespace") or ""
     container = spec.effective_container_logs[0]
@@ -23,7 +20,9 @@ def log_pointer(obs: Observation, spec: TaskRunSpec, pod_name: str) -> Obj:
     }
 
 
-def logs_status(obs: Observation, spec: TaskRunSpec, pod_name: str, gathered: Gathered) -> Obj:
+def logs_status(
+    obs: Observation, spec: TaskRunSpec, pod_name: str, gathered: Gathered
+) -> LogsFields:
     """The pointer and, from the gathered tails, the log tail of every logged container."""
     containers = spec.effective_container_logs
     logs = log_pointer(obs, spec, pod_name)

@@ -36,9 +36,7 @@ from controller.core.attempt import (
 )
 from controller.core.clock import format_time
 from controller.core.disposal import exec_sidecar_waiting, finished
-from controller.core.pod import SpecError, build_pod
-from controller.core.security import check_pod, describe
-from controller.core.status import (
+from controller.core.outcome import (
     Outcome,
     base_outcome,
     created_at,
@@ -46,12 +44,11 @@ from controller.core.status import (
     pod_outcome,
     scheduled_at,
     started_at,
-    with_phase,
 )
+from controller.core.pod import SpecError, build_pod
+from controller.core.security import check_pod, describe
+from controller.core.status import AttemptFields, LogsFields, with_phase
 from taskrun.api import Phase, Reason, TaskRunSpec, format_validation_error, validate_spec
-
-Obj = dict[str, Any]
-
 
 # A refused pod create is tried again after the time since the attempt began, within these
 # bounds: 1, 2, 4, 8 ... seconds apart, then once a minute, until startupTimeoutSeconds.
@@ -134,15 +131,16 @@ def decide(obs: Observation, settings: CoreSettings) -> Decision:
     quiet_until = _quiet_until(obs.pod, current, outcome, settings)
     if quiet_until is not None and obs.now < quiet_until:
         return Decision(wake_at=min(quiet_until, deadline) if deadline else quiet_until)
+    fields = attempt_fields(obs, spec, attempt, pod_name)
+    # a retried attempt's exit code must not look like this one's
+    fields["exitCode"] = outcome.exit_code
     desired = with_phase(
         current,
         outcome.phase,
         outcome.reason,
         outcome.message,
         obs.now,
-        **attempt_fields(obs, spec, attempt, pod_name),
-        # a retried attempt's exit code must not look like this one's
-        exitCode=outcome.exit_code,
+        **fields,
     )
     return Decision(actions=write(current, desired, obs), wake_at=deadline)
 
@@ -210,13 +208,9 @@ def _status_refused(
     the result, log tail and warnings go. Then the pod is disposed of as for any finished
     run, so nothing is left to retry.
     """
-    history = [
-        {**r, "message": budget.cut_message(r.get("message"), budget.SHORT_MESSAGE_CHARS)}
-        if "message" in r
-        else r
-        for r in current.get("history") or []
-    ]
-    logs = {k: v for k, v in (current.get("logs") or {}).items() if k != "tail"}
+    history: list[AttemptFields] = [_shortened(r) for r in current.get("history") or []]
+    logs: LogsFields = {**(current.get("logs") or {})}
+    logs.pop("tail", None)
     desired = with_phase(
         current,
         Phase.FAILED,
@@ -237,6 +231,12 @@ def _status_refused(
     finished_obs = Observation(taskrun={**obs.taskrun, "status": desired}, pod=obs.pod, now=obs.now)
     follow_up = finished(finished_obs, settings, desired)
     return Decision(actions=actions + follow_up.actions, wake_at=follow_up.wake_at)
+
+
+def _shortened(record: AttemptFields) -> AttemptFields:
+    if "message" not in record:
+        return record
+    return {**record, "message": budget.cut_message(record["message"], budget.SHORT_MESSAGE_CHARS)}
 
 
 def _create_refused(

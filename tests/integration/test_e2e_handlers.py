@@ -53,12 +53,12 @@ async def test_an_older_event_does_not_replace_our_newer_write(recorded):
     controller, _ = recorded
     controller.on_taskrun(None, taskrun("10", "Running"))
     controller.on_taskrun("MODIFIED", taskrun("9", "Pending"))
-    assert controller._taskruns[("ns", "t")]["status"]["phase"] == "Running"
+    assert controller.cache.taskruns[("ns", "t")]["status"]["phase"] == "Running"
     controller.on_taskrun("MODIFIED", taskrun("11", "Succeeded"))
-    assert controller._taskruns[("ns", "t")]["status"]["phase"] == "Succeeded"
+    assert controller.cache.taskruns[("ns", "t")]["status"]["phase"] == "Succeeded"
     # a TaskRun recreated with the same name starts over, whatever its resourceVersion
     controller.on_taskrun("ADDED", taskrun("3", uid="u2"))
-    assert controller._taskruns[("ns", "t")]["metadata"]["uid"] == "u2"
+    assert controller.cache.taskruns[("ns", "t")]["metadata"]["uid"] == "u2"
     await settle(controller)
 
 
@@ -76,10 +76,10 @@ async def test_pod_events_reconcile_their_owner_and_deleted_pods_leave_the_cache
     controller.on_pod(None, pod("t-1", "5"))
     await settle(controller)
     assert seen == [("ns", "t")]
-    assert ("ns", "t-1") in controller._pods
+    assert ("ns", "t-1") in controller.cache.pods
     controller.on_pod("DELETED", pod("t-1", "6"))
     await settle(controller)
-    assert ("ns", "t-1") not in controller._pods
+    assert ("ns", "t-1") not in controller.cache.pods
 
 
 async def test_a_deleted_taskrun_is_forgotten(recorded):
@@ -87,14 +87,14 @@ async def test_a_deleted_taskrun_is_forgotten(recorded):
     controller.on_taskrun(None, taskrun("1", "Running"))
     controller.on_taskrun("DELETED", taskrun("2", "Running"))
     await settle(controller)
-    assert ("ns", "t") not in controller._taskruns
+    assert ("ns", "t") not in controller.cache.taskruns
 
 
 async def test_the_echo_of_our_own_write_is_not_reconciled_again(recorded):
     controller, seen = recorded
     # What a status patch's response put in the cache ...
-    controller._taskruns[("ns", "t")] = taskrun("10", "Running")
-    controller._pods[("ns", "t-1")] = pod("t-1", "7")
+    controller.cache.taskruns[("ns", "t")] = taskrun("10", "Running")
+    controller.cache.pods[("ns", "t-1")] = pod("t-1", "7")
     # ... comes back on the watches: the same object at the same version.
     controller.on_taskrun("MODIFIED", taskrun("10", "Running"))
     controller.on_pod("ADDED", pod("t-1", "7"))

@@ -169,8 +169,11 @@ def test_the_sidecar_script_sends_what_the_controller_verifies(
 # --- end to end against devcluster: inline, log and exec ------------------------------------
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def native(cluster: Cluster) -> Iterator[Controller]:
+    # Per test, not per module: a native controller still running beside the exec-mode test's
+    # own (both watch all namespaces) raced it for the run, and when it made the pod first
+    # the sidecar exited on its own and the run ended Succeeded (seen on the real cluster).
     with run_controller(cluster, xcom_mode="native") as running:
         yield running
 

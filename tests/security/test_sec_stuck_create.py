@@ -12,7 +12,7 @@ from datetime import timedelta
 import pytest
 
 from controller.core.actions import CreatePod, EmitEvent, Observation, PatchStatus
-from controller.core.clock import FakeClock
+from controller.core.clock import parse_time
 from controller.core.policies import decide
 from controller.core.refusals import create_can_heal
 from controller.core.security import PolicySet
@@ -99,7 +99,7 @@ def test_which_refusals_are_shown_and_tried_again(status: int, heals: bool):
     assert create_can_heal(status) is heals
 
 
-T0 = FakeClock().now()
+T0 = parse_time("2026-01-01T00:00:00Z")
 TASKRUN = {
     "apiVersion": "taskrun.dev/v1alpha1",
     "kind": "TaskRun",

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controller.core.disposal import FINISHED_SPEC_FIELDS, FinishSpec, keeps_pod
+from controller.core.disposal import FINISHED_SPEC_FIELDS, FinishSpec
 from taskrun.api import OnFinishAction, TaskRunSpec, validate_spec
 
 
@@ -56,18 +56,3 @@ def test_wire_names_are_the_models() -> None:
     aliases = {f.alias for f in TaskRunSpec.model_fields.values()}
     assert set(FINISHED_SPEC_FIELDS) <= aliases
     assert len(FINISHED_SPEC_FIELDS) == len(FinishSpec.__dataclass_fields__)
-
-
-@pytest.mark.parametrize(
-    ("action", "succeeded", "kept"),
-    [
-        (OnFinishAction.DELETE_POD, True, False),
-        (OnFinishAction.DELETE_POD, False, False),
-        (OnFinishAction.DELETE_SUCCEEDED_POD, True, False),
-        (OnFinishAction.DELETE_SUCCEEDED_POD, False, True),
-        (OnFinishAction.KEEP_POD, True, True),
-        (OnFinishAction.KEEP_POD, False, True),
-    ],
-)
-def test_keeps_pod(action: OnFinishAction, succeeded: bool, kept: bool) -> None:
-    assert keeps_pod(action, succeeded) is kept

@@ -9,14 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.core.actions import CoreSettings, Observation
-from controller.core.clock import FakeClock
+from controller.core.clock import parse_time
 from controller.core.disposal import finished_view
 from controller.core.podsettings import PodSettings
 from controller.core.policies import decide
 from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
-NOW = FakeClock(T0).now()
+NOW = parse_time(T0)
 FINISHED = ["Succeeded", "Failed", "Skipped", "Cancelled"]
 
 statuses = st.fixed_dictionaries(

@@ -23,7 +23,7 @@ from controller.core.actions import (
     ReadLogTail,
     ReadResult,
 )
-from controller.core.clock import FakeClock, format_time
+from controller.core.clock import format_time, parse_time
 from controller.core.policies import decide
 from controller.core.results import Result
 from controller.core.tails import LogTail, tail_of
@@ -31,8 +31,7 @@ from taskrun.api import Reason
 from taskrun.api.crd import DEFAULT_STATUS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
-CLOCK = FakeClock(T0)
-NOW = CLOCK.now()
+NOW = parse_time(T0)
 LATER = NOW + timedelta(seconds=30)
 SETTINGS = CoreSettings()
 

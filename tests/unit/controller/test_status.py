@@ -12,14 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.core.clock import parse_time
-from controller.core.status import (
-    condition_status,
-    is_transient_pull_message,
-    pod_outcome,
-    status_patch,
-    succeeded_condition,
-    with_phase,
-)
+from controller.core.outcome import is_transient_pull_message, pod_outcome
+from controller.core.status import condition_status, status_patch, succeeded_condition, with_phase
 from taskrun.api import Phase, Reason, TaskRunSpec
 
 T0 = "2026-01-01T00:00:00Z"

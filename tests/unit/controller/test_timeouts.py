@@ -7,12 +7,12 @@ from datetime import timedelta
 import pytest
 
 from controller.core.actions import DeletePod, Gathered, Observation, PatchStatus
-from controller.core.clock import FakeClock, format_time, parse_optional, parse_time
+from controller.core.clock import format_time, parse_optional, parse_time
 from controller.core.policies import decide
 from tests.unit.controller.test_policies import RUNNING_STATUS, SETTINGS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, waiting
 
-START = FakeClock(T0).now()
+START = parse_time(T0)
 
 
 def at(seconds: float):
@@ -119,10 +119,3 @@ def test_kubernetes_timestamps_parse(text, iso):
 @pytest.mark.parametrize("value", [None, "", "yesterday", 5])
 def test_missing_or_malformed_timestamps_are_none(value):
     assert parse_optional(value) is None
-
-
-def test_the_fake_clock_moves_only_when_told():
-    clock = FakeClock(T0)
-    assert clock.now() == clock.now() == START
-    assert clock.advance(1.5) == START + timedelta(seconds=1.5)
-    assert format_time(clock.advance(60)) == "2026-01-01T00:01:01Z"

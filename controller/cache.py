@@ -1,0 +1,137 @@
+"""The watch caches: the TaskRuns and their pods as the watches and our own writes last showed
+them (client-go's informer stores, keyed by namespace and name).
+
+Our own write's response is cached at once, so a watch event older than it never replaces
+it, and its echo (the same resourceVersion) is known as nothing new.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from controller.core.disposal import finished_view
+from controller.workqueue import Key
+from taskrun.api import KIND
+
+
+class ObjectCache:
+    """TaskRuns by key (a finished one cut to ``finished_view``) and our pods by key."""
+
+    def __init__(self) -> None:
+        self.taskruns: dict[Key, Mapping[str, Any]] = {}
+        self.pods: dict[Key, dict[str, Any]] = {}
+        # Pods we asked to delete whose DELETED event has not come yet: events already in
+        # flight still show them alive, and must not make us delete them twice.
+        self._deleting: set[str] = set()
+
+    def seen_taskrun(self, key: Key, body: Mapping[str, Any], owned: bool) -> bool:
+        """A watch event's TaskRun; False when it is the echo of what is cached.
+
+        ``owned``: ``body`` is a fresh dict nobody else changes, kept as it is.
+        """
+        cached = self.taskruns.get(key)
+        if _same_version(body, cached):
+            return False
+        if _newer(body, cached):
+            self.taskruns[key] = _cacheable(body, owned)
+        return True
+
+    def wrote_taskrun(self, key: Key, updated: Mapping[str, Any]) -> bool:
+        """Our status write's response; False when the cache already holds something newer."""
+        if not _newer(updated, self.taskruns.get(key)):
+            return False
+        self.taskruns[key] = finished_view(updated)
+        return True
+
+    def forget_taskrun(self, key: Key) -> None:
+        self.taskruns.pop(key, None)
+
+    def seen_pod(self, key: Key, body: Mapping[str, Any], owned: bool) -> bool:
+        """A watch event's pod; False when it is the echo of what is cached."""
+        cached = self.pods.get(key)
+        if _same_version(body, cached):
+            return False
+        if _newer(body, cached):
+            self.pods[key] = body if owned and type(body) is dict else _plain(body)
+        return True
+
+    def wrote_pod(self, key: Key, pod: dict[str, Any]) -> None:
+        """Our create's response, or a pod read because the watch had not listed it yet."""
+        self.pods[key] = pod
+
+    def forget_pod(self, key: Key, uid: str) -> None:
+        self.pods.pop(key, None)
+        self._deleting.discard(uid)
+
+    def deleting(self, uid: str) -> None:
+        """We asked to delete the pod ``uid``: show it deleting until its DELETED event."""
+        self._deleting.add(uid)
+
+    def pod(self, key: Key) -> dict[str, Any] | None:
+        """The cached pod, marked deleting when we asked to delete it."""
+        pod = self.pods.get(key)
+        if pod is None:
+            return None
+        meta = pod.get("metadata") or {}
+        if meta.get("uid") in self._deleting and not meta.get("deletionTimestamp"):
+            return {**pod, "metadata": {**meta, "deletionTimestamp": "requested"}}
+        return pod
+
+
+def owner_name(pod: Mapping[str, Any]) -> str | None:
+    """The name of the TaskRun that controls ``pod``."""
+    for ref in (pod.get("metadata") or {}).get("ownerReferences") or []:
+        if ref.get("controller") and ref.get("kind") == KIND:
+            return str(ref.get("name"))
+    return None
+
+
+def _cacheable(body: Mapping[str, Any], owned: bool) -> Mapping[str, Any]:
+    """What the cache keeps of a TaskRun: its finished view, else the object itself."""
+    view = finished_view(body)
+    if view is not body:
+        return view
+    return body if owned and type(body) is dict else _plain(body)
+
+
+def _plain(body: Mapping[str, Any]) -> dict[str, Any]:
+    # kopf's bodies are live views; keep a snapshot of what this event said.
+    return {k: _copy(v) for k, v in body.items()}
+
+
+def _copy(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {k: _copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_copy(v) for v in value]
+    return value
+
+
+def _rv(body: Mapping[str, Any] | None) -> int | None:
+    text = ((body or {}).get("metadata") or {}).get("resourceVersion")
+    return int(text) if isinstance(text, str) and text.isdigit() else None
+
+
+def _newer(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
+    """True unless ``cached`` is known to be more recent (our own write's response)."""
+    if cached is None:
+        return True
+    new, old = _rv(body), _rv(cached)
+    if new is None or old is None:
+        return True
+    if (body.get("metadata") or {}).get("uid") != (cached.get("metadata") or {}).get("uid"):
+        return True
+    return new >= old
+
+
+def _same_version(body: Mapping[str, Any], cached: Mapping[str, Any] | None) -> bool:
+    """``body`` is exactly what is cached: the same object at the same resourceVersion."""
+    if cached is None:
+        return False
+    new, old = _rv(body), _rv(cached)
+    return (
+        new is not None
+        and new == old
+        and (body.get("metadata") or {}).get("uid") == (cached.get("metadata") or {}).get("uid")
+    )
