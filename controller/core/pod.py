@@ -428,9 +428,9 @@ def sidecar_security_context(pod_spec: Mapping[str, Any]) -> Obj | None:
     file the task wrote mode 0600. Otherwise KPO's sidecar is kept: a root sidecar reads
     whatever the task wrote, as users of KPO rely on.
     """
-    pod_context = pod_spec.get("securityContext") or {}
+    pod_context = _mapping(pod_spec.get("securityContext"))
     containers = pod_spec.get("containers") or [{}]
-    base_context = containers[0].get("securityContext") or {}
+    base_context = _mapping(_mapping(containers[0]).get("securityContext"))
     run_as_non_root = base_context.get("runAsNonRoot")
     if run_as_non_root is None:
         run_as_non_root = pod_context.get("runAsNonRoot")
@@ -452,9 +452,18 @@ def sidecar_security_context(pod_spec: Mapping[str, Any]) -> Obj | None:
         context["runAsUser"] = SIDECAR_NON_ROOT_UID
     # A pod-wide profile Restricted accepts (a Localhost one, say) is the user's choice and is
     # inherited; Unconfined is not, and the sidecar needs no more than the runtime's default.
-    if (pod_context.get("seccompProfile") or {}).get("type") not in ("RuntimeDefault", "Localhost"):
+    if _mapping(pod_context.get("seccompProfile")).get("type") not in (
+        "RuntimeDefault",
+        "Localhost",
+    ):
         context["seccompProfile"] = {"type": "RuntimeDefault"}
     return context
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # A template is schemaless: a malformed securityContext is the API server's to refuse
+    # (InvalidSpec, with its words), not a reason for the pod builder to crash.
+    return value if isinstance(value, Mapping) else {}
 
 
 def xcom_sidecar(settings: PodSettings, pod_spec: Mapping[str, Any] | None = None) -> Obj:

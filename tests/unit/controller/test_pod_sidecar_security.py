@@ -141,6 +141,22 @@ def test_a_configured_context_wins(configured: dict[str, Any]) -> None:
     assert sidecar_of(pod)["securityContext"] == configured
 
 
+@pytest.mark.parametrize(
+    "template_spec",
+    [
+        {"securityContext": "nonsense"},
+        {"securityContext": {"runAsNonRoot": True, "seccompProfile": "x"}},
+        {"containers": [{"name": "base", "securityContext": ["x"]}]},
+    ],
+)
+def test_a_malformed_template_context_does_not_crash_the_builder(
+    template_spec: dict[str, Any],
+) -> None:
+    # The API server refuses such a pod (InvalidSpec with its words); building it must work.
+    pod = build(podTemplate={"spec": template_spec})
+    assert sidecar_of(pod)["name"] == XCOM_SIDECAR_NAME
+
+
 def test_the_base_container_is_left_alone() -> None:
     spec = {"securityContext": {"runAsNonRoot": True}, "containerSecurityContext": {"runAsUser": 5}}
     base = build(**spec)["spec"]["containers"][0]
