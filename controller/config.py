@@ -6,11 +6,12 @@ docs/configuration.md is the one table of these; keep both in step.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 
@@ -55,6 +56,8 @@ class Settings:
     health_port: int = 8081
     xcom_mode: XcomSetting = "auto"
     xcom_sidecar_image: str = XCOM_SIDECAR_IMAGE
+    # None: the sidecar follows the base container (controller/core/pod.py); a dict replaces it.
+    xcom_sidecar_security_context: dict[str, Any] | None = None
     max_result_bytes: int = DEFAULT_MAX_RESULT_BYTES
     log_tail_lines: int = DEFAULT_LOG_TAIL_LINES
     log_tail_bytes: int = DEFAULT_LOG_TAIL_BYTES
@@ -76,7 +79,11 @@ class Settings:
         """The decision settings; ``auto`` xcom mode resolves against the server version."""
         mode = xcom_mode_for_server(server_version) if self.xcom_mode == "auto" else self.xcom_mode
         return CoreSettings(
-            pod=PodSettings(xcom_mode=mode, xcom_sidecar_image=self.xcom_sidecar_image),
+            pod=PodSettings(
+                xcom_mode=mode,
+                xcom_sidecar_image=self.xcom_sidecar_image,
+                xcom_sidecar_security_context=self.xcom_sidecar_security_context,
+            ),
             policies=self.security_policy,
             max_result_bytes=self.max_result_bytes,
             log_tail_lines=self.log_tail_lines,
@@ -101,6 +108,15 @@ def _at_least(low: int, flag: str, value: int) -> int:
 def _non_negative(value: float) -> float:
     if value < 0 or value != value:
         raise ValueError(f"--pending-report-seconds must be 0 or more, not {value}")
+    return value
+
+
+def _json_object(text: str | None) -> dict[str, Any] | None:
+    if text is None:
+        return None
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"must be a JSON object, got {type(value).__name__}")
     return value
 
 
@@ -166,6 +182,13 @@ def build_parser(env: Mapping[str, str] | None = None) -> argparse.ArgumentParse
         "--xcom-sidecar-image",
         default=default("XCOM_SIDECAR_IMAGE", XCOM_SIDECAR_IMAGE),
         help=f"image of the result sidecar (default {XCOM_SIDECAR_IMAGE})",
+    )
+    parser.add_argument(
+        "--xcom-sidecar-security-context",
+        metavar="JSON",
+        default=default("XCOM_SIDECAR_SECURITY_CONTEXT", None),
+        help="securityContext of the result sidecar, a JSON object; default: Restricted and the"
+        " base container's user when that must run as non-root, else none (KPO's)",
     )
     parser.add_argument(
         "--max-result-bytes",
@@ -288,6 +311,12 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
     except (OSError, ValueError, TypeError, AttributeError, yaml.YAMLError) as err:
         raise StartupError("--security-policy", args.security_policy, str(err)) from err
     try:
+        sidecar_context = _json_object(args.xcom_sidecar_security_context)
+    except ValueError as err:
+        raise StartupError(
+            "--xcom-sidecar-security-context", args.xcom_sidecar_security_context, str(err)
+        ) from err
+    try:
         return Settings(
             namespaces=namespaces,
             all_namespaces=not namespaces,
@@ -295,6 +324,7 @@ def parse_args(argv: Sequence[str] | None = None, env: Mapping[str, str] | None 
             health_port=int(args.health_port),
             xcom_mode=args.xcom_mode,
             xcom_sidecar_image=str(args.xcom_sidecar_image),
+            xcom_sidecar_security_context=sidecar_context,
             max_result_bytes=int(args.max_result_bytes),
             log_tail_lines=int(args.log_tail_lines),
             log_tail_bytes=int(args.log_tail_bytes),

@@ -2,9 +2,9 @@
 
 Enough of ``sh`` for what is exec'd into TaskRun pods (KPO's sidecar contract) and for a
 person poking at a pod with ``kubectl exec``: ``cat``, ``echo``, ``ls``, ``wc -c``,
-``sha256sum``, ``test``/``[`` (``-s``, ``-f``, ``-e``), ``true``, ``false``, ``exit``,
-``kill`` of PID 1, and ``sh -c`` scripts of those joined by ``;``, ``&&``, ``||`` and
-``if ...; then ...; else ...; fi``.
+``sha256sum``, ``test``/``[`` (``-s``, ``-f``, ``-e``, ``-r``: every file is readable),
+``true``, ``false``, ``exit``, ``kill`` of PID 1, and ``sh -c`` scripts of those joined by
+``;``, ``&&``, ``||`` and ``if ...; then ...; else ...; fi``.
 Anything else fails as a shell would: ``sh: NAME: not found``, exit code 127.
 
 Pure: files are read and signals sent through the callables given to ``run``.
@@ -208,7 +208,7 @@ class _Shell:
         return code
 
     def _test(self, args: list[str]) -> int:
-        if len(args) == 2 and args[0] in ("-s", "-f", "-e"):
+        if len(args) == 2 and args[0] in ("-s", "-f", "-e", "-r"):
             data = self.read(args[1])
             if data is None:
                 return 1

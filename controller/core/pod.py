@@ -41,11 +41,15 @@ POD_TERMINATION_MESSAGES_BYTES = 12 * 1024
 HANDOVER_NONE = "none"
 HANDOVER_INLINE = "inline:"
 HANDOVER_LOG = "log:"
+HANDOVER_UNREADABLE = "unreadable:"
 SHA256_HEX_CHARS = 64
 
 # KPO's exec-mode sidecar command (utils/xcom_sidecar.py), kept byte for byte.
 KPO_XCOM_CMD = 'trap "exit 0" INT; while true; do sleep 1; done;'
 XCOM_SIDECAR_RESOURCES: Obj = {"requests": {"cpu": "1m", "memory": "10Mi"}}
+# `nobody`: the sidecar's user when the base container must run as non-root and neither it
+# nor the pod names a user (docs/security.md, "The result sidecar").
+SIDECAR_NON_ROOT_UID = 65534
 
 # The native sidecar's hand-over (docs/architecture.md, "Results"). It sleeps in the
 # background so `wait` returns as soon as SIGTERM arrives; the sleep must not hold stdout,
@@ -59,6 +63,10 @@ hand_over() {{
   if [ -n "$!" ]; then kill "$!" 2>/dev/null; fi
   if [ ! -f "$result" ] || [ ! -s "$result" ]; then
     printf '{HANDOVER_NONE}' > "$message"
+    exit 0
+  fi
+  if [ ! -r "$result" ]; then
+    printf '{HANDOVER_UNREADABLE}%s' "$(id -u)" > "$message"
     exit 0
   fi
   size=$(wc -c < "$result")
@@ -411,8 +419,55 @@ def _xcom_mount() -> Obj:
     return {"name": XCOM_VOLUME_NAME, "mountPath": XCOM_MOUNT_PATH}
 
 
-def xcom_sidecar(settings: PodSettings) -> Obj:
-    """The result sidecar container for ``settings.xcom_mode``."""
+def sidecar_security_context(pod_spec: Mapping[str, Any]) -> Obj | None:
+    """The result sidecar's securityContext, or None to run it as KPO does (no context).
+
+    When the base container must run as non-root (its ``runAsNonRoot``, else the pod's, is
+    true, as the Restricted Pod Security Standard demands), the sidecar gets the Restricted
+    container fields and runs as the base container's user, so that it can read a result
+    file the task wrote mode 0600. Otherwise KPO's sidecar is kept: a root sidecar reads
+    whatever the task wrote, as users of KPO rely on.
+    """
+    pod_context = _mapping(pod_spec.get("securityContext"))
+    containers = pod_spec.get("containers") or [{}]
+    base_context = _mapping(_mapping(containers[0]).get("securityContext"))
+    run_as_non_root = base_context.get("runAsNonRoot")
+    if run_as_non_root is None:
+        run_as_non_root = pod_context.get("runAsNonRoot")
+    if run_as_non_root is not True:
+        return None
+    context: Obj = {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        # The sidecar writes only to its termination message and reads the xcom volume.
+        "readOnlyRootFilesystem": True,
+    }
+    # The pod's user and group apply to the sidecar unless it names its own; the image's
+    # user is unknown here (alpine's is root, which runAsNonRoot refuses), hence the default.
+    for field in ("runAsUser", "runAsGroup"):
+        if base_context.get(field) is not None:
+            context[field] = base_context[field]
+    if "runAsUser" not in context and pod_context.get("runAsUser") is None:
+        context["runAsUser"] = SIDECAR_NON_ROOT_UID
+    # A pod-wide profile Restricted accepts (a Localhost one, say) is the user's choice and is
+    # inherited; Unconfined is not, and the sidecar needs no more than the runtime's default.
+    if _mapping(pod_context.get("seccompProfile")).get("type") not in (
+        "RuntimeDefault",
+        "Localhost",
+    ):
+        context["seccompProfile"] = {"type": "RuntimeDefault"}
+    return context
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    # A template is schemaless: a malformed securityContext is the API server's to refuse
+    # (InvalidSpec, with its words), not a reason for the pod builder to crash.
+    return value if isinstance(value, Mapping) else {}
+
+
+def xcom_sidecar(settings: PodSettings, pod_spec: Mapping[str, Any] | None = None) -> Obj:
+    """The result sidecar container for ``settings.xcom_mode`` in the pod of ``pod_spec``."""
     script = NATIVE_XCOM_SCRIPT if settings.xcom_mode == "native" else KPO_XCOM_CMD
     sidecar: Obj = {
         "name": XCOM_SIDECAR_NAME,
@@ -423,6 +478,10 @@ def xcom_sidecar(settings: PodSettings) -> Obj:
     }
     if settings.xcom_sidecar_security_context is not None:
         sidecar["securityContext"] = copy.deepcopy(settings.xcom_sidecar_security_context)
+    elif pod_spec is not None:
+        context = sidecar_security_context(pod_spec)
+        if context is not None:
+            sidecar["securityContext"] = context
     if settings.xcom_mode == "native":
         sidecar["restartPolicy"] = "Always"
         sidecar["terminationMessagePath"] = TERMINATION_LOG
@@ -454,12 +513,12 @@ def _add_xcom_sidecar(pod: Obj, settings: PodSettings) -> None:
     base["volumeMounts"] = [_xcom_mount(), *(base.get("volumeMounts") or [])]
     if settings.xcom_mode == "native":
         # Last, so the user's init containers have finished before the sidecar starts.
-        sidecar = xcom_sidecar(settings)
+        sidecar = xcom_sidecar(settings, spec)
         spec["initContainers"] = [*(spec.get("initContainers") or []), sidecar]
         limit = inline_result_limit(len(spec["initContainers"]) + len(spec["containers"]))
         sidecar["env"] = [{"name": XCOM_INLINE_MAX_ENV, "value": str(limit)}]
     else:
-        spec["containers"].append(xcom_sidecar(settings))
+        spec["containers"].append(xcom_sidecar(settings, spec))
 
 
 # --- what the controller owns ---------------------------------------------------------------

@@ -1,10 +1,11 @@
 """Decode the xcom sidecar's hand-over (docs/architecture.md, "Results").
 
-The native sidecar writes one of ``none``, ``inline:<size>:<sha256>:<bytes>`` or
-``log:<size>:<sha256>`` to its termination message; for ``log:`` the result is the sidecar's
-whole log. Every path carries the file's size and sha256 and is checked against them: the
-kubelet's JSON status write replaces bytes that are not UTF-8 with U+FFFD, and a stream
-can arrive cut, so what was received must be shown to be the file's bytes.
+The native sidecar writes one of ``none``, ``inline:<size>:<sha256>:<bytes>``,
+``log:<size>:<sha256>`` or ``unreadable:<uid>`` to its termination message; for ``log:`` the
+result is the sidecar's whole log. Every path carries the file's size and sha256 and is
+checked against them: the kubelet's JSON status write replaces bytes that are not UTF-8 with
+U+FFFD, and a stream can arrive cut, so what was received must be shown to be the file's
+bytes.
 """
 
 from __future__ import annotations
@@ -47,11 +48,13 @@ NO_RESULT = Result()
 # first (busybox's wc and sha256sum), so the controller can stop reading at the cap and
 # check that what arrived is the whole file.
 EMPTY_MARKER = "__airflow_xcom_result_empty__"
+UNREADABLE_MARKER = "__taskrun_xcom_result_unreadable__"
 EXEC_READ_COMMAND = [
     "sh",
     "-c",
-    f"if [ -s {XCOM_RESULT_PATH} ]; then wc -c {XCOM_RESULT_PATH} && sha256sum {XCOM_RESULT_PATH}"
-    f" && cat {XCOM_RESULT_PATH}; else echo {EMPTY_MARKER}; fi",
+    f"if [ -s {XCOM_RESULT_PATH} ]; then if [ -r {XCOM_RESULT_PATH} ];"
+    f" then wc -c {XCOM_RESULT_PATH} && sha256sum {XCOM_RESULT_PATH} && cat {XCOM_RESULT_PATH};"
+    f" else echo {UNREADABLE_MARKER}; fi; else echo {EMPTY_MARKER}; fi",
 ]
 # The two header lines: "<size> <path>" and "<sha256>  <path>".
 EXEC_HEADER_MAX_BYTES = 256
@@ -93,6 +96,8 @@ def decode(message: str | None, max_bytes: int) -> Result | LogHandOver:
         return NO_RESULT
     if message.startswith("inline:"):
         return _inline(message, max_bytes)
+    if message.startswith("unreadable:"):
+        return unreadable(message.removeprefix("unreadable:"))
     if message.startswith("log:"):
         parts = message.strip().split(":")
         if len(parts) == 3 and parts[1].isdigit() and len(parts[2]) == 64:
@@ -122,6 +127,8 @@ def from_exec(output: bytes, max_bytes: int) -> Result:
     """The result printed by EXEC_READ_COMMAND (read up to ``exec_read_limit`` + 1 bytes)."""
     if output.strip() == EMPTY_MARKER.encode():
         return NO_RESULT
+    if output.startswith(UNREADABLE_MARKER.encode()):
+        return unreadable(None)
     header = _EXEC_HEADER.match(output)
     if header is None:
         return Result(
@@ -135,6 +142,19 @@ def from_exec(output: bytes, max_bytes: int) -> Result:
     if size > max_bytes:
         return _too_large(size, max_bytes)
     return verified(output[header.end() :], size, sha256, max_bytes, "read with pods/exec")
+
+
+def unreadable(uid: str | None) -> Result:
+    """The sidecar found the result but its user may not read it."""
+    user = f" (uid {uid.strip()[:20]})" if uid and uid.strip() else ""
+    return Result(
+        reason=Reason.RESULT_INVALID,
+        message=(
+            f"{XCOM_RESULT_PATH} exists but the {XCOM_SIDECAR_NAME} container{user}"
+            " may not read it: write it readable by others (mode 0644) or set the base"
+            " container's runAsUser, which the sidecar then shares (docs/security.md)"
+        ),
+    )
 
 
 def verified(data: bytes, size: int, sha256: str, max_bytes: int, how: str) -> Result:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from taskrun.api.errors import field_path, format_validation_error
-from taskrun.api.kpo import (
-    KPO_IGNORED_ARGUMENTS,
-    KPO_OPERATOR_ARGUMENTS,
-    KPO_REFUSED_ARGUMENTS,
-    KPO_SPEC_FIELDS,
-    OnKillAction,
-)
+from taskrun.api.durations import format_duration, human_duration
 from taskrun.api.names import (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_IDENTITY_LABELS,
@@ -52,29 +46,68 @@ from taskrun.api.reasons import (
     CONDITION_SUCCEEDED,
     FINISHED_PHASES,
     OnFinishAction,
+    OnKillAction,
     Phase,
     Reason,
 )
-from taskrun.api.resource import TaskRun
-from taskrun.api.spec import (
-    RetryBackoff,
-    SecretMount,
-    TaskRunSpec,
-    spec_hash,
-)
-from taskrun.api.status import (
-    AttemptRecord,
-    Condition,
-    LogsStatus,
-    TaskRunStatus,
-    WarningEvent,
-    format_duration,
-    human_duration,
-)
+
+if TYPE_CHECKING:
+    from taskrun.api.errors import field_path, format_validation_error
+    from taskrun.api.kpo import (
+        KPO_IGNORED_ARGUMENTS,
+        KPO_OPERATOR_ARGUMENTS,
+        KPO_REFUSED_ARGUMENTS,
+        KPO_SPEC_FIELDS,
+    )
+    from taskrun.api.resource import TaskRun
+    from taskrun.api.spec import RetryBackoff, SecretMount, TaskRunSpec, spec_hash
+    from taskrun.api.status import (
+        AttemptRecord,
+        Condition,
+        LogsStatus,
+        TaskRunStatus,
+        WarningEvent,
+    )
+
+# The models need pydantic, which takes most of a second to import: they are imported on
+# first use, so that names-only users (the kubectl plugin, docs/cli.md) start fast.
+_LAZY = {
+    "KPO_IGNORED_ARGUMENTS": "kpo",
+    "KPO_OPERATOR_ARGUMENTS": "kpo",
+    "KPO_REFUSED_ARGUMENTS": "kpo",
+    "KPO_SPEC_FIELDS": "kpo",
+    "field_path": "errors",
+    "format_validation_error": "errors",
+    "TaskRun": "resource",
+    "RetryBackoff": "spec",
+    "SecretMount": "spec",
+    "TaskRunSpec": "spec",
+    "spec_hash": "spec",
+    "AttemptRecord": "status",
+    "Condition": "status",
+    "LogsStatus": "status",
+    "TaskRunStatus": "status",
+    "WarningEvent": "status",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
 
 
 def validate_spec(spec: dict[str, Any]) -> TaskRunSpec:
     """Parse a TaskRun spec as it comes from the API; raises pydantic.ValidationError."""
+    from taskrun.api.spec import TaskRunSpec
+
     return TaskRunSpec.model_validate(spec)
 
 

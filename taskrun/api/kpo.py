@@ -8,9 +8,7 @@ an argument that is in none of them.
 
 from __future__ import annotations
 
-from enum import StrEnum
-
-from taskrun.api.reasons import OnFinishAction
+from taskrun.api.reasons import OnKillAction as OnKillAction  # the operator argument it serves
 from taskrun.api.spec import TaskRunSpec, kpo_arguments
 
 # KPO argument -> the TaskRun spec field (wire name) its value lands in. Made from each
@@ -57,29 +55,3 @@ KPO_REFUSED_ARGUMENTS: dict[str, str] = {
     "callbacks": "they receive KPO's pod client and pod objects, which do not exist here",
     "progress_callback": "they receive KPO's pod client and pod objects, which do not exist here",
 }
-
-
-class OnKillAction(StrEnum):
-    """What TaskRunOperator and its trigger do to the TaskRun when the task is killed.
-
-    KPO's ``on_kill_action`` takes ``delete_pod`` and ``keep_pod`` (the values of the
-    ``onFinishAction`` field's type); a TaskRun adds ``cancel`` (the default) and ``delete``.
-    """
-
-    CANCEL = "cancel"  # spec.cancel: the controller stops the pod, the TaskRun ends Cancelled
-    DELETE = "delete"  # delete the TaskRun; its pod goes with it
-    DELETE_POD = OnFinishAction.DELETE_POD.value  # KPO's name for DELETE
-    KEEP_POD = OnFinishAction.KEEP_POD.value  # leave the run alone
-
-    @property
-    def deletes(self) -> bool:
-        return self in (OnKillAction.DELETE, OnKillAction.DELETE_POD)
-
-    @classmethod
-    def parse(cls, value: str) -> OnKillAction:
-        """The action of an ``on_kill_action`` argument; ValueError naming the choices."""
-        try:
-            return cls(value)
-        except ValueError:
-            allowed = tuple(a.value for a in cls)
-            raise ValueError(f"on_kill_action must be one of {allowed}, not {value!r}") from None

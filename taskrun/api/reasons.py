@@ -74,3 +74,29 @@ CONDITION_SUCCEEDED = "Succeeded"
 
 FINISHED_PHASES = frozenset(phase for phase in Phase if phase.finished)
 """The terminal phases: the run is over, the controller changes nothing but the pod."""
+
+
+class OnKillAction(StrEnum):
+    """What TaskRunOperator and its trigger do to the TaskRun when the task is killed.
+
+    KPO's ``on_kill_action`` takes ``delete_pod`` and ``keep_pod`` (the values of the
+    ``onFinishAction`` field's type); a TaskRun adds ``cancel`` (the default) and ``delete``.
+    """
+
+    CANCEL = "cancel"  # spec.cancel: the controller stops the pod, the TaskRun ends Cancelled
+    DELETE = "delete"  # delete the TaskRun; its pod goes with it
+    DELETE_POD = OnFinishAction.DELETE_POD.value  # KPO's name for DELETE
+    KEEP_POD = OnFinishAction.KEEP_POD.value  # leave the run alone
+
+    @property
+    def deletes(self) -> bool:
+        return self in (OnKillAction.DELETE, OnKillAction.DELETE_POD)
+
+    @classmethod
+    def parse(cls, value: str) -> OnKillAction:
+        """The action of an ``on_kill_action`` argument; ValueError naming the choices."""
+        try:
+            return cls(value)
+        except ValueError:
+            allowed = tuple(a.value for a in cls)
+            raise ValueError(f"on_kill_action must be one of {allowed}, not {value!r}") from None

@@ -20,8 +20,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
 
@@ -69,6 +67,8 @@ def load(
 
 def merge(paths: list[Path]) -> dict[str, Any]:
     """kubectl's merge: for each named cluster, user and context the first file wins."""
+    import yaml  # here, not at the top: `kubectl taskrun --help` reads no kubeconfig
+
     merged: dict[str, Any] = {"clusters": {}, "users": {}, "contexts": {}, "current-context": ""}
     for path in paths:
         try:

@@ -13,8 +13,6 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-import yaml
-
 from taskrun.api import (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_RUN_LABEL,
@@ -33,6 +31,15 @@ from taskrun.cli.follow import Follower, WaitTimeout, default_container, utcnow
 from taskrun.cli.kubeconfig import ConfigError, load
 
 Obj = dict[str, Any]
+
+
+def _yaml() -> Any:
+    # Imported when a command reads or writes YAML: `--help` and `-o json` need none of it.
+    import yaml
+
+    return yaml
+
+
 RESOURCE = f"{PLURAL}.{GROUP}"
 PHASES = [p.value for p in Phase]
 OUTPUTS = ["json", "yaml", "name", "wide"]
@@ -234,7 +241,7 @@ def print_objects(objs: list[Obj], output: str | None) -> None:
     if output == "json":
         print(json.dumps(doc, indent=4))
     elif output == "yaml":
-        sys.stdout.write(yaml.safe_dump(doc, sort_keys=False))
+        sys.stdout.write(_yaml().safe_dump(doc, sort_keys=False))
 
 
 # -- commands ----------------------------------------------------------------------------
@@ -303,6 +310,7 @@ def manifest(args: argparse.Namespace) -> Obj:
         if args.image or args.task_command:
             raise Failure("run: give either -f FILE or --image and a command, not both", 2)
         text = sys.stdin.read() if args.filename == "-" else _read(args.filename)
+        yaml = _yaml()
         try:
             body = yaml.safe_load(text)
         except yaml.YAMLError as err:
@@ -435,7 +443,7 @@ def cmd_list(args: argparse.Namespace) -> int:
             item.setdefault("kind", KIND)
         doc = {"apiVersion": "v1", "kind": "List", "items": items}
         print(json.dumps(doc, indent=4)) if args.output == "json" else sys.stdout.write(
-            yaml.safe_dump(doc, sort_keys=False)
+            _yaml().safe_dump(doc, sort_keys=False)
         )
         return 0
     if args.output == "name":

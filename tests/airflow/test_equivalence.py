@@ -4,7 +4,8 @@ Oracle: the real provider's ``build_pod_request_obj``. Candidate: ``build_pod`` 
 controller on the TaskRun that ``taskrun.airflow.mapping`` makes of the same kwargs.
 Normalised only for the deliberate differences (docs/migration-from-kpo.md): the pod name,
 the controller's own labels/annotation/ownerReference, the random part of secret volume
-names, and (native mode) where the xcom sidecar runs.
+names, (native mode) where the xcom sidecar runs, and the sidecar's securityContext when the
+base container must run as non-root (tested on its own, below).
 """
 
 from __future__ import annotations
@@ -628,6 +629,56 @@ def test_exec_mode_sidecar_is_kpos(
     context = _context(**ctx)
     expected = kpo_pod(factory(tmp_path), context)
     actual = taskrun_pod(factory(tmp_path), context, PodSettings(xcom_mode="exec"))
+    assert normalise(actual, strip_sidecar=False) == normalise(expected, strip_sidecar=False)
+
+
+# A base container that must run as non-root, as the Restricted Pod Security Standard asks.
+RESTRICTED_XCOM = {
+    **IMG,
+    "security_context": {
+        "runAsNonRoot": True,
+        "runAsUser": 1000,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    },
+    "container_security_context": {
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+    },
+    "do_xcom_push": True,
+}
+
+
+@pytest.mark.parametrize("mode", ["native", "exec"])
+def test_a_restricted_base_gives_kpos_sidecar_with_a_security_context(mode: str) -> None:
+    # The one deliberate difference of the sidecar (docs/migration-from-kpo.md): KPO's
+    # sidecar has no securityContext unless one is configured, and a Restricted namespace
+    # refuses it. Ours is KPO's as if xcom_sidecar_container_security_context were given.
+    context = _context()
+    actual = taskrun_pod(copy.deepcopy(RESTRICTED_XCOM), context, PodSettings(xcom_mode=mode))
+    spec = actual["spec"]
+    (sidecar,) = [
+        c for c in [*spec["containers"], *spec["initContainers"]] if c["name"] == XCOM_SIDECAR_NAME
+    ]
+    assert sidecar["securityContext"] == {
+        "runAsNonRoot": True,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+    }
+    configured = {
+        **copy.deepcopy(RESTRICTED_XCOM),
+        "xcom_sidecar_container_security_context": sidecar["securityContext"],
+    }
+    expected = kpo_pod(configured, context)
+    strip = mode == "native"
+    assert normalise(actual, strip_sidecar=strip) == normalise(expected, strip_sidecar=strip)
+
+
+def test_a_root_base_gives_kpos_sidecar_unchanged() -> None:
+    kwargs = {**RESTRICTED_XCOM, "security_context": {"runAsUser": 1000}}
+    context = _context()
+    actual = taskrun_pod(copy.deepcopy(kwargs), context, PodSettings(xcom_mode="exec"))
+    expected = kpo_pod(copy.deepcopy(kwargs), context)
     assert normalise(actual, strip_sidecar=False) == normalise(expected, strip_sidecar=False)
 
 

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from controller.config import Settings, parse_args
+from controller.config import Settings, StartupError, parse_args
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll
 
@@ -48,6 +48,17 @@ from tests.integration.conftest import Runs, poll
         ([], {"TASKRUN_PENDING_REPORT_SECONDS": "5.5"}, {"pending_report_seconds": 5.5}),
         ([], {}, {"peering_lifetime": 60}),
         (["--peering", "ha", "--peering-lifetime", "15"], {}, {"peering_lifetime": 15}),
+        ([], {}, {"xcom_sidecar_security_context": None}),
+        (
+            ["--xcom-sidecar-security-context", '{"runAsUser": 7}'],
+            {},
+            {"xcom_sidecar_security_context": {"runAsUser": 7}},
+        ),
+        (
+            [],
+            {"TASKRUN_XCOM_SIDECAR_SECURITY_CONTEXT": "{}"},
+            {"xcom_sidecar_security_context": {}},
+        ),
     ],
 )
 def test_flags_and_environment(argv, env, expected):
@@ -98,6 +109,22 @@ def test_a_bad_environment_value_is_refused(capsys):
 )
 def test_xcom_mode_auto_follows_the_server_version(mode, version, resolved):
     assert Settings(xcom_mode=mode).core(version).pod.xcom_mode == resolved
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [("[1]", "must be a JSON object, got list"), ("{bad", "Expecting property name")],
+)
+def test_a_bad_sidecar_security_context_names_the_flag(value, problem):
+    with pytest.raises(StartupError) as raised:
+        parse_args(["--xcom-sidecar-security-context", value], {})
+    assert str(raised.value).startswith(f"--xcom-sidecar-security-context {value}: ")
+    assert problem in str(raised.value)
+
+
+def test_the_sidecar_security_context_reaches_the_pod_settings():
+    settings = parse_args(["--xcom-sidecar-security-context", '{"runAsUser": 7}'], {})
+    assert settings.core((1, 37)).pod.xcom_sidecar_security_context == {"runAsUser": 7}
 
 
 def test_a_security_policy_file_is_loaded(tmp_path):

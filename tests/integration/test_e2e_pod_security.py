@@ -9,7 +9,8 @@ controller, is the one to refuse it. What each TaskRun gets:
   create reaches the API server;
 - a pod the controller allows and Pod Security Admission refuses (403 "violates
   PodSecurity"): `PolicyDenied` with the API server's words, no pod, no retry;
-- a pod both allow: it runs.
+- a pod both allow: it runs, with its result when it has the xcom sidecar (which follows a
+  non-root base container into the Restricted fields).
 
 devcluster has no Pod Security Admission (docs/devcluster.md), so this runs on a real API
 server only.
@@ -24,6 +25,7 @@ from typing import Any
 import pytest
 
 from controller.core.security import PolicySet
+from taskrun.api import XCOM_RESULT_PATH
 from testcluster import Cluster
 from tests.integration.conftest import CONTROLLER_AGENT, Runs, run_controller
 
@@ -111,20 +113,6 @@ DENIED = [
         1,
         id="restricted-psa-refuses-a-plain-pod",
     ),
-    pytest.param(
-        RESTRICTED_NS,
-        "xcom",
-        {
-            "securityContext": RESTRICTED_POD,
-            "containerSecurityContext": RESTRICTED_CONTAINER,
-            "doXcomPush": True,
-        },
-        [PSA_WORDS, 'violates PodSecurity "restricted:latest"', '"airflow-xcom-sidecar"'],
-        1,
-        # The sidecar carries no securityContext unless PodSettings gives it one, and no
-        # controller flag does yet (docs/security.md, "Pod Security Admission").
-        id="restricted-psa-refuses-the-xcom-sidecar",
-    ),
 ]
 
 
@@ -151,15 +139,24 @@ def test_what_a_denied_taskrun_gets(
     assert _pod_creates(cluster, namespace, 201, since) == 0
 
 
+RESTRICTED_SPEC = {
+    "securityContext": RESTRICTED_POD,
+    "containerSecurityContext": RESTRICTED_CONTAINER,
+}
+
+
 @pytest.mark.parametrize(
     ("namespace", "name", "spec"),
     [
         pytest.param(BASELINE_NS, "ok", {}, id="baseline-admits-a-plain-pod"),
+        pytest.param(BASELINE_NS, "xcom", {"doXcomPush": True}, id="baseline-admits-xcom"),
+        pytest.param(RESTRICTED_NS, "ok", RESTRICTED_SPEC, id="restricted-admits-a-compliant-pod"),
+        # The sidecar follows the base container: Restricted, as user 1000 (docs/security.md).
         pytest.param(
             RESTRICTED_NS,
-            "ok",
-            {"securityContext": RESTRICTED_POD, "containerSecurityContext": RESTRICTED_CONTAINER},
-            id="restricted-admits-a-compliant-pod",
+            "xcom",
+            {**RESTRICTED_SPEC, "doXcomPush": True},
+            id="restricted-admits-xcom",
         ),
     ],
 )
@@ -167,6 +164,10 @@ def test_what_an_admitted_taskrun_gets(
     cluster: Cluster, psa_controller: None, namespace: str, name: str, spec: dict[str, Any]
 ) -> None:
     runs = Runs(cluster, namespace)
-    runs.create(name, scenario={}, doXcomPush=False, **spec)
+    xcom = bool(spec.get("doXcomPush"))
+    scenario = {"files": {XCOM_RESULT_PATH: '{"ok": 1}'}} if xcom else {}
+    runs.create(name, scenario=scenario, **{"doXcomPush": False, **spec})
     status = runs.wait_finished(name, 30)
     assert status["phase"] == "Succeeded", status
+    if xcom:
+        assert status["result"] == '{"ok": 1}', status

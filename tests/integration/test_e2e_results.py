@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.handlers import Controller
+from taskrun.api import XCOM_SIDECAR_NAME as SIDECAR
 from tests.integration.conftest import Runs
 
 RESULT = "/airflow/xcom/return.json"
@@ -77,3 +78,35 @@ def test_an_inline_sized_result_survives_many_containers(controller: Controller,
     status = runs.wait_finished("many")
     assert status["phase"] == "Succeeded", status.get("message")
     assert status["result"] == content
+
+
+def test_a_non_root_task_gets_a_restricted_sidecar_and_its_result(
+    controller: Controller, runs: Runs
+):
+    # The Restricted shape a namespace enforcing it demands of the task (docs/security.md).
+    runs.create(
+        "nonroot",
+        scenario={"files": {RESULT: '{"ok": true}'}},
+        doXcomPush=True,
+        onFinishAction="keep_pod",
+        securityContext={"runAsNonRoot": True, "runAsUser": 1000},
+        containerSecurityContext={
+            "allowPrivilegeEscalation": False,
+            "capabilities": {"drop": ["ALL"]},
+            "runAsGroup": 1000,
+        },
+    )
+    status = runs.wait_finished("nonroot")
+    assert (status["phase"], status.get("result")) == ("Succeeded", '{"ok": true}'), status
+    pod = runs.pod("nonroot-1")
+    assert pod is not None
+    (sidecar,) = [c for c in pod["spec"]["initContainers"] if c["name"] == SIDECAR]
+    # The base container's group is copied; its user (the pod's) is inherited.
+    assert sidecar["securityContext"] == {
+        "runAsNonRoot": True,
+        "runAsGroup": 1000,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "readOnlyRootFilesystem": True,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
