@@ -113,6 +113,8 @@ def airflow_env(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> d
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # Importing the provider took over the default 30 s at load 11 (2 shared cores).
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
     }
     env.pop("KUBECONFIG", None)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
