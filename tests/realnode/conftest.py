@@ -42,6 +42,10 @@ def realnode(realcluster: RealCluster, realcluster_realnode: RealNode) -> RealNo
         # on another branch: once merged this skip never fires.
         pytest.skip("real node skipped: kube-apiserver refuses crds/ (CEL rule cost budget)")
     assert proc.returncode == 0, f"kubectl apply -f crds/ refused: {refusal}"
+    # A TaskRun applied before the CRD is Established meets "no matches for kind TaskRun".
+    established = [*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
+                   "crd/taskruns.taskrun.dev"]  # fmt: skip
+    subprocess.run(established, check=True, capture_output=True)
     return realcluster_realnode
 
 
