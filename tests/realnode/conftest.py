@@ -42,10 +42,16 @@ def realnode(realcluster: RealCluster, realcluster_realnode: RealNode) -> RealNo
         # on another branch: once merged this skip never fires.
         pytest.skip("real node skipped: kube-apiserver refuses crds/ (CEL rule cost budget)")
     assert proc.returncode == 0, f"kubectl apply -f crds/ refused: {refusal}"
-    # A TaskRun applied before the CRD is Established meets "no matches for kind TaskRun".
-    established = [*kubectl, "wait", "--for=condition=Established", "--timeout=60s",
-                   "crd/taskruns.taskrun.dev"]  # fmt: skip
-    subprocess.run(established, check=True, capture_output=True)
+    # A TaskRun applied before the CRD is Established meets "no matches for kind TaskRun"
+    # (and `kubectl wait` fails at once on a CRD with no conditions yet).
+    crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/taskruns.taskrun.dev"
+    deadline = time.monotonic() + 60
+    while not any(
+        c["type"] == "Established" and c["status"] == "True"
+        for c in (realcluster.api.call("GET", crd).get("status") or {}).get("conditions") or []
+    ):
+        assert time.monotonic() < deadline, "the TaskRun CRD was not Established in 60 s"
+        time.sleep(0.1)
     return realcluster_realnode
 
 
