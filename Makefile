@@ -75,9 +75,11 @@ node-bin: realcluster-bin
 	sh realcluster/node/build.sh
 
 # TaskRuns in true containers: the real control plane plus the real node (root, cgroup v1;
-# the tests skip with one line where the machine cannot run a node).
-test-node: node-bin
+# the tests skip with one line where the machine cannot run a node), then the Airflow DAG
+# tests with the real node as the suite's node (--node=real).
+test-node: node-bin .venv-airflow3/.installed
 	$(PY) -m pytest -q -p no:cacheprovider -m realnode
+	.venv-airflow3/bin/python -m pytest -q -p no:cacheprovider --cluster=real --node=real tests/airflow/test_dags.py
 
 # A control plane for use by hand until Ctrl-C: prints `export KUBECONFIG=...`.
 cluster: realcluster-bin

@@ -1324,7 +1324,7 @@ class _PodRunner:
             await asyncio.sleep(step)
         if not lines:
             await asyncio.sleep(sc.run_seconds)
-        if sc.oom_killed:
+        if sc.oom_killed and sc.exit_code is None:
             return SIGKILL_EXIT, "OOMKilled"
         for path, content in sc.files.items():
             self.write_file(c, path, content)
@@ -1332,6 +1332,11 @@ class _PodRunner:
             path = c.spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH
             self.write_file(c, path, sc.termination_message.encode())
         code = sc.exit_code or 0
+        if sc.oom_killed:
+            # cgroup v1 (no memory.oom.group): the kernel killed another process of the
+            # container and the main one exited with its own code; a real kubelet still says
+            # OOMKilled, because containerd saw an OOM event in the container's cgroup.
+            return code, "OOMKilled"
         return code, "Completed" if code == 0 else "Error"
 
     async def _process(self, c: _Container) -> None:

@@ -9,7 +9,9 @@ it), logs (default: one "devcluster: would run ..." line), files (absolute path 
 content, written through the container's volumeMounts just before it exits),
 terminationMessage (written to its terminationMessagePath at exit), image (ok |
 InvalidImageName | ErrImageNeverPull | ErrImagePull:<message>), startDelaySeconds
-(time in ContainerCreating), oomKilled, ignoreSigterm.
+(time in ContainerCreating), oomKilled (the main process killed: exit 137; with an exitCode,
+another process of the container was, as on cgroup v1, and the main one exited with that
+code, reason OOMKilled still), ignoreSigterm.
 Per pod: unschedulable (the FailedScheduling message), evictAfterSeconds,
 nodeLostAfterSeconds (seconds after the pod started).
 

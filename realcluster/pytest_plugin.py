@@ -2,7 +2,8 @@
 
 ``realcluster`` (session) starts etcd, kube-apiserver, kube-controller-manager and
 kube-scheduler once; ``realcluster_ns`` gives a test a fresh namespace. Both skip, with one
-line, when the binaries are not built."""
+line, when the binaries are not built. Its node is either ``realcluster_node`` (the node
+agent) or ``realcluster_realnode`` (kubelet, containerd, runc), one per session."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.build import BIN_DIR, missing_binaries
 from realcluster.client import Api, ApiError, JsonDict
 from realcluster.controlplane import ControlPlane
+from realcluster.realnode import RealNode, why_no_node
 
 _counter = itertools.count(1)
 
@@ -44,6 +46,9 @@ class RealCluster:
         self.server: str = plane.server
         self.api: Api = plane.admin_api()
         self._scratch = scratch
+        # "agent" or "real" once a node has joined: never both, or kube-scheduler would
+        # spread a suite's pods over two kinds of node.
+        self.node_kind: str | None = None
 
     def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
         self.api.call(
@@ -112,6 +117,23 @@ def realcluster_node(realcluster: RealCluster) -> Iterator[AgentProcess]:
     """The node agent (devcluster's kubelet, `python -m devcluster.node`) registered as node
     NODE_NAME of the session's control plane: kube-scheduler binds pods to it, it plays their
     scenarios and serves their logs and exec. Its log: the control plane's logs directory."""
+    if realcluster.node_kind == "real":
+        pytest.skip("the real node runs in this session: pass --node=real to run this on it")
+    realcluster.node_kind = "agent"
     log = realcluster.plane.workdir / "logs" / "node-agent.log"
     with AgentProcess(realcluster.kubeconfig, name=NODE_NAME, log_path=log) as agent:
         yield agent
+
+
+@pytest.fixture(scope="session")
+def realcluster_realnode(realcluster: RealCluster) -> Iterator[RealNode]:
+    """The real node (realcluster/realnode.py: kubelet, containerd, runc, CNI) joined to the
+    session's control plane; skips with the reason where this machine cannot run one."""
+    reason = why_no_node()
+    if reason:
+        pytest.skip(f"real node skipped: {reason}")
+    if realcluster.node_kind == "agent":
+        pytest.skip("the node agent runs in this session and would take pods: use --node=real")
+    realcluster.node_kind = "real"
+    with RealNode(realcluster.plane) as node:
+        yield node

@@ -10,6 +10,7 @@ from __future__ import annotations
 import builtins
 import http.client
 import json
+import ssl
 import threading
 import time
 import urllib.parse
@@ -130,12 +131,24 @@ class Kube:
                 response = self._send(conn, method, url, data, headers)
                 payload = response.read()
                 break
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+            except (
+                http.client.RemoteDisconnected,
+                ConnectionResetError,
+                BrokenPipeError,
+                # kube-apiserver closes a keep-alive connection idle for 90 s; over TLS the
+                # next write meets the close as an EOF.
+                ssl.SSLEOFError,
+            ):
                 # A keep-alive connection the server closed meanwhile: once more on a new one.
                 conn.close()
                 conn = self._local.conn = None
                 if attempt == 2:
                     raise
+            except BaseException:
+                # Never leave a half-used connection for the next request ("Request-sent").
+                conn.close()
+                self._local.conn = None
+                raise
         text = payload.decode("utf-8", "replace")
         if response.status >= 300:
             raise _error(response.status, text)

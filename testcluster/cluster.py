@@ -23,20 +23,27 @@ if TYPE_CHECKING:
     from devcluster.accounting import RequestLog
 
 FLAVORS = ("devcluster", "real", "kubeconfig")
+# What runs the pods of --cluster=real.
+NODES = ("agent", "real")
 
 
 @dataclass(frozen=True)
 class Traits:
-    """What a flavor offers beyond the Kubernetes API."""
+    """What a cluster's node offers beyond the Kubernetes API."""
 
     # Pods follow devcluster's scenario annotation (devcluster's kubelet or the node agent).
     scenarios: bool
+    # What runs the pods, for skip messages.
+    node: str
+    # The result sidecar image the controller must use: the real node has no registry, only
+    # its locally built images. None: the controller's default.
+    sidecar_image: str | None = None
 
 
 TRAITS = {
-    "devcluster": Traits(scenarios=True),
-    "real": Traits(scenarios=True),
-    "kubeconfig": Traits(scenarios=False),
+    "devcluster": Traits(scenarios=True, node="devcluster's kubelet"),
+    "real": Traits(scenarios=True, node="the node agent"),
+    "kubeconfig": Traits(scenarios=False, node="the cluster's own nodes"),
 }
 
 
@@ -55,10 +62,11 @@ class Cluster(Kube):
         requests: RequestLog | None = None,
         devcluster: DevCluster | None = None,
         controller_kubeconfig: Path | None = None,
+        traits: Traits | None = None,
     ) -> None:
         super().__init__(kubeconfig.load(kubeconfig_path))
         self.flavor = flavor
-        self.traits = TRAITS[flavor]
+        self.traits = traits or TRAITS[flavor]
         self.kubeconfig_path = Path(kubeconfig_path)
         # What the controller under test logs in with: on the real control plane its
         # ServiceAccount's token, bound to the shipped ClusterRole (testcluster.rbac).
@@ -96,7 +104,22 @@ class Cluster(Kube):
     def require_scenarios(self) -> None:
         """Skip unless pods play devcluster's scenario annotation."""
         if not self.traits.scenarios:
-            pytest.skip(f"needs pods that play devcluster's scenarios; --cluster={self.flavor}")
+            pytest.skip(
+                f"needs pods that play devcluster's scenarios; --cluster={self.flavor} runs "
+                f"them on {self.traits.node}"
+            )
+
+    @property
+    def controller_settings(self) -> dict[str, Any]:
+        """What the controller under test needs on this cluster, as Settings fields."""
+        image = self.traits.sidecar_image
+        return {} if image is None else {"xcom_sidecar_image": image}
+
+    @property
+    def controller_flags(self) -> list[str]:
+        """``controller_settings`` as `python -m controller` flags."""
+        image = self.traits.sidecar_image
+        return [] if image is None else ["--xcom-sidecar-image", image]
 
     def create_namespace(self, name: str, labels: dict[str, str] | None = None) -> str:
         meta: dict[str, Any] = {"name": name}

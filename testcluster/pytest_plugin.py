@@ -1,8 +1,10 @@
-"""``--cluster=devcluster|real|kubeconfig``: which API server the suites run against.
+"""``--cluster=devcluster|real|kubeconfig``: which API server the suites run against;
+``--node=agent|real``: what runs the pods of ``--cluster=real``.
 
 Fixtures: ``kube`` (the session's Cluster handle) and ``kube_ns`` (a fresh namespace per
-test). ``@pytest.mark.devcluster_only("why")`` skips a test on the other clusters and
-shows why.
+test). ``@pytest.mark.devcluster_only("why")`` skips a test on the other clusters, and
+``@pytest.mark.simulated_node_only("why")`` where no simulated node plays devcluster's
+scenario annotation (the real node, a kubeconfig's cluster); both show why.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from testcluster.audit import AuditRequests
-from testcluster.cluster import FLAVORS, Cluster
+from testcluster.cluster import FLAVORS, NODES, Cluster
 
 _counter = itertools.count(1)
 
@@ -32,6 +34,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "kubeconfig (the cluster $KUBECONFIG points at, e.g. kind)",
     )
     group.addoption(
+        "--node",
+        choices=NODES,
+        default=os.environ.get("TASKRUN_TEST_NODE", "agent"),
+        help="with --cluster=real: agent (devcluster's node agent: scripted scenarios, fast, "
+        "default) or real (kubelet, containerd and runc: true containers, docs/realnode.md)",
+    )
+    group.addoption(
         "--audit-log",
         default=None,
         help="with --cluster=kubeconfig: the API server's JSON audit log, for request "
@@ -45,21 +54,41 @@ def pytest_configure(config: pytest.Config) -> None:
         "devcluster_only(reason): needs the simulator (faults, store internals, its timing "
         "knobs); skipped on --cluster=real and kubeconfig with the reason",
     )
+    config.addinivalue_line(
+        "markers",
+        "simulated_node_only(reason): needs pods that play devcluster's scenario annotation "
+        "(devcluster's kubelet or the node agent); skipped on --node=real and "
+        "--cluster=kubeconfig with the reason",
+    )
+    if config.getoption("--node") == "real" and config.getoption("--cluster") != "real":
+        raise pytest.UsageError(
+            f"--node=real needs --cluster=real, not --cluster={config.getoption('--cluster')}"
+        )
+
+
+def _reason(marker: pytest.Mark) -> str:
+    return str(marker.args[0] if marker.args else marker.kwargs.get("reason", ""))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     flavor = config.getoption("--cluster")
-    if flavor == "devcluster":
-        return
+    simulated_node = flavor == "devcluster" or (
+        flavor == "real" and config.getoption("--node") == "agent"
+    )
     for item in items:
         marker = item.get_closest_marker("devcluster_only")
-        if marker is not None:
-            why = marker.args[0] if marker.args else marker.kwargs.get("reason", "")
-            item.add_marker(pytest.mark.skip(reason=f"devcluster only: {why}"))
+        if marker is not None and flavor != "devcluster":
+            item.add_marker(pytest.mark.skip(reason=f"devcluster only: {_reason(marker)}"))
+        marker = item.get_closest_marker("simulated_node_only")
+        if marker is not None and not simulated_node:
+            item.add_marker(pytest.mark.skip(reason=f"simulated node only: {_reason(marker)}"))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"cluster: {config.getoption('--cluster')}"
+    flavor = config.getoption("--cluster")
+    if flavor == "real":
+        return f"cluster: real, node: {config.getoption('--node')}"
+    return f"cluster: {flavor}"
 
 
 @pytest.fixture(scope="session")
@@ -98,7 +127,8 @@ def kube_ns(kube: Cluster, request: pytest.FixtureRequest) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def real_kube(request: pytest.FixtureRequest) -> Cluster:
-    """The real control plane with the node agent and request accounting from its audit log."""
+    """The real control plane with its node (``--node``) and request accounting from its
+    audit log."""
     from testcluster.real import real_cluster
 
     return real_cluster(request)

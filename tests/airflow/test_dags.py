@@ -1,10 +1,13 @@
-"""`airflow dags test` of examples/dags against devcluster and the running controller.
+"""`airflow dags test` of examples/dags against the session's cluster (--cluster, --node)
+and the running controller.
 
 Slow (each `airflow` command starts Airflow: ~10 s), so one DAG run per mode covers
-success with XCom, failure and skip at once. The worker-kill case runs the operator in a
-process that is SIGKILLed mid-run and started again, as a restarted worker would; the
-triggerer-restart case cancels the trigger mid-run and starts it again from its serialized
-form, as another triggerer would.
+success with XCom, failure and skip at once. examples/dags needs a Python image, which only
+a simulated node plays; tests/airflow/dags has the same tasks on busybox and runs on the
+real node too (`make test-node`). The worker-kill case runs the operator in a process that
+is SIGKILLed mid-run and started again, as a restarted worker would; the triggerer-restart
+case cancels the trigger mid-run and starts it again from its serialized form, as another
+triggerer would.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import signal
 import sqlite3
 import subprocess
@@ -35,6 +39,7 @@ from testcluster import Cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 DAGS_FOLDER = ROOT / "examples" / "dags"
+BUSYBOX_DAGS_FOLDER = Path(__file__).resolve().parent / "dags"
 AIRFLOW = Path(sys.executable).with_name("airflow")
 
 pytestmark = [
@@ -54,7 +59,6 @@ def _wait(condition: Any, timeout: float, what: str) -> Any:
 @pytest.fixture(scope="module")
 def cluster(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """The session's cluster (--cluster) with the CRD and `python -m controller` running."""
-    kube.require_scenarios()
     for crd in sorted((ROOT / "crds").glob("*.yaml")):
         kube.apply_file(crd)
     log = (tmp_path_factory.mktemp("controller") / "controller.log").open("wb")
@@ -68,6 +72,7 @@ def cluster(kube: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             "--all-namespaces",
             "--metrics-port=0",
             "--health-port=0",
+            *kube.controller_flags,
         ],
         env=env,
         cwd=ROOT,
@@ -108,6 +113,8 @@ def airflow_env(cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> d
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS_FOLDER),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{home / 'airflow.db'}",
+        # Importing the provider took over the default 30 s at load 11 (2 shared cores).
+        "AIRFLOW__CORE__DAGBAG_IMPORT_TIMEOUT": "180",
     }
     env.pop("KUBECONFIG", None)
     subprocess.run([AIRFLOW, "db", "migrate"], env=env, check=True, capture_output=True)
@@ -134,23 +141,43 @@ def _states(env: dict[str, str], dag_id: str) -> dict[str, str]:
     return dict(rows)
 
 
-@pytest.mark.parametrize("dag_id", ["taskrun_blocking", "taskrun_deferrable"])
-def test_example_dag(cluster: Cluster, airflow_env: dict[str, str], dag_id: str) -> None:
+def _result(env: dict[str, str], dag_id: str, task_id: str) -> Any:
+    """The task's return_value XCom as Airflow stored it (JSON; Airflow 3's column holds
+    the serialized value as a JSON string)."""
+    db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
+    with sqlite3.connect(db) as conn:
+        (value,) = conn.execute(
+            "SELECT value FROM xcom WHERE dag_id = ? AND task_id = ? AND key = 'return_value'",
+            (dag_id, task_id),
+        ).fetchone()
+    while isinstance(value, (str, bytes)):
+        value = json.loads(value)
+    return value
+
+
+def _dags_test(
+    cluster: Cluster, airflow_env: dict[str, str], dag_id: str, folder: Path
+) -> tuple[str, dict[str, str], str]:
+    """`airflow dags test dag_id` from ``folder`` in a fresh namespace: the output, the
+    environment it ran with and the namespace."""
     namespace = _namespace(cluster, dag_id.replace("_", "-"))
-    env = {**airflow_env, "AIRFLOW_CONN_KUBERNETES_DEFAULT": _connection(cluster, namespace)}
+    env = {
+        **airflow_env,
+        "AIRFLOW__CORE__DAGS_FOLDER": str(folder),
+        "AIRFLOW_CONN_KUBERNETES_DEFAULT": _connection(cluster, namespace),
+    }
     run = subprocess.run(
         [AIRFLOW, "dags", "test", dag_id], env=env, capture_output=True, text=True, timeout=240
     )
     output = run.stdout + run.stderr
-
     assert _states(env, dag_id) == {
         "ok": "success",
         "check": "success",  # it read {"rows": 42, ...} from ok's XCom
         "fails": "failed",
         "skipped": "skipped",
     }, output[-5000:]
-    # The base container's log is in the task log, and the failure carries the log tail.
-    assert "[base] loaded 42 rows" in output
+    assert _result(env, dag_id, "ok") == {"rows": 42, "table": "events"}
+    # The failure carries the log tail.
     assert "ExitCode" in output
     assert "cannot reach the database" in output
     # The controller held each finished pod until the operator had read its log.
@@ -159,6 +186,39 @@ def test_example_dag(cluster: Cluster, airflow_env: dict[str, str], dag_id: str)
         cluster.requests.count(verb="create", resource="pods", subresource="", namespace=namespace)
         == 3
     )
+    return output, env, namespace
+
+
+@pytest.mark.simulated_node_only("examples/dags runs python:3.12-slim, which no local image is")
+@pytest.mark.parametrize("dag_id", ["taskrun_blocking", "taskrun_deferrable"])
+def test_example_dag(cluster: Cluster, airflow_env: dict[str, str], dag_id: str) -> None:
+    output, _, _ = _dags_test(cluster, airflow_env, dag_id, DAGS_FOLDER)
+    assert "[base] loaded 42 rows" in output
+
+
+@pytest.mark.parametrize("dag_id", ["taskrun_busybox_blocking", "taskrun_busybox_deferrable"])
+def test_busybox_dag_shows_the_whole_log(
+    cluster: Cluster, airflow_env: dict[str, str], dag_id: str
+) -> None:
+    """The pod's whole log (302 lines, far more than the TaskRun's log tail) is in the task
+    log once, in order: streamed while it runs (blocking) or read at the end (deferrable)."""
+    sys.path.insert(0, str(BUSYBOX_DAGS_FOLDER))
+    try:
+        from taskrun_busybox import LOG_LINES
+    finally:
+        sys.path.remove(str(BUSYBOX_DAGS_FOLDER))
+    output, _, _ = _dags_test(cluster, airflow_env, dag_id, BUSYBOX_DAGS_FOLDER)
+    # Airflow 3's console lines end in "  [logger] loc=file:line". Airflow 2 prints every
+    # task log line twice, through two handlers with different time formats: each handler
+    # (told apart by its prefix, digits aside) must show the whole log once.
+    line_re = re.compile(r"^(.*?)\[base\] (.*?)(?:\s+\[[\w.]+\] loc=\S+)?$")
+    shown: dict[str, list[str]] = {}
+    for m in map(line_re.search, output.splitlines()):
+        if m and m.group(2) not in ("cannot reach the database", "no new data"):
+            shown.setdefault(re.sub(r"\d", "0", m.group(1)), []).append(m.group(2))
+    assert shown, output[-5000:]
+    for prefix, lines in shown.items():
+        assert lines == LOG_LINES, f"as {prefix!r}: {output[-5000:]}"
 
 
 DRIVER = textwrap.dedent(
@@ -168,9 +228,11 @@ DRIVER = textwrap.dedent(
 
     scenario = {"runSeconds": 3, "logs": "working\\n",
                 "files": {"/airflow/xcom/return.json": "{\\"done\\": true}"}}
+    script = ("echo working; sleep 3; mkdir -p /airflow/xcom; "
+              "echo '{\\"done\\": true}' > /airflow/xcom/return.json")
     op = TaskRunOperator(
-        task_id="slow", image="busybox", namespace=sys.argv[1], do_xcom_push=True,
-        config_file=sys.argv[2],
+        task_id="slow", image="busybox:1.36", cmds=["sh", "-c", script],
+        namespace=sys.argv[1], do_xcom_push=True, config_file=sys.argv[2],
         annotations={"devcluster.taskrun.dev/scenario": json.dumps(scenario)},
     )
     ti = types.SimpleNamespace(dag_id="reattach", task_id="slow", try_number=1, map_index=-1,
@@ -223,7 +285,9 @@ def test_on_kill_stops_the_run(
     scenario = {"runSeconds": 120, "logs": "long job\n"}
     op = TaskRunOperator(
         task_id="long",
-        image="busybox",
+        image="busybox:1.36",
+        # sh as pid 1 ignores SIGTERM unless it traps it (a real container's rule).
+        cmds=["sh", "-c", "echo long job; trap 'exit 143' TERM; sleep 120 & wait"],
         namespace=namespace,
         config_file=str(cluster.kubeconfig_path),
         on_kill_action=action,
@@ -299,10 +363,16 @@ def test_restarted_triggerer_resumes_the_same_run(
         "files": {"/airflow/xcom/return.json": '{"done": true}'},
     }
 
+    script = (
+        "for i in 1 2 3 4 5; do echo step $i of 5; sleep 1; done; mkdir -p /airflow/xcom; "
+        "echo '{\"done\": true}' > /airflow/xcom/return.json"
+    )
+
     def operator() -> TaskRunOperator:
         return TaskRunOperator(
             task_id="slow",
-            image="busybox",
+            image="busybox:1.36",
+            cmds=["sh", "-c", script],
             namespace=namespace,
             do_xcom_push=True,
             deferrable=True,

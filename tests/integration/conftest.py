@@ -55,7 +55,9 @@ def run_controller(cluster: Cluster, **overrides: Any) -> Iterator[Controller]:
     It logs in with ``cluster.controller_kubeconfig``: on the real control plane, its
     ServiceAccount's token bound to the shipped ClusterRole.
     """
-    settings = Settings(metrics_port=0, health_port=0, **overrides)
+    settings = Settings(
+        metrics_port=0, health_port=0, **{**cluster.controller_settings, **overrides}
+    )
     controller = Controller(settings)
     registry = register(controller)
     since = time.time()

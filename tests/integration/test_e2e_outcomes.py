@@ -13,6 +13,8 @@ from tests.integration.conftest import Runs, poll
     [
         ({"exitCode": 42}, {"skipOnExitCode": [42]}, "Skipped", "Skipped", 42),
         ({"oomKilled": True}, {}, "Failed", "OOMKilled", 137),
+        # cgroup v1: a child OOM-killed, the main process exited 0; the pod Succeeded.
+        ({"oomKilled": True, "exitCode": 0}, {}, "Succeeded", "Succeeded", 0),
         ({"image": "InvalidImageName"}, {}, "Failed", "ImagePullFailed", None),
         ({"image": "ErrImageNeverPull"}, {}, "Failed", "ImagePullFailed", None),
         ({"image": "ErrImagePull:manifest unknown"}, {}, "Failed", "ImagePullFailed", None),
@@ -40,6 +42,7 @@ from tests.integration.conftest import Runs, poll
     ids=[
         "skip",
         "oom",
+        "oom-child",
         "invalid-image",
         "never-pull",
         "pull-error",

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from realcluster.pytest_plugin import RealCluster
-from realcluster.realnode import BUSYBOX_IMAGE, RealNode, why_no_node
+from realcluster.realnode import BUSYBOX_IMAGE, RealNode
 
 ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
@@ -32,10 +32,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def realnode(realcluster: RealCluster) -> Iterator[RealNode]:
-    reason = why_no_node()
-    if reason:
-        pytest.skip(f"real node skipped: {reason}")
+def realnode(realcluster: RealCluster, realcluster_realnode: RealNode) -> RealNode:
+    """The session's real node, with the TaskRun CRD installed."""
     kubectl = [KUBECTL, "--kubeconfig", str(realcluster.kubeconfig)]
     proc = subprocess.run([*kubectl, "apply", "-f", str(ROOT / "crds")], capture_output=True)
     refusal = proc.stderr.decode()
@@ -44,8 +42,17 @@ def realnode(realcluster: RealCluster) -> Iterator[RealNode]:
         # on another branch: once merged this skip never fires.
         pytest.skip("real node skipped: kube-apiserver refuses crds/ (CEL rule cost budget)")
     assert proc.returncode == 0, f"kubectl apply -f crds/ refused: {refusal}"
-    with RealNode(realcluster.plane) as node:
-        yield node
+    # A TaskRun applied before the CRD is Established meets "no matches for kind TaskRun"
+    # (and `kubectl wait` fails at once on a CRD with no conditions yet).
+    crd = "/apis/apiextensions.k8s.io/v1/customresourcedefinitions/taskruns.taskrun.dev"
+    deadline = time.monotonic() + 60
+    while not any(
+        c["type"] == "Established" and c["status"] == "True"
+        for c in (realcluster.api.call("GET", crd).get("status") or {}).get("conditions") or []
+    ):
+        assert time.monotonic() < deadline, "the TaskRun CRD was not Established in 60 s"
+        time.sleep(0.1)
+    return realcluster_realnode
 
 
 def file_kubeconfig(realcluster: RealCluster, path: Path) -> Path:
