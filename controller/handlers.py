@@ -264,8 +264,7 @@ class Controller:
             # it deleted.
             found = await (await self.client()).get_pod(namespace, pod_name)
             if found is not None:
-                self._pods[(namespace, pod_name)] = found
-                pod = found
+                pod = self._cache_pod((namespace, pod_name), found)
         if pod is None:
             return None, None
         if not naming.owns(pod, meta.get("uid")):
@@ -274,6 +273,12 @@ class Controller:
         if pod_meta.get("uid") in self._deleting and not pod_meta.get("deletionTimestamp"):
             pod = {**pod, "metadata": {**pod_meta, "deletionTimestamp": "requested"}}
         return pod, None
+
+    def _cache_pod(self, key: Key, pod: dict[str, Any]) -> dict[str, Any]:
+        """Cache a pod read or written by a request unless the watch has a later version."""
+        if _newer(pod, self._pods.get(key)):
+            self._pods[key] = pod
+        return self._pods[key]
 
     async def _gather(self, obs: Observation, decision: Decision, core: CoreSettings) -> Gathered:
         client = await self.client()
@@ -350,7 +355,8 @@ class Controller:
                     log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
                     words = f"the API server refused the pod ({err.status} {err.reason}): "
                     return replace(obs, create_refused=words + err.message), True
-                self._pods[(namespace, pod["metadata"]["name"])] = pod
+                # The watch may have brought a later version while the create was in flight.
+                pod = self._cache_pod((namespace, pod["metadata"]["name"]), pod)
                 return replace(obs, pod=pod, now=self.clock.now()), True
             if isinstance(action, PatchStatus):
                 try:

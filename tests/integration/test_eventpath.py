@@ -26,6 +26,7 @@ from kopf.testing import KopfRunner
 from conftest import ROOT, poll, stays, watching
 from controller import eventpath
 from controller.config import Settings
+from controller.core.actions import CreatePod, Decision, Observation
 from controller.handlers import Controller, register
 from controller.main import kopf_settings
 from taskrun.api import LABEL_MANAGED_BY, MANAGED_BY
@@ -163,3 +164,44 @@ def test_route_for_leaves_kopfs_own_watches_alone() -> None:
     assert eventpath.route_for(observer, pods) is None
     other = functools.partial(processing.process_resource_event, registry=object())
     assert eventpath.route_for(other, pods) is None
+
+
+def _pod(rv: str, phase: str) -> dict[str, Any]:
+    meta = {"name": "t-1", "namespace": "ns", "uid": "pod-u", "resourceVersion": rv}
+    return {"metadata": meta, "status": {"phase": phase}}
+
+
+@pytest.mark.parametrize("request_first", [False, True])
+async def test_a_pod_event_during_the_create_is_not_overwritten_by_its_response(
+    request_first: bool,
+) -> None:
+    """Events come as soon as the stream has them, so the watch may bring the pod's later
+    versions (here: it already ran and ended) before the create's response is read; the
+    response must not put the older version back in the cache, or the run waits for its
+    next timer (a real-API-server burst showed 120 s) instead of finishing."""
+    controller = Controller(Settings(metrics_port=0, health_port=0))
+    finished = _pod("7", "Succeeded")
+
+    class Client:
+        credentials = controller.credentials = object()
+
+        async def create_pod(self, namespace: str, pod: Any, owner_uid: str) -> dict[str, Any]:
+            if not request_first:
+                controller.on_pod("MODIFIED", finished, owned=True)
+            return _pod("5", "Pending")
+
+        async def close(self) -> None:
+            pass
+
+    controller._client = Client()  # type: ignore[assignment]
+    taskrun = {"metadata": {"name": "t", "namespace": "ns", "uid": "u"}}
+    obs = Observation(taskrun=taskrun, pod=None, now=controller.clock.now())
+    decision = Decision(actions=[CreatePod(pod={}, attempt=1)])
+    obs, again = await controller._act(("ns", "t"), obs, decision)
+    if request_first:
+        controller.on_pod("MODIFIED", finished, owned=True)
+    assert again
+    assert controller._pods[("ns", "t-1")]["metadata"]["resourceVersion"] == "7"
+    if not request_first:
+        assert obs.pod is not None and obs.pod["status"]["phase"] == "Succeeded"
+    await controller.close()
