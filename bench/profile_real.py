@@ -6,6 +6,7 @@ agent, and the controller runs as its own process from a source tree of choice, 
 tree before a change and after it are measured back to back on the same cluster::
 
     python -m bench.profile_real --kubeconfig F --n 300 [--src DIR] [--pyspy OUT] [--audit LOG]
+    python -m bench.profile_real --summarize OUT.txt   # py-spy's raw stacks as a table
 
 One JSON line per run on stdout: throughput, controller CPU ms and peak RSS, pod terminal
 -> TaskRun terminal latency (one observer's watches, as bench/burst.py), and, with
@@ -171,6 +172,10 @@ async def run(args: argparse.Namespace, url: str, ctx: ssl.SSLContext, tmp: Path
         started = time.monotonic()
 
         async def create(i: int) -> None:
+            if args.pace:
+                delay = started + i / args.pace - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
             name = f"b{i:05d}"
             obs.created[name] = time.monotonic()
             await api.create_taskrun(namespace, name, spec)
@@ -195,6 +200,7 @@ async def run(args: argparse.Namespace, url: str, ctx: ssl.SSLContext, tmp: Path
         result: dict[str, Any] = {
             "src": args.src,
             "n": args.n,
+            "pace": args.pace,
             "finished": len(obs.run_terminal),
             "seconds": round(elapsed, 2),
             "throughput": round(len(obs.run_terminal) / elapsed, 1) if elapsed > 0 else 0,
@@ -236,7 +242,55 @@ async def run(args: argparse.Namespace, url: str, ctx: ssl.SSLContext, tmp: Path
         await api.close()
 
 
+# Where a sample's CPU goes, by the first of these frames (function names) on its stack.
+BUCKETS = [
+    ("kopf: per-event processing (Body, Patch, causes, handler call)", "process_resource_event"),
+    ("kopf: per-object worker tasks", "worker"),
+    ("controller: cache and queue each event (eventpath)", "Route.deliver"),
+    ("watch streams: read and parse (JSON) the events", "infinite_watch"),
+    ("reconcile: API requests (aiohttp, TLS, JSON)", "Client.request"),
+    ("reconcile: decide (controller.core)", "decide"),
+    ("reconcile: the rest", "Controller.reconcile"),
+]
+
+
+def summarize(path: str, top: int = 15) -> str:
+    """py-spy's collapsed stacks (``--format raw``) as a table: buckets and the top
+    functions by own samples, in percent of the busy samples (idle in epoll left out)."""
+    buckets: dict[str, int] = {}
+    own: dict[str, int] = {}
+    busy = idle = 0
+    for line in Path(path).read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        n = int(count)
+        frames = [f.partition(" (")[0] for f in stack.split(";")]
+        if frames[-1] in ("EpollSelector.select", "_PollLikeSelector.select"):
+            idle += n
+            continue
+        busy += n
+        leaf = stack.split(";")[-1]
+        name, _, where = leaf.partition(" (")
+        where = where.rstrip(")").rsplit(":", 1)[0].split("site-packages/")[-1]
+        key = f"{name} ({where.split('python3.11/')[-1]})"
+        own[key] = own.get(key, 0) + n
+        bucket = next((b for b, frame in BUCKETS if frame in frames), "event loop and the rest")
+        buckets[bucket] = buckets.get(bucket, 0) + n
+    lines = [f"{busy} busy samples ({idle} idle in epoll left out)", "", "where | % of busy"]
+    lines += ["---|---"]
+    ordered = sorted(buckets.items(), key=lambda i: -i[1])
+    lines += [f"{b} | {100 * n / busy:.1f}" for b, n in ordered]
+    lines += ["", "function (own samples) | % of busy", "---|---"]
+    ranked = sorted(own.items(), key=lambda i: -i[1])[:top]
+    lines += [f"{f} | {100 * n / busy:.1f}" for f, n in ranked]
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["--summarize"]:
+        print(summarize(sys.argv[2]))
+        return
     parser = argparse.ArgumentParser(prog="python -m bench.profile_real")
     parser.add_argument("--kubeconfig", required=True)
     parser.add_argument("--n", type=int, default=300)
@@ -245,6 +299,7 @@ def main() -> None:
     parser.add_argument("--pyspy", help="py-spy output: .txt collapsed stacks, else speedscope")
     parser.add_argument("--rate", type=int, default=250, help="py-spy samples per second")
     parser.add_argument("--audit", help="kube-apiserver's audit log, for requests per run")
+    parser.add_argument("--pace", type=float, help="TaskRuns/s offered (default: a burst)")
     parser.add_argument("--timeout", type=float, default=300)
     parser.add_argument("--controller-arg", action="append", default=[])
     args = parser.parse_args()
