@@ -110,6 +110,7 @@ async def light_watcher(
     operator_paused: Any = None,
     operator_indexed: Any = None,
     resource_indexed: Any = None,
+    **_: Any,  # what a later kopf may add for its own watcher
 ) -> None:
     """kopf's watcher for one resource and namespace without its workers and processing:
     the same stream (list, watch, re-list, pause), each event delivered in order."""
