@@ -56,9 +56,14 @@ class ObjectCache:
             self.pods[key] = body if owned and type(body) is dict else _plain(body)
         return True
 
-    def wrote_pod(self, key: Key, pod: dict[str, Any]) -> None:
-        """Our create's response, or a pod read because the watch had not listed it yet."""
-        self.pods[key] = pod
+    def wrote_pod(self, key: Key, pod: dict[str, Any]) -> dict[str, Any]:
+        """Our create's response, or a pod read because the watch had not listed it yet;
+        the cached pod after it. The watch may have brought a later version while the
+        request was in flight (a zero-length pod's end before the create's answer): that
+        one stays."""
+        if _newer(pod, self.pods.get(key)):
+            self.pods[key] = pod
+        return self.pods[key]
 
     def forget_pod(self, key: Key, uid: str) -> None:
         self.pods.pop(key, None)

@@ -210,7 +210,7 @@ class Executor:
             log.info("pod create for %s/%s refused: %s", namespace, name, err.message)
             words = f"the API server refused the pod ({err.status} {err.reason}): "
             return replace(obs, create_refused=words + err.message)
-        self._cache.wrote_pod((namespace, pod["metadata"]["name"]), pod)
+        pod = self._cache.wrote_pod((namespace, pod["metadata"]["name"]), pod)
         return replace(obs, pod=pod, now=self._clock.now())
 
     async def _patch_status(

@@ -16,7 +16,7 @@ from typing import Any
 
 import kopf
 
-from controller import metrics
+from controller import eventpath, metrics
 from controller.cache import ObjectCache, owner_name
 from controller.config import Settings
 from controller.core.actions import CoreSettings, Decision, Observation
@@ -215,6 +215,16 @@ def register(
     async def pod_event(type: str | None, body: kopf.Body, event: kopf.RawEvent, **_: Any) -> None:
         raw, owned = _raw_object(event, body)
         controller.on_pod(type, raw, owned=owned)
+
+    # kopf still opens, re-lists and pauses both watches; their events skip its per-event
+    # machinery (controller/eventpath.py). The handlers above are the fallback.
+    eventpath.take_over(
+        registry,
+        {
+            ("", "pods"): eventpath.Route(controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}),
+            (GROUP, PLURAL): eventpath.Route(controller.on_taskrun),
+        },
+    )
 
     @kopf.on.cleanup(id="close", registry=registry)
     async def cleanup(**_: Any) -> None:

@@ -1,0 +1,128 @@
+"""A lighter path for the controller's watch events, inside kopf's own watches.
+
+kopf hands every watch event to a per-object worker task, then to its resource-event
+processing (a Body view, a Patch, an object logger, per-object memories, cause detection,
+handler selection and invocation), all to call one ``on.event`` handler that only caches
+the object and queues its TaskRun. That machinery was about a third of the controller's
+CPU in a burst (docs/benchmarks.md, "Where the controller's CPU goes").
+
+The handlers stay registered with kopf, which keeps deciding which watches exist, in which
+namespaces, with which label selectors, and keeps opening, re-listing and **pausing**
+them. Only the watcher task of a taken-over resource is swapped: instead of kopf's
+``queueing.watcher`` (workers and processing) it is a loop over the same
+``watching.infinite_watch`` stream with the same ``operator_paused`` toggles that kopf
+gives every watcher. While kopf's peering pauses the operator (another instance is
+active, the peering CRD is missing) that stream is closed and yields nothing, so no event
+reaches the controller on this path either: the pause is kopf's own, not a copy of it.
+
+If kopf's internals change so that the swap no longer applies, events go through kopf's
+handlers as before: slower, never different. tests/unit/test_eventpath.py fails then.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import kopf
+from kopf._cogs.clients import watching
+from kopf._core.reactor import processing, queueing
+
+log = logging.getLogger(__name__)
+
+# A controller callback: (event type, the event's own freshly parsed object, owned=True).
+OnEvent = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class Route:
+    """Where the events of one resource go instead of kopf's processing."""
+
+    on_event: OnEvent
+    # The labels the kopf handler filters on: the same filter, applied here.
+    labels: Mapping[str, str] = field(default_factory=dict)
+
+    def deliver(self, raw_event: Mapping[str, Any]) -> None:
+        body = raw_event.get("object")
+        if not isinstance(body, dict):
+            return
+        if self.labels:
+            labels = (body.get("metadata") or {}).get("labels") or {}
+            if any(labels.get(k) != v for k, v in self.labels.items()):
+                return
+        try:
+            self.on_event(raw_event.get("type"), body, owned=True)
+        except Exception:
+            # As kopf does for a failing event handler: log it, keep the stream.
+            meta = body.get("metadata") or {}
+            log.exception("event handler failed for %s/%s", meta.get("namespace"), meta.get("name"))
+
+
+# Per registry, so that several operators in one process (tests) keep their own routes.
+_ROUTES: weakref.WeakKeyDictionary[kopf.OperatorRegistry, dict[tuple[str, str], Route]] = (
+    weakref.WeakKeyDictionary()
+)
+_KOPF_WATCHER = queueing.watcher
+
+
+def take_over(registry: kopf.OperatorRegistry, routes: Mapping[tuple[str, str], Route]) -> None:
+    """Deliver the watch events of ``routes`` ((group, plural) -> Route) of operators run
+    with ``registry`` straight to their callbacks, on kopf's paused-or-not streams."""
+    _ROUTES[registry] = dict(routes)
+    if queueing.watcher is not _watcher:
+        queueing.watcher = _watcher
+
+
+def route_for(processor: Any, resource: Any) -> Route | None:
+    """The Route of a kopf watcher's processor and resource, if it is one of ours."""
+    if getattr(processor, "func", None) is not processing.process_resource_event:
+        return None  # kopf's own watches (peering, namespaces, CRDs)
+    keywords = getattr(processor, "keywords", None) or {}
+    registry = keywords.get("registry")
+    if registry is None:
+        return None
+    try:
+        routes = _ROUTES.get(registry)
+    except TypeError:  # not weak-referenceable: not a registry
+        return None
+    if not routes:
+        return None
+    return routes.get((str(getattr(resource, "group", "")), str(getattr(resource, "plural", ""))))
+
+
+def _watcher(*, processor: Any, resource: Any, **kwargs: Any) -> Any:
+    # A plain function returning a coroutine, as the kopf function it replaces does when called.
+    route = route_for(processor, resource)
+    if route is None:
+        return _KOPF_WATCHER(processor=processor, resource=resource, **kwargs)
+    return light_watcher(route=route, resource=resource, **kwargs)
+
+
+async def light_watcher(
+    *,
+    route: Route,
+    namespace: Any,
+    settings: kopf.OperatorSettings,
+    resource: Any,
+    operator_paused: Any = None,
+    operator_indexed: Any = None,
+    resource_indexed: Any = None,
+    **_: Any,  # what a later kopf may add for its own watcher
+) -> None:
+    """kopf's watcher for one resource and namespace without its workers and processing:
+    the same stream (list, watch, re-list, pause), each event delivered in order."""
+    stream = watching.infinite_watch(
+        settings=settings, resource=resource, namespace=namespace, operator_paused=operator_paused
+    )
+    async for raw_event in stream:
+        if raw_event is watching.Bookmark.LISTED:
+            # kopf's readiness for indexed resources; none of ours is, but keep its contract.
+            if operator_indexed is not None and resource_indexed is not None:
+                await operator_indexed.drop_toggle(resource_indexed)
+            continue
+        if isinstance(raw_event, watching.Bookmark) or raw_event.get("type") == "BOOKMARK":
+            continue
+        route.deliver(raw_event)
