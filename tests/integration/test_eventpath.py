@@ -23,7 +23,6 @@ import pytest
 from kopf._core.reactor import processing
 from kopf.testing import KopfRunner
 
-from conftest import ROOT, poll, stays, watching
 from controller import eventpath
 from controller.config import Settings
 from controller.core.actions import CreatePod, Decision, Observation
@@ -31,6 +30,7 @@ from controller.handlers import Controller, register
 from controller.main import kopf_settings
 from taskrun.api import LABEL_MANAGED_BY, MANAGED_BY
 from testcluster import Cluster
+from tests.integration.conftest import ROOT, poll, stays, watching
 
 PEERING = "eventpath-test"
 OTHER = "another-replica@elsewhere"
