@@ -197,11 +197,11 @@ async def test_a_pod_event_during_the_create_is_not_overwritten_by_its_response(
     taskrun = {"metadata": {"name": "t", "namespace": "ns", "uid": "u"}}
     obs = Observation(taskrun=taskrun, pod=None, now=controller.clock.now())
     decision = Decision(actions=[CreatePod(pod={}, attempt=1)])
-    obs, again = await controller._act(("ns", "t"), obs, decision)
+    obs, again = await controller._executor.act(("ns", "t"), obs, decision)
     if request_first:
         controller.on_pod("MODIFIED", finished, owned=True)
     assert again
-    assert controller._pods[("ns", "t-1")]["metadata"]["resourceVersion"] == "7"
+    assert controller.cache.pods[("ns", "t-1")]["metadata"]["resourceVersion"] == "7"
     if not request_first:
         assert obs.pod is not None and obs.pod["status"]["phase"] == "Succeeded"
     await controller.close()
