@@ -552,6 +552,11 @@ def run_one(
         usage = holder["sampler"].stop()
         records = [r for r in p.records() if r.namespace in (namespace, "")]
     requests = _requests(records, n)
+    # How long the API server took over the controller's requests (watches left out): a
+    # controller with a fixed number of workers is bound by this latency.
+    durations = [
+        r.duration * 1000 for r in records if r.user in users and r.verb not in ("watch", "")
+    ]
     controller_rows: dict[str, float] = {}
     for user in users:
         for key, count in requests.get(user, {}).items():
@@ -581,6 +586,7 @@ def run_one(
         "create_to_terminal_ms": percentiles(create_to_terminal),
         "pod_to_status_ms": percentiles(pod_to_status),
         "create_to_pod_ms": percentiles(create_to_pod),
+        "controller_request_ms": percentiles(durations),
         "harness_rewatches": obs.rewatches,
         "controller_users": sorted(users),
         "controller": _totals(controller_rows),
@@ -728,14 +734,15 @@ class Shape:
     run_seconds: float
 
 
-def shapes(args: argparse.Namespace) -> list[Shape]:
+def shapes(args: argparse.Namespace, budget: str) -> list[Shape]:
     out = [Shape(f"burst{n}", n, None, 0.0) for n in args.sizes]
-    if args.paced:
-        out.append(Shape(f"paced{args.paced}", args.paced, args.rate, 0.0))
+    for n, rate in args.paced:
+        out.append(Shape(f"paced{n}@{rate:g}", n, rate, 0.0))
     if args.fixed_n:
         out.append(Shape(f"fixed{args.fixed_n}x{args.fixed_seconds:g}s", args.fixed_n, None,
                          args.fixed_seconds))  # fmt: skip
-    return out
+    only = args.default_shapes if budget == "default" else None
+    return [s for s in out if not only or s.label in only]
 
 
 def machine() -> str:
@@ -750,6 +757,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "load_at_start": list(os.getloadavg()),
         "quick": args.quick,
+        "argv": sys.argv[1:],
         "budgets": {k: list(v) for k, v in BUDGETS.items() if k in args.budgets},
         "scheduler_args": list(SCHEDULER_ARGS),
         "node_max_pods": NODE_MAX_PODS,
@@ -757,21 +765,36 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "runs": [],
         "idle": None,
     }
+
+    def save() -> None:
+        # After every run: a run cut short keeps what it measured.
+        if args.out is not None:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(results, indent=1))
+
     with tempfile.TemporaryDirectory(prefix="bench-real-") as tmp:
+
+        def idle() -> None:
+            print(f"idle with {args.idle} finished of each", flush=True)
+            results["idle"] = run_idle(Path(tmp, "idle"), args.idle, args.idle_seconds)
+            save()
+
+        if args.idle and args.idle_first:
+            idle()
         for budget in args.budgets:
             print(f"budget {budget}: {' '.join(BUDGETS[budget]) or 'as shipped'}", flush=True)
             with running_plane(Path(tmp, budget), budget) as p:
-                for shape in shapes(args):
+                for shape in shapes(args, budget):
                     scenario = {"runSeconds": shape.run_seconds, "logs": ""}
                     for kind in args.kinds:
-                        label = f"{shape.label}-{budget}"
+                        label = f"{shape.label}-{budget}".replace("@", "at").replace(".", "")
                         r = run_one(p, kind, label, shape.n, scenario, shape.rate, args.timeout)
                         r["budget"] = budget
                         r["shape"] = shape.label
                         results["runs"].append(r)
-        if args.idle:
-            print(f"idle with {args.idle} finished of each", flush=True)
-            results["idle"] = run_idle(Path(tmp, "idle"), args.idle, args.idle_seconds)
+                        save()
+        if args.idle and not args.idle_first:
+            idle()
     results["load_at_end"] = list(os.getloadavg())
     results["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     return results
@@ -781,8 +804,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench.real", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes for a smoke run")
     parser.add_argument("--sizes", default="1000,5000", help="burst sizes, comma-separated")
-    parser.add_argument("--paced", type=int, default=3000, help="runs offered at --rate (0: none)")
-    parser.add_argument("--rate", type=float, default=50.0, help="offered runs/s when paced")
+    parser.add_argument(
+        "--paced",
+        default="3000@50",
+        help="paced runs as N@RATE (runs offered per second), comma-separated; empty: none",
+    )
+    parser.add_argument(
+        "--default-shapes",
+        default="",
+        help="at the default budget, only these shapes (e.g. burst1000,paced150@3); default all",
+    )
+    parser.add_argument("--idle-first", action="store_true", help="the idle phase first")
     parser.add_argument("--fixed-n", type=int, default=1000, help="burst of fixed-length pods")
     parser.add_argument("--fixed-seconds", type=float, default=10.0, help="their length")
     parser.add_argument("--idle", type=int, default=10_000, help="finished objects (0: no idle)")
@@ -795,9 +827,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--report-only", action="store_true", help="docs/ from --out only")
     args = parser.parse_args(argv)
     if args.quick:
-        args.sizes, args.paced, args.fixed_n, args.idle = "100,300", 200, 100, 500
+        args.sizes, args.paced, args.fixed_n, args.idle = "100,300", "200@50", 100, 500
         args.fixed_seconds, args.idle_seconds = min(args.fixed_seconds, 3.0), 10.0
     args.sizes = [int(s) for s in str(args.sizes).split(",") if s]
+    try:
+        args.paced = [
+            (int(n), float(rate))
+            for n, rate in (spec.split("@") for spec in str(args.paced).split(",") if spec)
+        ]
+    except ValueError:
+        parser.error(f"--paced: expected N@RATE[,N@RATE...], got {args.paced!r}")
+    args.default_shapes = {x for x in args.default_shapes.split(",") if x}
     args.budgets = [b for b in args.budgets.split(",") if b]
     args.kinds = [k for k in args.kinds.split(",") if k]
     for b in args.budgets:

@@ -12,6 +12,9 @@ ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 IMG = DOCS / "img"
 BENCHMARKS = DOCS / "benchmarks.md"
+# The analysis written by hand after a run (what holds each target back, measured); kept
+# beside the results so that --report-only renders it again.
+NOTES = ROOT / "bench" / "results" / "real-notes.md"
 BEGIN = "<!-- bench.real: begin (python -m bench.real writes this section) -->"
 END = "<!-- bench.real: end -->"
 
@@ -267,8 +270,8 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
         "### Where the CPU went (ms per run, each process, over the run's window)",
         "",
         "| budget | shape | | controller | kube-apiserver | etcd | kube-scheduler | "
-        "node agent | harness | load average after |",
-        "|" + "---|" * 10,
+        "node agent | harness | controller's requests p50 / p99 ms | load average after |",
+        "|" + "---|" * 11,
     ]
     for budget, shape, tr, job in _pairs(results):
         for run in (tr, job):
@@ -280,6 +283,8 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
                 f"{_fmt(cpu[ctl] / n, 1)} | {_fmt(cpu['kube-apiserver'] / n, 1)} | "
                 f"{_fmt(cpu['etcd'] / n, 1)} | {_fmt(cpu['kube-scheduler'] / n, 1)} | "
                 f"{_fmt(cpu['node-agent'] / n, 1)} | {_fmt(cpu['harness'] / n, 1)} | "
+                f"{_fmt(run.get('controller_request_ms', {}).get('p50'))} / "
+                f"{_fmt(run.get('controller_request_ms', {}).get('p99'))} | "
                 f"{_fmt(run['usage']['load_after'][0], 2)} |"
             )
     lines += [
@@ -329,9 +334,9 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
                 f"{_fmt(w['writes_per_minute'], 1)} | {_fmt(w['settle_seconds'], 1)} |"
             )
         lines.append("")
-    notes = results.get("notes")
+    notes = NOTES.read_text().strip() if NOTES.exists() else ""
     if notes:
-        lines += ["### What holds each back", "", *notes, ""]
+        lines += [notes, ""]
     for name in plot_names:
         lines.append(f"![{name}]({name})")
     lines += ["", END]

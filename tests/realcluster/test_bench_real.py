@@ -15,7 +15,7 @@ from realcluster.pytest_plugin import unavailable
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(240)]
 
-N = 6
+N = 4
 
 
 def _finite(where: str, value: Any) -> None:
@@ -32,8 +32,9 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     if reason:
         pytest.skip(reason)
     args = real.parse_args(
-        ["--sizes", str(N), "--paced", "0", "--fixed-n", "0", "--idle", "0",
-         "--budgets", "equal", "--timeout", "90", "--no-report"]
+        ["--sizes", str(N), "--paced", "", "--fixed-n", "0", "--idle", "0",
+         "--budgets", "equal", "--timeout", "90", "--no-report",
+         "--out", str(tmp_path_factory.mktemp("bench-real") / "real.json")]
     )  # fmt: skip
     return real.run(args)
 
