@@ -120,6 +120,8 @@ class Sampler:
             },
             "peak_rss_mb": {n: self.peak_rss[n] / 2**20 for n in self.pids},
             "rss_mb": {n: self._last[n].rss_bytes / 2**20 for n in self.pids},
+            # VmHWM: the peak since the process started (a controller's start-up list).
+            "hwm_mb": {n: self._last[n].peak_rss_bytes / 2**20 for n in self.pids},
             "load_before": list(self.load_before),
             "load_after": list(os.getloadavg()),
         }
@@ -507,6 +509,20 @@ def _totals(rows: dict[str, float]) -> dict[str, float]:
     }
 
 
+def latency_by_request(records: list[Any], users: set[str]) -> dict[str, dict[str, float]]:
+    """The API server's time over each kind of request of ``users`` (p50/p99 ms; from the
+    audit log: request received to response complete), watches left out."""
+    by: dict[str, list[float]] = {}
+    for r in records:
+        if r.user in users and r.verb not in ("watch", ""):
+            key = f"{r.verb} {r.resource}" + (f"/{r.subresource}" if r.subresource else "")
+            by.setdefault(key, []).append(r.duration * 1000)
+    return {
+        key: {"n": len(v), **{q: percentiles(v)[q] for q in ("p50", "p99")}}
+        for key, v in sorted(by.items())
+    }
+
+
 def controller_users(kind: str, p: Plane) -> set[str]:
     if kind == "taskrun":
         return {p.controller_user}
@@ -557,6 +573,7 @@ def run_one(
     durations = [
         r.duration * 1000 for r in records if r.user in users and r.verb not in ("watch", "")
     ]
+    by_kind = latency_by_request(records, users)
     controller_rows: dict[str, float] = {}
     for user in users:
         for key, count in requests.get(user, {}).items():
@@ -587,6 +604,7 @@ def run_one(
         "pod_to_status_ms": percentiles(pod_to_status),
         "create_to_pod_ms": percentiles(create_to_pod),
         "controller_request_ms": percentiles(durations),
+        "controller_request_ms_by_kind": by_kind,
         "harness_rewatches": obs.rewatches,
         "controller_users": sorted(users),
         "controller": _totals(controller_rows),
@@ -689,6 +707,7 @@ def _idle_window(p: Plane, pid: int, users: set[str], seconds: float) -> dict[st
         "cpu_percent": usage["cpu_ms"]["controller"] / 10 / seconds,
         "rss_mb": usage["rss_mb"]["controller"],
         "peak_rss_mb": usage["peak_rss_mb"]["controller"],
+        "hwm_mb": usage["hwm_mb"]["controller"],
         "requests_per_minute": len(records) * 60 / seconds,
         "writes_per_minute": len(writes) * 60 / seconds,
         "load": usage["load_after"],

@@ -179,6 +179,37 @@ def _targets(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _latency_tables(results: dict[str, Any]) -> list[str]:
+    """Per kind of request, the API server's time (audit log), for the largest burst at each
+    budget: what a worker of each controller waits on."""
+    lines: list[str] = []
+    for budget in dict.fromkeys(b for b, *_ in _pairs(results)):
+        bursts = [x for x in _pairs(results) if x[0] == budget and not x[2]["rate"]
+                  and not x[2].get("run_seconds")]  # fmt: skip
+        if not bursts:
+            continue
+        _, shape, tr, job = max(bursts, key=lambda x: x[2]["n"])
+        if "controller_request_ms_by_kind" not in tr:
+            continue
+        lines += [
+            "",
+            f"### The controllers' requests: API server time, {_describe(shape, tr)}, "
+            f"budget {budget}",
+            "",
+            "From the audit log (request received to response complete), watches left out.",
+            "",
+            "| controller | request | per run | p50 ms | p99 ms |",
+            "|---|---|---|---|---|",
+        ]
+        for run in (tr, job):
+            for key, row in run["controller_request_ms_by_kind"].items():
+                lines.append(
+                    f"| {NAMES[run['kind']]} | `{key}` | {row['n'] / run['n']:.2f} | "
+                    f"{_fmt(row['p50'])} | {_fmt(row['p99'])} |"
+                )
+    return lines
+
+
 def section(results: dict[str, Any], plot_names: list[str]) -> str:
     load_start = ", ".join(f"{x:.2f}" for x in results["load_at_start"])
     load_end = ", ".join(f"{x:.2f}" for x in results.get("load_at_end", []))
@@ -287,6 +318,7 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
                 f"{_fmt(run.get('controller_request_ms', {}).get('p99'))} | "
                 f"{_fmt(run['usage']['load_after'][0], 2)} |"
             )
+    lines += _latency_tables(results)
     lines += [
         "",
         "### Requests per run by client, verb and resource",
@@ -318,9 +350,9 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
             "controller running); each window starts once the controller has made no request "
             f"for 3 s and lasts {idle['taskrun']['seconds']:g} s.",
             "",
-            "| process | RSS MB | peak RSS MB | CPU % of a core | requests/min | writes/min | "
-            "start-up s |",
-            "|---|---|---|---|---|---|---|",
+            "| process | RSS MB | peak RSS MB in the window | peak since start (VmHWM) MB | "
+            "CPU % of a core | requests/min | writes/min | start-up s |",
+            "|---|---|---|---|---|---|---|---|",
         ]
         for key, name in (
             ("taskrun", "TaskRun controller"),
@@ -330,7 +362,8 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
             w = idle[key]
             lines.append(
                 f"| {name} | {_fmt(w['rss_mb'])} | {_fmt(w['peak_rss_mb'])} | "
-                f"{_fmt(w['cpu_percent'], 2)} | {_fmt(w['requests_per_minute'], 1)} | "
+                f"{_fmt(w.get('hwm_mb', float('nan')))} | {_fmt(w['cpu_percent'], 2)} | "
+                f"{_fmt(w['requests_per_minute'], 1)} | "
                 f"{_fmt(w['writes_per_minute'], 1)} | {_fmt(w['settle_seconds'], 1)} |"
             )
         lines.append("")

@@ -139,7 +139,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
         f"{results.get('controller_env', 'the development venv')}. devcluster's garbage",
         f"collector: {results.get('devcluster_gc', 'default')}.",
         "",
-        "## Targets",
+        "### Targets",
         "",
         "| target | goal | measured | met |",
         "|---|---|---|---|",
@@ -166,7 +166,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
         lines += ["", "Missed targets:", "", *missed]
     lines += [
         "",
-        "## Bursts of zero-length TaskRuns",
+        "### Bursts of zero-length TaskRuns",
         "",
         "| N | offered | finished | seconds | TaskRuns/s | create->pod p50/p99 ms | "
         "pod->run p50/p99 ms | requests/run | writes/run (no Events) | controller CPU ms/run | "
@@ -191,7 +191,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
     idle = results["idle"]
     lines += [
         "",
-        f"## Idle with {idle['taskruns']:,} finished TaskRuns",
+        f"### Idle with {idle['taskruns']:,} finished TaskRuns",
         "",
         f"- CPU: {idle['cpu_percent']:.2f}% of one core over {idle['seconds']:.0f} s",
         f"- RSS: {idle['rss_mb']:.0f} MB (peak {idle['peak_rss_mb']:.0f} MB)",
