@@ -21,6 +21,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import ssl
 import subprocess
 import sys
@@ -197,8 +198,11 @@ def running_controller(p: Plane) -> Iterator[subprocess.Popen[bytes]]:
     """``python -m controller`` with deploy/base's ServiceAccount and RBAC; returns once it
     watches TaskRuns and pods (its watch requests are in the audit log)."""
     log = open(p.plane.workdir / "logs" / "controller.log", "ab")  # noqa: SIM115
+    # Killed with the harness, as the control plane's components are (realcluster/processes.py).
+    setpriv = shutil.which("setpriv")
     proc = subprocess.Popen(
         [
+            *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
             controller_python(), "-m", "controller", "--all-namespaces",
             "--metrics-port", "0", "--health-port", "0",
             "--kubeconfig", str(p.controller_kubeconfig),

@@ -4,6 +4,7 @@ every figure finite (the benchmark's own numbers are in docs/benchmarks.md, not 
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import pytest
 
 from bench import real
 from bench.real_report import BEGIN, END, merge, section
+from realcluster.controlplane import JOB_CONTROLLERS, ControlPlane
 from realcluster.pytest_plugin import unavailable
 
 pytestmark = [pytest.mark.realcluster, pytest.mark.timeout(240)]
@@ -84,3 +86,29 @@ def test_the_report_section_goes_first_and_replaces_the_previous_one(
     twice = merge(once, text.replace("TaskRun/Job", "TaskRun over Job"))
     assert twice.count(BEGIN) == 1 and twice.count(END) == 1
     assert "TaskRun over Job" in twice and "old figures" in twice
+
+
+def test_the_controller_manager_restarts_with_the_job_controller(tmp_path: Path) -> None:
+    """ControlPlane's controller-manager flags and restart, which bench/real.py's idle phase
+    uses: without the Job controller a Job gets no pod; restarted with it, it does."""
+    reason = unavailable()
+    if reason:
+        pytest.skip(reason)
+    with ControlPlane(
+        workdir=tmp_path / "plane", controller_manager_args=("--kube-api-qps=50",)
+    ) as plane:
+        kcm = plane.component("kube-controller-manager")
+        assert kcm.proc is not None and "--kube-api-qps=50" in kcm.argv
+        api = plane.admin_api()
+        job = real._job("default", "one", {"runSeconds": 0})
+        api.call("POST", "/apis/batch/v1/namespaces/default/jobs", job)
+        pods = "/api/v1/namespaces/default/pods?labelSelector=batch.kubernetes.io/job-name%3Done"
+        time.sleep(2)  # nothing to await: the absence of a pod is the point
+        assert api.call("GET", pods)["items"] == []
+        plane.restart_controller_manager(controllers=JOB_CONTROLLERS, extra_args=())
+        restarted = plane.component("kube-controller-manager")
+        assert restarted is not kcm and "--kube-api-qps=50" not in restarted.argv
+        deadline = time.monotonic() + 60
+        while not api.call("GET", pods)["items"]:
+            assert time.monotonic() < deadline, "the Job controller made no pod in 60 s"
+            time.sleep(0.2)  # polled: the harness has no watch client here
