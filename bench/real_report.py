@@ -289,6 +289,7 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
         "",
         *_targets(results),
         "",
+        *([NOTES.read_text().strip(), ""] if NOTES.exists() else []),
         "### Side by side",
         "",
         "| budget | shape | | finished | completions/s | create->terminal p50 / p99 ms | "
@@ -392,9 +393,6 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
                 f"{_fmt(w['writes_per_minute'], 1)} | {_fmt(w['settle_seconds'], 1)} |"
             )
         lines.append("")
-    notes = NOTES.read_text().strip() if NOTES.exists() else ""
-    if notes:
-        lines += [notes, ""]
     for name in plot_names:
         lines.append(f"![{name}]({name})")
     lines += ["", END]
