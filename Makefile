@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 
-.PHONY: venv demo test test-airflow test-real test-node realcluster-bin node-bin cluster lint bench bench-kpo bench-kpo-real generate clean
+.PHONY: venv demo test test-airflow test-real test-node realcluster-bin node-bin cluster lint bench bench-kpo bench-kpo-real bench-real generate clean
 
 $(VENV)/.installed: pyproject.toml requirements/dev.lock
 	$(PYTHON) -m venv $(VENV)
@@ -109,6 +109,12 @@ generate: venv
 bench: venv .venv-runtime/.installed bench-kpo
 	$(UV) pip install --python $(PY) -q matplotlib
 	BENCH_CONTROLLER_PYTHON=.venv-runtime/bin/python $(PY) -m bench
+
+# The TaskRun controller and Kubernetes' Job controller side by side on the real control
+# plane (docs/benchmarks.md's first section); BENCH_REAL_ARGS=--quick for a smoke run.
+bench-real: venv .venv-runtime/.installed realcluster-bin
+	$(UV) pip install --python $(PY) -q matplotlib
+	BENCH_CONTROLLER_PYTHON=.venv-runtime/bin/python $(PY) -m bench.real $(BENCH_REAL_ARGS)
 
 bench-kpo: .venv-airflow3/.installed
 	.venv-airflow3/bin/python -m bench.kpo --seconds 60

@@ -972,7 +972,7 @@ def _devcluster_results() -> dict[str, Any] | None:
 
 def update_docs(section: str, docs: Path = DOCS) -> None:
     """Replace the section in docs/benchmarks.md, or put it before the devcluster figures
-    (the first `## Targets`) where it is not there yet."""
+    (`## On devcluster`, else the first `## Targets`) where it is not there yet."""
     text = docs.read_text()
     if SECTION in text:
         head, _, rest = text.partition(SECTION)
@@ -980,7 +980,9 @@ def update_docs(section: str, docs: Path = DOCS) -> None:
         tail = rest[nxt + 1 :] if nxt >= 0 else ""
         text = head + section.rstrip("\n") + "\n\n" + tail
     else:
-        anchor = text.find("\n## Targets")
+        anchor = text.find("\n## On devcluster")
+        if anchor < 0:
+            anchor = text.find("\n## Targets")
         at = anchor + 1 if anchor >= 0 else len(text)
         text = text[:at] + section.rstrip("\n") + "\n\n" + text[at:]
     docs.write_text(text)

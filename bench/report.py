@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from bench.real_report import kept_section
+
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
 IMG = DOCS / "img"
@@ -128,6 +130,8 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
     lines = [
         "# Benchmarks",
         "",
+        "## On devcluster (the development loop)",
+        "",
         f"Measured {results['date']} on {results['machine']}. devcluster (the simulated API",
         "server and kubelet) shares the machine with the controller, so absolute figures are",
         "pessimistic; compare ratios within one run. Reproduce with `make bench`",
@@ -135,7 +139,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
         f"{results.get('controller_env', 'the development venv')}. devcluster's garbage",
         f"collector: {results.get('devcluster_gc', 'default')}.",
         "",
-        "## Targets",
+        "### Targets",
         "",
         "| target | goal | measured | met |",
         "|---|---|---|---|",
@@ -162,7 +166,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
         lines += ["", "Missed targets:", "", *missed]
     lines += [
         "",
-        "## Bursts of zero-length TaskRuns",
+        "### Bursts of zero-length TaskRuns",
         "",
         "| N | offered | finished | seconds | TaskRuns/s | create->pod p50/p99 ms | "
         "pod->run p50/p99 ms | requests/run | writes/run (no Events) | controller CPU ms/run | "
@@ -187,7 +191,7 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
     idle = results["idle"]
     lines += [
         "",
-        f"## Idle with {idle['taskruns']:,} finished TaskRuns",
+        f"### Idle with {idle['taskruns']:,} finished TaskRuns",
         "",
         f"- CPU: {idle['cpu_percent']:.2f}% of one core over {idle['seconds']:.0f} s",
         f"- RSS: {idle['rss_mb']:.0f} MB (peak {idle['peak_rss_mb']:.0f} MB)",
@@ -205,5 +209,9 @@ def write_report(results: dict[str, Any], extra_sections: str = "") -> Path:
         lines += ["", HISTORY.read_text().rstrip()]
     lines.append(extra_sections)
     out = DOCS / "benchmarks.md"
+    # The real control plane's section (bench/real_report.py) stays first.
+    real = kept_section(out)
+    if real:
+        lines[1:1] = ["", real]
     out.write_text("\n".join(lines).rstrip() + "\n")
     return out

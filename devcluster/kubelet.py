@@ -478,9 +478,13 @@ class Kubelet:
         node_ip: str = NODE_IP,
         kubelet_port: int = 10250,
         lease_renew_seconds: float | None = None,
+        max_pods: int = 110,
     ) -> None:
         self.store = store
         self.node_name = node_name
+        # The Node's pods capacity (the kubelet's --max-pods): kube-scheduler binds no more
+        # non-terminal pods than this to the node.
+        self.max_pods = max_pods
         self.schedule = schedule
         self.node_ip = node_ip
         self.kubelet_port = kubelet_port
@@ -525,7 +529,7 @@ class Kubelet:
         resources = {
             "cpu": "8",
             "memory": "32Gi",
-            "pods": "110",
+            "pods": str(self.max_pods),
             "ephemeral-storage": "100Gi",
             "hugepages-2Mi": "0",
         }

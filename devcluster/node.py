@@ -77,9 +77,11 @@ class NodeAgent:
         schedule: bool = False,
         lease_renew_seconds: float | None = 10.0,
         image_pull_backoff: float = 1.0,
+        max_pods: int = 110,
     ) -> None:
         self.store = store
         self.name = name
+        self.max_pods = max_pods
         self.address = address
         self.port = port
         self.schedule = schedule
@@ -177,6 +179,7 @@ class NodeAgent:
             kubelet_port=self.port,
             lease_renew_seconds=self.lease_renew_seconds,
             image_pull_backoff=self.image_pull_backoff,
+            max_pods=self.max_pods,
         )
         self._task = asyncio.create_task(self._run(self.kubelet), name="node-agent")
         listening = asyncio.create_task(self.kubelet.wait_listening())
@@ -287,6 +290,7 @@ async def _main(args: argparse.Namespace) -> None:
         port=args.port,
         schedule=args.schedule,
         lease_renew_seconds=args.lease_seconds or None,
+        max_pods=args.max_pods,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -316,6 +320,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument(
         "--lease-seconds", type=float, default=10.0, help="Lease renewal period (0: no Lease)"
+    )
+    parser.add_argument(
+        "--max-pods",
+        type=int,
+        default=110,
+        help="the Node's pods capacity, as the kubelet's --max-pods (default 110)",
     )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)

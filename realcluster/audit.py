@@ -33,4 +33,7 @@ def apiserver_flags(directory: Path) -> list[str]:
         "--audit-log-format=json",
         "--audit-log-mode=blocking",
         "--audit-log-maxbackup=0",
+        # Never rotated: lumberjack's default (0) rotates at 100 MB, and a reader that
+        # follows the file by offset would then wait in vain (a benchmark writes more).
+        "--audit-log-maxsize=1000000",
     ]

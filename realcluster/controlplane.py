@@ -38,6 +38,9 @@ CONTROLLERS = (
     "clusterrole-aggregation-controller",
     "resourcequota-controller",
 )
+# For the benchmarks' side-by-side (bench/real.py): batch/v1 Jobs run to completion, and
+# finished Jobs with ttlSecondsAfterFinished are deleted (the garbage collector is on already).
+JOB_CONTROLLERS = (*CONTROLLERS, "job-controller", "ttl-after-finished-controller")
 START_TIMEOUT = 180.0
 
 
@@ -54,7 +57,11 @@ class ControlPlane:
         workdir: Path | None = None,
         bin_dir: Path = BIN_DIR,
         controllers: tuple[str, ...] = CONTROLLERS,
+        controller_manager_args: tuple[str, ...] = (),
+        scheduler_args: tuple[str, ...] = (),
     ) -> None:
+        """``controller_manager_args`` and ``scheduler_args`` are appended to those
+        components' flags (e.g. ``--kube-api-qps``); the defaults leave them as shipped."""
         missing = missing_binaries(bin_dir)
         if missing:
             raise ControlPlaneError(
@@ -63,6 +70,10 @@ class ControlPlane:
             )
         self.bin_dir = bin_dir
         self.controllers = controllers
+        self.controller_manager_args = controller_manager_args
+        self.scheduler_args = scheduler_args
+        self._kcm_argv: list[str] = []
+        self._kcm_port = 0
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="realcluster-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -178,21 +189,26 @@ class ControlPlane:
         admin_api = Api(self.server, pki.ca.cert, admin)
         self._wait(lambda: _ok(admin_api, "/readyz"), deadline, "kube-apiserver /readyz")
 
-        self._run(
-            "kube-controller-manager",
+        self._kcm_port = kcm_port
+        self._kcm_argv = [
             f"--kubeconfig={kcm_kubeconfig}",
             f"--authentication-kubeconfig={kcm_kubeconfig}",
             f"--authorization-kubeconfig={kcm_kubeconfig}",
             "--bind-address=127.0.0.1",
             f"--secure-port={kcm_port}",
             "--leader-elect=false",
-            f"--controllers={','.join(self.controllers)}",
             f"--service-account-private-key-file={sa.key}",
             f"--root-ca-file={pki.ca.cert}",
             # Each controller acts as its own ServiceAccount under the bootstrap RBAC roles,
             # as on kubeadm clusters: an RBAC gap shows up as a 403 in its log.
             "--use-service-account-credentials=true",
             "--profiling=false",
+        ]
+        self._run(
+            "kube-controller-manager",
+            *self._kcm_argv,
+            f"--controllers={','.join(self.controllers)}",
+            *self.controller_manager_args,
         )
         self._run(
             "kube-scheduler",
@@ -203,6 +219,7 @@ class ControlPlane:
             f"--secure-port={sched_port}",
             "--leader-elect=false",
             "--profiling=false",
+            *self.scheduler_args,
         )
         for name, port in (("kube-controller-manager", kcm_port), ("kube-scheduler", sched_port)):
             health = Api(f"https://127.0.0.1:{port}", None)
@@ -210,6 +227,44 @@ class ControlPlane:
         # The ServiceAccount controller's first work proves the controller manager is wired.
         default_sa = "/api/v1/namespaces/default/serviceaccounts/default"
         self._wait(lambda: _ok(admin_api, default_sa), deadline, "ServiceAccount default/default")
+
+    def restart_controller_manager(
+        self,
+        controllers: tuple[str, ...] | None = None,
+        extra_args: tuple[str, ...] | None = None,
+        timeout: float = 60.0,
+    ) -> None:
+        """Stops kube-controller-manager and starts it again with ``controllers`` and
+        ``extra_args`` (None: as before), on the same port and identity; returns once it
+        answers /healthz. Its log continues in the same file."""
+        if not self._kcm_argv:
+            raise ControlPlaneError("the control plane is not started")
+        if controllers is not None:
+            self.controllers = controllers
+        if extra_args is not None:
+            self.controller_manager_args = extra_args
+        old = next(c for c in self.components if c.name == "kube-controller-manager")
+        old.stop()
+        self.components.remove(old)
+        self._run(
+            "kube-controller-manager",
+            *self._kcm_argv,
+            f"--controllers={','.join(self.controllers)}",
+            *self.controller_manager_args,
+        )
+        health = Api(f"https://127.0.0.1:{self._kcm_port}", None)
+        self._wait(
+            functools.partial(_ok, health, "/healthz"),
+            time.monotonic() + timeout,
+            "kube-controller-manager /healthz",
+        )
+
+    def component(self, name: str) -> Component:
+        """The running component named ``name`` (e.g. "kube-apiserver")."""
+        for component in self.components:
+            if component.name == name:
+                return component
+        raise ControlPlaneError(f"no component {name}")
 
     def _run(self, binary: str, *args: str) -> None:
         component = Component(

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from devcluster.kubelet import (
     FALLBACK_LOG_BYTES,
     TERMINATION_MESSAGE_MAX,
+    Kubelet,
     go_duration,
     image_id,
     normalize_image,
@@ -290,3 +291,11 @@ def test_termination_message_never_exceeds_the_caps(data: bytes, budget: int) ->
     raw = data[-TERMINATION_MESSAGE_MAX:][:budget]
     assert got == go_json_string(raw)
     assert len(raw) <= min(TERMINATION_MESSAGE_MAX, budget)
+
+
+def test_max_pods_is_the_nodes_pods_capacity() -> None:
+    # The node agent's --max-pods: what kube-scheduler counts pods against.
+    node = Kubelet(None, max_pods=5000)._node_object()  # type: ignore[arg-type]
+    assert node["status"]["capacity"]["pods"] == "5000"
+    assert node["status"]["allocatable"]["pods"] == "5000"
+    assert Kubelet(None)._node_object()["status"]["capacity"]["pods"] == "110"  # type: ignore[arg-type]
