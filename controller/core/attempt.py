@@ -242,7 +242,9 @@ def _reads(
     outcome: Outcome,
 ) -> list[Read]:
     name = pod["metadata"]["name"]
-    reads: list[Read] = [ReadEvents(pod=name, uid=pod["metadata"].get("uid"))]
+    reads: list[Read] = []
+    if _events_worth_reading(pod, outcome):
+        reads.append(ReadEvents(pod=name, uid=pod["metadata"].get("uid")))
     for container in spec.effective_container_logs:
         if has_started(container_status(pod, container)):
             reads.append(
@@ -265,6 +267,22 @@ def _reads(
                 )
             )
     return reads
+
+
+def _events_worth_reading(pod: Mapping[str, Any], outcome: Outcome) -> bool:
+    """Read the pod's Events (for status.warnings) when the attempt did not succeed or a
+    container restarted; a clean success skips the read. kube-apiserver keeps no watch cache
+    for Events, so each list is an etcd read of every Event in the namespace: on the real
+    API server it was the largest per-run cost in a burst (docs/benchmarks.md). KPO, too,
+    reads a pod's events only when it failed."""
+    if outcome.phase != Phase.SUCCEEDED:
+        return True
+    status = pod.get("status") or {}
+    statuses = [
+        *(status.get("initContainerStatuses") or []),
+        *(status.get("containerStatuses") or []),
+    ]
+    return any((s.get("restartCount") or 0) > 0 for s in statuses)
 
 
 def _result_ready(

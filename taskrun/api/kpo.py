@@ -47,7 +47,7 @@ KPO_IGNORED_ARGUMENTS: dict[str, str] = {
     "logging_interval": "the deferred task prints the whole log once, on resume",
     "trigger_kwargs": "they configure KPO's trigger (a warning is logged)",
     "xcom_sidecar_container_security_context": "a controller flag, not per task (a warning)",
-    "log_events_on_startup": "pending-pod events are in status.warnings",
+    "log_events_on_startup": "a failed attempt's pod events are in status.warnings",
 }
 
 # Refused with a ValueError: accepting them would silently drop user code.

@@ -126,7 +126,11 @@ class TaskRunStatus(StatusModel):
     )
     logs: LogsStatus | None = Field(default=None, description="Logs pointer and tail.")
     warnings: list[WarningEvent] | None = Field(
-        default=None, max_length=MAX_WARNINGS, description="Recent Warning events of the pod."
+        default=None,
+        max_length=MAX_WARNINGS,
+        description=(
+            "Recent Warning events of the pod, read when an attempt fails or a container restarted."
+        ),
     )
     history: list[AttemptRecord] | None = Field(
         default=None,

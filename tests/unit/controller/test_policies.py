@@ -204,9 +204,32 @@ def test_running_patches_only_what_changed():
 def test_a_finished_pod_is_read_before_anything_is_written():
     decision = run(taskrun(status=RUNNING_STATUS), pod("Succeeded", base=terminated(0)))
     assert decision.actions == []
-    assert ReadEvents(pod="run-1", uid="pod-uid") in decision.reads
     (tail,) = [r for r in decision.reads if isinstance(r, ReadLogTail)]
     assert (tail.container, tail.lines, tail.max_bytes) == ("base", 100, 16384)
+
+
+def _restarted(the_pod: dict[str, Any]) -> dict[str, Any]:
+    the_pod["status"]["containerStatuses"][0]["restartCount"] = 1
+    return the_pod
+
+
+@pytest.mark.parametrize(
+    ("the_pod", "read"),
+    [
+        (pod("Succeeded", base=terminated(0)), False),
+        (_restarted(pod("Succeeded", base=terminated(0))), True),
+        (pod("Failed", base=terminated(1)), True),
+        (pod("Failed", base=terminated(137)), True),
+    ],
+    ids=["clean-success", "success-after-a-restart", "exit-1", "exit-137"],
+)
+def test_the_pods_events_are_read_unless_it_simply_succeeded(
+    the_pod: dict[str, Any], read: bool
+) -> None:
+    # A clean success skips the Events list: without a watch cache it is an etcd read of
+    # the namespace's every Event, the largest per-run cost on a real API server.
+    decision = run(taskrun(status=RUNNING_STATUS), the_pod)
+    assert (ReadEvents(pod="run-1", uid="pod-uid") in decision.reads) is read
 
 
 def test_success_writes_status_then_deletes_the_pod():
