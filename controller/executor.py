@@ -35,6 +35,7 @@ from controller.core.refusals import create_can_heal, create_refusal
 from controller.core.tails import LogTail
 from controller.gauges import PhaseGauges, observe_transition
 from controller.k8s import ApiError, Client, PodNameConflict, too_large
+from controller.recorder import EventRecorder
 from controller.workqueue import Key
 from taskrun.api import FINISHED_PHASES, Reason
 
@@ -52,6 +53,7 @@ class Executor:
         clock: Clock,
     ) -> None:
         self._client = client
+        self.events = EventRecorder(client)
         self._cache = cache
         self._gauges = gauges
         self._clock = clock
@@ -181,7 +183,7 @@ class Executor:
                 if refused:
                     return obs, True
             elif isinstance(action, EmitEvent):
-                await client.create_event(obs.taskrun, action.type, action.reason, action.message)
+                self.events.record(obs.taskrun, action.type, action.reason, action.message)
             elif isinstance(action, DeletePod):
                 await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
                 if action.uid:

@@ -86,6 +86,7 @@ class Controller:
     async def close(self) -> None:
         """Stop timers and reconciles, close the client session."""
         await self._queue.close()
+        await self._executor.events.close()
         if self._client is not None:
             await self._client.close()
             self._client = None
@@ -138,8 +139,9 @@ class Controller:
         self._queue.trigger(key)
 
     async def drained(self) -> None:
-        """Wait until nothing is queued or being reconciled (for tests)."""
+        """Wait until nothing is queued or being reconciled, and its Events posted (tests)."""
         await self._queue.drained()
+        await self._executor.events.flushed()
 
     def _reconcile_failed(self, key: Key, err: Exception, delay: float) -> None:
         kind = "api" if isinstance(err, ApiError) else type(err).__name__

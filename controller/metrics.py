@@ -76,6 +76,11 @@ class Metrics:
             ["verb", "resource", "code"],
             registry=r,
         )
+        self.events_dropped = Counter(
+            "taskrun_events_dropped_total",
+            "Events on TaskRuns dropped because too many were waiting to be posted.",
+            registry=r,
+        )
         self.api_request_duration = Histogram(
             "taskrun_api_request_duration_seconds",
             "Latency of the controller's Kubernetes API requests, by verb and resource.",
@@ -102,6 +107,10 @@ class Metrics:
     def observe_reconcile_error(self, kind: str) -> None:
         """Count a failed reconcile; ``kind`` must come from a small fixed set."""
         self.reconcile_errors.labels(kind=kind).inc()
+
+    def observe_event_dropped(self) -> None:
+        """Count an Event the recorder dropped (its buffer was full)."""
+        self.events_dropped.inc()
 
     def observe_api_request(
         self, verb: str, resource: str, code: int | str, seconds: float
@@ -145,6 +154,11 @@ def observe_startup_latency(seconds: float) -> None:
 def observe_reconcile_error(kind: str) -> None:
     """Count a failed reconcile on the process-wide metrics."""
     METRICS.observe_reconcile_error(kind)
+
+
+def observe_event_dropped() -> None:
+    """Count a dropped Event on the process-wide metrics."""
+    METRICS.observe_event_dropped()
 
 
 def observe_api_request(verb: str, resource: str, code: int | str, seconds: float) -> None:
