@@ -36,6 +36,7 @@ import aiohttp
 
 from bench.burst import percentiles
 from bench.cluster import controller_python, gather_limited, running_controller_audited
+from bench.idle import finished_status
 from bench.procstat import sample
 from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.controlplane import CONTROLLERS, JOB_CONTROLLERS, ControlPlane
@@ -606,23 +607,7 @@ def run_one(
 
 NOW = "2026-12-05T00:00:00Z"
 LATER = "2026-12-05T00:00:01Z"
-TASKRUN_DONE = {
-    "phase": "Succeeded",
-    "reason": "Succeeded",
-    "exitCode": 0,
-    "attempts": 1,
-    "conditions": [
-        {
-            "type": "Succeeded",
-            "status": "True",
-            "reason": "Succeeded",
-            "message": "",
-            "lastTransitionTime": NOW,
-        }
-    ],
-    "startTime": NOW,
-    "completionTime": LATER,
-}
+TASKRUN_DONE = finished_status(NOW, LATER)
 JOB_DONE = {
     "startTime": NOW,
     "completionTime": LATER,
