@@ -10,33 +10,30 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bench.cluster import running_controller_audited
-from testcluster.audit import AuditRecord
+from testcluster.audit import AuditRecord, record
 
 USER = "system:serviceaccount:taskrun-system:taskrun-controller"
 
 
 def rec(resource: str, verb: str = "watch", user: str = USER, started: float = 0.0) -> AuditRecord:
-    """A request as the audit log's reader gives it; made when read, so after the start."""
-    return AuditRecord(
-        verb=verb,
-        group="",
-        version="v1",
-        resource=resource,
-        subresource="",
-        namespace="",
-        name="",
-        code=200,
-        user_agent="kopf/1.45",
-        started=started or time.time(),
-        duration=0.0,
-        user=user,
-    )
+    """A request's audit event as the log's reader reads it; made when read, so after the
+    start unless `started` says otherwise."""
+    stamp = datetime.fromtimestamp(started or time.time(), timezone.utc).isoformat()
+    event = {
+        "verb": verb,
+        "objectRef": {"resource": resource, "apiVersion": "v1"},
+        "user": {"username": user},
+        "userAgent": "kopf/1.45",
+        "requestReceivedTimestamp": stamp,
+    }
+    return record(event)
 
 
 @pytest.fixture
