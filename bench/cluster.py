@@ -47,23 +47,27 @@ def running_cluster(*, default_gc: bool = False) -> Any:
         cluster.stop()
 
 
+def controller_argv(*extra: str, python: str | None = None) -> list[str]:
+    """``python -m controller --all-namespaces``, its metrics and health ports off: how every
+    benchmark runs the controller (``python``: controller_python() unless given)."""
+    return [
+        python or controller_python(), "-m", "controller", "--all-namespaces",
+        "--metrics-port", "0", "--health-port", "0",
+        *extra,
+    ]  # fmt: skip
+
+
 @contextmanager
 def controller_process(
     *extra: str, env: dict[str, str] | None = None, log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m controller --all-namespaces``, its metrics and health ports off, as every
-    benchmark runs it; its output appended to ``log``, or dropped. Stopped when the block
-    ends (SIGTERM, SIGKILL after 15 s), and killed with the harness, as the control plane's
-    components are (realcluster/processes.py), so a harness that dies leaves none behind:
-    the kernel ties that to the starting thread, and every benchmark starts it from its main
-    thread."""
+    """The controller (controller_argv), its output appended to ``log``, or dropped. Stopped
+    when the block ends (SIGTERM, SIGKILL after 15 s), and killed with the harness, as the
+    control plane's components are (realcluster/processes.py), so a harness that dies leaves
+    none behind: the kernel ties that to the starting thread, and every benchmark starts it
+    from its main thread."""
     setpriv = shutil.which("setpriv")
-    argv = [
-        *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
-        controller_python(), "-m", "controller", "--all-namespaces",
-        "--metrics-port", "0", "--health-port", "0",
-        *extra,
-    ]  # fmt: skip
+    argv = [*([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []), *controller_argv(*extra)]
     with open(log, "ab") if log else open(os.devnull, "wb") as out:
         proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
