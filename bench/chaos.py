@@ -37,6 +37,7 @@ from typing import Any
 import aiohttp
 import yaml
 
+from bench.cluster import controller_argv
 from devcluster.scenario import SCENARIO_ANNOTATION
 from taskrun.api import (
     API_VERSION,
@@ -356,8 +357,7 @@ class ControllerProcess:
             raise RuntimeError("the controller is already running")
         log = self.logdir / f"controller-{len(self.incarnations):03d}.log"
         env = {**os.environ, "KUBECONFIG": self.kubeconfig, "PYTHONUNBUFFERED": "1"}
-        cmd = [sys.executable, "-m", "controller", "--all-namespaces"]
-        cmd += ["--metrics-port", "0", "--health-port", "0", *self.extra_args]
+        cmd = controller_argv(*self.extra_args, python=sys.executable)
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 cmd, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT

@@ -1,4 +1,5 @@
-"""Start devcluster and the controller the way a user would, for measuring them."""
+"""Start devcluster and the controller the way a user would, for measuring them; the
+controller also on the real control plane (bench.real, bench.kpo_real)."""
 
 from __future__ import annotations
 
@@ -6,10 +7,12 @@ import asyncio
 import gc
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ from typing import Any
 import aiohttp
 
 from devcluster import DevCluster
+from devcluster.accounting import RequestRecord
 from taskrun.api import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -43,37 +47,89 @@ def running_cluster(*, default_gc: bool = False) -> Any:
         cluster.stop()
 
 
+def controller_argv(*extra: str, python: str | None = None) -> list[str]:
+    """``python -m controller --all-namespaces``, its metrics and health ports off: how every
+    benchmark runs the controller (``python``: controller_python() unless given)."""
+    return [
+        python or controller_python(), "-m", "controller", "--all-namespaces",
+        "--metrics-port", "0", "--health-port", "0",
+        *extra,
+    ]  # fmt: skip
+
+
 @contextmanager
-def running_controller(cluster: DevCluster, *extra: str) -> Any:
+def controller_process(
+    *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The controller (controller_argv), its output appended to ``log``, or dropped. Stopped
+    when the block ends (SIGTERM, SIGKILL after 15 s), and killed with the harness, as the
+    control plane's components are (realcluster/processes.py), so a harness that dies leaves
+    none behind: the kernel ties that to the starting thread, and every benchmark starts it
+    from its main thread."""
+    setpriv = shutil.which("setpriv")
+    argv = [*([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []), *controller_argv(*extra)]
+    with open(log, "ab") if log else open(os.devnull, "wb") as out:
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        yield proc
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@contextmanager
+def running_controller(cluster: DevCluster, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
+    """The controller on devcluster; yields once it lists or watches TaskRuns."""
     with tempfile.TemporaryDirectory(prefix="taskrun-bench-") as tmp:
         kubeconfig = str(Path(tmp, "kubeconfig"))
         cluster.write_kubeconfig(kubeconfig)
         env = {**os.environ, "KUBECONFIG": kubeconfig}
-        proc = subprocess.Popen(
-            [
-                controller_python(),
-                "-m",
-                "controller",
-                "--all-namespaces",
-                "--metrics-port",
-                "0",
-                "--health-port",
-                "0",
-                *extra,
-            ],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+        with controller_process(*extra, env=env) as proc:
             cluster.wait_for_watch(PLURAL, process=proc)
             yield proc
-        finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+
+
+@contextmanager
+def running_controller_audited(
+    kubeconfig: Path,
+    user: str,
+    records: Callable[[], Iterable[RequestRecord]],
+    log: Path,
+    timeout: float,
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The controller on an API server that writes an audit log (the real control plane),
+    logged in with ``kubeconfig`` as ``user``; yields once it watches TaskRuns and pods.
+
+    kopf says it is ready before its watches exist, so the audit log is what tells: ``records``
+    reads it (each caller's own reader, up to a barrier request) into RequestRecords that
+    carry the ``user``. A controller that exits or does not watch within ``timeout`` s fails
+    the start with the end of its log."""
+    since = time.time()
+    with controller_process("--kubeconfig", str(kubeconfig), log=log) as proc:
+        deadline = time.monotonic() + timeout
+        missing = {PLURAL, "pods"}
+        while True:
+            missing -= {
+                r.resource
+                for r in records()
+                if r.verb == "watch" and r.started >= since and getattr(r, "user", "") == user
+            }
+            if not missing:
+                break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                why = (
+                    f"exited with {proc.returncode}"
+                    if proc.returncode is not None
+                    else f"did not watch {' and '.join(sorted(missing))} in {timeout:g} s"
+                )
+                tail = log.read_text(errors="replace")[-3000:]
+                raise RuntimeError(f"the controller {why}; the end of its log {log}:\n{tail}")
+            time.sleep(0.1)
+        yield proc
 
 
 def quiet_gc() -> None:

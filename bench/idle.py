@@ -23,23 +23,28 @@ class IdleResult:
     startup_seconds: float
 
 
-FINISHED = {
-    "phase": "Succeeded",
-    "reason": "Succeeded",
-    "exitCode": 0,
-    "attempts": 1,
-    "conditions": [
-        {
-            "type": "Succeeded",
-            "status": "True",
-            "reason": "Succeeded",
-            "message": "",
-            "lastTransitionTime": "2026-11-24T00:00:00Z",
-        }
-    ],
-    "startTime": "2026-11-24T00:00:00Z",
-    "completionTime": "2026-11-24T00:00:01Z",
-}
+def finished_status(started: str, completed: str) -> dict[str, Any]:
+    """The status of a TaskRun that succeeded at its first attempt (without its podName)."""
+    return {
+        "phase": "Succeeded",
+        "reason": "Succeeded",
+        "exitCode": 0,
+        "attempts": 1,
+        "conditions": [
+            {
+                "type": "Succeeded",
+                "status": "True",
+                "reason": "Succeeded",
+                "message": "",
+                "lastTransitionTime": started,
+            }
+        ],
+        "startTime": started,
+        "completionTime": completed,
+    }
+
+
+FINISHED = finished_status("2026-11-24T00:00:00Z", "2026-11-24T00:00:01Z")
 
 
 async def populate(url: str, n: int, namespace: str = "idle") -> None:

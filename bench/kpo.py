@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -631,18 +632,7 @@ def markdown_section(results: dict[str, Any]) -> str:
         "Where the requests go:",
         "",
     ]
-    for m in modes:
-        parts = ", ".join(f"{k} {v}" for k, v in sorted(m["airflow_requests_by_kind"].items()))
-        text = f"- {m['label']}: Airflow: {parts or 'none'}"
-        if m["mode"].startswith("taskrun"):
-            ctl = [f"{k} {v}" for k, v in sorted(m["controller_requests_by_kind"].items())]
-            text += f"; controller: {', '.join(ctl) or 'none'}"
-        phases = "; ".join(
-            f"{p['name']} {p['requests']} requests, {p['cpu_seconds']:.2f} CPU s, "
-            f"{p['seconds']:.1f} s"
-            for p in m["phases"]
-        )
-        lines.append(f"{text}. Phases: {phases}.")
+    lines += [_where_requests_go(m["label"], m) for m in modes]
     lines.append("")
     shown = [
         f"{m['label'].split(' +')[0]} {m['pod_log_lines_in_task_log']}/"
@@ -680,6 +670,43 @@ def _shared(modes: list[dict[str, Any]], concurrent: bool) -> tuple[float, int, 
 
 def _kinds(counts: dict[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+
+def _cells(
+    mode: str, by_length: list[dict[str, Any]], cell: Callable[[dict[str, Any]], str]
+) -> str:
+    """A table row's cells for `mode`, one per task length: `cell` of its figures, or a dash
+    where the mode did not run at that length."""
+    return " | ".join(cell(b[mode]) if mode in b else "—" for b in by_length)
+
+
+def _requests_cell(m: dict[str, Any]) -> str:
+    req = m["requests"]
+    failed = "" if m["ok"] else " (FAILED)"
+    if m["mode"].startswith("taskrun"):
+        return f"{req['airflow']} + {req['controller']} = **{req['total']}**{failed}"
+    return f"**{req['total']}**{failed}"
+
+
+def _cpu_cell(m: dict[str, Any]) -> str:
+    cpu = m["cpu_seconds"]
+    text = f"{cpu['airflow_waiting']:.2f} ({cpu['waiting_role']})"
+    if m["mode"].startswith("taskrun"):
+        text += f" + {_cpu(cpu['controller'])} = {cpu['waiting_total']:.2f}"
+    return text
+
+
+def _where_requests_go(title: str, m: dict[str, Any]) -> str:
+    """One item of a "Where the requests go" list (devcluster's and the real cluster's): a
+    mode's requests by verb and resource on each side, then its phases."""
+    text = f"- {title}: Airflow: {_kinds(m['airflow_requests_by_kind'])}"
+    if m["mode"].startswith("taskrun"):
+        text += f"; controller: {_kinds(m['controller_requests_by_kind'])}"
+    phases = "; ".join(
+        f"{p['name']} {p['requests']} requests, {p['cpu_seconds']:.2f} CPU s, {p['seconds']:.1f} s"
+        for p in m["phases"]
+    )
+    return f"{text}. Phases: {phases}."
 
 
 def _diff(a: dict[str, Any], b: dict[str, Any]) -> str:
@@ -764,21 +791,9 @@ def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | 
         "|---|" + "---:|" * (len(lengths) + 1),
     ]
     for mode in modes:
-        cells = []
-        for b in by_length:
-            m = b.get(mode)
-            if m is None:
-                cells.append("—")
-                continue
-            req = m["requests"]
-            failed = "" if m["ok"] else " (FAILED)"
-            if mode.startswith("taskrun"):
-                cells.append(f"{req['airflow']} + {req['controller']} = **{req['total']}**{failed}")
-            else:
-                cells.append(f"**{req['total']}**{failed}")
         last = by_length[-1].get(mode)
         lines.append(
-            f"| {label[mode]} | {' | '.join(cells)} "
+            f"| {label[mode]} | {_cells(mode, by_length, _requests_cell)} "
             f"| {_ratio(last.get('ratio_requests') if last else None)} |"
         )
     lines.append("")
@@ -869,19 +884,7 @@ def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | 
         + " |",
         "|---|" + "---:|" * len(lengths),
     ]
-    for mode in modes:
-        cells = []
-        for b in by_length:
-            m = b.get(mode)
-            if m is None:
-                cells.append("—")
-                continue
-            cpu = m["cpu_seconds"]
-            text = f"{cpu['airflow_waiting']:.2f} ({cpu['waiting_role']})"
-            if mode.startswith("taskrun"):
-                text += f" + {_cpu(cpu['controller'])} = {cpu['waiting_total']:.2f}"
-            cells.append(text)
-        lines.append(f"| {label[mode]} | {' | '.join(cells)} |")
+    lines += [f"| {label[mode]} | {_cells(mode, by_length, _cpu_cell)} |" for mode in modes]
     lines += [
         "",
         "The controller's CPU is read from /proc over the window and split evenly between "
@@ -897,20 +900,12 @@ def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | 
         "Where the requests go:",
         "",
     ]
-    for s, b in zip(lengths, by_length, strict=True):
-        for mode in modes:
-            m = b.get(mode)
-            if m is None:
-                continue
-            text = f"- {s:g} s, {label[mode]}: Airflow: {_kinds(m['airflow_requests_by_kind'])}"
-            if mode.startswith("taskrun"):
-                text += f"; controller: {_kinds(m['controller_requests_by_kind'])}"
-            phases = "; ".join(
-                f"{p['name']} {p['requests']} requests, {p['cpu_seconds']:.2f} CPU s, "
-                f"{p['seconds']:.1f} s"
-                for p in m["phases"]
-            )
-            lines.append(f"{text}. Phases: {phases}.")
+    lines += [
+        _where_requests_go(f"{s:g} s, {label[mode]}", b[mode])
+        for s, b in zip(lengths, by_length, strict=True)
+        for mode in modes
+        if mode in b
+    ]
     lines.append("")
     other = [
         f"{s:g} s {label[mode].split(' +')[0]} {sum(m['requests']['other'] for m in [b[mode]])}"

@@ -13,7 +13,6 @@ attribution by user agent in bench.kpo is the same on both clusters.
 from __future__ import annotations
 
 import contextlib
-import os
 import shutil
 import subprocess
 import time
@@ -21,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from bench.cluster import ROOT, controller_python
+from bench.cluster import ROOT, running_controller_audited
 from devcluster.accounting import RequestLog
 from devcluster.node import NODE_NAME, AgentProcess
 from realcluster import KUBERNETES_VERSION, ControlPlane
@@ -93,53 +92,15 @@ def running_real_cluster(workdir: Path) -> Iterator[RealBench]:
         plane.stop()
 
 
-@contextlib.contextmanager
-def running_controller_real(bench: RealBench, log: Path) -> Iterator[subprocess.Popen[bytes]]:
-    """`python -m controller --all-namespaces` as its ServiceAccount; yields once it has
-    listed TaskRuns and pods (kopf says ready before its watches exist)."""
-    env = {**os.environ, "KUBECONFIG": str(bench.controller_kubeconfig)}
-    since = time.time()
-    with open(log, "w") as log_fh:
-        proc = subprocess.Popen(
-            [
-                controller_python(),
-                "-m",
-                "controller",
-                "--all-namespaces",
-                "--metrics-port",
-                "0",
-                "--health-port",
-                "0",
-            ],
-            env=env,
-            stdout=log_fh,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        deadline = time.monotonic() + WATCH_TIMEOUT
-        for resource in ("taskruns", "pods"):
-            while not any(
-                r.started >= since
-                and r.verb in ("list", "watch")
-                and r.resource == resource
-                and getattr(r, "user", "") == bench.controller_user
-                for r in bench.requests.records
-            ):
-                if proc.poll() is not None:
-                    raise RuntimeError(
-                        f"the controller exited with {proc.returncode}; its log {log}:\n"
-                        f"{log.read_text(errors='replace')[-3000:]}"
-                    )
-                if time.monotonic() > deadline:
-                    raise TimeoutError(
-                        f"the controller did not list {resource} in {WATCH_TIMEOUT} s"
-                    )
-                time.sleep(0.1)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+def running_controller_real(
+    bench: RealBench, log: Path
+) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """`python -m controller --all-namespaces` as its ServiceAccount; yields once it watches
+    TaskRuns and pods (kopf says ready before its watches exist)."""
+    return running_controller_audited(
+        bench.controller_kubeconfig,
+        bench.controller_user,
+        lambda: bench.requests.records,
+        log,
+        timeout=WATCH_TIMEOUT,
+    )

@@ -21,7 +21,6 @@ import contextlib
 import json
 import math
 import os
-import shutil
 import ssl
 import subprocess
 import sys
@@ -36,7 +35,8 @@ from typing import Any
 import aiohttp
 
 from bench.burst import percentiles
-from bench.cluster import controller_python, gather_limited
+from bench.cluster import controller_python, gather_limited, running_controller_audited
+from bench.idle import finished_status
 from bench.procstat import sample
 from devcluster.node import NODE_NAME, AgentProcess
 from realcluster.controlplane import CONTROLLERS, JOB_CONTROLLERS, ControlPlane
@@ -193,46 +193,13 @@ def running_plane(workdir: Path, budget: str) -> Iterator[Plane]:
             )
 
 
-@contextlib.contextmanager
-def running_controller(p: Plane) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m controller`` with deploy/base's ServiceAccount and RBAC; returns once it
+def running_controller(p: Plane) -> contextlib.AbstractContextManager[subprocess.Popen[bytes]]:
+    """``python -m controller`` with deploy/base's ServiceAccount and RBAC; yields once it
     watches TaskRuns and pods (its watch requests are in the audit log)."""
-    log = open(p.plane.workdir / "logs" / "controller.log", "ab")  # noqa: SIM115
-    # Killed with the harness, as the control plane's components are (realcluster/processes.py).
-    setpriv = shutil.which("setpriv")
-    proc = subprocess.Popen(
-        [
-            *([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []),
-            controller_python(), "-m", "controller", "--all-namespaces",
-            "--metrics-port", "0", "--health-port", "0",
-            "--kubeconfig", str(p.controller_kubeconfig),
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            watched = {
-                r.resource for r in p.records() if r.user == p.controller_user and r.verb == "watch"
-            }
-            if {PLURAL, "pods"} <= watched:
-                break
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"the controller did not watch taskruns and pods in 120 s (exit status "
-                    f"{proc.poll()}); its log: {log.name}"
-                )
-            time.sleep(0.2)
-        yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()
+    log = p.plane.workdir / "logs" / "controller.log"
+    return running_controller_audited(
+        p.controller_kubeconfig, p.controller_user, p.records, log, timeout=120
+    )
 
 
 # -- the load ----------------------------------------------------------------------------
@@ -640,23 +607,7 @@ def run_one(
 
 NOW = "2026-12-05T00:00:00Z"
 LATER = "2026-12-05T00:00:01Z"
-TASKRUN_DONE = {
-    "phase": "Succeeded",
-    "reason": "Succeeded",
-    "exitCode": 0,
-    "attempts": 1,
-    "conditions": [
-        {
-            "type": "Succeeded",
-            "status": "True",
-            "reason": "Succeeded",
-            "message": "",
-            "lastTransitionTime": NOW,
-        }
-    ],
-    "startTime": NOW,
-    "completionTime": LATER,
-}
+TASKRUN_DONE = finished_status(NOW, LATER)
 JOB_DONE = {
     "startTime": NOW,
     "completionTime": LATER,

@@ -49,6 +49,20 @@ def _pairs(results: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], dict
     return out
 
 
+def _largest_bursts(
+    results: dict[str, Any],
+) -> list[tuple[str, str, dict[str, Any], dict[str, Any]]]:
+    """Per budget, the largest burst of zero-length pods: (budget, shape, TaskRun run, Job
+    run), what the per-request tables show."""
+    out = []
+    for budget in dict.fromkeys(b for b, *_ in _pairs(results)):
+        bursts = [x for x in _pairs(results) if x[0] == budget and not x[2]["rate"]
+                  and not x[2].get("run_seconds")]  # fmt: skip
+        if bursts:
+            out.append(max(bursts, key=lambda x: x[2]["n"]))
+    return out
+
+
 def _describe(shape: str, run: dict[str, Any]) -> str:
     how = f"{run['n']:,} paced at {run['rate']:g}/s" if run["rate"] else f"{run['n']:,} in a burst"
     length = run.get("run_seconds") or 0
@@ -207,12 +221,7 @@ def _latency_tables(results: dict[str, Any]) -> list[str]:
     """Per kind of request, the API server's time (audit log), for the largest burst at each
     budget: what a worker of each controller waits on."""
     lines: list[str] = []
-    for budget in dict.fromkeys(b for b, *_ in _pairs(results)):
-        bursts = [x for x in _pairs(results) if x[0] == budget and not x[2]["rate"]
-                  and not x[2].get("run_seconds")]  # fmt: skip
-        if not bursts:
-            continue
-        _, shape, tr, job = max(bursts, key=lambda x: x[2]["n"])
+    for budget, shape, tr, job in _largest_bursts(results):
         if "controller_request_ms_by_kind" not in tr:
             continue
         lines += [
@@ -353,12 +362,7 @@ def section(results: dict[str, Any], plot_names: list[str]) -> str:
         "creating the objects and watching them).",
         "",
     ]
-    for budget in dict.fromkeys(b for b, *_ in _pairs(results)):
-        bursts = [x for x in _pairs(results) if x[0] == budget and not x[2]["rate"]
-                  and not x[2].get("run_seconds")]  # fmt: skip
-        if not bursts:
-            continue
-        _, shape, tr, job = max(bursts, key=lambda x: x[2]["n"])
+    for budget, shape, tr, job in _largest_bursts(results):
         for run in (tr, job):
             lines.append(f"{NAMES[run['kind']]}, {_describe(shape, run)}, budget {budget}:")
             lines.append("")

@@ -4,6 +4,10 @@ Each example carries what a correct system does with it: `fields` are the names 
 (or an InvalidSpec / PolicyDenied message) must mention, one of them at least. The TaskRun's
 own path comes first, then the pod's, because a refusal that only the cluster can make
 (a 422 on pod creation) speaks of pod fields.
+
+test_fuzz.py (the controller) and test_fuzz_admission.py (the API servers) share from here
+the hypothesis settings, every table entry as pytest parameters, and the judgement of the
+API server's answer to a create.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 SCENARIO_ANNOTATION = "devcluster.taskrun.dev/scenario"
@@ -21,6 +27,18 @@ MAX_TIMEOUT_SECONDS = 7 * 24 * 3600
 INT32_MAX = 2**31 - 1
 # Over the apiserver's 256 KiB cap on a pod's annotations, under its 1.5 MiB object cap.
 HUGE = 300 * 1024
+
+# Both fuzz suites' settings: no deadline (an example is a whole run, or the answers of two
+# API servers) and room for the large examples hostile strings make.
+FUZZ = settings(
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.data_too_large,
+        HealthCheck.large_base_example,
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -42,6 +60,10 @@ class Sample:
         if len(body) > 600:
             body = body[:600] + f"... ({len(body)} chars)"
         return f"{self.category} [{self.note}] {body}"
+
+    def named_in(self, message: str) -> bool:
+        """Whether a refusal's (or a status') message names one of the sample's fields."""
+        return any(name in message for name in self.fields)
 
 
 # --- building blocks -------------------------------------------------------------------------
@@ -453,3 +475,24 @@ def every_mutation() -> list[Sample]:
     for i, bad in enumerate(METADATA_NAMES):
         samples.append(Sample("invalid", bad, base_spec(), ("metadata.name",), note=f"name-{i}"))
     return samples
+
+
+def every_mutation_params() -> list[Any]:
+    """every_mutation() as pytest parameters, each named by its place, category and name."""
+    return [
+        pytest.param(s, id=f"{i:02d}-{s.category}-{s.name[:30]}")
+        for i, s in enumerate(every_mutation())
+    ]
+
+
+def judge_admission(sample: Sample, code: int, message: str, what: str) -> None:
+    """Assert the API server's answer to creating the sample is a right one: admitted (201),
+    or refused (422) naming one of its fields, and never a valid TaskRun refused or an
+    invalid one admitted unless only the controller or the pod can tell. `what` describes
+    the example in the failure message."""
+    assert code in (201, 422), f"create answered neither 201 nor 422: {what}"
+    if code == 422:
+        assert sample.category in ("invalid", "hostile"), f"a valid TaskRun was refused: {what}"
+        assert sample.named_in(message), f"the refusal names none of {sample.fields}: {what}"
+    else:
+        assert sample.category != "invalid" or sample.cluster_only, f"the CRD admitted: {what}"
