@@ -15,8 +15,15 @@ gives every watcher. While kopf's peering pauses the operator (another instance 
 active, the peering CRD is missing) that stream is closed and yields nothing, so no event
 reaches the controller on this path either: the pause is kopf's own, not a copy of it.
 
+The same toggle set holds back the controller's work queue (``paused_by``): kopf creates
+one ``operator_paused`` per operator run and hands it to its watchers only, so the swapped
+watcher passes it on. Without it, a replica that became standby would go on reconciling
+the keys it had queued and those its timers (deadlines, ttl, holds, error back-off) bring
+back, beside the active replica.
+
 If kopf's internals change so that the swap no longer applies, events go through kopf's
-handlers as before: slower, never different. tests/unit/test_eventpath.py fails then.
+handlers as before: slower, and a standby's timers are not held back.
+tests/integration/test_eventpath.py and tests/integration/test_ha_pause.py fail then.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ log = logging.getLogger(__name__)
 
 # A controller callback: (event type, the event's own freshly parsed object, owned=True).
 OnEvent = Callable[..., None]
+# Hears of the operator's pause toggle set (kopf's aiotoggles.ToggleSet) when a watcher starts.
+PausedBy = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -61,23 +70,31 @@ class Route:
             log.exception("event handler failed for %s/%s", meta.get("namespace"), meta.get("name"))
 
 
+@dataclass(frozen=True)
+class _TakeOver:
+    routes: Mapping[tuple[str, str], Route]
+    paused_by: PausedBy | None
+
+
 # Per registry, so that several operators in one process (tests) keep their own routes.
-_ROUTES: weakref.WeakKeyDictionary[kopf.OperatorRegistry, dict[tuple[str, str], Route]] = (
-    weakref.WeakKeyDictionary()
-)
+_TAKEN: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _TakeOver] = weakref.WeakKeyDictionary()
 _KOPF_WATCHER = queueing.watcher
 
 
-def take_over(registry: kopf.OperatorRegistry, routes: Mapping[tuple[str, str], Route]) -> None:
+def take_over(
+    registry: kopf.OperatorRegistry,
+    routes: Mapping[tuple[str, str], Route],
+    paused_by: PausedBy | None = None,
+) -> None:
     """Deliver the watch events of ``routes`` ((group, plural) -> Route) of operators run
-    with ``registry`` straight to their callbacks, on kopf's paused-or-not streams."""
-    _ROUTES[registry] = dict(routes)
+    with ``registry`` straight to their callbacks, on kopf's paused-or-not streams; hand
+    ``paused_by`` the operator's pause toggle set as its watchers start."""
+    _TAKEN[registry] = _TakeOver(dict(routes), paused_by)
     if queueing.watcher is not _watcher:
         queueing.watcher = _watcher
 
 
-def route_for(processor: Any, resource: Any) -> Route | None:
-    """The Route of a kopf watcher's processor and resource, if it is one of ours."""
+def _taken_over(processor: Any) -> _TakeOver | None:
     if getattr(processor, "func", None) is not processing.process_resource_event:
         return None  # kopf's own watches (peering, namespaces, CRDs)
     keywords = getattr(processor, "keywords", None) or {}
@@ -85,12 +102,18 @@ def route_for(processor: Any, resource: Any) -> Route | None:
     if registry is None:
         return None
     try:
-        routes = _ROUTES.get(registry)
+        return _TAKEN.get(registry)
     except TypeError:  # not weak-referenceable: not a registry
         return None
-    if not routes:
+
+
+def route_for(processor: Any, resource: Any) -> Route | None:
+    """The Route of a kopf watcher's processor and resource, if it is one of ours."""
+    taken = _taken_over(processor)
+    if taken is None:
         return None
-    return routes.get((str(getattr(resource, "group", "")), str(getattr(resource, "plural", ""))))
+    key = (str(getattr(resource, "group", "")), str(getattr(resource, "plural", "")))
+    return taken.routes.get(key)
 
 
 def _watcher(*, processor: Any, resource: Any, **kwargs: Any) -> Any:
@@ -98,6 +121,10 @@ def _watcher(*, processor: Any, resource: Any, **kwargs: Any) -> Any:
     route = route_for(processor, resource)
     if route is None:
         return _KOPF_WATCHER(processor=processor, resource=resource, **kwargs)
+    taken = _taken_over(processor)
+    operator_paused = kwargs.get("operator_paused")
+    if taken is not None and taken.paused_by is not None and operator_paused is not None:
+        taken.paused_by(operator_paused)
     return light_watcher(route=route, resource=resource, **kwargs)
 
 

@@ -26,7 +26,7 @@ from controller.executor import Executor
 from controller.gauges import PhaseGauges
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client
 from controller.k8s import login as k8s_login
-from controller.workqueue import Key, WorkQueue
+from controller.workqueue import Key, Lane, PauseGate, WorkQueue
 from taskrun.api import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,8 @@ class Controller:
     def on_pod(
         self, event_type: str | None, body: Mapping[str, Any], *, owned: bool = False
     ) -> None:
-        """A watch event of one of our pods: cache it and reconcile its TaskRun."""
+        """A watch event of one of our pods: cache it and reconcile its TaskRun, in the pod
+        lane: a run already started comes before the new ones (controller/workqueue.py)."""
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace", "")
         pod_key = (namespace, meta.get("name", ""))
@@ -129,13 +130,18 @@ class Controller:
             return  # the echo of our own create, cached from its response
         owner = owner_name(body)
         if owner is not None:
-            self.trigger((namespace, owner))
+            self._queue.trigger((namespace, owner), Lane.POD)
 
     # --- scheduling ------------------------------------------------------------------------
 
     def trigger(self, key: Key) -> None:
         """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
         self._queue.trigger(key)
+
+    def pause_with(self, operator_paused: PauseGate) -> None:
+        """Reconcile nothing while kopf pauses the operator (``operator_paused``, the toggle
+        kopf gives its watchers: on while a peer of higher priority is active)."""
+        self._queue.pause_with(operator_paused)
 
     async def drained(self) -> None:
         """Wait until nothing is queued or being reconciled (for tests)."""
@@ -217,13 +223,15 @@ def register(
         controller.on_pod(type, raw, owned=owned)
 
     # kopf still opens, re-lists and pauses both watches; their events skip its per-event
-    # machinery (controller/eventpath.py). The handlers above are the fallback.
+    # machinery (controller/eventpath.py). The handlers above are the fallback. kopf's pause
+    # toggle, which it hands to the watchers only, reaches the work queue the same way.
     eventpath.take_over(
         registry,
         {
             ("", "pods"): eventpath.Route(controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}),
             (GROUP, PLURAL): eventpath.Route(controller.on_taskrun),
         },
+        paused_by=controller.pause_with,
     )
 
     @kopf.on.cleanup(id="close", registry=registry)
