@@ -44,7 +44,9 @@ def running_cluster(*, default_gc: bool = False) -> Any:
 
 
 @contextmanager
-def running_controller(cluster: DevCluster, *extra: str) -> Any:
+def running_controller(cluster: DevCluster, *extra: str, cwd: str | None = None) -> Any:
+    """`python -m controller` against ``cluster``; ``cwd``: a directory whose ``controller``
+    package runs instead of this tree's (``python -m`` looks there first)."""
     with tempfile.TemporaryDirectory(prefix="taskrun-bench-") as tmp:
         kubeconfig = str(Path(tmp, "kubeconfig"))
         cluster.write_kubeconfig(kubeconfig)
@@ -64,6 +66,7 @@ def running_controller(cluster: DevCluster, *extra: str) -> Any:
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=cwd,
         )
         try:
             cluster.wait_for_watch(PLURAL, process=proc)

@@ -33,7 +33,7 @@ from controller.core.clock import Clock
 
 Key = tuple[str, str]
 # A key whose handling keeps failing comes back after these delays, then once a minute.
-ERROR_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
+ERROR_BACKOFF_SECONDS: tuple[float, ...] = (1.0, 2.0, 5.0, 10.0, 30.0, 60.0)
 # The clock has second precision in status timestamps; a little slack avoids waking a hair
 # early and finding nothing due yet.
 WAKE_SLACK_SECONDS = 0.05
