@@ -145,6 +145,8 @@ def test_a_standby_does_not_act_on_the_timers_it_holds(
     assert cluster.requests is not None  # skips where nobody counts them: who wrote is the point
     pauses = PauseLog()
     kopf_log = logging.getLogger("kopf")
+    level = kopf_log.level
+    kopf_log.setLevel(logging.INFO)  # kopf says "Pausing operations ..." at INFO
     kopf_log.addHandler(pauses)
     try:
         with replica(cluster, "standby", priority=1) as standby:
@@ -190,3 +192,4 @@ def test_a_standby_does_not_act_on_the_timers_it_holds(
             assert deadline_events(runs) == 1
     finally:
         kopf_log.removeHandler(pauses)
+        kopf_log.setLevel(level)
