@@ -5,6 +5,11 @@ controller finish them on a small machine, so keys queue up. A is the controller
 ``--base`` (its ``controller`` and ``taskrun`` packages from ``git archive``), B is this
 tree's; they take turns (A B, then B A, ...) on fresh clusters in one run, so a shared
 machine's drift falls on both. Printed: each repetition, then B/A of the medians.
+
+``--write-latency``/``--write-jitter`` make devcluster answer the controller's writes
+that much later (its fault plan), as a loaded real API server does (100 to 500 ms were
+measured there, docs/benchmarks.md): the controller's workers, not devcluster's CPU, then
+bound the throughput, as on the real control plane.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from pathlib import Path
 
 from bench.burst import BurstResult, run_burst
 from bench.cluster import ROOT, running_cluster, running_controller
+from controller.k8s import USER_AGENT
 
 FIGURES = {
     "completions/s": lambda r: r.throughput,
@@ -50,9 +56,13 @@ def extract(revision: str, into: Path) -> str:
     return commit
 
 
-def one_run(n: int, rate: float, cwd: str | None) -> BurstResult:
-    with running_cluster() as cluster, running_controller(cluster, cwd=cwd) as proc:
-        return asyncio.run(run_burst(cluster, proc.pid, n, rate=rate, timeout=900))
+def one_run(n: int, rate: float, cwd: str | None, latency: float, jitter: float) -> BurstResult:
+    with running_cluster() as cluster:
+        cluster.faults.user_agent_prefix = USER_AGENT
+        cluster.faults.verbs = frozenset({"create", "patch", "update", "delete"})
+        cluster.faults.latency, cluster.faults.jitter = latency, jitter
+        with running_controller(cluster, cwd=cwd) as proc:
+            return asyncio.run(run_burst(cluster, proc.pid, n, rate=rate, timeout=900))
 
 
 def main() -> int:
@@ -61,6 +71,8 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=50.0, help="offered TaskRuns/s")
     parser.add_argument("--reps", type=int, default=2, help="runs per side")
     parser.add_argument("--base", default="main", help="git revision of side A")
+    parser.add_argument("--write-latency", type=float, default=0.0, help="s added to each")
+    parser.add_argument("--write-jitter", type=float, default=0.0, help="s, uniform, added")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "lanes.json"))
     args = parser.parse_args()
     results: dict[str, list[BurstResult]] = {"A": [], "B": []}
@@ -71,14 +83,19 @@ def main() -> int:
         for rep in range(args.reps):
             order = ["A", "B"] if rep % 2 == 0 else ["B", "A"]
             for side in order:
-                result = one_run(args.n, args.rate, sides[side])
+                result = one_run(
+                    args.n, args.rate, sides[side], args.write_latency, args.write_jitter
+                )
                 results[side].append(result)
                 print(
                     f"{side} rep {rep + 1}: {result.finished}/{args.n} finished, "
                     + ", ".join(f"{name} {fig(result):.1f}" for name, fig in FIGURES.items()),
                     flush=True,
                 )
-    print(f"\nA = {base}, B = this tree; {args.n} paced at {args.rate:g}/s; {started}")
+    print(
+        f"\nA = {base}, B = this tree; {args.n} paced at {args.rate:g}/s; controller writes "
+        f"+{args.write_latency:g} s + U(0, {args.write_jitter:g}) s; {started}"
+    )
     print("| figure | A (each run) | B (each run) | B/A of the medians |")
     print("|---|---|---|---|")
     for name, fig in FIGURES.items():
@@ -93,6 +110,8 @@ def main() -> int:
         "base": base,
         "n": args.n,
         "rate": args.rate,
+        "write_latency": args.write_latency,
+        "write_jitter": args.write_jitter,
         "started": started,
         **{
             side: [
