@@ -138,13 +138,14 @@ class Controller:
         """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
         self._queue.trigger(key)
 
-    def pause_with(self, operator_paused: PauseGate) -> None:
-        """Reconcile nothing while kopf pauses the operator (``operator_paused``, the toggle
-        kopf gives its watchers: on while a peer of higher priority is active)."""
-        self._queue.pause_with(operator_paused)
+    def pause_with(self, gate: PauseGate) -> None:
+        """Reconcile nothing while ``gate`` is on: kopf's pause of the operator (a peer of
+        higher priority is active) and the re-lists after it (eventpath.ResumeGate)."""
+        self._queue.pause_with(gate)
 
     async def drained(self) -> None:
-        """Wait until nothing is queued or being reconciled (for tests)."""
+        """Wait until nothing is being reconciled and, unless paused, nothing is queued
+        (for tests)."""
         await self._queue.drained()
 
     def _reconcile_failed(self, key: Key, err: Exception, delay: float) -> None:
