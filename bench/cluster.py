@@ -59,17 +59,21 @@ def controller_argv(*extra: str, python: str | None = None) -> list[str]:
 
 @contextmanager
 def controller_process(
-    *extra: str, env: dict[str, str] | None = None, log: Path | None = None
+    *extra: str,
+    env: dict[str, str] | None = None,
+    log: Path | None = None,
+    cwd: str | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """The controller (controller_argv), its output appended to ``log``, or dropped. Stopped
     when the block ends (SIGTERM, SIGKILL after 15 s), and killed with the harness, as the
     control plane's components are (realcluster/processes.py), so a harness that dies leaves
     none behind: the kernel ties that to the starting thread, and every benchmark starts it
-    from its main thread."""
+    from its main thread. ``cwd``: a directory whose ``controller`` package runs instead of
+    this tree's (``python -m`` looks there first)."""
     setpriv = shutil.which("setpriv")
     argv = [*([setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []), *controller_argv(*extra)]
     with open(log, "ab") if log else open(os.devnull, "wb") as out:
-        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(argv, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
     try:
         yield proc
     finally:
@@ -82,13 +86,16 @@ def controller_process(
 
 
 @contextmanager
-def running_controller(cluster: DevCluster, *extra: str) -> Iterator[subprocess.Popen[bytes]]:
-    """The controller on devcluster; yields once it lists or watches TaskRuns."""
+def running_controller(
+    cluster: DevCluster, *extra: str, cwd: str | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """The controller on devcluster; yields once it lists or watches TaskRuns. ``cwd``: see
+    controller_process."""
     with tempfile.TemporaryDirectory(prefix="taskrun-bench-") as tmp:
         kubeconfig = str(Path(tmp, "kubeconfig"))
         cluster.write_kubeconfig(kubeconfig)
         env = {**os.environ, "KUBECONFIG": kubeconfig}
-        with controller_process(*extra, env=env) as proc:
+        with controller_process(*extra, env=env, cwd=cwd) as proc:
             cluster.wait_for_watch(PLURAL, process=proc)
             yield proc
 

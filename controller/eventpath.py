@@ -15,13 +15,24 @@ gives every watcher. While kopf's peering pauses the operator (another instance 
 active, the peering CRD is missing) that stream is closed and yields nothing, so no event
 reaches the controller on this path either: the pause is kopf's own, not a copy of it.
 
+The same toggle set holds back the controller's work queue (``paused_by``): kopf creates
+one ``operator_paused`` per operator run and hands it to its watchers only, so the swapped
+watcher passes it on, as a ResumeGate that also stays on after a pause until our streams
+have listed again. Without it, a replica that became standby would go on reconciling the
+keys it had queued and those its timers (deadlines, ttl, holds, error back-off) bring back,
+beside the active replica; and at the resume it would act on its pre-pause caches.
+
 If kopf's internals change so that the swap no longer applies, events go through kopf's
-handlers as before: slower, never different. tests/unit/test_eventpath.py fails then.
+handlers as before: slower, and a standby's timers are not held back.
+tests/integration/test_eventpath.py and tests/integration/test_ha_pause.py fail then.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import time
 import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -35,6 +46,8 @@ log = logging.getLogger(__name__)
 
 # A controller callback: (event type, the event's own freshly parsed object, owned=True).
 OnEvent = Callable[..., None]
+# Hears of the operator's pause toggle set (kopf's aiotoggles.ToggleSet) when a watcher starts.
+PausedBy = Callable[[Any], None]
 
 
 @dataclass(frozen=True)
@@ -61,23 +74,124 @@ class Route:
             log.exception("event handler failed for %s/%s", meta.get("namespace"), meta.get("name"))
 
 
+@dataclass(frozen=True)
+class _TakeOver:
+    routes: Mapping[tuple[str, str], Route]
+    paused_by: PausedBy | None
+
+
 # Per registry, so that several operators in one process (tests) keep their own routes.
-_ROUTES: weakref.WeakKeyDictionary[kopf.OperatorRegistry, dict[tuple[str, str], Route]] = (
-    weakref.WeakKeyDictionary()
-)
+_TAKEN: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _TakeOver] = weakref.WeakKeyDictionary()
 _KOPF_WATCHER = queueing.watcher
+# After a pause, the work queue waits for the watch streams' re-lists at most this long: a
+# stream that cannot list (the API server is away) does not hold the queue for longer.
+RELIST_HOLD_SECONDS = 30.0
 
 
-def take_over(registry: kopf.OperatorRegistry, routes: Mapping[tuple[str, str], Route]) -> None:
+class ResumeGate:
+    """kopf's pause toggle set (on: paused), held on after a pause until each of our watch
+    streams has listed again, for RELIST_HOLD_SECONDS at most.
+
+    A pause closes the streams, so a standby's caches miss every change made meanwhile by
+    the active replica; the keys it held would run at once on what it saw before, and a
+    TaskRun finished since would look unfinished (a second pod, a second status). After the
+    re-lists the caches hold the current versions (of the objects that still exist: a list
+    shows no deletion).
+    """
+
+    def __init__(self, operator_paused: Any) -> None:
+        self._paused = operator_paused
+        self._streams: set[object] = set()
+        self._relisting: set[object] = set()
+        self._relisted = asyncio.Event()
+        self._relisted.set()
+        self._hold_until: float | None = None  # set at the first look after the pause
+        self._follower: asyncio.Task[None] | None = None
+
+    def is_on(self) -> bool:
+        return bool(self._paused.is_on()) or self._holding()
+
+    async def wait_for(self, state: bool, /) -> None:
+        """Wait until the gate is on (paused) or off (resumed and re-listed)."""
+        if state:
+            await self._paused.wait_for(True)
+            return
+        while self.is_on():
+            if self._paused.is_on():
+                await self._paused.wait_for(False)
+                continue
+            assert self._hold_until is not None
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relisted.wait(), self._hold_until - time.monotonic())
+
+    def opened(self, stream: object) -> None:
+        """A watch stream of ours started."""
+        self._streams.add(stream)
+        if self._follower is None:
+            self._follower = asyncio.get_running_loop().create_task(self._follow())
+
+    def listed(self, stream: object) -> None:
+        """The stream finished a list: what it watches is current in the caches."""
+        self._relisting.discard(stream)
+        if not self._relisting:
+            self._relisted.set()
+
+    def closed(self, stream: object) -> None:
+        """The stream ended (kopf stopped watching that resource or namespace)."""
+        self._streams.discard(stream)
+        self.listed(stream)
+        if not self._streams and self._follower is not None:
+            self._follower.cancel()
+            self._follower = None
+
+    def _holding(self) -> bool:
+        if not self._relisting:
+            return False
+        now = time.monotonic()
+        if self._hold_until is None:
+            self._hold_until = now + RELIST_HOLD_SECONDS
+        if now < self._hold_until:
+            return True
+        log.warning(
+            "%d watch stream(s) did not list again within %.0f s of the end of the pause; "
+            "reconciling from the caches as they are",
+            len(self._relisting),
+            RELIST_HOLD_SECONDS,
+        )
+        self._relisting.clear()
+        self._relisted.set()
+        return False
+
+    async def _follow(self) -> None:
+        # Woken by the same notification as kopf's own pause-waiters, which close the
+        # streams: every stream open now lists again before the pause counts as over.
+        while True:
+            await self._paused.wait_for(True)
+            self._relisting = set(self._streams)
+            if self._relisting:
+                self._relisted.clear()
+            self._hold_until = None
+            await self._paused.wait_for(False)
+
+
+# One gate per operator run: kopf makes one operator_paused toggle set per run.
+_GATES: weakref.WeakKeyDictionary[Any, ResumeGate] = weakref.WeakKeyDictionary()
+
+
+def take_over(
+    registry: kopf.OperatorRegistry,
+    routes: Mapping[tuple[str, str], Route],
+    paused_by: PausedBy | None = None,
+) -> None:
     """Deliver the watch events of ``routes`` ((group, plural) -> Route) of operators run
-    with ``registry`` straight to their callbacks, on kopf's paused-or-not streams."""
-    _ROUTES[registry] = dict(routes)
+    with ``registry`` straight to their callbacks, on kopf's paused-or-not streams; hand
+    ``paused_by`` the operator's pause toggle set as its watchers start."""
+    _TAKEN[registry] = _TakeOver(dict(routes), paused_by)
     if queueing.watcher is not _watcher:
         queueing.watcher = _watcher
 
 
-def route_for(processor: Any, resource: Any) -> Route | None:
-    """The Route of a kopf watcher's processor and resource, if it is one of ours."""
+def _taken_over(processor: Any) -> _TakeOver | None:
     if getattr(processor, "func", None) is not processing.process_resource_event:
         return None  # kopf's own watches (peering, namespaces, CRDs)
     keywords = getattr(processor, "keywords", None) or {}
@@ -85,12 +199,18 @@ def route_for(processor: Any, resource: Any) -> Route | None:
     if registry is None:
         return None
     try:
-        routes = _ROUTES.get(registry)
+        return _TAKEN.get(registry)
     except TypeError:  # not weak-referenceable: not a registry
         return None
-    if not routes:
+
+
+def route_for(processor: Any, resource: Any) -> Route | None:
+    """The Route of a kopf watcher's processor and resource, if it is one of ours."""
+    taken = _taken_over(processor)
+    if taken is None:
         return None
-    return routes.get((str(getattr(resource, "group", "")), str(getattr(resource, "plural", ""))))
+    key = (str(getattr(resource, "group", "")), str(getattr(resource, "plural", "")))
+    return taken.routes.get(key)
 
 
 def _watcher(*, processor: Any, resource: Any, **kwargs: Any) -> Any:
@@ -98,7 +218,15 @@ def _watcher(*, processor: Any, resource: Any, **kwargs: Any) -> Any:
     route = route_for(processor, resource)
     if route is None:
         return _KOPF_WATCHER(processor=processor, resource=resource, **kwargs)
-    return light_watcher(route=route, resource=resource, **kwargs)
+    taken = _taken_over(processor)
+    operator_paused = kwargs.get("operator_paused")
+    gate = None
+    if taken is not None and taken.paused_by is not None and operator_paused is not None:
+        gate = _GATES.get(operator_paused)
+        if gate is None:
+            gate = _GATES[operator_paused] = ResumeGate(operator_paused)
+        taken.paused_by(gate)
+    return light_watcher(route=route, resource=resource, gate=gate, **kwargs)
 
 
 async def light_watcher(
@@ -110,6 +238,7 @@ async def light_watcher(
     operator_paused: Any = None,
     operator_indexed: Any = None,
     resource_indexed: Any = None,
+    gate: ResumeGate | None = None,
     **_: Any,  # what a later kopf may add for its own watcher
 ) -> None:
     """kopf's watcher for one resource and namespace without its workers and processing:
@@ -117,12 +246,21 @@ async def light_watcher(
     stream = watching.infinite_watch(
         settings=settings, resource=resource, namespace=namespace, operator_paused=operator_paused
     )
-    async for raw_event in stream:
-        if raw_event is watching.Bookmark.LISTED:
-            # kopf's readiness for indexed resources; none of ours is, but keep its contract.
-            if operator_indexed is not None and resource_indexed is not None:
-                await operator_indexed.drop_toggle(resource_indexed)
-            continue
-        if isinstance(raw_event, watching.Bookmark) or raw_event.get("type") == "BOOKMARK":
-            continue
-        route.deliver(raw_event)
+    token = object()
+    if gate is not None:
+        gate.opened(token)
+    try:
+        async for raw_event in stream:
+            if raw_event is watching.Bookmark.LISTED:
+                if gate is not None:
+                    gate.listed(token)
+                # kopf's readiness for indexed resources; none of ours is, but keep its contract.
+                if operator_indexed is not None and resource_indexed is not None:
+                    await operator_indexed.drop_toggle(resource_indexed)
+                continue
+            if isinstance(raw_event, watching.Bookmark) or raw_event.get("type") == "BOOKMARK":
+                continue
+            route.deliver(raw_event)
+    finally:
+        if gate is not None:
+            gate.closed(token)

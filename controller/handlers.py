@@ -26,7 +26,7 @@ from controller.executor import Executor
 from controller.gauges import PhaseGauges
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client
 from controller.k8s import login as k8s_login
-from controller.workqueue import Key, WorkQueue
+from controller.workqueue import Key, Lane, PauseGate, WorkQueue
 from taskrun.api import GROUP, LABEL_MANAGED_BY, MANAGED_BY, PLURAL, VERSION
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,8 @@ class Controller:
     def on_pod(
         self, event_type: str | None, body: Mapping[str, Any], *, owned: bool = False
     ) -> None:
-        """A watch event of one of our pods: cache it and reconcile its TaskRun."""
+        """A watch event of one of our pods: cache it and reconcile its TaskRun, in the pod
+        lane: a run already started comes before the new ones (controller/workqueue.py)."""
         meta = body.get("metadata") or {}
         namespace = meta.get("namespace", "")
         pod_key = (namespace, meta.get("name", ""))
@@ -130,7 +131,7 @@ class Controller:
             return  # the echo of our own create, cached from its response
         owner = owner_name(body)
         if owner is not None:
-            self.trigger((namespace, owner))
+            self._queue.trigger((namespace, owner), Lane.POD)
 
     # --- scheduling ------------------------------------------------------------------------
 
@@ -138,8 +139,14 @@ class Controller:
         """Reconcile ``key`` soon; bursts of triggers collapse into one more pass."""
         self._queue.trigger(key)
 
+    def pause_with(self, gate: PauseGate) -> None:
+        """Reconcile nothing while ``gate`` is on: kopf's pause of the operator (a peer of
+        higher priority is active) and the re-lists after it (eventpath.ResumeGate)."""
+        self._queue.pause_with(gate)
+
     async def drained(self) -> None:
-        """Wait until nothing is queued or being reconciled, and its Events posted (tests)."""
+        """Wait until nothing is being reconciled and, unless paused, nothing is queued, and
+        the Events recorded are posted (for tests)."""
         await self._queue.drained()
         await self._executor.events.flushed()
 
@@ -219,13 +226,15 @@ def register(
         controller.on_pod(type, raw, owned=owned)
 
     # kopf still opens, re-lists and pauses both watches; their events skip its per-event
-    # machinery (controller/eventpath.py). The handlers above are the fallback.
+    # machinery (controller/eventpath.py). The handlers above are the fallback. kopf's pause
+    # toggle, which it hands to the watchers only, reaches the work queue the same way.
     eventpath.take_over(
         registry,
         {
             ("", "pods"): eventpath.Route(controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}),
             (GROUP, PLURAL): eventpath.Route(controller.on_taskrun),
         },
+        paused_by=controller.pause_with,
     )
 
     @kopf.on.cleanup(id="close", registry=registry)

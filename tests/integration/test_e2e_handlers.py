@@ -128,4 +128,21 @@ async def test_many_keys_share_at_most_max_workers_tasks(recorded):
     assert len(controller._queue.workers) == controller.settings.max_workers
     await settle(controller)
     assert sorted(seen) == sorted(("ns", f"t{i}") for i in range(200))
-    assert not controller._queue.workers and not controller._queue.waiting
+    assert not controller._queue.workers and len(controller._queue) == 0
+
+
+async def test_a_pod_event_comes_before_new_runs(monkeypatch):
+    """A finished pod's status does not wait behind the TaskRuns offered before it."""
+    controller = Controller(Settings(metrics_port=0, health_port=0, max_workers=1))
+    seen: list[tuple[str, str]] = []
+
+    async def reconcile(key):
+        seen.append(key)
+
+    monkeypatch.setattr(controller, "reconcile", reconcile)
+    for i in range(5):
+        meta = {**taskrun("1")["metadata"], "name": f"new{i}", "uid": f"n{i}"}
+        controller.on_taskrun(None, {**taskrun("1"), "metadata": meta})
+    controller.on_pod("MODIFIED", pod("started-1", "5", owner="started"))
+    await settle(controller)
+    assert seen == [("ns", "started")] + [("ns", f"new{i}") for i in range(5)]

@@ -10,6 +10,7 @@ would deliver it at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime
 import os
@@ -204,4 +205,56 @@ async def test_a_pod_event_during_the_create_is_not_overwritten_by_its_response(
     assert controller.cache.pods[("ns", "t-1")]["metadata"]["resourceVersion"] == "7"
     if not request_first:
         assert obs.pod is not None and obs.pod["status"]["phase"] == "Succeeded"
+    await controller.close()
+
+
+async def test_the_watchers_pause_toggle_holds_the_work_queue(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """kopf hands its operator_paused toggle set to the watchers only; the swapped watcher
+    gives it to the controller, whose queue then reconciles nothing while it is on."""
+    import functools
+
+    import kopf
+    from kopf._cogs.aiokits import aiotoggles
+
+    controller = Controller(Settings(metrics_port=0, health_port=0))
+    reconciled: list[Any] = []
+
+    async def reconcile(key: Any) -> None:
+        reconciled.append(key)
+
+    monkeypatch.setattr(controller, "reconcile", reconcile)
+    registry = register(controller)
+    operator_paused = aiotoggles.ToggleSet(any)
+    peer = await operator_paused.make_toggle(True, name="a peer of higher priority")
+
+    class Res:
+        group, plural = "", "pods"
+
+    watcher = eventpath._watcher(
+        processor=functools.partial(processing.process_resource_event, registry=registry),
+        resource=Res(),
+        namespace=None,
+        settings=kopf.OperatorSettings(),
+        operator_paused=operator_paused,
+    )
+    watcher.close()  # not run: only its hand-over at the start matters here
+    controller.on_pod(
+        "MODIFIED",
+        {
+            **_pod("3", "Succeeded"),
+            "metadata": {
+                **_pod("3", "Succeeded")["metadata"],
+                "ownerReferences": [{"kind": "TaskRun", "name": "t", "controller": True}],
+            },
+        },
+    )
+    await controller.drained()
+    assert reconciled == []
+    await peer.turn_to(False)
+    for _ in range(20):
+        await asyncio.sleep(0)
+    await controller.drained()
+    assert reconciled == [("ns", "t")]
     await controller.close()
