@@ -30,11 +30,13 @@ from controller.core.outcome import container_status, terminated_state
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     DEFAULT_BASE_CONTAINER_NAME,
     XCOM_SIDECAR_NAME,
     OnFinishAction,
     Phase,
     TaskRunSpec,
+    holds_pod,
 )
 
 Obj = dict[str, Any]
@@ -119,6 +121,13 @@ FINISHED_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "generati
 FINISHED_STATUS_FIELDS = ("phase", "reason", "podName", "startTime", "completionTime")
 
 
+# Of status.logs, what the hold reads (taskrun.api.handover), not the tail itself.
+FINISHED_LOGS_FIELDS = ("pod", "complete")
+
+
+FINISHED_ANNOTATIONS = (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_LOGS_FROM_STATUS)
+
+
 def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     """``taskrun`` cut to what deciding on it reads once it has finished; as is otherwise.
 
@@ -130,9 +139,7 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
         return taskrun
     meta = meta_of(taskrun)
     annotations = meta.get("annotations") or {}
-    kept_annotations = {
-        k: annotations[k] for k in (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED) if k in annotations
-    }
+    kept_annotations = {k: annotations[k] for k in FINISHED_ANNOTATIONS if k in annotations}
     spec = spec_of(taskrun)
     view: dict[str, Any] = {
         "metadata": {k: meta[k] for k in FINISHED_META_FIELDS if k in meta},
@@ -141,6 +148,11 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     }
     if kept_annotations:
         view["metadata"]["annotations"] = kept_annotations
+    logs = status.get("logs")
+    if isinstance(logs, Mapping):
+        kept_logs = {k: logs[k] for k in FINISHED_LOGS_FIELDS if k in logs}
+        if kept_logs:
+            view["status"]["logs"] = kept_logs
     return view
 
 
@@ -169,7 +181,8 @@ def dispose(
     """What becomes of the pod of a run or attempt that ended, and of the run itself.
 
     The pod goes unless it stopped on its own and is either held for its log reader
-    (hold annotation without its ack, up to ``--max-hold-seconds`` after the end) or kept by
+    (``taskrun.api.holds_pod``: the hold annotation without its ack, and the log not handed
+    over whole in the status; up to ``--max-hold-seconds`` after the end) or kept by
     ``onFinishAction``; a kept pod whose exec-mode sidecar still sleeps has it stopped. The
     run goes ``ttlSecondsAfterFinished`` after its end. Wakes when the hold or the ttl ends.
     """
@@ -210,13 +223,7 @@ def _kept(action: OnFinishAction, succeeded: bool) -> bool:
 def _held_until(
     taskrun: Mapping[str, Any], ending: Ending, settings: CoreSettings, now: datetime
 ) -> datetime | None:
-    if not ending.final:
-        return None
-    annotations = meta_of(taskrun).get("annotations") or {}
-    if (
-        annotations.get(ANNOTATION_HOLD_POD) != "true"
-        or annotations.get(ANNOTATION_LOGS_ACKED) == "true"
-    ):
+    if not ending.final or not holds_pod(taskrun):
         return None
     until = ending.completed + timedelta(seconds=settings.max_hold_seconds)
     return until if now < until else None

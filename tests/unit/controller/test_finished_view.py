@@ -13,7 +13,7 @@ from controller.core.clock import parse_time
 from controller.core.disposal import finished_view
 from controller.core.podsettings import PodSettings
 from controller.core.policies import decide
-from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_LOGS_FROM_STATUS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
 NOW = parse_time(T0)
@@ -29,7 +29,14 @@ statuses = st.fixed_dictionaries(
         "completionTime": st.sampled_from([T0, "2026-01-01T00:00:30Z"]),
         "exitCode": st.integers(0, 255),
         "result": st.just({"answer": 42, "big": "x" * 2000}),
-        "logs": st.just({"container": "base", "tail": "line\n" * 200}),
+        "logs": st.sampled_from(
+            [
+                {"container": "base", "tail": "line\n" * 200},
+                {"pod": "run-1", "tail": "line\n" * 20, "truncated": False, "complete": True},
+                {"pod": "run-1", "tail": "line\n", "truncated": True, "complete": False},
+                {"pod": "run-0", "tail": "line\n", "complete": True},
+            ]
+        ),
         "conditions": st.just([{"type": "Succeeded", "status": "True", "lastTransitionTime": T0}]),
         "history": st.just([{"attempt": 1, "podName": "run-1"}]),
     }
@@ -49,7 +56,12 @@ specs = st.fixed_dictionaries(
 )
 annotations = st.dictionaries(
     st.sampled_from(
-        [ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, "kubectl.kubernetes.io/last-applied"]
+        [
+            ANNOTATION_HOLD_POD,
+            ANNOTATION_LOGS_ACKED,
+            ANNOTATION_LOGS_FROM_STATUS,
+            "kubectl.kubernetes.io/last-applied",
+        ]
     ),
     st.sampled_from(["true", "false", "{...}"]),
 )
@@ -103,7 +115,7 @@ def test_a_finished_taskrun_decides_the_same_cut_down(
     assert view["status"]["podName"] == "run-1"
     assert view["status"]["phase"] == status["phase"]
     # ... and what makes a finished run heavy is not.
-    assert "result" not in view["status"] and "logs" not in view["status"]
+    assert "result" not in view["status"] and "tail" not in view["status"].get("logs", {})
     assert "kubectl.kubernetes.io/last-applied" not in view["metadata"].get("annotations", {})
 
 
