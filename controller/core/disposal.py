@@ -30,13 +30,13 @@ from controller.core.outcome import container_status, terminated_state
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
-    ANNOTATION_LOGS_FROM_STATUS,
     DEFAULT_BASE_CONTAINER_NAME,
     XCOM_SIDECAR_NAME,
     OnFinishAction,
     Phase,
     TaskRunSpec,
     holds_pod,
+    logs_in_status,
 )
 
 Obj = dict[str, Any]
@@ -121,13 +121,6 @@ FINISHED_META_FIELDS = ("name", "namespace", "uid", "resourceVersion", "generati
 FINISHED_STATUS_FIELDS = ("phase", "reason", "podName", "startTime", "completionTime")
 
 
-# Of status.logs, what the hold reads (taskrun.api.handover), not the tail itself.
-FINISHED_LOGS_FIELDS = ("pod", "complete")
-
-
-FINISHED_ANNOTATIONS = (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_LOGS_FROM_STATUS)
-
-
 def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     """``taskrun`` cut to what deciding on it reads once it has finished; as is otherwise.
 
@@ -139,7 +132,13 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
         return taskrun
     meta = meta_of(taskrun)
     annotations = meta.get("annotations") or {}
-    kept_annotations = {k: annotations[k] for k in FINISHED_ANNOTATIONS if k in annotations}
+    kept_annotations = {
+        k: annotations[k] for k in (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED) if k in annotations
+    }
+    if logs_in_status(taskrun):
+        # Its reader takes the log from the status, so the hold asks for nothing: the view
+        # says so without keeping status.logs (memory per finished run stays as it was).
+        kept_annotations.pop(ANNOTATION_HOLD_POD, None)
     spec = spec_of(taskrun)
     view: dict[str, Any] = {
         "metadata": {k: meta[k] for k in FINISHED_META_FIELDS if k in meta},
@@ -148,11 +147,6 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     }
     if kept_annotations:
         view["metadata"]["annotations"] = kept_annotations
-    logs = status.get("logs")
-    if isinstance(logs, Mapping):
-        kept_logs = {k: logs[k] for k in FINISHED_LOGS_FIELDS if k in logs}
-        if kept_logs:
-            view["status"]["logs"] = kept_logs
     return view
 
 

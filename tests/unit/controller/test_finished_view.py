@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.actions import CoreSettings, Observation
+from controller.core.actions import CoreSettings, DeletePod, Observation
 from controller.core.clock import parse_time
 from controller.core.disposal import finished_view
 from controller.core.podsettings import PodSettings
@@ -115,7 +117,7 @@ def test_a_finished_taskrun_decides_the_same_cut_down(
     assert view["status"]["podName"] == "run-1"
     assert view["status"]["phase"] == status["phase"]
     # ... and what makes a finished run heavy is not.
-    assert "result" not in view["status"] and "tail" not in view["status"].get("logs", {})
+    assert "result" not in view["status"] and "logs" not in view["status"]
     assert "kubectl.kubernetes.io/last-applied" not in view["metadata"].get("annotations", {})
 
 
@@ -123,3 +125,21 @@ def test_a_finished_taskrun_decides_the_same_cut_down(
 def test_an_unfinished_taskrun_is_kept_whole(phase: str | None) -> None:
     whole = taskrun({"phase": phase} if phase else None)
     assert finished_view(whole) is whole
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_whole_log_in_status_is_decided_the_same_cut_down(complete: bool) -> None:
+    # Rare among the generated cases above: a hold its reader no longer needs.
+    status = {
+        "phase": "Succeeded",
+        "podName": "run-1",
+        "completionTime": T0,
+        "logs": {"pod": "run-1", "tail": "done\n", "complete": complete},
+    }
+    notes = {ANNOTATION_HOLD_POD: "true", ANNOTATION_LOGS_FROM_STATUS: "true"}
+    whole = taskrun(status, annotations=notes)
+    view = finished_view(whole)
+    obs = Observation(view, _pod("Succeeded", False, 0), NOW + timedelta(seconds=10))
+    decision = decide(obs, CoreSettings())
+    assert decision == decide(replace(obs, taskrun=whole), CoreSettings())
+    assert any(isinstance(a, DeletePod) for a in decision.actions) is complete
