@@ -527,8 +527,11 @@ class TaskRunOperator(BaseOperator):
             whole = mapping.whole_log_in_status(taskrun, containers)
             if whole is not None:
                 ack = False
-                for line in mapping.lines_after(whole, already.get(pod, _Shown()).lines):
-                    self._log_line(containers[0], line)
+                (container,) = containers
+                followed = container == self.base_container_name
+                skip = already.get(pod, _Shown()).lines if followed else 0
+                for line in mapping.lines_after(whole, skip):
+                    self._log_line(container, line)
                 return
             for index, container in enumerate(containers):
                 data = self.api.read_log(pod, namespace, container)

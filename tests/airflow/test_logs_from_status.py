@@ -188,6 +188,18 @@ def test_blocking_prints_only_what_it_did_not_follow(caplog: pytest.LogCaptureFi
     assert api.log_reads == [] and api.patches == []
 
 
+def test_blocking_prints_another_logged_container_whole(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # It follows the base container while the pod runs, and shows the one logged container.
+    whole = {**_whole("helper says\n"), "container": "helper"}
+    api = FakeApi([RUNNING, done("Succeeded", logs=whole)], logs={"p-1": b"base says\n"})
+    with caplog.at_level(logging.INFO):
+        make_op(api, container_logs="helper").execute(context())
+    assert shown(caplog) == ["[base] base says", "[helper] helper says"]
+    assert api.log_reads == [] and api.patches == []
+
+
 def test_a_retried_run_prints_the_last_attempts_log(caplog: pytest.LogCaptureFixture) -> None:
     first = {"phase": "Running", "podName": "p-0"}
     retrying = {"phase": "Pending", "podName": "p-0", "reason": "Retrying"}
