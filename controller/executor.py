@@ -122,6 +122,7 @@ class Executor:
         client = await self._client()
         namespace = obs.taskrun["metadata"]["namespace"]
         logs: dict[str, LogTail] = {}
+        stopped: set[str] = set()
         result: results.Result | None = None
         events: list[Mapping[str, Any]] = []
 
@@ -167,9 +168,11 @@ class Executor:
                 events = answer
             elif isinstance(read, ReadLogTail):
                 logs[read.container] = answer
+                if read.stopped:
+                    stopped.add(read.container)
             elif isinstance(read, ReadResult):
                 result = answer
-        return Gathered(logs=logs, result=result, events=events)
+        return Gathered(logs=logs, result=result, events=events, stopped=frozenset(stopped))
 
     async def act(self, key: Key, obs: Observation, decision: Decision) -> tuple[Observation, bool]:
         """Execute the actions; True when the world changed so that deciding again pays."""

@@ -94,6 +94,9 @@ class ReadLogTail:
     container: str
     lines: int
     max_bytes: int
+    # The container had stopped when the read was asked for: its log can grow no more, so
+    # a tail that is not cut is its whole log (status.logs.complete).
+    stopped: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,6 +141,9 @@ class Gathered:
     logs: Mapping[str, LogTail] = field(default_factory=dict)
     result: results.Result | None = None
     events: list[Mapping[str, Any]] = field(default_factory=list)
+    # The containers of ``logs`` that had stopped before their tail was read (ReadLogTail's
+    # ``stopped``): what was read may be kept over reconciles, so this travels with it.
+    stopped: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)

@@ -246,13 +246,15 @@ def _reads(
     if _events_worth_reading(pod, outcome):
         reads.append(ReadEvents(pod=name, uid=pod["metadata"].get("uid")))
     for container in spec.effective_container_logs:
-        if has_started(container_status(pod, container)):
+        status = container_status(pod, container)
+        if has_started(status):
             reads.append(
                 ReadLogTail(
                     pod=name,
                     container=container,
                     lines=settings.log_tail_lines,
                     max_bytes=settings.log_tail_bytes,
+                    stopped="terminated" in ((status or {}).get("state") or {}),
                 )
             )
     if spec.do_xcom_push and settings.pod.xcom_mode == "exec":

@@ -112,7 +112,8 @@ class Fitted:
 def fit(status: Mapping[str, Any], budget: int) -> Fitted:
     """``status`` within ``budget`` encoded bytes, cutting in order what matters least.
 
-    1. the log tails (from the front, keeping the last lines; ``logs.truncated`` set),
+    1. the log tails (from the front, keeping the last lines; ``logs.truncated`` set and
+       ``logs.complete`` cleared),
     2. the warnings (oldest first),
     3. the history records' messages, then the run's own message (to 1024 characters).
 
@@ -136,7 +137,7 @@ def fit(status: Mapping[str, Any], budget: int) -> Fitted:
         while size > budget and new_tail:
             keep = max(0, encoded_size(new_tail) - 2 - (size - budget) - 32)
             new_tail = cut_front(new_tail, keep)
-            new_logs = {**logs, "tail": new_tail, "truncated": True}
+            new_logs = {**logs, "tail": new_tail, "truncated": True, "complete": False}
             new_logs["tailLines"] = len(new_tail.splitlines())
             if not new_tail:
                 new_logs.pop("tail")

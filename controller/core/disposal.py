@@ -35,6 +35,8 @@ from taskrun.api import (
     OnFinishAction,
     Phase,
     TaskRunSpec,
+    holds_pod,
+    logs_in_status,
 )
 
 Obj = dict[str, Any]
@@ -133,6 +135,10 @@ def finished_view(taskrun: Mapping[str, Any]) -> Mapping[str, Any]:
     kept_annotations = {
         k: annotations[k] for k in (ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED) if k in annotations
     }
+    if logs_in_status(taskrun):
+        # Its reader takes the log from the status, so the hold asks for nothing: the view
+        # says so without keeping status.logs (memory per finished run stays as it was).
+        kept_annotations.pop(ANNOTATION_HOLD_POD, None)
     spec = spec_of(taskrun)
     view: dict[str, Any] = {
         "metadata": {k: meta[k] for k in FINISHED_META_FIELDS if k in meta},
@@ -169,7 +175,8 @@ def dispose(
     """What becomes of the pod of a run or attempt that ended, and of the run itself.
 
     The pod goes unless it stopped on its own and is either held for its log reader
-    (hold annotation without its ack, up to ``--max-hold-seconds`` after the end) or kept by
+    (``taskrun.api.holds_pod``: the hold annotation without its ack, and the log not handed
+    over whole in the status; up to ``--max-hold-seconds`` after the end) or kept by
     ``onFinishAction``; a kept pod whose exec-mode sidecar still sleeps has it stopped. The
     run goes ``ttlSecondsAfterFinished`` after its end. Wakes when the hold or the ttl ends.
     """
@@ -210,13 +217,7 @@ def _kept(action: OnFinishAction, succeeded: bool) -> bool:
 def _held_until(
     taskrun: Mapping[str, Any], ending: Ending, settings: CoreSettings, now: datetime
 ) -> datetime | None:
-    if not ending.final:
-        return None
-    annotations = meta_of(taskrun).get("annotations") or {}
-    if (
-        annotations.get(ANNOTATION_HOLD_POD) != "true"
-        or annotations.get(ANNOTATION_LOGS_ACKED) == "true"
-    ):
+    if not ending.final or not holds_pod(taskrun):
         return None
     until = ending.completed + timedelta(seconds=settings.max_hold_seconds)
     return until if now < until else None

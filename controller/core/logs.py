@@ -35,6 +35,11 @@ def logs_status(
         logs["tail"] = text
         logs["tailLines"] = count_lines(text)
         logs["truncated"] = any(t.truncated for _, t in tails)
+        # The whole log of every logged container, none of which can write more: a reader
+        # may take it from here instead of the pod (taskrun.api.handover).
+        logs["complete"] = len(tails) == len(containers) and all(
+            not t.truncated and c in gathered.stopped for c, t in tails
+        )
     return logs
 
 

@@ -211,6 +211,8 @@ def _status_refused(
     history: list[AttemptFields] = [_shortened(r) for r in current.get("history") or []]
     logs: LogsFields = {**(current.get("logs") or {})}
     logs.pop("tail", None)
+    if "complete" in logs:
+        logs["complete"] = False
     desired = with_phase(
         current,
         Phase.FAILED,

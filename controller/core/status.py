@@ -43,6 +43,7 @@ class LogsFields(TypedDict, total=False):
     tail: str
     tailLines: int
     truncated: bool
+    complete: bool
 
 
 class WarningFields(TypedDict, total=False):

@@ -24,7 +24,9 @@ from taskrun.api import (
     AIRFLOW_RUN_LABEL,
     AIRFLOW_TASK_LABEL,
     AIRFLOW_TRY_LABEL,
+    ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     ANNOTATION_SPEC_HASH,
     API_VERSION,
     DEFAULT_BASE_CONTAINER_NAME,
@@ -34,6 +36,7 @@ from taskrun.api import (
     TaskRunSpec,
     TaskRunStatus,
     format_validation_error,
+    logs_in_status,
     spec_hash,
 )
 
@@ -283,6 +286,63 @@ def init_container_names(value: Iterable[str] | str | bool | None, spec: TaskRun
         merged += spec.init_containers or []
         return list(dict.fromkeys(c.name for c in merged if c.name))
     return list(value)
+
+
+def logged_containers(
+    init_container_logs: Iterable[str] | str | bool | None,
+    base_container_name: str,
+    spec: TaskRunSpec,
+) -> list[str]:
+    """The containers whose logs the task prints once the run ended, in order: KPO's
+    init_container_logs, then container_logs (the base container by default)."""
+    return [
+        *init_container_names(init_container_logs, spec),
+        *(spec.container_logs or [base_container_name]),
+    ]
+
+
+def log_annotations(get_logs: bool, printed: list[str], spec: TaskRunSpec) -> dict[str, str]:
+    """The logs hand-over the task asks for (taskrun.api.handover).
+
+    With ``get_logs`` the pod is held until the task has read its log. The log may come
+    from status.logs instead when the task prints exactly the one container the tail
+    covers. Several containers are read from the pod: their tails are joined under header
+    lines that a log line could imitate, so the tail cannot be split back exactly.
+    """
+    if not get_logs:
+        return {}
+    annotations = {ANNOTATION_HOLD_POD: "true"}
+    if len(printed) == 1 and printed == spec.effective_container_logs:
+        annotations[ANNOTATION_LOGS_FROM_STATUS] = "true"
+    return annotations
+
+
+def whole_log_in_status(taskrun: Mapping[str, Any], printed: list[str]) -> str | None:
+    """status.logs.tail when it is the whole log the task would read from the pod
+    (``printed``, one container), and the controller does not hold the pod for an ack;
+    None when the pod's log is to be read (and acknowledged) instead."""
+    if not logs_in_status(taskrun):
+        return None
+    logs = status_of(taskrun).logs
+    if logs is None or logs.tail is None or [logs.container] != printed:
+        return None
+    return logs.tail
+
+
+def lines_after(log: str, skip_lines: int) -> list[bytes]:
+    """The lines of a whole log held as text (``status.logs.tail``) after its first
+    ``skip_lines`` lines (those the task followed while the pod ran), split as the pod's log
+    bytes are split when read: the same lines the read would print.
+
+    The text is the log decoded with U+FFFD for invalid bytes; "\n" and "\r", where lines
+    split, are ASCII and never part of an invalid sequence, so each line decodes to what
+    the read's line decodes to.
+    """
+    data = log.encode()
+    if skip_lines > 0:
+        parts = data.split(b"\n", skip_lines)
+        data = parts[skip_lines] if len(parts) > skip_lines else b""
+    return data.splitlines()
 
 
 def pod_template_of(kwargs: Mapping[str, Any]) -> dict[str, Any] | None:

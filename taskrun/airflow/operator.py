@@ -6,6 +6,7 @@ import json
 import os
 import warnings
 from collections.abc import Callable, Container, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,7 +27,6 @@ from taskrun.airflow.compat import AirflowException, AirflowSkipException, BaseO
 from taskrun.airflow.trigger import TaskRunTrigger
 from taskrun.api import (
     AIRFLOW_IDENTITY_LABELS,
-    ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
     DEFAULT_BASE_CONTAINER_NAME,
     DEFAULT_STARTUP_TIMEOUT_SECONDS,
@@ -53,6 +53,15 @@ SPEC_ARGS = tuple(KPO_SPEC_FIELDS)
 def finished(taskrun: Mapping[str, Any]) -> bool:
     """True once the TaskRun reached a terminal phase."""
     return mapping.status_of(taskrun).phase in FINISHED_PHASES
+
+
+@dataclass(frozen=True)
+class _Shown:
+    """What was printed of a pod's log while it ran: whole lines, counted in bytes (for a
+    read of the pod's log) and in lines (for the whole log in the status)."""
+
+    size: int = 0
+    lines: int = 0
 
 
 class TaskRunOperator(BaseOperator):
@@ -328,18 +337,13 @@ class TaskRunOperator(BaseOperator):
         """The TaskRun this task instance runs (no task-instance labels without a context)."""
         kwargs = self.kpo_kwargs()
         template = mapping.pod_template_of(kwargs)
-        annotations = {}
-        if self.get_logs:
-            annotations[ANNOTATION_HOLD_POD] = "true"
         if context is None:
             # Offline, as KPO's dry run: no connection, so no connection namespace either.
             namespace = self.namespace or mapping.template_namespace(template) or "default"
-            body = mapping.build_taskrun(
-                kwargs, name="", namespace=namespace, annotations=annotations, template=template
-            )
+            body = mapping.build_taskrun(kwargs, name="", namespace=namespace, template=template)
             del body["metadata"]["name"]
             body["metadata"]["generateName"] = mapping.name_head(self.name or self.task_id) + "-"
-            return body
+            return self._with_log_annotations(body)
         ti = context["ti"]
         map_index = getattr(ti, "map_index", None)
         labels = mapping.ti_labels(
@@ -357,15 +361,26 @@ class TaskRunOperator(BaseOperator):
         # The TaskRun itself carries the identifying labels too, so `kubectl get trun -l
         # dag_id=...` finds a DAG's runs.
         meta_labels = {k: labels[k] for k in AIRFLOW_IDENTITY_LABELS if k in labels}
-        return mapping.build_taskrun(
+        body = mapping.build_taskrun(
             kwargs,
             name=name,
             namespace=self._namespace(template),
             labels=labels,
             metadata_labels=meta_labels,
-            annotations=annotations,
             template=template,
         )
+        return self._with_log_annotations(body)
+
+    def _logged_containers(self, spec: TaskRunSpec) -> list[str]:
+        return mapping.logged_containers(self.init_container_logs, self.base_container_name, spec)
+
+    def _with_log_annotations(self, body: dict[str, Any]) -> dict[str, Any]:
+        # Not part of the spec hash: a reattach compares specs, and reads the hand-over the
+        # TaskRun it finds asks for (an older operator's asks for the hold only).
+        spec = TaskRunSpec.model_validate(body["spec"])
+        annotations = mapping.log_annotations(self.get_logs, self._logged_containers(spec), spec)
+        body["metadata"]["annotations"].update(annotations)
+        return body
 
     def dry_run(self) -> None:
         """Print the TaskRun this operator would create, as YAML."""
@@ -445,7 +460,7 @@ class TaskRunOperator(BaseOperator):
     ) -> dict[str, Any]:
         """Wait for the end, following each attempt's log; ``known``: the TaskRun as last
         seen, where the watch starts."""
-        printed: dict[str, int] = {}
+        printed: dict[str, _Shown] = {}
         streamed: set[str] = set()
 
         def ready(taskrun: Mapping[str, Any]) -> bool:
@@ -467,9 +482,9 @@ class TaskRunOperator(BaseOperator):
         self._emit_logs(taskrun, already=printed)
         return taskrun
 
-    def _stream_log(self, pod: str, namespace: str) -> int:
-        """Follow the base container's log into the task log; returns the bytes shown."""
-        shown = 0
+    def _stream_log(self, pod: str, namespace: str) -> _Shown:
+        """Follow the base container's log into the task log; returns what was shown."""
+        shown = lines_shown = 0
         pending = b""
         try:
             for chunk in self.api.follow_log(pod, namespace, self.base_container_name):
@@ -478,11 +493,12 @@ class TaskRunOperator(BaseOperator):
                 for line in lines:
                     self._log_line(self.base_container_name, line)
                     shown += len(line) + 1
+                    lines_shown += 1
         except _NETWORK_ERRORS as exc:
             # A dropped stream is not a task failure: the rest is read once the run ends.
             # Only network errors: Airflow's SIGTERM arrives as an exception that must pass.
             self.log.info("Log stream of pod %s ended early (%s); will catch up", pod, exc)
-        return shown
+        return _Shown(size=shown, lines=lines_shown)
 
     def _log_line(self, container: str, line: bytes) -> None:
         text = line.decode("utf-8", errors="replace").rstrip("\r")
@@ -493,19 +509,30 @@ class TaskRunOperator(BaseOperator):
         else:
             self.log.info("%s", text)
 
-    def _emit_logs(self, taskrun: Mapping[str, Any], already: Mapping[str, int]) -> None:
-        """Show the log not streamed yet, then tell the controller it may delete the pod."""
+    def _emit_logs(self, taskrun: Mapping[str, Any], already: Mapping[str, _Shown]) -> None:
+        """Show the log not streamed yet, then tell the controller it may delete the pod.
+
+        When the whole log is in the status (taskrun.api.handover), it is printed from there:
+        no log read, and no ack, since the controller does not hold the pod for one.
+        """
         meta, status = taskrun["metadata"], mapping.status_of(taskrun)
         name, namespace = meta["name"], meta["namespace"]
         pod = status.pod_name
+        ack = self.get_logs
         try:
             if not self.get_logs or not pod:
                 return
             spec = TaskRunSpec.model_validate(taskrun.get("spec") or {})
-            containers = [
-                *mapping.init_container_names(self.init_container_logs, spec),
-                *(spec.container_logs or [self.base_container_name]),
-            ]
+            containers = self._logged_containers(spec)
+            whole = mapping.whole_log_in_status(taskrun, containers)
+            if whole is not None:
+                ack = False
+                (container,) = containers
+                followed = container == self.base_container_name
+                skip = already.get(pod, _Shown()).lines if followed else 0
+                for line in mapping.lines_after(whole, skip):
+                    self._log_line(container, line)
+                return
             for index, container in enumerate(containers):
                 data = self.api.read_log(pod, namespace, container)
                 if data is None:  # 404: the pod is gone (no separate existence check)
@@ -515,11 +542,13 @@ class TaskRunOperator(BaseOperator):
                         for text in str(tail).splitlines():
                             self._log_line(self.base_container_name, text.encode())
                     return
-                skip = already.get(pod, 0) if container == self.base_container_name else 0
+                skip = (
+                    already.get(pod, _Shown()).size if container == self.base_container_name else 0
+                )
                 for line in data[skip:].splitlines():
                     self._log_line(container, line)
         finally:
-            if self.get_logs:
+            if ack:
                 self._ack_logs(name, namespace)
 
     def _ack_logs(self, name: str, namespace: str) -> None:

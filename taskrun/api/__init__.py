@@ -6,6 +6,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from taskrun.api.durations import format_duration, human_duration
+from taskrun.api.handover import holds_pod, logs_in_status
 from taskrun.api.names import (
     AIRFLOW_DAG_LABEL,
     AIRFLOW_IDENTITY_LABELS,
@@ -15,6 +16,7 @@ from taskrun.api.names import (
     AIRFLOW_TRY_LABEL,
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     ANNOTATION_SPEC_HASH,
     ANNOTATION_UID,
     API_VERSION,
@@ -120,6 +122,7 @@ __all__ = [
     "AIRFLOW_TRY_LABEL",
     "ANNOTATION_HOLD_POD",
     "ANNOTATION_LOGS_ACKED",
+    "ANNOTATION_LOGS_FROM_STATUS",
     "ANNOTATION_SPEC_HASH",
     "ANNOTATION_UID",
     "API_VERSION",
@@ -168,7 +171,9 @@ __all__ = [
     "field_path",
     "format_duration",
     "format_validation_error",
+    "holds_pod",
     "human_duration",
+    "logs_in_status",
     "spec_hash",
     "validate_spec",
 ]

@@ -33,9 +33,32 @@ ANNOTATION_UID = f"{GROUP}/uid"
 # wants the whole log asks the controller to hold the finished pod, then acknowledges.
 ANNOTATION_HOLD_POD = f"{GROUP}/hold-pod-until-ack"
 ANNOTATION_LOGS_ACKED = f"{GROUP}/logs-acked"
+# Set beside the hold by a reader that prints exactly status.logs.tail's containers: when
+# status.logs.complete says the tail is their whole log, it reads the tail instead of the
+# pod and does not ack, and the controller deletes the pod without waiting
+# (taskrun.api.handover). A controller that does not know it holds the pod as before, and
+# writes no ``complete``, so the reader reads the pod and acks as before.
+ANNOTATION_LOGS_FROM_STATUS = f"{GROUP}/logs-from-status"
 # Written by TaskRunOperator: the hash of the spec it created (taskrun.api.spec_hash), so a
 # restarted worker reattaches only to a TaskRun it made, never to another of the same name.
 ANNOTATION_SPEC_HASH = f"{GROUP}/spec-hash"
+# What each annotation of a TaskRun asks for (docs/api-reference.md is generated from this).
+TASKRUN_ANNOTATIONS = {
+    ANNOTATION_HOLD_POD: '`"true"`: a log reader wants the whole log. The controller keeps a'
+    " run's finished pod (one that stopped on its own) until the reader sets"
+    f" `{ANNOTATION_LOGS_ACKED}`, for at most `--max-hold-seconds` after the run's end,"
+    " then applies `onFinishAction`. TaskRunOperator (with `get_logs`) and `kubectl taskrun"
+    " run` set it.",
+    ANNOTATION_LOGS_ACKED: '`"true"`: the log reader has read the log; a held pod goes.',
+    ANNOTATION_LOGS_FROM_STATUS: '`"true"`, beside the hold: the reader prints exactly the'
+    " containers `status.logs` covers (`spec.containerLogs`, or the base container), so"
+    " when `status.logs.complete` is true it prints `status.logs.tail` and sends no ack,"
+    " and the controller does not hold the pod. TaskRunOperator sets it when it shows one"
+    " container and no init container logs. A controller older than this annotation"
+    " writes no `complete`: the pod is held, read and acknowledged as before.",
+    ANNOTATION_SPEC_HASH: "Written by TaskRunOperator: the hash of the spec it created, so"
+    " a restarted worker reattaches only to a TaskRun it made.",
+}
 # The task-instance labels TaskRunOperator puts on the TaskRun itself (KPO's label names).
 AIRFLOW_DAG_LABEL = "dag_id"
 AIRFLOW_TASK_LABEL = "task_id"

@@ -53,6 +53,13 @@ class LogsStatus(StatusModel):
     truncated: bool | None = Field(
         default=None, description="True when the log had more lines than the tail keeps."
     )
+    complete: bool | None = Field(
+        default=None,
+        description="True when `tail` is the whole and final log of every logged container:"
+        " each had stopped when it was read, and none was cut. A reader that set"
+        " `taskrun.dev/logs-from-status` then prints the tail instead of reading the pod, and"
+        " the pod is not held for it.",
+    )
 
 
 class WarningEvent(StatusModel):

@@ -24,7 +24,13 @@ from taskrun.airflow.client import TaskRunGone
 from taskrun.airflow.compat import AirflowException, AirflowSkipException
 from taskrun.airflow.operator import TaskRunOperator
 from taskrun.airflow.trigger import TaskRunTrigger
-from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_SPEC_HASH, spec_hash
+from taskrun.api import (
+    ANNOTATION_HOLD_POD,
+    ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
+    ANNOTATION_SPEC_HASH,
+    spec_hash,
+)
 from tests.airflow.conftest import needs_reference_kpo
 
 RUN_ID = "manual__2026-11-24T04:00:00+00:00"
@@ -159,8 +165,10 @@ def test_success_returns_result_pushes_keys_streams_log_once(
     assert api.waits[0]["metadata"]["resourceVersion"] == "7"
     assert api.log_reads == [("p-1", "base")]
     meta = api.creates[0]["metadata"]
+    # The status held no whole log (no status.logs.complete): read from the pod, acked.
     assert meta["annotations"] == {
         ANNOTATION_HOLD_POD: "true",
+        ANNOTATION_LOGS_FROM_STATUS: "true",
         ANNOTATION_SPEC_HASH: spec_hash(api.creates[0]["spec"]),
     }
     assert meta["labels"]["dag_id"] == "dag"

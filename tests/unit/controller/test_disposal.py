@@ -16,6 +16,7 @@ from controller.core.podsettings import PodSettings
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     XCOM_SIDECAR_NAME,
     OnFinishAction,
     TaskRunSpec,
@@ -32,13 +33,29 @@ KEEP, DELETE, DELETE_OK = (
 )
 
 
-def run(hold: bool = False, acked: bool = False) -> dict[str, Any]:
+def run(
+    hold: bool = False,
+    acked: bool = False,
+    from_status: bool = False,
+    complete: bool | None = None,
+    logs_pod: str = "t-1",
+) -> dict[str, Any]:
+    """A finished run: its hand-over annotations, and status.logs of ``logs_pod`` with
+    ``complete`` as given (None: a controller that did not write it)."""
     annotations = {}
     if hold:
         annotations[ANNOTATION_HOLD_POD] = "true"
     if acked:
         annotations[ANNOTATION_LOGS_ACKED] = "true"
-    return {"metadata": {"name": "t", "uid": "run-uid", "annotations": annotations}}
+    if from_status:
+        annotations[ANNOTATION_LOGS_FROM_STATUS] = "true"
+    logs: dict[str, Any] = {"pod": logs_pod, "tail": "done\n", "truncated": complete is False}
+    if complete is not None:
+        logs["complete"] = complete
+    return {
+        "metadata": {"name": "t", "uid": "run-uid", "annotations": annotations},
+        "status": {"podName": "t-1", "logs": logs},
+    }
 
 
 def pod(phase: str = "Failed", deleting: bool = False, sidecar_waits: bool = False) -> dict:
@@ -70,6 +87,8 @@ STOP = StopSidecar(pod="t-1", container=XCOM_SIDECAR_NAME, uid="pod-uid")
 
 F = FinishSpec
 HELD = run(hold=True)
+# TaskRunOperator's ask when it shows one container: the log may come from the status.
+IN_STATUS = run(hold=True, from_status=True, complete=True)
 
 # (spec, run, pod, ending, settings, seconds after the end) -> (actions, wake seconds after end)
 CASES: dict[str, tuple[Any, ...]] = {
@@ -89,6 +108,36 @@ CASES: dict[str, tuple[Any, ...]] = {
     "held, then the hold runs out": (F(), HELD, pod(), FINAL, HOLD, [DEL_POD], None),
     "held, then acked": (F(), run(hold=True, acked=True), pod(), FINAL, 10, [DEL_POD], None),
     "held, given up on": (F(), HELD, pod(), GIVEN_UP, 10, [DEL_POD], None),
+    # the log handed over in the status: nothing to wait for
+    "log in status": (F(), IN_STATUS, pod(), FINAL, 0, [DEL_POD], None),
+    "log in status, failed": (F(), IN_STATUS, pod(), FAILED, 0, [DEL_POD], None),
+    "log in status, keep_pod": (F(on_finish_action=KEEP), IN_STATUS, pod(), FINAL, 0, [], None),
+    "log in status, failed, delete_succeeded_pod": (
+        F(on_finish_action=DELETE_OK), IN_STATUS, pod(), FAILED, 0, [], None,
+    ),
+    "log in status, exec sidecar still sleeps": (
+        F(do_xcom_push=True), IN_STATUS, pod(sidecar_waits=True), FINAL, 0, [DEL_POD], None,
+    ),
+    "log in status, without the hold": (
+        F(), run(from_status=True, complete=True), pod(), FINAL, 0, [DEL_POD], None,
+    ),
+    "opted in, tail cut": (
+        F(), run(hold=True, from_status=True, complete=False), pod(), FINAL, 10, [], HOLD,
+    ),
+    "opted in, an older controller wrote no complete": (
+        F(), run(hold=True, from_status=True), pod(), FINAL, 10, [], HOLD,
+    ),
+    "opted in, the whole log of an earlier attempt's pod": (
+        F(), run(hold=True, from_status=True, complete=True, logs_pod="t-0"), pod(), FINAL, 10,
+        [], HOLD,
+    ),
+    "whole log, an older reader that did not opt in": (
+        F(), run(hold=True, complete=True), pod(), FINAL, 10, [], HOLD,
+    ),
+    "log in status, already acked": (
+        F(), run(hold=True, acked=True, from_status=True, complete=True), pod(), FINAL, 10,
+        [DEL_POD], None,
+    ),
     "already deleting": (F(), run(), pod(deleting=True), FINAL, 0, [], None),
     "no pod": (F(), run(), None, FINAL, 0, [], None),
     "ttl counts down": (F(ttl_seconds_after_finished=60), run(), None, FINAL, 10, [], 60),
@@ -156,6 +205,8 @@ def test_the_retry_path_reads_the_parsed_spec_as_the_finish_path_reads_the_wire(
     ),
     hold=st.booleans(),
     acked=st.booleans(),
+    from_status=st.booleans(),
+    complete=st.none() | st.booleans(),
     ttl=st.none() | st.integers(-5, 2 * HOLD),
     after=st.integers(0, 2 * HOLD),
     pod_deleting=st.booleans(),
@@ -165,15 +216,19 @@ def test_dispose_properties(
     ending: Ending,
     hold: bool,
     acked: bool,
+    from_status: bool,
+    complete: bool | None,
     ttl: int | None,
     after: int,
     pod_deleting: bool,
 ) -> None:
     spec = FinishSpec(on_finish_action=action, ttl_seconds_after_finished=ttl)
     now = END + timedelta(seconds=after)
-    decision = dispose(run(hold, acked), spec, pod(deleting=pod_deleting), ending, SETTINGS, now)
+    taskrun = run(hold, acked, from_status, complete)
+    decision = dispose(taskrun, spec, pod(deleting=pod_deleting), ending, SETTINGS, now)
     deletes_pod = DEL_POD in decision.actions
-    held = ending.final and hold and not acked and after < HOLD
+    in_status = from_status and complete is True
+    held = ending.final and hold and not acked and not in_status and after < HOLD
     if pod_deleting:
         assert not deletes_pod  # a pod is deleted once
     elif not ending.pod_done:

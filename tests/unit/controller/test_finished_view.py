@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller.core.actions import CoreSettings, Observation
+from controller.core.actions import CoreSettings, DeletePod, Observation
 from controller.core.clock import parse_time
 from controller.core.disposal import finished_view
 from controller.core.podsettings import PodSettings
 from controller.core.policies import decide
-from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED
+from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_LOGS_FROM_STATUS
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
 
 NOW = parse_time(T0)
@@ -29,7 +31,14 @@ statuses = st.fixed_dictionaries(
         "completionTime": st.sampled_from([T0, "2026-01-01T00:00:30Z"]),
         "exitCode": st.integers(0, 255),
         "result": st.just({"answer": 42, "big": "x" * 2000}),
-        "logs": st.just({"container": "base", "tail": "line\n" * 200}),
+        "logs": st.sampled_from(
+            [
+                {"container": "base", "tail": "line\n" * 200},
+                {"pod": "run-1", "tail": "line\n" * 20, "truncated": False, "complete": True},
+                {"pod": "run-1", "tail": "line\n", "truncated": True, "complete": False},
+                {"pod": "run-0", "tail": "line\n", "complete": True},
+            ]
+        ),
         "conditions": st.just([{"type": "Succeeded", "status": "True", "lastTransitionTime": T0}]),
         "history": st.just([{"attempt": 1, "podName": "run-1"}]),
     }
@@ -49,7 +58,12 @@ specs = st.fixed_dictionaries(
 )
 annotations = st.dictionaries(
     st.sampled_from(
-        [ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, "kubectl.kubernetes.io/last-applied"]
+        [
+            ANNOTATION_HOLD_POD,
+            ANNOTATION_LOGS_ACKED,
+            ANNOTATION_LOGS_FROM_STATUS,
+            "kubectl.kubernetes.io/last-applied",
+        ]
     ),
     st.sampled_from(["true", "false", "{...}"]),
 )
@@ -111,3 +125,21 @@ def test_a_finished_taskrun_decides_the_same_cut_down(
 def test_an_unfinished_taskrun_is_kept_whole(phase: str | None) -> None:
     whole = taskrun({"phase": phase} if phase else None)
     assert finished_view(whole) is whole
+
+
+@pytest.mark.parametrize("complete", [True, False])
+def test_a_whole_log_in_status_is_decided_the_same_cut_down(complete: bool) -> None:
+    # Rare among the generated cases above: a hold its reader no longer needs.
+    status = {
+        "phase": "Succeeded",
+        "podName": "run-1",
+        "completionTime": T0,
+        "logs": {"pod": "run-1", "tail": "done\n", "complete": complete},
+    }
+    notes = {ANNOTATION_HOLD_POD: "true", ANNOTATION_LOGS_FROM_STATUS: "true"}
+    whole = taskrun(status, annotations=notes)
+    view = finished_view(whole)
+    obs = Observation(view, _pod("Succeeded", False, 0), NOW + timedelta(seconds=10))
+    decision = decide(obs, CoreSettings())
+    assert decision == decide(replace(obs, taskrun=whole), CoreSettings())
+    assert any(isinstance(a, DeletePod) for a in decision.actions) is complete
