@@ -680,6 +680,27 @@ def _cells(
     return " | ".join(cell(b[mode]) if mode in b else "—" for b in by_length)
 
 
+def _handover_lines(m: dict[str, Any] | None, target: dict[str, Any]) -> list[str]:
+    """Why the operator read the pod's log (and acknowledged it) instead of taking it from
+    the TaskRun's status, and what the task would cost if its log fit there."""
+    if not m or not m.get("ok"):
+        return []
+    airflow = m.get("airflow_requests_by_kind") or {}
+    handover = airflow.get("get pods/log", 0) + airflow.get("patch taskruns", 0)
+    if not handover:
+        return []
+    without = target["taskrun_deferrable"] - handover
+    return [
+        f"The task's log ({m.get('pod_log_lines_expected')} lines) is longer than the status "
+        "keeps (`--log-tail-lines`, default 100; 16 KiB), so the operator read it from the "
+        "pod and acknowledged it (get pods/log, patch taskruns): "
+        f"{handover} requests. A log that fits rides in the status and costs neither (the "
+        f"shorter task above); this task would then take {without}: "
+        f"{_ratio(target['kpo_deferrable'] / without if without else None)}.",
+        "",
+    ]
+
+
 def _requests_cell(m: dict[str, Any]) -> str:
     req = m["requests"]
     failed = "" if m["ok"] else " (FAILED)"
@@ -825,10 +846,12 @@ def markdown_section_real(results: dict[str, Any], devcluster: dict[str, Any] | 
         if target.get("controller_event_requests"):
             lines += [
                 f"Of those, {target['controller_event_requests']} are Events (the controller "
-                f"posts its own and reads the pod's for `status.warnings`): without them the "
-                f"ratio is {_ratio(target.get('ratio_without_events'))}.",
+                f"posts one when the pod runs and one at the end; it reads the pod's only after "
+                f"a failure): without them the ratio is "
+                f"{_ratio(target.get('ratio_without_events'))}.",
                 "",
             ]
+        lines += _handover_lines(by_length[-1].get("taskrun-deferrable"), target)
         if target.get("kpo_deferrable_requests_per_minute") is not None:
             met_from = target.get("met_from_seconds")
             lines += [
