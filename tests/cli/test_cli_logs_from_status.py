@@ -5,6 +5,7 @@ the pod and acknowledged as before. Requests are counted from devcluster's reque
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -16,8 +17,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskrun.api import ANNOTATION_HOLD_POD, ANNOTATION_LOGS_ACKED, ANNOTATION_LOGS_FROM_STATUS
-from taskrun.cli.client import USER_AGENT
-from taskrun.cli.follow import log_annotations, unprinted
+from taskrun.cli.client import USER_AGENT, Client
+from taskrun.cli.follow import Follower, log_annotations, unprinted
+from taskrun.cli.kubeconfig import load
 
 SHORT = "".join(f"line {i}\n" for i in range(5)) + "no newline at the end"
 LONG = "".join(f"line {i}\n" for i in range(150))  # over the default 100 tail lines
@@ -151,3 +153,36 @@ def test_unprinted_after_whole_lines_is_what_a_read_prints_of_invalid_bytes(
     rest = log.split(b"\n", lines)[lines] if lines else log
     tail = log.decode("utf-8", "replace")
     assert unprinted(tail, lines, b"") == rest.decode("utf-8", "replace").encode()
+
+
+class _Out:
+    """stdout as the plugin writes it: raw bytes to ``buffer``."""
+
+    def __init__(self) -> None:
+        self.buffer = io.BytesIO()
+
+    def write(self, text: str) -> None:
+        self.buffer.write(text.encode())
+
+    def flush(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("cut", [0, 7, 9, len(SHORT) - 3, len(SHORT)])
+def test_the_end_prints_the_rest_after_a_stream_that_stopped_anywhere(
+    cluster: Any, controller: Any, runs: Any, cut: int
+) -> None:
+    """A follow that ended early (a dropped connection) printed ``SHORT[:cut]``: the end
+    prints the rest from the status, with no log read and no ack."""
+    runs.create("cut", scenario={"logs": SHORT}, annotations=log_annotations({}))
+    runs.wait_finished("cut")
+    taskrun = runs.get("cut")
+    assert taskrun is not None and taskrun["status"]["logs"]["complete"] is True
+    pod = taskrun["status"]["podName"]
+    out = _Out()
+    follower = Follower(Client(load(str(cluster.kubeconfig_path))), runs.namespace, out=out)  # type: ignore[arg-type]
+    printed = SHORT[:cut].encode()
+    follower.printed[pod] = (printed.count(b"\n"), printed.rpartition(b"\n")[2])
+    follower.end_logs(taskrun)
+    assert printed + out.buffer.getvalue() == SHORT.encode()
+    assert _reads_and_acks(cluster, runs.namespace) == (0, 0)
