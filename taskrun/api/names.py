@@ -54,7 +54,8 @@ TASKRUN_ANNOTATIONS = {
     " containers `status.logs` covers (`spec.containerLogs`, or the base container), so"
     " when `status.logs.complete` is true it prints `status.logs.tail` and sends no ack,"
     " and the controller does not hold the pod. TaskRunOperator sets it when it shows one"
-    " container and no init container logs. A controller older than this annotation"
+    " container and no init container logs; `kubectl taskrun run` (and `rerun --follow`)"
+    " when the spec logs the base container only. A controller older than this annotation"
     " writes no `complete`: the pod is held, read and acknowledged as before.",
     ANNOTATION_SPEC_HASH: "Written by TaskRunOperator: the hash of the spec it created, so"
     " a restarted worker reattaches only to a TaskRun it made.",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import contextlib
 import queue
 import sys
@@ -14,8 +15,10 @@ from typing import Any, TextIO
 from taskrun.api import (
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     DEFAULT_BASE_CONTAINER_NAME,
     Phase,
+    logs_in_status,
 )
 from taskrun.cli import render
 from taskrun.cli.client import ApiError, Client
@@ -140,6 +143,8 @@ class Follower:
         self.err = err or sys.stderr
         self.tty = self.err.isatty() if tty is None else tty
         self.progress = Progress(self.err, self.tty, utcnow)
+        # Per pod: the whole lines printed of its log and the bytes printed after them.
+        self.printed: dict[str, tuple[int, bytes]] = {}
 
     def until(
         self,
@@ -192,6 +197,9 @@ class Follower:
         self.progress.clear()
         if (status.get("attempts") or 1) > 1:
             self.err.write(f"--- attempt {status['attempts']}: pod {pod} ---\n")
+        if phase in render.FINISHED and self.print_rest_from_status(taskrun, name):
+            streamed.add(pod)
+            return
         outcome = self.stream_log(pod, name, follow=True)
         if outcome == "gone" or (outcome == "waiting" and phase in render.FINISHED):
             self.print_tail(taskrun, pod)
@@ -201,8 +209,14 @@ class Follower:
 
     def stream_log(self, pod: str, container: str, *, follow: bool) -> str:
         """'done' after the log's end, 'gone' if the pod is gone, 'waiting' before it runs."""
+        lines, partial = self.printed.get(pod, (0, b""))
         try:
             for chunk in self.client.log(self.namespace, pod, container, follow=follow):
+                if b"\n" in chunk:
+                    lines, partial = lines + chunk.count(b"\n"), chunk.rpartition(b"\n")[2]
+                else:
+                    partial += chunk
+                self.printed[pod] = (lines, partial)
                 self.out.buffer.write(chunk) if hasattr(self.out, "buffer") else self.out.write(
                     chunk.decode(errors="replace")
                 )
@@ -228,10 +242,41 @@ class Follower:
             f"status.logs.tail{more})\n"
         )
         self.out.write(logs["tail"])
+        # All of it is printed: a whole log in the status is not printed again at the end.
+        kept = logs["tail"].encode()
+        self.printed[pod] = (kept.count(b"\n"), kept.rpartition(b"\n")[2])
         if not logs["tail"].endswith("\n"):
             self.out.write("\n")
         self.out.flush()
         return True
+
+    def print_rest_from_status(self, taskrun: Obj, container: str) -> bool:
+        """When the finished run's status holds the whole log of ``container`` in its last
+        pod (taskrun.api.handover), print what was not printed of it yet; False when the
+        pod's log is to be read (and acknowledged) instead."""
+        status = taskrun.get("status") or {}
+        logs = status.get("logs") or {}
+        if not logs_in_status(taskrun) or logs.get("tail") is None:
+            return False
+        if logs.get("container") not in (None, container):
+            return False
+        pod = str(status["podName"])
+        lines, partial = self.printed.get(pod, (0, b""))
+        rest = unprinted(logs["tail"], lines, partial)
+        if rest:
+            self.out.buffer.write(rest) if hasattr(self.out, "buffer") else self.out.write(
+                rest.decode(errors="replace")
+            )
+            self.out.flush()
+            whole = lines + rest.count(b"\n")
+            self.printed[pod] = (whole, (partial + rest).rpartition(b"\n")[2])
+        return True
+
+    def end_logs(self, taskrun: Obj, container: str | None = None) -> None:
+        """After the run's end: the rest of its log from the status when the status holds
+        it whole (the controller holds no pod for an ack then), else the ack."""
+        if not self.print_rest_from_status(taskrun, container or default_container(taskrun)):
+            self.ack_logs(taskrun)
 
     def ack_logs(self, taskrun: Obj) -> None:
         """Let the controller apply the finish action now that the log was read."""
@@ -244,6 +289,50 @@ class Follower:
                 taskrun["metadata"]["name"],
                 {"metadata": {"annotations": {ANNOTATION_LOGS_ACKED: "true"}}},
             )
+
+
+def unprinted(tail: str, lines: int, partial: bytes) -> bytes:
+    """What a pod's log read would still print of a whole log held as text (status.logs.tail)
+    after ``lines`` whole lines and then ``partial`` (bytes of the next line) were printed.
+
+    The tail is the log decoded with U+FFFD for invalid bytes; lines split at "\\n", which is
+    ASCII and never part of an invalid sequence, so whole lines are counted, not bytes.
+    """
+    data = tail.encode()
+    if lines > 0:
+        parts = data.split(b"\n", lines)
+        data = parts[lines] if len(parts) > lines else b""
+    if partial:
+        decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        held = decoder.decode(partial).encode()
+        if data.startswith(held):
+            data = data[len(held) :]
+            # The first bytes of a character the stream cut: print the rest of it.
+            pending = decoder.getstate()[0]
+            if pending and data.startswith(pending):
+                data = data[len(pending) :]
+    return data
+
+
+def logged_containers(spec: Obj) -> list[str]:
+    """The containers status.logs covers: spec.containerLogs, or the base container."""
+    if spec.get("getLogs") is False:
+        return []
+    return list(spec.get("containerLogs") or [base_container(spec)])
+
+
+def base_container(spec: Obj) -> str:
+    return str(spec.get("baseContainerName") or DEFAULT_BASE_CONTAINER_NAME)
+
+
+def log_annotations(spec: Obj) -> dict[str, str]:
+    """The logs hand-over a following `run` asks for (taskrun.api.handover): the hold, and
+    the log from the status when the one container it shows (the base container) is
+    exactly what status.logs covers."""
+    annotations = {ANNOTATION_HOLD_POD: "true"}
+    if logged_containers(spec) == [base_container(spec)]:
+        annotations[ANNOTATION_LOGS_FROM_STATUS] = "true"
+    return annotations
 
 
 def default_container(taskrun: Obj) -> str:

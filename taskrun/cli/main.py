@@ -19,6 +19,7 @@ from taskrun.api import (
     AIRFLOW_TASK_LABEL,
     ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     API_VERSION,
     GROUP,
     KIND,
@@ -27,7 +28,13 @@ from taskrun.api import (
 )
 from taskrun.cli import render
 from taskrun.cli.client import ApiError, Client
-from taskrun.cli.follow import Follower, WaitTimeout, default_container, utcnow
+from taskrun.cli.follow import (
+    Follower,
+    WaitTimeout,
+    default_container,
+    log_annotations,
+    utcnow,
+)
 from taskrun.cli.kubeconfig import ConfigError, load
 
 Obj = dict[str, Any]
@@ -43,9 +50,11 @@ def _yaml() -> Any:
 RESOURCE = f"{PLURAL}.{GROUP}"
 PHASES = [p.value for p in Phase]
 OUTPUTS = ["json", "yaml", "name", "wide"]
-# Annotations of one run that a rerun must not inherit.
+# Annotations of one run that a rerun must not inherit: its log reader's are its own.
 RUN_ANNOTATIONS = (
+    ANNOTATION_HOLD_POD,
     ANNOTATION_LOGS_ACKED,
+    ANNOTATION_LOGS_FROM_STATUS,
     "kubectl.kubernetes.io/last-applied-configuration",
 )
 
@@ -255,8 +264,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     args.name = body["metadata"].get("name") or body["metadata"].get("generateName")
     waiting = not args.no_wait
     if waiting and not args.quiet:
-        # Keep the pod until its whole log is read (the logs hand-over, docs/architecture.md).
-        body["metadata"].setdefault("annotations", {})[ANNOTATION_HOLD_POD] = "true"
+        # Keep the pod until its whole log is read, or take a short one from the status
+        # (the logs hand-over, docs/architecture.md).
+        annotations = body["metadata"].setdefault("annotations", {})
+        annotations.pop(ANNOTATION_LOGS_FROM_STATUS, None)  # a manifest's is not this reader's
+        annotations.update(log_annotations(body.get("spec") or {}))
     created = api.create(ns, body)
     name = created["metadata"]["name"]
     if not waiting:
@@ -284,7 +296,10 @@ def finish(
             sys.stderr.write(f"\ninterrupted; taskrun/{name} deleted\n")
             return render.EXIT_CANCELLED
         raise
-    follower.ack_logs(final)
+    if quiet:
+        follower.ack_logs(final)
+    else:
+        follower.end_logs(final)
     status = final.get("status") or {}
     if output:
         print_objects([final], output)
@@ -505,7 +520,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     if annotations:
         new_meta["annotations"] = annotations
     if args.follow:
-        new_meta.setdefault("annotations", {})[ANNOTATION_HOLD_POD] = "true"
+        new_meta.setdefault("annotations", {}).update(log_annotations(spec))
     body = {"apiVersion": API_VERSION, "kind": KIND, "metadata": new_meta, "spec": spec}
     created = api.create(ns, body)
     if args.follow:
