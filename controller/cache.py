@@ -47,6 +47,14 @@ class ObjectCache:
     def forget_taskrun(self, key: Key) -> None:
         self.taskruns.pop(key, None)
 
+    def taskruns_in(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        """The cached TaskRuns of ``namespace`` (None: all)."""
+        return _in(self.taskruns, namespace)
+
+    def pods_in(self, namespace: str | None) -> list[Mapping[str, Any]]:
+        """The cached pods of ``namespace`` (None: all)."""
+        return _in(self.pods, namespace)
+
     def seen_pod(self, key: Key, body: Mapping[str, Any], owned: bool) -> bool:
         """A watch event's pod; False when it is the echo of what is cached."""
         cached = self.pods.get(key)
@@ -90,6 +98,12 @@ def owner_name(pod: Mapping[str, Any]) -> str | None:
         if ref.get("controller") and ref.get("kind") == KIND:
             return str(ref.get("name"))
     return None
+
+
+def _in(objects: Mapping[Key, Mapping[str, Any]], namespace: str | None) -> list[Mapping[str, Any]]:
+    if namespace is None:
+        return list(objects.values())
+    return [body for key, body in objects.items() if key[0] == namespace]
 
 
 def _cacheable(body: Mapping[str, Any], owned: bool) -> Mapping[str, Any]:

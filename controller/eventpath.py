@@ -31,15 +31,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import time
 import weakref
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Set
 from dataclasses import dataclass, field
 from typing import Any
 
 import kopf
-from kopf._cogs.clients import watching
+from kopf._cogs.clients import fetching, watching
 from kopf._core.reactor import processing, queueing
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ log = logging.getLogger(__name__)
 OnEvent = Callable[..., None]
 # Hears of the operator's pause toggle set (kopf's aiotoggles.ToggleSet) when a watcher starts.
 PausedBy = Callable[[Any], None]
+# The cached objects of one resource in a namespace (None: all namespaces).
+Cached = Callable[[str | None], Iterable[Mapping[str, Any]]]
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,9 @@ class Route:
     on_event: OnEvent
     # The labels the kopf handler filters on: the same filter, applied here.
     labels: Mapping[str, str] = field(default_factory=dict)
+    # What the controller's cache holds of this resource: after each list, what is cached
+    # and was not listed gets a DELETED through ``on_event`` (client-go's Replace).
+    cached: Cached | None = None
 
     def deliver(self, raw_event: Mapping[str, Any]) -> None:
         body = raw_event.get("object")
@@ -73,6 +79,76 @@ class Route:
             meta = body.get("metadata") or {}
             log.exception("event handler failed for %s/%s", meta.get("namespace"), meta.get("name"))
 
+    def replace(self, namespace: str | None, relist: Relist) -> int:
+        """After a list of ``namespace``: a DELETED for each cached object gone meanwhile;
+        how many."""
+        if self.cached is None:
+            return 0
+        gone = vanished(self.cached(namespace), relist.listed, relist.floor)
+        for body in gone:
+            self.deliver({"type": "DELETED", "object": body})
+        return len(gone)
+
+
+def resource_version(body: Mapping[str, Any]) -> int | None:
+    text = (body.get("metadata") or {}).get("resourceVersion")
+    return int(text) if isinstance(text, str) and text.isdigit() else None
+
+
+def vanished(
+    cached: Iterable[Mapping[str, Any]], listed: Set[tuple[str, str]], floor: int | None
+) -> list[dict[str, Any]]:
+    """The cached objects that a list which showed the keys ``listed`` proves deleted.
+
+    ``floor``: the list's resourceVersion, or at least the highest one the stream delivered
+    up to the list's end (its earlier watch events and the listed objects); the list was
+    served at or after it. An
+    object not listed whose cached version is not above it existed before the list and is
+    gone. One cached at a later version (our own write's response, made while the list was
+    in flight) may have been created after the list was served: it is kept, as is one with
+    no numeric resourceVersion. What vanished is returned as a plain copy of the cached
+    object: the DELETED handler drops the cache's own.
+    """
+    gone = []
+    for body in cached:
+        meta = body.get("metadata") or {}
+        if (meta.get("namespace", ""), meta.get("name", "")) in listed:
+            continue
+        rv = resource_version(body)
+        if rv is None or floor is None or rv > floor:
+            continue
+        gone.append(dict(body))
+    return gone
+
+
+@dataclass
+class Relist:
+    """What one watch stream showed since its last list ended: the keys listed (the events
+    of type None, kopf's listed objects) and the highest resourceVersion delivered."""
+
+    listed: set[tuple[str, str]] = field(default_factory=set)
+    floor: int | None = None
+
+    def served_at(self, list_version: str | None) -> None:
+        """The list's own resourceVersion (kopf's fetch_objs yields it with each page)."""
+        if isinstance(list_version, str) and list_version.isdigit():
+            self.floor = max(self.floor or 0, int(list_version))
+
+    def begin(self) -> None:
+        """The list ended: the next one starts afresh (the floor stays: it only grows)."""
+        self.listed = set()
+
+    def saw(self, raw_event: Mapping[str, Any]) -> None:
+        body = raw_event.get("object")
+        if not isinstance(body, Mapping):
+            return
+        rv = resource_version(body)
+        if rv is not None and (self.floor is None or rv > self.floor):
+            self.floor = rv
+        if raw_event.get("type") is None:
+            meta = body.get("metadata") or {}
+            self.listed.add((meta.get("namespace", ""), meta.get("name", "")))
+
 
 @dataclass(frozen=True)
 class _TakeOver:
@@ -83,6 +159,9 @@ class _TakeOver:
 # Per registry, so that several operators in one process (tests) keep their own routes.
 _TAKEN: weakref.WeakKeyDictionary[kopf.OperatorRegistry, _TakeOver] = weakref.WeakKeyDictionary()
 _KOPF_WATCHER = queueing.watcher
+_KOPF_FETCH = getattr(fetching, "fetch_objs", None)
+# The Relist of the light watcher whose task runs kopf's list (its stream runs in that task).
+_LISTING: contextvars.ContextVar[Relist | None] = contextvars.ContextVar("listing", default=None)
 # After a pause, the work queue waits for the watch streams' re-lists at most this long: a
 # stream that cannot list (the API server is away) does not hold the queue for longer.
 RELIST_HOLD_SECONDS = 30.0
@@ -189,6 +268,20 @@ def take_over(
     _TAKEN[registry] = _TakeOver(dict(routes), paused_by)
     if queueing.watcher is not _watcher:
         queueing.watcher = _watcher
+    if _KOPF_FETCH is not None and fetching.fetch_objs is _KOPF_FETCH:
+        fetching.fetch_objs = _fetch_objs
+
+
+async def _fetch_objs(**kwargs: Any) -> Any:
+    """kopf's list, noting the list's resourceVersion for our streams' Replace: without it,
+    an object our own write cached later than all the stream showed cannot be told gone.
+    If kopf stops listing through it, the Replace keeps such objects (see ``vanished``)."""
+    assert _KOPF_FETCH is not None
+    relist = _LISTING.get()
+    async for chunk, list_version in _KOPF_FETCH(**kwargs):
+        if relist is not None:
+            relist.served_at(list_version)
+        yield chunk, list_version
 
 
 def _taken_over(processor: Any) -> _TakeOver | None:
@@ -247,18 +340,34 @@ async def light_watcher(
         settings=settings, resource=resource, namespace=namespace, operator_paused=operator_paused
     )
     token = object()
+    relist = Relist()
+    _LISTING.set(relist)  # this task's own context: kopf's other lists are left alone
     if gate is not None:
         gate.opened(token)
     try:
         async for raw_event in stream:
             if raw_event is watching.Bookmark.LISTED:
+                # Before the gate opens: the resumed queue must not act on what is gone.
+                gone = route.replace(namespace, relist)
+                if gone:
+                    where = f"in {namespace}" if namespace else "cluster-wide"
+                    log.info(
+                        "%d %s %s gone since the last watch",
+                        gone,
+                        getattr(resource, "plural", "?"),
+                        where,
+                    )
+                relist.begin()
                 if gate is not None:
                     gate.listed(token)
                 # kopf's readiness for indexed resources; none of ours is, but keep its contract.
                 if operator_indexed is not None and resource_indexed is not None:
                     await operator_indexed.drop_toggle(resource_indexed)
                 continue
-            if isinstance(raw_event, watching.Bookmark) or raw_event.get("type") == "BOOKMARK":
+            if isinstance(raw_event, watching.Bookmark):
+                continue
+            relist.saw(raw_event)
+            if raw_event.get("type") == "BOOKMARK":
                 continue
             route.deliver(raw_event)
     finally:

@@ -226,13 +226,19 @@ def register(
         controller.on_pod(type, raw, owned=owned)
 
     # kopf still opens, re-lists and pauses both watches; their events skip its per-event
-    # machinery (controller/eventpath.py). The handlers above are the fallback. kopf's pause
+    # machinery (controller/eventpath.py), and each list ends with a DELETED for what the
+    # caches hold but the list did not show (deleted while the stream was down). The handlers
+    # above are the fallback. kopf's pause
     # toggle, which it hands to the watchers only, reaches the work queue the same way.
     eventpath.take_over(
         registry,
         {
-            ("", "pods"): eventpath.Route(controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}),
-            (GROUP, PLURAL): eventpath.Route(controller.on_taskrun),
+            ("", "pods"): eventpath.Route(
+                controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}, controller.cache.pods_in
+            ),
+            (GROUP, PLURAL): eventpath.Route(
+                controller.on_taskrun, cached=controller.cache.taskruns_in
+            ),
         },
         paused_by=controller.pause_with,
     )

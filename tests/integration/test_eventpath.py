@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kopf._cogs.clients import watching as kopf_watching
 from kopf._core.reactor import processing
 from kopf.testing import KopfRunner
 
@@ -31,7 +32,7 @@ from controller.handlers import Controller, register
 from controller.main import kopf_settings
 from taskrun.api import LABEL_MANAGED_BY, MANAGED_BY
 from testcluster import Cluster
-from tests.integration.conftest import ROOT, poll, stays, watching
+from tests.integration.conftest import CONTROLLER_AGENT, ROOT, Runs, poll, stays, watching
 
 PEERING = "eventpath-test"
 OTHER = "another-replica@elsewhere"
@@ -44,11 +45,36 @@ class Recording(Controller):
         super().__init__(settings)
         self.seen: dict[str, float] = {}
         self.lock = threading.Lock()
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def on_pod(self, event_type: str | None, body: Any, *, owned: bool = False) -> None:
         with self.lock:
             self.seen.setdefault(body["metadata"]["name"], time.monotonic())
         super().on_pod(event_type, body, owned=owned)
+
+    def on_taskrun(self, event_type: str | None, body: Any, *, owned: bool = False) -> None:
+        with self.lock:
+            self.seen.setdefault(body["metadata"]["name"], time.monotonic())
+        self.loop = asyncio.get_running_loop()
+        super().on_taskrun(event_type, body, owned=owned)
+
+
+class StreamPauses:
+    """kopf's watch streams that closed for a pause and wait for the resume."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.paused: set[str] = set()
+        kopf_block = kopf_watching.streaming_block
+
+        @contextlib.asynccontextmanager
+        async def streaming_block(*, resource: Any, operator_paused: Any = None, **kw: Any) -> Any:
+            if operator_paused is not None and operator_paused.is_on():
+                self.paused.add(resource.plural)
+            async with kopf_block(resource=resource, operator_paused=operator_paused, **kw) as w:
+                self.paused.discard(resource.plural)
+                yield w
+
+        monkeypatch.setattr(kopf_watching, "streaming_block", streaming_block)
 
 
 @contextlib.contextmanager
@@ -258,3 +284,63 @@ async def test_the_watchers_pause_toggle_holds_the_work_queue(
     await controller.drained()
     assert reconciled == [("ns", "t")]
     await controller.close()
+
+
+def test_what_is_deleted_during_a_pause_leaves_the_caches_at_the_relist(
+    cluster: Cluster, kube_ns: str, peering: str, runs: Runs, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A list shows no deletions: the objects deleted while the streams were closed get a
+    DELETED from the re-list (client-go's Replace), before the work queue resumes."""
+    pauses = StreamPauses(monkeypatch)
+    settings = Settings(metrics_port=0, health_port=0, peering=peering)
+    with controller_running(
+        cluster, "--peering", peering, "--priority", "1", settings=settings
+    ) as c:
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
+        cluster.create("pods", kube_ns, labelled_pod("deleted-while-paused"))
+        cluster.create("pods", kube_ns, labelled_pod("kept"))
+        runs.create("run-deleted-while-paused")
+        pods = c.cache.pods
+        poll(
+            lambda: {(kube_ns, "deleted-while-paused"), (kube_ns, "kept")} <= set(pods),
+            20,
+            "both pods in the cache",
+        )
+        run_key = (kube_ns, "run-deleted-while-paused")
+        poll(lambda: run_key in c.cache.taskruns, 20, "the TaskRun in the cache")
+
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: live_peer(100)}})
+        poll(
+            lambda: {"pods", "taskruns"} <= pauses.paused,
+            20,
+            f"both watch streams paused ({pauses.paused})",
+        )
+        cluster.delete("pods", kube_ns, "deleted-while-paused", grace_period=0)
+        runs.cluster.delete("taskruns", kube_ns, "run-deleted-while-paused")
+        poll(lambda: runs.get("run-deleted-while-paused") is None, 20, "the TaskRun gone")
+        poll(lambda: runs.pod("deleted-while-paused") is None, 20, "the pod gone")
+        assert (kube_ns, "deleted-while-paused") in pods, "deleted before the pause"
+        assert run_key in c.cache.taskruns, "deleted before the pause"
+
+        resumed = time.time()
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
+        poll(
+            lambda: (kube_ns, "deleted-while-paused") not in pods,
+            20,
+            "the pod deleted during the pause to leave the cache after the re-list",
+        )
+        poll(
+            lambda: run_key not in c.cache.taskruns,
+            20,
+            "the TaskRun deleted during the pause to leave the cache after the re-list",
+        )
+        assert (kube_ns, "kept") in pods
+        # Once the queue is through, nothing was asked about the deleted run since.
+        assert c.loop is not None
+        asyncio.run_coroutine_threadsafe(c.drained(), c.loop).result(20)
+        about_it = [
+            r
+            for r in cluster.requests.filter(namespace=kube_ns, user_agent=CONTROLLER_AGENT)
+            if r.started >= resumed and r.name.startswith("run-deleted-while-paused")
+        ]
+        assert about_it == []
