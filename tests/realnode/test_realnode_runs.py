@@ -48,7 +48,10 @@ def test_oom_kill_of_a_child_follows_the_kubelets_exit_code(
     ``OOMKilled`` either way (containerd saw an OOM event in the container's cgroup), with
     the shell's exit code: 0, pod Succeeded, or 137, pod Failed. The TaskRun follows the
     pod, as KPO would."""
-    script = "head -c 200000000 /dev/zero | tail -c 150000000 > /dev/null; echo survived"
+    # The shell's own "Killed" goes to its stderr and "survived" to its stdout: the kubelet
+    # reads the two pipes separately, so their order in the log is not the order written
+    # (CI saw "survived" first once). One pipe for both keeps the order.
+    script = "exec 2>&1; head -c 200000000 /dev/zero | tail -c 150000000 > /dev/null; echo survived"
     limits = {"limits": {"memory": "32Mi"}, "requests": {"memory": "32Mi"}}
     manifest = taskrun("oomchild", script, containerResources=limits)
     node_kubectl.run("apply", "-f", "-", stdin=manifest)
