@@ -8,6 +8,8 @@ import asyncio
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller.cache import succeeds
 from controller.config import Settings
@@ -50,6 +52,22 @@ def pod(uid: str | None, rv: str | None, owner: str = "t") -> dict[str, Any]:
 )
 def test_succeeds(cached: dict[str, Any], body: dict[str, Any], successor: bool) -> None:
     assert succeeds(body, cached) is successor
+
+
+UIDS = st.one_of(st.none(), st.sampled_from(["", "a", "b"]))
+VERSIONS = st.one_of(st.none(), st.sampled_from(["x"]), st.integers(0, 20).map(str))
+
+
+@given(UIDS, VERSIONS, UIDS, VERSIONS)
+def test_of_two_pods_at_most_one_succeeds_the_other_when_both_versions_are_known(
+    uid1: str | None, rv1: str | None, uid2: str | None, rv2: str | None
+) -> None:
+    one, two = pod(uid1, rv1), pod(uid2, rv2)
+    if succeeds(one, two) and succeeds(two, one):
+        # only when a version cannot be compared: the uid alone decides
+        assert not (rv1 or "").isdigit() or not (rv2 or "").isdigit()
+    if succeeds(one, two):
+        assert uid1 and uid2 and uid1 != uid2
 
 
 def relist_deletions(kind: str) -> float:
