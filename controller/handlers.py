@@ -134,6 +134,7 @@ class Controller:
                 # never came (a list shows no deletions, and the Replace after it passes
                 # over a name it listed), so it is given here: the per-uid memories go, and
                 # its TaskRun hears of it.
+                log.info("pod %s/%s was recreated while the watch was down", *pod_key)
                 self.on_pod("DELETED", replaced)
                 metrics.observe_relist_deletions("pod", 1)
             if not self.cache.seen_pod(pod_key, body, owned):
