@@ -73,6 +73,11 @@ class ObjectCache:
             self.pods[key] = pod
         return self.pods[key]
 
+    def replaced_pod(self, key: Key, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
+        """The cached pod that ``body``, another pod under the same name, took the place of."""
+        cached = self.pods.get(key)
+        return cached if cached is not None and succeeds(body, cached) else None
+
     def forget_pod(self, key: Key, uid: str) -> None:
         self.pods.pop(key, None)
         self._deleting.discard(uid)
@@ -98,6 +103,22 @@ def owner_name(pod: Mapping[str, Any]) -> str | None:
         if ref.get("controller") and ref.get("kind") == KIND:
             return str(ref.get("name"))
     return None
+
+
+def succeeds(body: Mapping[str, Any], cached: Mapping[str, Any]) -> bool:
+    """``body`` is another object than ``cached`` under its name, made after it: ``cached``
+    was deleted, though no DELETED event said so (a list after a watch outage shows only the
+    new one).
+
+    Both uids must be known. A resourceVersion below the cached one is the old object's
+    late event after our own create of the new one cached its response: not a successor.
+    """
+    new_uid = (body.get("metadata") or {}).get("uid")
+    old_uid = (cached.get("metadata") or {}).get("uid")
+    if not new_uid or not old_uid or new_uid == old_uid:
+        return False
+    new, old = _rv(body), _rv(cached)
+    return new is None or old is None or new > old
 
 
 def _in(objects: Mapping[Key, Mapping[str, Any]], namespace: str | None) -> list[Mapping[str, Any]]:

@@ -43,6 +43,8 @@ import kopf
 from kopf._cogs.clients import fetching, watching
 from kopf._core.reactor import processing, queueing
 
+from controller import metrics
+
 log = logging.getLogger(__name__)
 
 # A controller callback: (event type, the event's own freshly parsed object, owned=True).
@@ -63,6 +65,8 @@ class Route:
     # What the controller's cache holds of this resource: after each list, what is cached
     # and was not listed gets a DELETED through ``on_event`` (client-go's Replace).
     cached: Cached | None = None
+    # The ``kind`` label of taskrun_relist_deletions_total for those DELETEDs.
+    kind: str = ""
 
     def deliver(self, raw_event: Mapping[str, Any]) -> None:
         body = raw_event.get("object")
@@ -87,6 +91,8 @@ class Route:
         gone = vanished(self.cached(namespace), relist.listed, relist.floor)
         for body in gone:
             self.deliver({"type": "DELETED", "object": body})
+        if gone:
+            metrics.observe_relist_deletions(self.kind, len(gone))
         return len(gone)
 
 

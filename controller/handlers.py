@@ -127,8 +127,18 @@ class Controller:
         if event_type == "DELETED":
             self.cache.forget_pod(pod_key, meta.get("uid", ""))
             self._executor.forget_pod(meta.get("uid", ""))
-        elif not self.cache.seen_pod(pod_key, body, owned):
-            return  # the echo of our own create, cached from its response
+        else:
+            replaced = self.cache.replaced_pod(pod_key, body)
+            if replaced is not None:
+                # Recreated under its name while the watch was down: the old pod's DELETED
+                # never came (a list shows no deletions, and the Replace after it passes
+                # over a name it listed), so it is given here: the per-uid memories go, and
+                # its TaskRun hears of it.
+                log.info("pod %s/%s was recreated while the watch was down", *pod_key)
+                self.on_pod("DELETED", replaced)
+                metrics.observe_relist_deletions("pod", 1)
+            if not self.cache.seen_pod(pod_key, body, owned):
+                return  # the echo of our own create, cached from its response
         owner = owner_name(body)
         if owner is not None:
             self._queue.trigger((namespace, owner), Lane.POD)
@@ -234,10 +244,10 @@ def register(
         registry,
         {
             ("", "pods"): eventpath.Route(
-                controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}, controller.cache.pods_in
+                controller.on_pod, {LABEL_MANAGED_BY: MANAGED_BY}, controller.cache.pods_in, "pod"
             ),
             (GROUP, PLURAL): eventpath.Route(
-                controller.on_taskrun, cached=controller.cache.taskruns_in
+                controller.on_taskrun, cached=controller.cache.taskruns_in, kind="taskrun"
             ),
         },
         paused_by=controller.pause_with,

@@ -81,6 +81,13 @@ class Metrics:
             "Events on TaskRuns dropped because too many were waiting to be posted.",
             registry=r,
         )
+        self.relist_deletions = Counter(
+            "taskrun_relist_deletions_total",
+            "Cached objects a re-list showed deleted (or, a pod, replaced under its name) while "
+            "the watch was down, by kind.",
+            ["kind"],
+            registry=r,
+        )
         self.api_request_duration = Histogram(
             "taskrun_api_request_duration_seconds",
             "Latency of the controller's Kubernetes API requests, by verb and resource.",
@@ -111,6 +118,10 @@ class Metrics:
     def observe_event_dropped(self) -> None:
         """Count an Event the recorder dropped (its buffer was full)."""
         self.events_dropped.inc()
+
+    def observe_relist_deletions(self, kind: str, count: int) -> None:
+        """Count the DELETEDs a re-list gave for ``kind`` (``taskrun`` or ``pod``)."""
+        self.relist_deletions.labels(kind=kind).inc(count)
 
     def observe_api_request(
         self, verb: str, resource: str, code: int | str, seconds: float
@@ -159,6 +170,11 @@ def observe_reconcile_error(kind: str) -> None:
 def observe_event_dropped() -> None:
     """Count a dropped Event on the process-wide metrics."""
     METRICS.observe_event_dropped()
+
+
+def observe_relist_deletions(kind: str, count: int) -> None:
+    """Count a re-list's DELETEDs on the process-wide metrics."""
+    METRICS.observe_relist_deletions(kind, count)
 
 
 def observe_api_request(verb: str, resource: str, code: int | str, seconds: float) -> None:

@@ -30,6 +30,7 @@ from controller.config import Settings
 from controller.core.actions import CreatePod, Decision, Observation
 from controller.handlers import Controller, register
 from controller.main import kopf_settings
+from controller.metrics import METRICS
 from taskrun.api import LABEL_MANAGED_BY, MANAGED_BY
 from testcluster import Cluster
 from tests.integration.conftest import CONTROLLER_AGENT, ROOT, Runs, poll, stays, watching
@@ -50,6 +51,7 @@ class Recording(Controller):
     def on_pod(self, event_type: str | None, body: Any, *, owned: bool = False) -> None:
         with self.lock:
             self.seen.setdefault(body["metadata"]["name"], time.monotonic())
+        self.loop = asyncio.get_running_loop()
         super().on_pod(event_type, body, owned=owned)
 
     def on_taskrun(self, event_type: str | None, body: Any, *, owned: bool = False) -> None:
@@ -293,6 +295,7 @@ def test_what_is_deleted_during_a_pause_leaves_the_caches_at_the_relist(
     DELETED from the re-list (client-go's Replace), before the work queue resumes."""
     pauses = StreamPauses(monkeypatch)
     settings = Settings(metrics_port=0, health_port=0, peering=peering)
+    counted = relist_deletions()
     with controller_running(
         cluster, "--peering", peering, "--priority", "1", settings=settings
     ) as c:
@@ -344,3 +347,121 @@ def test_what_is_deleted_during_a_pause_leaves_the_caches_at_the_relist(
             if r.started >= resumed and r.name.startswith("run-deleted-while-paused")
         ]
         assert about_it == []
+        # Other namespaces' objects may have gone during the pause too: at least ours.
+        now = relist_deletions()
+        assert now["taskrun"] >= counted["taskrun"] + 1, (counted, now)
+        assert now["pod"] >= counted["pod"] + 1, (counted, now)
+
+
+def relist_deletions() -> dict[str, float]:
+    """taskrun_relist_deletions_total by kind (the controller runs in this process)."""
+    get = METRICS.registry.get_sample_value
+    return {
+        kind: get("taskrun_relist_deletions_total", {"kind": kind}) or 0.0
+        for kind in ("taskrun", "pod")
+    }
+
+
+def test_a_pod_recreated_during_a_pause_takes_the_old_pods_memories_with_it(
+    cluster: Cluster, kube_ns: str, peering: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The re-list shows the pod's name with another uid, so the Replace passes over it; the
+    old uid's memories (here: a deletion we asked for) go as at its DELETED, which never came."""
+    pauses = StreamPauses(monkeypatch)
+    settings = Settings(metrics_port=0, health_port=0, peering=peering)
+    counted = relist_deletions()
+    with controller_running(
+        cluster, "--peering", peering, "--priority", "1", settings=settings
+    ) as c:
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
+        key = (kube_ns, "recreated")
+        old_uid = cluster.create("pods", kube_ns, labelled_pod("recreated"))["metadata"]["uid"]
+        pods = c.cache.pods
+        poll(lambda: key in pods, 20, "the pod in the cache")
+        assert c.loop is not None
+        # What the executor notes once it asked to delete the pod; the DELETE itself would
+        # end the pod before the pause.
+        c.loop.call_soon_threadsafe(c.cache.deleting, old_uid)
+        poll(lambda: old_uid in c.cache._deleting, 5, "the old pod noted as being deleted")
+
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: live_peer(100)}})
+        poll(lambda: "pods" in pauses.paused, 20, f"the pods stream paused ({pauses.paused})")
+        cluster.delete("pods", kube_ns, "recreated", grace_period=0)
+        poll(lambda: cluster.get_or_none("pods", kube_ns, "recreated") is None, 20, "pod gone")
+        new_uid = cluster.create("pods", kube_ns, labelled_pod("recreated"))["metadata"]["uid"]
+        assert new_uid != old_uid
+        assert pods[key]["metadata"]["uid"] == old_uid, "the new pod seen during the pause"
+
+        cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
+        poll(
+            lambda: (pods.get(key) or {}).get("metadata", {}).get("uid") == new_uid,
+            20,
+            "the new pod cached from the re-list",
+        )
+        assert old_uid not in c.cache._deleting
+        assert c.cache.pod(key) == pods[key], "the new pod is not shown as being deleted"
+        assert relist_deletions()["pod"] >= counted["pod"] + 1
+
+
+@pytest.mark.devcluster_only("forces 410 Gone on resumed watches (devcluster.faults)")
+def test_a_taskrun_deleted_while_its_watch_is_gone_is_dropped_at_the_relist(
+    cluster: Cluster, kube_ns: str, runs: Runs
+) -> None:
+    """A watch answered 410 Gone lists again; what was deleted meanwhile leaves the cache at
+    that list (the Replace), and is not reconciled again (no 404s on and on). A plain run
+    beforehand counts no re-list deletion."""
+    dev = cluster.devcluster
+    faults = dev.faults
+    # kopf's own list and watch requests only: the controller's writes go through.
+    faults.user_agent_prefix = "kopf/"
+    faults.resources = frozenset({"taskruns"})
+    # Every stream ends soon, so that the switch to 410 below reaches the open one.
+    faults.drop_watches_every = 0.5
+    counted = relist_deletions()
+    try:
+        with controller_running(cluster) as c:
+            runs.create("plain", scenario={"exitCode": 0})
+            runs.wait_finished("plain", 20)
+            assert c.loop is not None
+            asyncio.run_coroutine_threadsafe(c.drained(), c.loop).result(20)
+            assert relist_deletions() == counted, "a plain run deleted nothing behind a watch"
+
+            name = "gone-while-410"
+            runs.create(name, scenario={"runSeconds": 300})
+            runs.wait_status(name, lambda s: s.get("phase") == "Running", 20)
+            key = (kube_ns, name)
+            assert key in c.cache.taskruns
+
+            broken = time.time()
+            faults.force_410_on_resume = True
+            # A list begun after the switch: the stream open before it has ended, and each
+            # resumed watch since is answered 410, so no watch event shows the deletion.
+            poll(
+                lambda: any(
+                    r.verb == "list" and r.resource == "taskruns" and r.started > broken
+                    for r in cluster.requests.filter(user_agent="kopf/")
+                ),
+                20,
+                "kopf to list the TaskRuns again after a 410",
+            )
+            deleted = time.time()
+            cluster.delete("taskruns", kube_ns, name)
+            poll(lambda: runs.get(name) is None, 20, "the TaskRun gone")
+            poll(lambda: key not in c.cache.taskruns, 20, "the TaskRun to leave the cache")
+            asyncio.run_coroutine_threadsafe(c.drained(), c.loop).result(20)
+            assert relist_deletions()["taskrun"] >= counted["taskrun"] + 1
+
+            def about_it() -> list[Any]:
+                return [
+                    r
+                    for r in cluster.requests.filter(namespace=kube_ns, user_agent=CONTROLLER_AGENT)
+                    if r.started >= deleted and r.name.startswith(name)
+                ]
+
+            # Its pod's DELETED may reach a reconcile before the re-list drops the run (one
+            # pass, its 404s); after the drop nothing asks about it again.
+            asked = len(about_it())
+            assert asked <= 2, about_it()
+            stays(lambda: len(about_it()) == asked, 3, "no request about the deleted run")
+    finally:
+        faults.clear()

@@ -10,6 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.eventpath import Relist, Route, vanished
+from controller.metrics import METRICS
 
 
 def obj(name: str, rv: int | str | None, namespace: str = "ns") -> dict[str, Any]:
@@ -147,3 +148,17 @@ def test_replace_drops_exactly_what_is_proven_gone(
     assert all(cache[name] > (relist.floor or 0) for name in stale - gone)
     if list_version_known and rv:
         assert gone == stale  # with the list's own version nothing stale is left
+
+
+def test_route_replace_counts_its_deleteds_under_its_kind() -> None:
+    def count(kind: str) -> float:
+        sample = METRICS.registry.get_sample_value("taskrun_relist_deletions_total", {"kind": kind})
+        return sample or 0.0
+
+    cache = {("ns", "a"): obj("a", 3), ("ns", "b"): obj("b", 4)}
+    route = Route(lambda *_, **__: None, cached=lambda _ns: list(cache.values()), kind="unit-test")
+    before = count("unit-test")
+    assert route.replace("ns", Relist({("ns", "a"), ("ns", "b")}, 10)) == 0
+    assert count("unit-test") == before
+    assert route.replace("ns", Relist(set(), 10)) == 2
+    assert count("unit-test") == before + 2
