@@ -8,9 +8,10 @@ import json
 import os
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import pytest
 from kopf.testing import KopfRunner
@@ -26,6 +27,7 @@ TASKRUNS = "taskruns"
 SCENARIO = "devcluster.taskrun.dev/scenario"
 CONTROLLER_AGENT = "taskrun-controller"
 FINISHED = ("Succeeded", "Failed", "Skipped", "Cancelled")
+C = TypeVar("C", bound=Controller)
 
 
 def poll(condition: Callable[[], Any], timeout: float = 8.0, what: str = "condition") -> Any:
@@ -48,9 +50,40 @@ def cluster(kube: Cluster) -> Cluster:
     return kube
 
 
+@overload
+def run_controller(
+    cluster: Cluster, *, priority: int | None = None, await_lists: bool = True, **overrides: Any
+) -> AbstractContextManager[Controller]: ...
+
+
+@overload
+def run_controller(
+    cluster: Cluster,
+    make: Callable[[Settings], C],
+    *,
+    priority: int | None = None,
+    await_lists: bool = True,
+    **overrides: Any,
+) -> AbstractContextManager[C]: ...
+
+
 @contextlib.contextmanager
-def run_controller(cluster: Cluster, **overrides: Any) -> Iterator[Controller]:
-    """Run the controller (all namespaces) until the block ends; yields when it watches.
+def run_controller(
+    cluster: Cluster,
+    make: Callable[[Settings], Any] = Controller,
+    *,
+    priority: int | None = None,
+    await_lists: bool = True,
+    **overrides: Any,
+) -> Iterator[Any]:
+    """Run the controller (all namespaces) in a KopfRunner thread until the block ends;
+    yields once it has listed TaskRuns and pods.
+
+    ``overrides`` are Settings fields over ``cluster.controller_settings``; ``make`` builds
+    the controller from them (a test's subclass). With ``peering=NAME`` it is one replica
+    in that kopf peering, with kopf's ``priority`` (the highest one is active); without,
+    ``--standalone``. ``await_lists=False`` yields at once: a replica that starts paused
+    lists nothing until its peers of higher priority are gone.
 
     It logs in with ``cluster.controller_kubeconfig``: on the real control plane, its
     ServiceAccount's token bound to the shipped ClusterRole.
@@ -58,25 +91,53 @@ def run_controller(cluster: Cluster, **overrides: Any) -> Iterator[Controller]:
     settings = Settings(
         metrics_port=0, health_port=0, **{**cluster.controller_settings, **overrides}
     )
-    controller = Controller(settings)
+    if settings.peering:
+        mode = ["--peering", settings.peering]
+        if priority is not None:
+            mode += ["--priority", str(priority)]
+    elif priority is not None:
+        raise ValueError(f"priority={priority} needs peering=NAME: a standalone one has no peers")
+    else:
+        mode = ["--standalone"]
+    controller = make(settings)
     registry = register(controller)
     since = time.time()
     old = os.environ.get("KUBECONFIG")
     os.environ["KUBECONFIG"] = str(cluster.controller_kubeconfig)
     try:
         with KopfRunner(
-            ["run", "--standalone", "--all-namespaces"],
+            ["run", "--all-namespaces", *mode],
             registry=registry,
             settings=kopf_settings(settings),
             timeout=10,
         ):
-            watching(cluster, since)
+            if await_lists:
+                watching(cluster, since)
             yield controller
     finally:
         if old is None:
             os.environ.pop("KUBECONFIG", None)
         else:
             os.environ["KUBECONFIG"] = old
+
+
+@contextlib.contextmanager
+def kopf_peering(cluster: Cluster, name: str) -> Iterator[str]:
+    """A ClusterKopfPeering ``name`` the controller may use (kopf's CRDs and a grant to
+    read and patch it), deleted when the block ends."""
+    cluster.apply_file(ROOT / "deploy" / "kopf-peering" / "peering-crds.yaml")
+    cluster.wait_established("clusterkopfpeerings.kopf.dev")
+    verbs = ["get", "list", "watch", "patch"]
+    rules = [{"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": verbs}]
+    cluster.grant_controller(f"{name}-peering", rules)
+    cluster.apply(
+        {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering", "metadata": {"name": name}}
+    )
+    try:
+        yield name
+    finally:
+        with contextlib.suppress(Exception):
+            cluster.delete("clusterkopfpeerings", None, name)
 
 
 def watching(cluster: Cluster, since: float) -> None:

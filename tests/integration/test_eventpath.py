@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -23,17 +22,22 @@ from typing import Any
 import pytest
 from kopf._cogs.clients import watching as kopf_watching
 from kopf._core.reactor import processing
-from kopf.testing import KopfRunner
 
 from controller import eventpath
 from controller.config import Settings
 from controller.core.actions import CreatePod, Decision, Observation
 from controller.handlers import Controller, register
-from controller.main import kopf_settings
 from controller.metrics import METRICS
 from taskrun.api import LABEL_MANAGED_BY, MANAGED_BY
 from testcluster import Cluster
-from tests.integration.conftest import CONTROLLER_AGENT, ROOT, Runs, poll, stays, watching
+from tests.integration.conftest import (
+    CONTROLLER_AGENT,
+    Runs,
+    kopf_peering,
+    poll,
+    run_controller,
+    stays,
+)
 
 PEERING = "eventpath-test"
 OTHER = "another-replica@elsewhere"
@@ -79,30 +83,6 @@ class StreamPauses:
         monkeypatch.setattr(kopf_watching, "streaming_block", streaming_block)
 
 
-@contextlib.contextmanager
-def controller_running(
-    cluster: Cluster, *args: str, settings: Settings | None = None
-) -> Iterator[Recording]:
-    settings = settings or Settings(metrics_port=0, health_port=0)
-    controller = Recording(settings)
-    registry = register(controller)
-    old = os.environ.get("KUBECONFIG")
-    os.environ["KUBECONFIG"] = str(cluster.controller_kubeconfig)
-    try:
-        with KopfRunner(
-            ["run", "--all-namespaces", *args],
-            registry=registry,
-            settings=kopf_settings(settings),
-            timeout=10,
-        ):
-            yield controller
-    finally:
-        if old is None:
-            os.environ.pop("KUBECONFIG", None)
-        else:
-            os.environ["KUBECONFIG"] = old
-
-
 def labelled_pod(name: str) -> dict[str, Any]:
     return {
         "apiVersion": "v1",
@@ -120,26 +100,15 @@ def live_peer(priority: int) -> dict[str, Any]:
 @pytest.fixture
 def peering(cluster: Cluster) -> Iterator[str]:
     """A ClusterKopfPeering in which another replica of higher priority is alive."""
-    cluster.apply_file(ROOT / "deploy" / "kopf-peering" / "peering-crds.yaml")
-    cluster.wait_established("clusterkopfpeerings.kopf.dev")
-    verbs = ["get", "list", "watch", "patch"]
-    rules = [{"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": verbs}]
-    cluster.grant_controller("eventpath-test-peering", rules)
-    obj = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering"}
-    cluster.apply({**obj, "metadata": {"name": PEERING}})
-    cluster.patch("clusterkopfpeerings", None, PEERING, {"status": {OTHER: live_peer(100)}})
-    yield PEERING
-    with contextlib.suppress(Exception):
-        cluster.delete("clusterkopfpeerings", None, PEERING)
+    with kopf_peering(cluster, PEERING):
+        cluster.patch("clusterkopfpeerings", None, PEERING, {"status": {OTHER: live_peer(100)}})
+        yield PEERING
 
 
 def test_no_event_reaches_the_controller_while_kopf_pauses_it(
     cluster: Cluster, kube_ns: str, peering: str
 ) -> None:
-    settings = Settings(metrics_port=0, health_port=0, peering=peering)
-    with controller_running(
-        cluster, "--peering", peering, "--priority", "1", settings=settings
-    ) as c:
+    with run_controller(cluster, Recording, peering=peering, priority=1, await_lists=False) as c:
         cluster.create("pods", kube_ns, labelled_pod("made-while-paused"))
         # Nothing to await: the paused operator does nothing. kopf lists within a second
         # when it runs (test_events_take_the_light_path sees its pods well within that).
@@ -163,9 +132,7 @@ def test_events_take_the_light_path(
         return await kopf_processing(resource=resource, **kwargs)
 
     monkeypatch.setattr(processing, "process_resource_event", spy)
-    since = time.time()
-    with controller_running(cluster, "--standalone") as c:
-        watching(cluster, since)
+    with run_controller(cluster, Recording) as c:
         cluster.create("pods", kube_ns, labelled_pod("seen-lightly"))
         cluster.create("pods", kube_ns, {**labelled_pod("not-ours"), "metadata": {"name": "x"}})
         poll(lambda: "seen-lightly" in c.seen, 10, "the labelled pod's event")
@@ -294,11 +261,8 @@ def test_what_is_deleted_during_a_pause_leaves_the_caches_at_the_relist(
     """A list shows no deletions: the objects deleted while the streams were closed get a
     DELETED from the re-list (client-go's Replace), before the work queue resumes."""
     pauses = StreamPauses(monkeypatch)
-    settings = Settings(metrics_port=0, health_port=0, peering=peering)
     counted = relist_deletions()
-    with controller_running(
-        cluster, "--peering", peering, "--priority", "1", settings=settings
-    ) as c:
+    with run_controller(cluster, Recording, peering=peering, priority=1, await_lists=False) as c:
         cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
         cluster.create("pods", kube_ns, labelled_pod("deleted-while-paused"))
         cluster.create("pods", kube_ns, labelled_pod("kept"))
@@ -368,11 +332,8 @@ def test_a_pod_recreated_during_a_pause_takes_the_old_pods_memories_with_it(
     """The re-list shows the pod's name with another uid, so the Replace passes over it; the
     old uid's memories (here: a deletion we asked for) go as at its DELETED, which never came."""
     pauses = StreamPauses(monkeypatch)
-    settings = Settings(metrics_port=0, health_port=0, peering=peering)
     counted = relist_deletions()
-    with controller_running(
-        cluster, "--peering", peering, "--priority", "1", settings=settings
-    ) as c:
+    with run_controller(cluster, Recording, peering=peering, priority=1, await_lists=False) as c:
         cluster.patch("clusterkopfpeerings", None, peering, {"status": {OTHER: None}})
         key = (kube_ns, "recreated")
         old_uid = cluster.create("pods", kube_ns, labelled_pod("recreated"))["metadata"]["uid"]
@@ -419,7 +380,7 @@ def test_a_taskrun_deleted_while_its_watch_is_gone_is_dropped_at_the_relist(
     faults.drop_watches_every = 0.5
     counted = relist_deletions()
     try:
-        with controller_running(cluster) as c:
+        with run_controller(cluster, Recording) as c:
             runs.create("plain", scenario={"exitCode": 0})
             runs.wait_finished("plain", 20)
             assert c.loop is not None

@@ -13,23 +13,19 @@ again: it sees the run finished and writes no second status or Event.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import threading
 import time
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from typing import Any
 
-import kopf
 import pytest
 
 from controller.config import Settings
-from controller.handlers import Controller, register
+from controller.handlers import Controller
 from controller.k8s import COMPONENT, USER_AGENT, Client
-from controller.main import kopf_settings
 from testcluster import Cluster
-from tests.integration.conftest import ROOT, Runs, poll, stays
+from tests.integration.conftest import Runs, kopf_peering, poll, run_controller, stays
 
 PEERING = "ha-pause-test"
 DEADLINE_SECONDS = 12
@@ -62,60 +58,15 @@ class PauseLog(logging.Handler):
             self.paused_at = time.time()
 
 
-@contextlib.contextmanager
-def replica(cluster: Cluster, name: str, priority: int) -> Iterator[Replica]:
+def replica(cluster: Cluster, name: str, priority: int) -> AbstractContextManager[Replica]:
     """A controller peering in PEERING with ``priority``, until the block ends."""
-    settings = Settings(
-        metrics_port=0, health_port=0, peering=PEERING, **cluster.controller_settings
-    )
-    controller = Replica(settings, name)
-    registry = register(controller)
-    ks = kopf_settings(settings)
-    ks.peering.priority = priority
-    stop, ready = threading.Event(), threading.Event()
-    failed: list[BaseException] = []
-
-    def run() -> None:
-        try:
-            asyncio.run(
-                kopf.operator(
-                    registry=registry,
-                    settings=ks,
-                    clusterwide=True,
-                    peering_name=PEERING,
-                    standalone=False,
-                    priority=priority,
-                    stop_flag=stop,
-                    ready_flag=ready,
-                )
-            )
-        except BaseException as err:  # reported by the test, not lost in the thread
-            failed.append(err)
-
-    thread = threading.Thread(target=run, name=f"replica-{name}", daemon=True)
-    thread.start()
-    try:
-        assert ready.wait(20), f"replica {name} did not start: {failed}"
-        yield controller
-    finally:
-        stop.set()
-        thread.join(30)
-    assert not failed, f"replica {name} failed: {failed}"
+    return run_controller(cluster, lambda s: Replica(s, name), peering=PEERING, priority=priority)
 
 
 @pytest.fixture
-def peering(cluster: Cluster, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    cluster.apply_file(ROOT / "deploy" / "kopf-peering" / "peering-crds.yaml")
-    cluster.wait_established("clusterkopfpeerings.kopf.dev")
-    verbs = ["get", "list", "watch", "patch"]
-    rules = [{"apiGroups": ["kopf.dev"], "resources": ["clusterkopfpeerings"], "verbs": verbs}]
-    cluster.grant_controller("ha-pause-test-peering", rules)
-    obj = {"apiVersion": "kopf.dev/v1", "kind": "ClusterKopfPeering"}
-    cluster.apply({**obj, "metadata": {"name": PEERING}})
-    monkeypatch.setenv("KUBECONFIG", str(cluster.controller_kubeconfig))
-    yield PEERING
-    with contextlib.suppress(Exception):
-        cluster.delete("clusterkopfpeerings", None, PEERING)
+def peering(cluster: Cluster) -> Iterator[str]:
+    with kopf_peering(cluster, PEERING):
+        yield PEERING
 
 
 def writes_by(cluster: Cluster, namespace: str, agent: str, since: float) -> list[Any]:
