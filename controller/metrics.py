@@ -81,6 +81,16 @@ class Metrics:
             "Events on TaskRuns dropped because too many were waiting to be posted.",
             registry=r,
         )
+        self.pod_deletes_pending = Gauge(
+            "taskrun_pod_deletes_pending",
+            "Pod deletes after a terminal status queued or in flight beside the reconciles.",
+            registry=r,
+        )
+        self.pod_deletes_failed = Counter(
+            "taskrun_pod_deletes_failed_total",
+            "Pod deletes after a terminal status the API server refused (each is decided again).",
+            registry=r,
+        )
         self.api_request_duration = Histogram(
             "taskrun_api_request_duration_seconds",
             "Latency of the controller's Kubernetes API requests, by verb and resource.",
@@ -111,6 +121,14 @@ class Metrics:
     def observe_event_dropped(self) -> None:
         """Count an Event the recorder dropped (its buffer was full)."""
         self.events_dropped.inc()
+
+    def set_pod_deletes_pending(self, pending: int) -> None:
+        """The pod deletes waiting for or in the hands of the disposer's posters."""
+        self.pod_deletes_pending.set(pending)
+
+    def observe_pod_delete_failed(self) -> None:
+        """Count a pod delete the disposer sent and the API server refused."""
+        self.pod_deletes_failed.inc()
 
     def observe_api_request(
         self, verb: str, resource: str, code: int | str, seconds: float
@@ -159,6 +177,16 @@ def observe_reconcile_error(kind: str) -> None:
 def observe_event_dropped() -> None:
     """Count a dropped Event on the process-wide metrics."""
     METRICS.observe_event_dropped()
+
+
+def set_pod_deletes_pending(pending: int) -> None:
+    """The disposer's pending pod deletes on the process-wide metrics."""
+    METRICS.set_pod_deletes_pending(pending)
+
+
+def observe_pod_delete_failed() -> None:
+    """Count a refused pod delete on the process-wide metrics."""
+    METRICS.observe_pod_delete_failed()
 
 
 def observe_api_request(verb: str, resource: str, code: int | str, seconds: float) -> None:
