@@ -273,7 +273,9 @@ class AsyncApi:
 class Kind:
     """What differs between the two controllers for the harness."""
 
-    name: str  # "taskrun" | "job"
+    name: str  # a key of KINDS
+    controller: str  # "taskrun" | "job": whose controller runs it
+    prefix: str  # of its namespaces' names
     path: str  # collection path template, {ns}
     pod_label: str  # the label on a pod naming its owner
     make: Callable[[str, str, dict[str, Any]], dict[str, Any]]
@@ -287,6 +289,13 @@ def _taskrun(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, A
         "metadata": {"name": name, "namespace": namespace},
         "spec": {"image": "busybox", "annotations": {SCENARIO: json.dumps(scenario)}},
     }
+
+
+def _taskrun_keeping_pod(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
+    # The like-for-like run beside a Job, which keeps its pod: no pod delete at the end.
+    manifest = _taskrun(namespace, name, scenario)
+    manifest["spec"]["onFinishAction"] = "keep_pod"
+    return manifest
 
 
 def _job(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
@@ -320,15 +329,21 @@ def _job_terminal(obj: dict[str, Any]) -> str | None:
     return None
 
 
+TASKRUNS = f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}"
 KINDS = {
-    "taskrun": Kind(
+    "taskrun": Kind("taskrun", "taskrun", "tas", TASKRUNS, LABEL_NAME, _taskrun, _taskrun_terminal),
+    "taskrun-keep": Kind(
+        "taskrun-keep",
         "taskrun",
-        f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}",
+        "tak",
+        TASKRUNS,
         LABEL_NAME,
-        _taskrun,
+        _taskrun_keeping_pod,
         _taskrun_terminal,
     ),
     "job": Kind(
+        "job",
+        "job",
         "job",
         "/apis/batch/v1/namespaces/{ns}/jobs",
         "batch.kubernetes.io/job-name",
@@ -516,11 +531,11 @@ def run_one(
     timeout: float,
 ) -> dict[str, Any]:
     kind = KINDS[kind_name]
-    namespace = f"{kind_name[:3]}-{label}"
-    users = controller_users(kind_name, p)
+    namespace = f"{kind.prefix}-{label}"
+    users = controller_users(kind.controller, p)
     with contextlib.ExitStack() as stack:
         controller_pid = None
-        if kind_name == "taskrun":
+        if kind.controller == "taskrun":
             controller_pid = stack.enter_context(running_controller(p)).pid
         pids = p.pids()
         if controller_pid:
@@ -626,7 +641,7 @@ JOB_DONE = {
 async def _populate(p: Plane, kind: Kind, namespace: str, n: int) -> None:
     """n objects that finished before their controller started (status written directly)."""
     api = AsyncApi(p.endpoint)
-    status = TASKRUN_DONE if kind.name == "taskrun" else JOB_DONE
+    status = TASKRUN_DONE if kind.controller == "taskrun" else JOB_DONE
     try:
         await api.call("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
         base = kind.path.format(ns=namespace)
@@ -634,7 +649,7 @@ async def _populate(p: Plane, kind: Kind, namespace: str, n: int) -> None:
         async def one(i: int) -> None:
             name = f"done{i:05d}"
             await api.call("POST", base, kind.make(namespace, name, {"runSeconds": 0}))
-            extra = {"podName": f"{name}-1"} if kind.name == "taskrun" else {}
+            extra = {"podName": f"{name}-1"} if kind.controller == "taskrun" else {}
             await api.call(
                 "PATCH",
                 f"{base}/{name}/status",
@@ -794,7 +809,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--idle", type=int, default=10_000, help="finished objects (0: no idle)")
     parser.add_argument("--idle-seconds", type=float, default=60.0)
     parser.add_argument("--budgets", default="default,equal", help="of: " + ",".join(BUDGETS))
-    parser.add_argument("--kinds", default="taskrun,job")
+    parser.add_argument(
+        "--kinds",
+        default="taskrun,job",
+        help="of: "
+        + ",".join(KINDS)
+        + " (taskrun-keep: onFinishAction keep_pod, as a Job keeps its pod)",
+    )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run at most")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")
     parser.add_argument("--no-report", action="store_true", help="do not write docs/")

@@ -36,6 +36,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     args = real.parse_args(
         ["--sizes", str(N), "--paced", "", "--fixed-n", "0", "--idle", "0",
          "--budgets", "equal", "--timeout", "90", "--no-report",
+         "--kinds", "taskrun,taskrun-keep,job",
          "--out", str(tmp_path_factory.mktemp("bench-real") / "real.json")]
     )  # fmt: skip
     return real.run(args)
@@ -45,7 +46,7 @@ def test_both_controllers_finish_every_run_and_every_figure_is_finite(
     results: dict[str, Any],
 ) -> None:
     runs = {r["kind"]: r for r in results["runs"]}
-    assert set(runs) == {"taskrun", "job"}
+    assert set(runs) == {"taskrun", "taskrun-keep", "job"}
     for kind, run in runs.items():
         assert run["n"] == N
         assert run["finished"] == N, f"{kind}: {run['finished']} of {N} finished"
@@ -73,6 +74,15 @@ def test_requests_are_told_apart_by_client(results: dict[str, Any]) -> None:
     for run in (taskrun, job):
         assert run["controller"]["writes"] >= 2  # the pod and at least one status write
         assert "harness" not in run["controller_users"]
+
+
+def test_the_like_for_like_run_keeps_its_pods(results: dict[str, Any]) -> None:
+    """``taskrun-keep``: onFinishAction keep_pod, as a Job keeps its pod; the one request
+    per run that differs is the pod delete."""
+    runs = {r["kind"]: r for r in results["runs"]}
+    assert runs["taskrun"]["controller_requests"]["delete pods"] == pytest.approx(1.0)
+    assert "delete pods" not in runs["taskrun-keep"]["controller_requests"]
+    assert runs["taskrun-keep"]["controller_requests"]["create pods"] == pytest.approx(1.0)
 
 
 def test_the_report_section_goes_first_and_replaces_the_previous_one(
