@@ -82,10 +82,13 @@ class PodDisposer:
         # Refusals so far by pod uid, for the backoff; forgotten when the pod goes.
         self._failures: dict[str, int] = {}
         self.inline = 0
+        self._closed = False
 
     def dispose(self, delete: PodDelete) -> bool:
         """Mark the pod deleting and queue its delete; False when the buffer is full (the
-        caller then deletes inline)."""
+        caller then deletes inline), and once closed."""
+        if self._closed:
+            return False
         if len(self._pending) >= self._max_pending:
             self.inline += 1
             if self.inline == 1 or self.inline % self._max_pending == 0:
@@ -123,7 +126,12 @@ class PodDisposer:
             await asyncio.gather(*self._posters, return_exceptions=True)
 
     async def close(self) -> None:
-        """Stop sending: the pods still there are deleted by the next start's reconciles."""
+        """Stop sending: the pods still there are deleted by the next start's reconciles.
+
+        Called before the work queue stops: a retry's timer must not queue a key while the
+        workers are being cancelled, and a reconcile still in flight deletes inline.
+        """
+        self._closed = True
         self._pending.clear()
         for handle in self._retries:
             handle.cancel()

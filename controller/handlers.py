@@ -92,9 +92,9 @@ class Controller:
 
     async def close(self) -> None:
         """Stop timers and reconciles, close the client session."""
+        await self._executor.disposer.close()
         await self._queue.close()
         await self._executor.events.close()
-        await self._executor.disposer.close()
         if self._client is not None:
             await self._client.close()
             self._client = None

@@ -209,6 +209,20 @@ async def test_close_drops_queued_deletes_and_retries() -> None:
     # Left for the next start's reconciles, which see both pods still there.
     assert api.deleted == [] and api.refused == [] and requeued == []
     assert disposer.pending == 0
+    # A reconcile still in flight deletes on its worker.
+    assert not disposer.dispose(delete("t-3", "u3"))
+
+
+async def test_close_cancels_a_refused_deletes_retry(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(disposer_module, "RETRY_DELAYS_SECONDS", (0.05,))
+    api = Api(refusals=1)
+    disposer, requeued = make(api)
+    disposer.dispose(delete())
+    await disposer.flushed()
+    assert api.refused == ["t-1"]
+    await disposer.close()
+    await asyncio.sleep(0.1)
+    assert requeued == []
 
 
 def test_a_finished_run_whose_delete_was_refused_gets_the_delete_decided_again() -> None:
