@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from controller import metrics
-from testcluster import Cluster
+from testcluster import ApiError, Cluster
 from tests.integration.conftest import CONTROLLER_AGENT, Runs, poll, run_controller
 
 FAULTS = "refuses the controller's pod deletes with injected 403s (devcluster.faults)"
@@ -79,3 +79,106 @@ def test_every_attempts_pod_goes_retried_and_final(cluster: Cluster, runs: Runs)
         poll(lambda: not runs.pods(), timeout=10, what="both attempts' pods to go")
     assert (status["phase"], status["attempts"]) == ("Failed", 2)
     assert runs.pod_creates() == 2
+
+
+def refusing_policy(namespace: str) -> tuple[dict, dict]:
+    """A ValidatingAdmissionPolicy, and its binding, that refuse every pod DELETE in
+    ``namespace`` with a 403: kube-apiserver's own knob for what devcluster's fault plan
+    does."""
+    name = f"refuse-pod-deletes-{namespace}"
+    policy = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicy",
+        "metadata": {"name": name},
+        "spec": {
+            "failurePolicy": "Fail",
+            "matchConstraints": {
+                "resourceRules": [
+                    {
+                        "apiGroups": [""],
+                        "apiVersions": ["v1"],
+                        "operations": ["DELETE"],
+                        "resources": ["pods"],
+                    }
+                ]
+            },
+            "validations": [
+                {"expression": "false", "message": "refused by the test", "reason": "Forbidden"}
+            ],
+        },
+    }
+    binding = {
+        "apiVersion": "admissionregistration.k8s.io/v1",
+        "kind": "ValidatingAdmissionPolicyBinding",
+        "metadata": {"name": name},
+        "spec": {
+            "policyName": name,
+            "validationActions": ["Deny"],
+            "matchResources": {
+                "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": namespace}}
+            },
+        },
+    }
+    return policy, binding
+
+
+class Probe:
+    """Whether the API server refuses pod deletes in a namespace yet: a probe pod is made
+    and deleted until its delete is refused (a policy takes effect a moment after it is
+    made). A dry-run delete would not do: kube-apiserver deleted the pod anyway."""
+
+    def __init__(self, cluster: Cluster, namespace: str) -> None:
+        self.cluster = cluster
+        self.namespace = namespace
+        self.made = 0
+
+    def refused(self) -> bool:
+        name = f"probe-{self.made}"
+        if self.cluster.get_or_none("pods", self.namespace, name) is None:
+            self.made += 1
+            name = f"probe-{self.made}"
+            self.cluster.create("pods", self.namespace, probe_pod(name))
+        try:
+            self.cluster.delete("pods", self.namespace, name, grace_period=0)
+        except ApiError as err:
+            return err.code == 403
+        return False
+
+
+def probe_pod(name: str) -> dict:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {"containers": [{"name": "c", "image": "busybox:1.36"}]},
+    }
+
+
+def test_a_pod_delete_refused_by_admission_is_decided_again(cluster: Cluster, runs: Runs):
+    """The real API server's refusal (a ValidatingAdmissionPolicy, then lifted): the pod goes."""
+    if cluster.flavor == "devcluster":
+        pytest.skip("devcluster has no ValidatingAdmissionPolicy (the fault plan test covers it)")
+    policy, binding = refusing_policy(runs.namespace)
+    probe = Probe(cluster, runs.namespace)
+    cluster.create("validatingadmissionpolicies", None, policy)
+    try:
+        cluster.create("validatingadmissionpolicybindings", None, binding)
+        poll(probe.refused, timeout=30, what="the policy to refuse pod deletes")
+        with run_controller(cluster):
+            runs.create("r", scenario={"exitCode": 0})
+            status = runs.wait_finished("r", timeout=30)
+            poll(
+                lambda: pod_deletes(cluster, runs.namespace, code=403),
+                timeout=15,
+                what="the controller's delete to be refused",
+            )
+            assert runs.pod("r-1") is not None
+            cluster.delete("validatingadmissionpolicybindings", None, binding["metadata"]["name"])
+            poll(lambda: runs.pod("r-1") is None, timeout=60, what="the pod to go after all")
+            assert runs.status("r") == status
+    finally:
+        name = binding["metadata"]["name"]
+        cluster.delete("validatingadmissionpolicybindings", None, name, missing_ok=True)
+        cluster.delete("validatingadmissionpolicies", None, name, missing_ok=True)
+    assert status["phase"] == "Succeeded"
+    assert runs.pod_creates() == 1
