@@ -86,6 +86,11 @@ class ObjectCache:
         """We asked to delete the pod ``uid``: show it deleting until its DELETED event."""
         self._deleting.add(uid)
 
+    def delete_refused(self, uid: str) -> None:
+        """Our delete of the pod ``uid`` was refused: show it as it is, so the next decision
+        asks for the delete again."""
+        self._deleting.discard(uid)
+
     def pod(self, key: Key) -> dict[str, Any] | None:
         """The cached pod, marked deleting when we asked to delete it."""
         pod = self.pods.get(key)

@@ -33,6 +33,7 @@ from controller.core.attempt import attempt_pod_name
 from controller.core.clock import Clock
 from controller.core.refusals import create_can_heal, create_refusal
 from controller.core.tails import LogTail
+from controller.disposer import PodDelete, PodDisposer
 from controller.gauges import PhaseGauges, observe_transition
 from controller.k8s import ApiError, Client, PodNameConflict, too_large
 from controller.recorder import EventRecorder
@@ -51,9 +52,11 @@ class Executor:
         cache: ObjectCache,
         gauges: PhaseGauges,
         clock: Clock,
+        requeue: Callable[[Key], None],
     ) -> None:
         self._client = client
         self.events = EventRecorder(client)
+        self.disposer = PodDisposer(client, cache, requeue)
         self._cache = cache
         self._gauges = gauges
         self._clock = clock
@@ -71,6 +74,7 @@ class Executor:
 
     def forget_pod(self, uid: str) -> None:
         self._stopped_sidecars.discard(uid)
+        self.disposer.forget_pod(uid)
 
     def done(self, key: Key) -> None:
         """A reconcile of ``key`` completed: what it gathered is not needed again."""
@@ -188,6 +192,8 @@ class Executor:
             elif isinstance(action, EmitEvent):
                 self.events.record(obs.taskrun, action.type, action.reason, action.message)
             elif isinstance(action, DeletePod):
+                if self._dispose(key, obs, action):
+                    continue
                 await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
                 if action.uid:
                     self._cache.deleting(action.uid)
@@ -196,6 +202,22 @@ class Executor:
             elif isinstance(action, StopSidecar):
                 await self._stop_sidecar(client, namespace, action)
         return obs, False
+
+    def _dispose(self, key: Key, obs: Observation, action: DeletePod) -> bool:
+        """Hand the delete to the disposer; False when it stays on the worker.
+
+        Only the delete after the terminal status (written by now: ``obs`` holds the
+        patch's answer) leaves the worker: nothing of the run waits for it any more. The
+        delete of a retried attempt's pod stays inline, as before: the reconciles after the
+        Retrying status look for the next attempt's pod, so a refused delete handed off
+        would not be decided again.
+        """
+        phase = (obs.taskrun.get("status") or {}).get("phase")
+        if not action.uid or phase not in FINISHED_PHASES:
+            return False
+        return self.disposer.dispose(
+            PodDelete(key=key, name=action.name, uid=action.uid, grace_seconds=action.grace_seconds)
+        )
 
     async def _create_pod(
         self, client: Client, key: Key, obs: Observation, action: CreatePod

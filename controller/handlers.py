@@ -47,7 +47,14 @@ class Controller:
         self._core_lock = asyncio.Lock()
         self.cache = ObjectCache()
         self._gauges = PhaseGauges()
-        self._executor = Executor(self.client, self.cache, self._gauges, self.clock)
+        self._executor = Executor(
+            self.client,
+            self.cache,
+            self._gauges,
+            self.clock,
+            # a refused pod delete: decide again, in the pod lane as for the pod's own events
+            lambda key: self._queue.trigger(key, Lane.POD),
+        )
         self._queue = WorkQueue(
             # looked up at each call: tests replace ``reconcile`` on the instance
             lambda key: self.reconcile(key),
@@ -85,6 +92,7 @@ class Controller:
 
     async def close(self) -> None:
         """Stop timers and reconciles, close the client session."""
+        await self._executor.disposer.close()
         await self._queue.close()
         await self._executor.events.close()
         if self._client is not None:
@@ -156,9 +164,10 @@ class Controller:
 
     async def drained(self) -> None:
         """Wait until nothing is being reconciled and, unless paused, nothing is queued, and
-        the Events recorded are posted (for tests)."""
+        the Events recorded and the pod deletes handed off are sent (for tests)."""
         await self._queue.drained()
         await self._executor.events.flushed()
+        await self._executor.disposer.flushed()
 
     def _reconcile_failed(self, key: Key, err: Exception, delay: float) -> None:
         kind = "api" if isinstance(err, ApiError) else type(err).__name__

@@ -88,6 +88,16 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.pod_deletes_pending = Gauge(
+            "taskrun_pod_deletes_pending",
+            "Pod deletes after a terminal status queued or in flight beside the reconciles.",
+            registry=r,
+        )
+        self.pod_deletes_failed = Counter(
+            "taskrun_pod_deletes_failed_total",
+            "Pod deletes after a terminal status the API server refused (each is decided again).",
+            registry=r,
+        )
         self.api_request_duration = Histogram(
             "taskrun_api_request_duration_seconds",
             "Latency of the controller's Kubernetes API requests, by verb and resource.",
@@ -122,6 +132,14 @@ class Metrics:
     def observe_relist_deletions(self, kind: str, count: int) -> None:
         """Count the DELETEDs a re-list gave for ``kind`` (``taskrun`` or ``pod``)."""
         self.relist_deletions.labels(kind=kind).inc(count)
+
+    def set_pod_deletes_pending(self, pending: int) -> None:
+        """The pod deletes waiting for or in the hands of the disposer's posters."""
+        self.pod_deletes_pending.set(pending)
+
+    def observe_pod_delete_failed(self) -> None:
+        """Count a pod delete the disposer sent and the API server refused."""
+        self.pod_deletes_failed.inc()
 
     def observe_api_request(
         self, verb: str, resource: str, code: int | str, seconds: float
@@ -175,6 +193,16 @@ def observe_event_dropped() -> None:
 def observe_relist_deletions(kind: str, count: int) -> None:
     """Count a re-list's DELETEDs on the process-wide metrics."""
     METRICS.observe_relist_deletions(kind, count)
+
+
+def set_pod_deletes_pending(pending: int) -> None:
+    """The disposer's pending pod deletes on the process-wide metrics."""
+    METRICS.set_pod_deletes_pending(pending)
+
+
+def observe_pod_delete_failed() -> None:
+    """Count a refused pod delete on the process-wide metrics."""
+    METRICS.observe_pod_delete_failed()
 
 
 def observe_api_request(verb: str, resource: str, code: int | str, seconds: float) -> None:

@@ -49,7 +49,7 @@ def test_the_metrics_table_lists_every_metric() -> None:
     served = {
         m.name + ("_total" if m.type == "counter" else "") for m in Metrics().registry.collect()
     }
-    assert len(served) == 10
+    assert len(served) == 12
     assert table == served
 
 
