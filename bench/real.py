@@ -291,11 +291,13 @@ def _taskrun(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, A
     }
 
 
-def _taskrun_keeping_pod(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
-    # The like-for-like run beside a Job, which keeps its pod: no pod delete at the end.
-    manifest = _taskrun(namespace, name, scenario)
-    manifest["spec"]["onFinishAction"] = "keep_pod"
-    return manifest
+def _taskrun_with(**spec: Any) -> Callable[[str, str, dict[str, Any]], dict[str, Any]]:
+    def make(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
+        manifest = _taskrun(namespace, name, scenario)
+        manifest["spec"].update(spec)
+        return manifest
+
+    return make
 
 
 def _job(namespace: str, name: str, scenario: dict[str, Any]) -> dict[str, Any]:
@@ -332,13 +334,23 @@ def _job_terminal(obj: dict[str, Any]) -> str | None:
 TASKRUNS = f"/apis/{GROUP}/{VERSION}/namespaces/{{ns}}/{PLURAL}"
 KINDS = {
     "taskrun": Kind("taskrun", "taskrun", "tas", TASKRUNS, LABEL_NAME, _taskrun, _taskrun_terminal),
+    # Closer to a Job, which keeps its pod (no pod delete at the end) and reads no log.
     "taskrun-keep": Kind(
         "taskrun-keep",
         "taskrun",
         "tak",
         TASKRUNS,
         LABEL_NAME,
-        _taskrun_keeping_pod,
+        _taskrun_with(onFinishAction="keep_pod"),
+        _taskrun_terminal,
+    ),
+    "taskrun-lean": Kind(
+        "taskrun-lean",
+        "taskrun",
+        "tal",
+        TASKRUNS,
+        LABEL_NAME,
+        _taskrun_with(onFinishAction="keep_pod", getLogs=False),
         _taskrun_terminal,
     ),
     "job": Kind(
@@ -814,7 +826,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default="taskrun,job",
         help="of: "
         + ",".join(KINDS)
-        + " (taskrun-keep: onFinishAction keep_pod, as a Job keeps its pod)",
+        + " (taskrun-keep: onFinishAction keep_pod, as a Job keeps its pod; taskrun-lean: "
+        "keep_pod and getLogs false, as a Job reads no log)",
     )
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds per run at most")
     parser.add_argument("--out", type=Path, default=None, help="results JSON")

@@ -18,8 +18,18 @@ NOTES = ROOT / "bench" / "results" / "real-notes.md"
 BEGIN = "<!-- bench.real: begin (python -m bench.real writes this section) -->"
 END = "<!-- bench.real: end -->"
 
-NAMES = {"taskrun": "TaskRun", "taskrun-keep": "TaskRun (keep_pod)", "job": "Job"}
-COLORS = {"taskrun": "tab:blue", "taskrun-keep": "tab:green", "job": "tab:orange"}
+NAMES = {
+    "taskrun": "TaskRun",
+    "taskrun-keep": "TaskRun (keep_pod)",
+    "taskrun-lean": "TaskRun (keep_pod, no logs)",
+    "job": "Job",
+}
+COLORS = {
+    "taskrun": "tab:blue",
+    "taskrun-keep": "tab:green",
+    "taskrun-lean": "tab:olive",
+    "job": "tab:orange",
+}
 
 
 def _fmt(value: Any, digits: int = 0) -> str:

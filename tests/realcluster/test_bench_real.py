@@ -36,7 +36,7 @@ def results(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     args = real.parse_args(
         ["--sizes", str(N), "--paced", "", "--fixed-n", "0", "--idle", "0",
          "--budgets", "equal", "--timeout", "90", "--no-report",
-         "--kinds", "taskrun,taskrun-keep,job",
+         "--kinds", "taskrun,taskrun-keep,taskrun-lean,job",
          "--out", str(tmp_path_factory.mktemp("bench-real") / "real.json")]
     )  # fmt: skip
     return real.run(args)
@@ -46,7 +46,7 @@ def test_both_controllers_finish_every_run_and_every_figure_is_finite(
     results: dict[str, Any],
 ) -> None:
     runs = {r["kind"]: r for r in results["runs"]}
-    assert set(runs) == {"taskrun", "taskrun-keep", "job"}
+    assert set(runs) == {"taskrun", "taskrun-keep", "taskrun-lean", "job"}
     for kind, run in runs.items():
         assert run["n"] == N
         assert run["finished"] == N, f"{kind}: {run['finished']} of {N} finished"
@@ -76,13 +76,17 @@ def test_requests_are_told_apart_by_client(results: dict[str, Any]) -> None:
         assert "harness" not in run["controller_users"]
 
 
-def test_the_like_for_like_run_keeps_its_pods(results: dict[str, Any]) -> None:
+def test_the_like_for_like_runs_keep_their_pods(results: dict[str, Any]) -> None:
     """``taskrun-keep``: onFinishAction keep_pod, as a Job keeps its pod; the one request
-    per run that differs is the pod delete."""
+    per run that differs is the pod delete. ``taskrun-lean`` reads no log either."""
     runs = {r["kind"]: r for r in results["runs"]}
     assert runs["taskrun"]["controller_requests"]["delete pods"] == pytest.approx(1.0)
-    assert "delete pods" not in runs["taskrun-keep"]["controller_requests"]
-    assert runs["taskrun-keep"]["controller_requests"]["create pods"] == pytest.approx(1.0)
+    assert runs["taskrun"]["controller_requests"]["get pods/log"] == pytest.approx(1.0)
+    for kind in ("taskrun-keep", "taskrun-lean"):
+        assert "delete pods" not in runs[kind]["controller_requests"], kind
+        assert runs[kind]["controller_requests"]["create pods"] == pytest.approx(1.0)
+    # ``taskrun-lean`` also reads no log, as a Job.
+    assert "get pods/log" not in runs["taskrun-lean"]["controller_requests"]
 
 
 def test_the_report_section_goes_first_and_replaces_the_previous_one(
