@@ -86,9 +86,7 @@ def decide_with(
 
 
 def deletes_of(decision: Decision, uid: str) -> list[int]:
-    return [
-        i for i, a in enumerate(decision.actions) if isinstance(a, DeletePod) and a.uid == uid
-    ]
+    return [i for i, a in enumerate(decision.actions) if isinstance(a, DeletePod) and a.uid == uid]
 
 
 def create_at(decision: Decision) -> int | None:
