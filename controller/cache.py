@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from controller.core import naming
 from controller.core.disposal import finished_view
 from controller.workqueue import Key
 from taskrun.api import KIND
@@ -24,6 +25,9 @@ class ObjectCache:
         # Pods we asked to delete whose DELETED event has not come yet: events already in
         # flight still show them alive, and must not make us delete them twice.
         self._deleting: set[str] = set()
+        # The pods' keys by (namespace, controlling TaskRun's uid): a reconcile finds every
+        # pod of its run (earlier attempts' too) in O(its pods), as an informer's indexer.
+        self._by_owner: dict[tuple[str, str], set[Key]] = {}
 
     def seen_taskrun(self, key: Key, body: Mapping[str, Any], owned: bool) -> bool:
         """A watch event's TaskRun; False when it is the echo of what is cached.
@@ -61,7 +65,7 @@ class ObjectCache:
         if _same_version(body, cached):
             return False
         if _newer(body, cached):
-            self.pods[key] = body if owned and type(body) is dict else _plain(body)
+            self._put_pod(key, body if owned and type(body) is dict else _plain(body))
         return True
 
     def wrote_pod(self, key: Key, pod: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +74,7 @@ class ObjectCache:
         request was in flight (a zero-length pod's end before the create's answer): that
         one stays."""
         if _newer(pod, self.pods.get(key)):
-            self.pods[key] = pod
+            self._put_pod(key, pod)
         return self.pods[key]
 
     def replaced_pod(self, key: Key, body: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -79,7 +83,7 @@ class ObjectCache:
         return cached if cached is not None and succeeds(body, cached) else None
 
     def forget_pod(self, key: Key, uid: str) -> None:
-        self.pods.pop(key, None)
+        self._unindex(key, self.pods.pop(key, None))
         self._deleting.discard(uid)
 
     def deleting(self, uid: str) -> None:
@@ -90,6 +94,29 @@ class ObjectCache:
         """Our delete of the pod ``uid`` was refused: show it as it is, so the next decision
         asks for the delete again."""
         self._deleting.discard(uid)
+
+    def pods_owned_by(self, namespace: str, owner_uid: str) -> list[dict[str, Any]]:
+        """The cached pods of ``namespace`` that the TaskRun ``owner_uid`` controls (by their
+        ownerReferences), marked deleting as ``pod`` marks them."""
+        keys = self._by_owner.get((namespace, owner_uid)) or ()
+        return [pod for pod in (self.pod(key) for key in sorted(keys)) if pod is not None]
+
+    def _put_pod(self, key: Key, pod: dict[str, Any]) -> None:
+        self._unindex(key, self.pods.get(key))
+        self.pods[key] = pod
+        owner = naming.owner_uid(pod)
+        if owner:
+            self._by_owner.setdefault((key[0], owner), set()).add(key)
+
+    def _unindex(self, key: Key, pod: Mapping[str, Any] | None) -> None:
+        owner = naming.owner_uid(pod) if pod is not None else None
+        if not owner:
+            return
+        keys = self._by_owner.get((key[0], owner))
+        if keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._by_owner[(key[0], owner)]
 
     def pod(self, key: Key) -> dict[str, Any] | None:
         """The cached pod, marked deleting when we asked to delete it."""

@@ -92,7 +92,7 @@ class Executor:
         status = taskrun.get("status") or {}
         namespace = meta.get("namespace", "")
         phase = status.get("phase")
-        pod_name = status.get("podName") if phase in FINISHED_PHASES else attempt_pod_name(taskrun)
+        pod_name = _current_pod_name(taskrun)
         if not pod_name:
             return None, None
         key = (namespace, pod_name)
@@ -109,6 +109,20 @@ class Executor:
         if not naming.owns(pod, meta.get("uid")):
             return None, (Reason.POD_NAME_CONFLICT, naming.conflict_message(pod, meta.get("uid")))
         return pod, None
+
+    def other_pods(self, taskrun: Mapping[str, Any]) -> tuple[dict[str, Any], ...]:
+        """The TaskRun's own pods other than its current attempt's, from the cache (no
+        request): those of earlier attempts still there (core/earlier.py). O(its pods)."""
+        meta = taskrun.get("metadata") or {}
+        uid = meta.get("uid")
+        if not uid:
+            return ()
+        current = _current_pod_name(taskrun)
+        return tuple(
+            pod
+            for pod in self._cache.pods_owned_by(meta.get("namespace", ""), uid)
+            if pod["metadata"].get("name") != current and naming.owns(pod, uid)
+        )
 
     async def gather(
         self, key: Key, obs: Observation, decision: Decision, core: CoreSettings
@@ -193,10 +207,12 @@ class Executor:
                 self.events.record(obs.taskrun, action.type, action.reason, action.message)
             elif isinstance(action, DeletePod):
                 if self._dispose(key, obs, action):
+                    obs = _marked_deleting(obs, action.uid)
                     continue
                 await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
                 if action.uid:
                     self._cache.deleting(action.uid)
+                    obs = _marked_deleting(obs, action.uid)
             elif isinstance(action, DeleteTaskRun):
                 await client.delete_taskrun(namespace, name, action.uid)
             elif isinstance(action, StopSidecar):
@@ -208,9 +224,9 @@ class Executor:
 
         Only the delete after the terminal status (written by now: ``obs`` holds the
         patch's answer) leaves the worker: nothing of the run waits for it any more. The
-        delete of a retried attempt's pod stays inline, as before: the reconciles after the
-        Retrying status look for the next attempt's pod, so a refused delete handed off
-        would not be decided again.
+        delete of a retried attempt's pod stays inline: the next attempt's pod is created
+        in the same pass only once it was accepted (core/earlier.py orders them), and a
+        refused one fails the reconcile, which decides it again from the cache.
         """
         phase = (obs.taskrun.get("status") or {}).get("phase")
         if not action.uid or phase not in FINISHED_PHASES:
@@ -270,3 +286,27 @@ class Executor:
             # The pod may be gone or the sidecar already stopped; a kept pod whose sidecar
             # still sleeps is retried on its next event.
             log.info("stopping %s in %s/%s: %s", action.container, namespace, action.pod, err)
+
+
+def _current_pod_name(taskrun: Mapping[str, Any]) -> str | None:
+    """The name of the pod ``decide`` sees as the run's own: the finished run's last pod, or
+    the current attempt's."""
+    status = taskrun.get("status") or {}
+    if status.get("phase") in FINISHED_PHASES:
+        name = status.get("podName")
+        return name if isinstance(name, str) and name else None
+    return attempt_pod_name(taskrun)
+
+
+def _marked_deleting(obs: Observation, uid: str | None) -> Observation:
+    """``obs`` with the earlier pod ``uid`` shown deleting: the next round of the same
+    pass must not ask for its delete again."""
+    if not uid or not any(p["metadata"].get("uid") == uid for p in obs.other_pods):
+        return obs
+    marked = tuple(
+        {**p, "metadata": {**p["metadata"], "deletionTimestamp": "requested"}}
+        if p["metadata"].get("uid") == uid
+        else p
+        for p in obs.other_pods
+    )
+    return replace(obs, other_pods=marked)

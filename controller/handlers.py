@@ -183,7 +183,13 @@ class Controller:
             return
         core = await self.core()
         pod, conflict = await self._executor.pod_of(taskrun)
-        obs = Observation(taskrun=taskrun, pod=pod, now=self.clock.now(), create_error=conflict)
+        obs = Observation(
+            taskrun=taskrun,
+            pod=pod,
+            now=self.clock.now(),
+            create_error=conflict,
+            other_pods=self._executor.other_pods(taskrun),
+        )
         decision = Decision()
         for _ in range(MAX_ROUNDS):
             decision = decide(obs, core)

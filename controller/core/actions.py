@@ -162,6 +162,9 @@ class Observation:
     create_refused: str | None = None
     # The API server refused a status write as too large: its words.
     status_refused: str | None = None
+    # The TaskRun's own pods (``naming.owns``) other than ``pod``, as the cache shows them:
+    # earlier attempts' pods a refused delete or a restart left behind (core/earlier.py).
+    other_pods: tuple[Mapping[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)

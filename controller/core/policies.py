@@ -36,6 +36,7 @@ from controller.core.attempt import (
 )
 from controller.core.clock import format_time
 from controller.core.disposal import exec_sidecar_waiting, finished
+from controller.core.earlier import with_earlier
 from controller.core.outcome import (
     Outcome,
     base_outcome,
@@ -59,7 +60,12 @@ CREATE_RETRY_MAX_SECONDS = 60.0
 
 
 def decide(obs: Observation, settings: CoreSettings) -> Decision:
-    """The next actions for one TaskRun."""
+    """The next actions for one TaskRun, and for the pods its earlier attempts left."""
+    return with_earlier(_decide(obs, settings), obs, settings)
+
+
+def _decide(obs: Observation, settings: CoreSettings) -> Decision:
+    """The next actions for the TaskRun and its current attempt's pod."""
     current = status_of(obs.taskrun)
     phase = phase_of(current)
 
