@@ -21,7 +21,6 @@ Unlike an Event, a delete is never dropped:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -30,6 +29,7 @@ from dataclasses import dataclass
 from controller import metrics
 from controller.cache import ObjectCache
 from controller.k8s import Client
+from controller.posters import Posters
 from controller.workqueue import Key
 
 log = logging.getLogger(__name__)
@@ -74,10 +74,9 @@ class PodDisposer:
         self._cache = cache
         self._requeue = requeue
         self._max_pending = max_pending
-        self._max_posters = posters
         self._pending: deque[PodDelete] = deque()
         self._in_flight = 0
-        self._posters: set[asyncio.Task[None]] = set()
+        self._posters = Posters(self._post, posters)
         self._retries: set[asyncio.TimerHandle] = set()
         # Refusals so far by pod uid, for the backoff; forgotten when the pod goes.
         self._failures: dict[str, int] = {}
@@ -105,10 +104,7 @@ class PodDisposer:
         self._cache.deleting(delete.uid)
         self._pending.append(delete)
         self._gauge()
-        if len(self._posters) < self._max_posters:
-            poster = asyncio.get_running_loop().create_task(self._post())
-            self._posters.add(poster)
-            poster.add_done_callback(self._posters.discard)
+        self._posters.wake()
         return True
 
     def forget_pod(self, uid: str) -> None:
@@ -122,8 +118,7 @@ class PodDisposer:
 
     async def flushed(self) -> None:
         """Wait until every queued delete was sent (refused ones are queued again later)."""
-        while self._posters:
-            await asyncio.gather(*self._posters, return_exceptions=True)
+        await self._posters.flushed()
 
     async def close(self) -> None:
         """Stop sending: the pods still there are deleted by the next start's reconciles.
@@ -136,12 +131,7 @@ class PodDisposer:
         for handle in self._retries:
             handle.cancel()
         self._retries.clear()
-        posters = list(self._posters)
-        for poster in posters:
-            poster.cancel()
-        for poster in posters:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await poster
+        await self._posters.cancel()
         self._gauge()
 
     async def _post(self) -> None:

@@ -12,7 +12,6 @@ grows memory without bound.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 from controller import metrics
 from controller.k8s import Client
+from controller.posters import Posters
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,8 @@ class EventRecorder:
     ) -> None:
         self._client = client
         self._max_pending = max_pending
-        self._max_posters = posters
         self._pending: deque[Pending] = deque()
-        self._posters: set[asyncio.Task[None]] = set()
+        self._posters = Posters(self._post, posters)
         self.dropped = 0
 
     def record(self, taskrun: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -66,25 +65,16 @@ class EventRecorder:
                 )
             return
         self._pending.append((taskrun, type_, reason, message))
-        if len(self._posters) < self._max_posters:
-            poster = asyncio.get_running_loop().create_task(self._post())
-            self._posters.add(poster)
-            poster.add_done_callback(self._posters.discard)
+        self._posters.wake()
 
     async def flushed(self) -> None:
         """Wait until every recorded Event was posted (or failed to be)."""
-        while self._posters:
-            await asyncio.gather(*self._posters, return_exceptions=True)
+        await self._posters.flushed()
 
     async def close(self) -> None:
         """Stop posting; what is still queued is not posted."""
         self._pending.clear()
-        posters = list(self._posters)
-        for poster in posters:
-            poster.cancel()
-        for poster in posters:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await poster
+        await self._posters.cancel()
 
     async def _post(self) -> None:
         while self._pending:

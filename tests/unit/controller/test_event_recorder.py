@@ -101,7 +101,7 @@ async def test_posters_are_bounded_and_exit_when_idle() -> None:
     sink.gate.set()
     await recorder.flushed()
     assert len(sink.posted) == 50
-    assert recorder._posters == set()
+    assert len(recorder._posters) == 0
 
 
 async def test_close_stops_posting_what_is_queued() -> None:
@@ -115,4 +115,4 @@ async def test_close_stops_posting_what_is_queued() -> None:
     sink.gate.set()
     await asyncio.sleep(0)
     assert sink.posted == []
-    assert recorder._posters == set()
+    assert len(recorder._posters) == 0
