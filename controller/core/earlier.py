@@ -44,8 +44,8 @@ from controller.core.actions import (
     status_of,
 )
 from controller.core.attempt import current_attempt
-from controller.core.status import status_patch
 from controller.core.disposal import Ending, FinishSpec, dispose, exec_sidecar_waiting
+from controller.core.status import status_patch
 from taskrun.api import LABEL_ATTEMPT
 
 
@@ -114,7 +114,7 @@ def with_earlier(decision: Decision, obs: Observation, settings: CoreSettings) -
     if not before and not after:
         return decision
     creates = [a for a in decision.actions if isinstance(a, CreatePod)]
-    others = [a for a in decision.actions if not isinstance(a, CreatePod)]
+    others: list[Action] = [a for a in decision.actions if not isinstance(a, CreatePod)]
     if obs.delete_refused is not None:
         refused, words = obs.delete_refused
         after = [a for a in after if not _deletes(a, refused)]

@@ -22,8 +22,8 @@ from controller.core.actions import (
     PatchStatus,
     StopSidecar,
 )
-from controller.core.earlier import DELETE_REFUSED_EVENT, held_message
 from controller.core.clock import parse_time
+from controller.core.earlier import DELETE_REFUSED_EVENT, held_message
 from controller.core.policies import decide
 from taskrun.api import LABEL_ATTEMPT
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
@@ -215,7 +215,7 @@ def test_no_running_earlier_pod_is_left_beside_a_new_one(current, pods, action):
 
 # --- a refused delete of a running earlier pod (Observation.delete_refused) ----------------
 
-WORDS = "403 Forbidden: pods \"run-1\" is forbidden: deletes are refused here"
+WORDS = '403 Forbidden: pods "run-1" is forbidden: deletes are refused here'
 
 
 def decide_refused(
@@ -284,3 +284,12 @@ def test_a_refused_delete_beside_a_current_pod_leaves_the_status_alone(current):
     bare, _ = decide_with(current, ())
     decision = decide_refused(current, "running", ("run-1", WORDS))
     assert decision.actions == bare.actions
+
+
+def test_an_earlier_pod_that_stopped_no_longer_holds_the_create():
+    """Its own activeDeadlineSeconds (or its end) stops it: the create goes on, and the
+    refused delete, now after the create, is left to the next reconcile."""
+    decision = decide_refused("due", "done", ("run-1", WORDS))
+    assert create_at(decision) is not None
+    assert not deletes_of(decision, "old-uid")
+    assert not refusal_events(decision)
