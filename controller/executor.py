@@ -68,6 +68,9 @@ class Executor:
         # once the node has written it and the watch has brought it, and reconciles in
         # between (any event of the pod or run) must not send the kill again.
         self._stopped_sidecars: set[str] = set()
+        # The refused delete of an earlier attempt's pod, raised after the decision that
+        # says so in status (``act``).
+        self._delete_refusals: dict[Key, ApiError] = {}
 
     def forget_taskrun(self, key: Key) -> None:
         self._gathered.pop(key, None)
@@ -209,7 +212,29 @@ class Executor:
                 if self._dispose(key, obs, action):
                     obs = _marked_deleting(obs, action.uid)
                     continue
-                await client.delete_pod(namespace, action.name, action.uid, action.grace_seconds)
+                try:
+                    await client.delete_pod(
+                        namespace, action.name, action.uid, action.grace_seconds
+                    )
+                except ApiError as err:
+                    phase = (obs.taskrun.get("status") or {}).get("phase")
+                    if (
+                        obs.delete_refused is not None
+                        or phase in FINISHED_PHASES
+                        or action.name == _current_pod_name(obs.taskrun)
+                        or action.name == ((obs.pod or {}).get("metadata") or {}).get("name")
+                    ):
+                        # Not an earlier pod as this observation stands (the delete right
+                        # after the Retrying status still holds the old pod as ``obs.pod``):
+                        # the next reconcile observes afresh and decides it as earlier.
+                        raise
+                    # An earlier attempt's pod: decide again with the refusal (the status
+                    # says why the next attempt waits), then fail the reconcile (``act``'s
+                    # end) so the work queue's back-off asks again.
+                    log.info("delete of pod %s/%s refused: %s", namespace, action.name, err)
+                    self._delete_refusals[key] = err
+                    words = f"{err.status} {err.reason}: {err.message}"
+                    return replace(obs, delete_refused=(action.name, words)), True
                 if action.uid:
                     self._cache.deleting(action.uid)
                     obs = _marked_deleting(obs, action.uid)
@@ -217,6 +242,9 @@ class Executor:
                 await client.delete_taskrun(namespace, name, action.uid)
             elif isinstance(action, StopSidecar):
                 await self._stop_sidecar(client, namespace, action)
+        refusal = self._delete_refusals.pop(key, None)
+        if refusal is not None and obs.delete_refused is not None:
+            raise refusal
         return obs, False
 
     def _dispose(self, key: Key, obs: Observation, action: DeletePod) -> bool:

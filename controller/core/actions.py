@@ -165,6 +165,9 @@ class Observation:
     # The TaskRun's own pods (``naming.owns``) other than ``pod``, as the cache shows them:
     # earlier attempts' pods a refused delete or a restart left behind (core/earlier.py).
     other_pods: tuple[Mapping[str, Any], ...] = ()
+    # The API server refused the delete of an earlier attempt's pod (``other_pods``): the
+    # pod's name and the API server's code and words (core/earlier.py says so in status).
+    delete_refused: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

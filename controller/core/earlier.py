@@ -15,6 +15,13 @@ for the pod to be gone (as the Job controller's default podReplacementPolicy doe
 that cannot finish terminating (a lost node) must not hold the run forever. The delete of
 a pod that stopped comes after the create: it runs nothing, and a refusal of it must not
 hold the next attempt back.
+
+A refused delete of a running earlier pod (``Observation.delete_refused``: an admission
+webhook, RBAC, a 500) holds the next attempt until it is accepted: the status message says
+which pod, the API server's code and words, and that the next attempt waits; a Warning
+Event comes once per distinct refusal (the message is the same on every retry, so neither
+the status nor the Event is written again per retry). The executor still fails the
+reconcile so the work queue's back-off asks again: the refusal may be lifted.
 """
 
 from __future__ import annotations
@@ -27,7 +34,10 @@ from controller.core.actions import (
     CoreSettings,
     CreatePod,
     Decision,
+    DeletePod,
+    EmitEvent,
     Observation,
+    PatchStatus,
     deleting,
     phase_of,
     spec_of,
@@ -35,6 +45,7 @@ from controller.core.actions import (
 )
 from controller.core.attempt import current_attempt
 from controller.core.disposal import Ending, FinishSpec, dispose, exec_sidecar_waiting
+from controller.core.status import status_patch
 from taskrun.api import LABEL_ATTEMPT
 
 
@@ -103,9 +114,54 @@ def with_earlier(decision: Decision, obs: Observation, settings: CoreSettings) -
     if not before and not after:
         return decision
     creates = [a for a in decision.actions if isinstance(a, CreatePod)]
-    others = [a for a in decision.actions if not isinstance(a, CreatePod)]
+    others: list[Action] = [a for a in decision.actions if not isinstance(a, CreatePod)]
+    if obs.delete_refused is not None:
+        refused, words = obs.delete_refused
+        after = [a for a in after if not _deletes(a, refused)]
+        if any(_deletes(a, refused) for a in before):
+            phase = phase_of(status_of(obs.taskrun))
+            if obs.pod is None and not (phase is not None and phase.finished):
+                return _held(obs, others, refused, words, decision.wake_at)
+            before = [a for a in before if not _deletes(a, refused)]
     return Decision(
         actions=[*others, *before, *creates, *after],
         reads=decision.reads,
         wake_at=decision.wake_at,
     )
+
+
+DELETE_REFUSED_EVENT = "EarlierPodDeleteRefused"
+
+
+def _deletes(action: Action, name: str) -> bool:
+    return isinstance(action, DeletePod) and action.name == name
+
+
+def held_message(taskrun: Mapping[str, Any], pod_name: str, words: str) -> str:
+    """The status message while the delete of a running earlier pod is refused: the same on
+    every retry of the same refusal, so it is written (and its Event sent) once."""
+    attempt = current_attempt(status_of(taskrun))
+    return (
+        f"the API server refused the delete of pod {pod_name}, an earlier attempt's pod that"
+        f" may still be running ({words}); attempt {attempt}'s pod waits until that delete is"
+        " accepted (asked again with the work queue's back-off)"
+    )
+
+
+def _held(
+    obs: Observation,
+    others: list[Action],
+    pod_name: str,
+    words: str,
+    wake_at: Any,
+) -> Decision:
+    """No create and no other earlier delete this round: say why the next attempt waits."""
+    current = status_of(obs.taskrun)
+    message = held_message(obs.taskrun, pod_name, words)
+    actions: list[Action] = [a for a in others if not isinstance(a, DeletePod)]
+    if current.get("message") != message:
+        patch = status_patch(current, {**current, "message": message})
+        if patch is not None:
+            actions.append(PatchStatus(patch=patch))
+        actions.append(EmitEvent("Warning", DELETE_REFUSED_EVENT, message))
+    return Decision(actions=actions, wake_at=wake_at)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from controller.core.earlier import DELETE_REFUSED_EVENT
 from testcluster import Cluster
 from tests.integration.conftest import Runs, poll, run_controller
 from tests.integration.test_e2e_pod_disposer import (
@@ -77,11 +78,27 @@ def test_an_earlier_attempts_refused_delete_is_decided_again_before_the_next_pod
             timeout=20,
             what="attempt 1's pod delete to be refused, then asked again",
         )
-        status = runs.status("r")
+        # While the refusal lasts the status says why attempt 2 waits: the pod, the API
+        # server's code, and the wait; one Warning Event, not one per retry.
+        status = poll(
+            lambda: (s := runs.status("r")) and "r-1" in (s.get("message") or "") and s,
+            timeout=20,
+            what="the status to say the delete of r-1 is refused",
+        )
         assert (status["reason"], status["history"][0]["reason"]) == (
             "Retrying",
             "StartupTimeout",
         ), status
+        for part in ("pod r-1", "403", "attempt 2's pod waits"):
+            assert part in status["message"], status["message"]
+        poll(
+            lambda: pod_deletes(cluster, runs.namespace, name="r-1", code=403) >= 3,
+            timeout=20,
+            what="a further refused delete",
+        )
+        assert runs.status("r")["message"] == status["message"]
+        refused = [e for e in runs.events() if e.get("reason") == DELETE_REFUSED_EVENT]
+        assert [(e["type"], e.get("count") or 1) for e in refused] == [("Warning", 1)], refused
         assert run_pods(runs) == ["r-1"]
         lift()
         status = runs.wait_finished("r", timeout=60)

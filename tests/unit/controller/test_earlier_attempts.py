@@ -16,11 +16,14 @@ from controller.core.actions import (
     CreatePod,
     Decision,
     DeletePod,
+    EmitEvent,
     Gathered,
     Observation,
+    PatchStatus,
     StopSidecar,
 )
 from controller.core.clock import parse_time
+from controller.core.earlier import DELETE_REFUSED_EVENT, held_message
 from controller.core.policies import decide
 from taskrun.api import LABEL_ATTEMPT
 from tests.unit.controller.test_status import T0, pod, running, taskrun, terminated
@@ -208,3 +211,85 @@ def test_no_running_earlier_pod_is_left_beside_a_new_one(current, pods, action):
         else:
             assert bool(deletes) == (action == "delete_pod")
     assert not any(isinstance(a, StopSidecar) for a in decision.actions)
+
+
+# --- a refused delete of a running earlier pod (Observation.delete_refused) ----------------
+
+WORDS = '403 Forbidden: pods "run-1" is forbidden: deletes are refused here'
+
+
+def decide_refused(
+    current: str, earlier: str, refused: tuple[str, str] | None, message: str | None = None
+) -> Decision:
+    status, the_pod, now = CURRENT[current]
+    if message is not None:
+        status = {**status, "message": message}
+    tr = taskrun(status=status, retries=1, retryBackoff=BACKOFF)
+    obs = Observation(tr, the_pod, now, other_pods=(old_pod(earlier),), delete_refused=refused)
+    return decide(obs, CoreSettings())
+
+
+def patched_message(decision: Decision) -> str | None:
+    patches = [a.patch for a in decision.actions if isinstance(a, PatchStatus)]
+    return patches[0].get("message") if patches else None
+
+
+def refusal_events(decision: Decision) -> list[EmitEvent]:
+    return [a for a in decision.actions if isinstance(a, EmitEvent)]
+
+
+@pytest.mark.parametrize("current", ["backoff", "due"])
+def test_a_refused_delete_of_a_running_earlier_pod_says_why_the_next_attempt_waits(current):
+    decision = decide_refused(current, "running", ("run-1", WORDS))
+    message = held_message(taskrun(status=RETRYING), "run-1", WORDS)
+    # names the pod, the API server's code and words, and that attempt 2 waits for it
+    for part in ("pod run-1", "403 Forbidden", "deletes are refused here", "attempt 2"):
+        assert part in message
+    assert patched_message(decision) == message
+    assert [(e.type, e.reason, e.message) for e in refusal_events(decision)] == [
+        ("Warning", DELETE_REFUSED_EVENT, message)
+    ]
+    # no create and no second try of the delete in this reconcile: it fails, backs off
+    assert create_at(decision) is None
+    assert not deletes_of(decision, "old-uid")
+
+
+def test_the_same_refusal_again_writes_nothing_and_sends_no_event():
+    message = held_message(taskrun(status=RETRYING), "run-1", WORDS)
+    decision = decide_refused("due", "running", ("run-1", WORDS), message=message)
+    assert decision.actions == []
+
+
+def test_a_different_refusal_is_written_and_sent_again():
+    message = held_message(taskrun(status=RETRYING), "run-1", WORDS)
+    other = "500 InternalError: etcdserver: request timed out"
+    decision = decide_refused("due", "running", ("run-1", other), message=message)
+    assert patched_message(decision) == held_message(taskrun(status=RETRYING), "run-1", other)
+    assert len(refusal_events(decision)) == 1
+
+
+def test_once_the_refusal_is_lifted_the_delete_and_the_create_go_on():
+    message = held_message(taskrun(status=RETRYING), "run-1", WORDS)
+    decision = decide_refused("due", "running", None, message=message)
+    created = create_at(decision)
+    assert created is not None
+    assert [i < created for i in deletes_of(decision, "old-uid")] == [True]
+    assert not refusal_events(decision)
+
+
+@pytest.mark.parametrize("current", ["running", "finished"])
+def test_a_refused_delete_beside_a_current_pod_leaves_the_status_alone(current):
+    """With the current attempt's pod there (or the run finished) nothing waits on the
+    delete: the status is not rewritten; the executor's failed reconcile asks again."""
+    bare, _ = decide_with(current, ())
+    decision = decide_refused(current, "running", ("run-1", WORDS))
+    assert decision.actions == bare.actions
+
+
+def test_an_earlier_pod_that_stopped_no_longer_holds_the_create():
+    """Its own activeDeadlineSeconds (or its end) stops it: the create goes on, and the
+    refused delete, now after the create, is left to the next reconcile."""
+    decision = decide_refused("due", "done", ("run-1", WORDS))
+    assert create_at(decision) is not None
+    assert not deletes_of(decision, "old-uid")
+    assert not refusal_events(decision)
