@@ -38,7 +38,9 @@ class DeafToOneDeletion(Controller):
 
 def reconcile_errors() -> float:
     get = METRICS.registry.get_sample_value
-    return sum(get("taskrun_reconcile_errors_total", {"kind": k}) or 0.0 for k in ("api", "internal"))
+    return sum(
+        get("taskrun_reconcile_errors_total", {"kind": k}) or 0.0 for k in ("api", "internal")
+    )
 
 
 def test_a_status_write_answered_not_found_forgets_the_run(
