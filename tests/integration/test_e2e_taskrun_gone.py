@@ -13,6 +13,8 @@ import asyncio
 import time
 from typing import Any
 
+import pytest
+
 from controller.config import Settings
 from controller.handlers import Controller
 from controller.metrics import METRICS
@@ -43,6 +45,15 @@ def reconcile_errors() -> float:
     )
 
 
+def not_found(cluster: Cluster, namespace: str, name: str, since: float) -> list[Any]:
+    """The controller's requests about ``name`` since ``since`` answered 404."""
+    return [
+        r
+        for r in cluster.requests.filter(namespace=namespace, user_agent=CONTROLLER_AGENT)
+        if r.started >= since and r.name == name and r.code == 404
+    ]
+
+
 def test_a_status_write_answered_not_found_forgets_the_run(
     cluster: Cluster, kube_ns: str, runs: Runs
 ) -> None:
@@ -57,23 +68,65 @@ def test_a_status_write_answered_not_found_forgets_the_run(
         deleted = time.time()
         cluster.delete("taskruns", kube_ns, NAME)
         poll(lambda: runs.get(NAME) is None, 20, "the TaskRun gone")
-        # Nobody deletes the pod but the garbage collector: it must not be left behind.
-        poll(lambda: runs.pod(pod_name) is None, 30, "the garbage collector to delete the pod")
+        # Nobody deletes the pod but the garbage collector: it must not be left behind. On a
+        # real cluster it first has to discover the TaskRun resource (every 30 s after the
+        # CRD appears, docs/testing.md).
+        poll(
+            lambda: runs.pod(pod_name) is None,
+            20 if cluster.flavor == "devcluster" else 90,
+            "the garbage collector to delete the pod",
+        )
 
-        def not_found() -> list[Any]:
-            return [
-                r
-                for r in cluster.requests.filter(namespace=kube_ns, user_agent=CONTROLLER_AGENT)
-                if r.started >= deleted and r.name == NAME and r.code == 404
-            ]
+        def not_found_since() -> list[Any]:
+            return not_found(cluster, kube_ns, NAME, deleted)
 
-        poll(lambda: not_found(), 20, "the status write of the deleted run answered 404")
+        poll(lambda: not_found_since(), 20, "the status write of the deleted run answered 404")
         poll(lambda: key not in c.cache.taskruns, 20, "the run to leave the cache at its 404")
         assert c.loop is not None
         asyncio.run_coroutine_threadsafe(c.drained(), c.loop).result(20)
-        assert [r.subresource for r in not_found()] == ["status"], not_found()
+        assert [r.subresource for r in not_found_since()] == ["status"], not_found_since()
         assert reconcile_errors() == errors, "a gone run is no failed reconcile"
         # An absence: without the fix the back-off asks again after 1 s and 3 s; 4 s covers
         # both.
-        stays(lambda: len(not_found()) == 1, 4, "no second request answered 404")
+        stays(lambda: len(not_found_since()) == 1, 4, "no second request answered 404")
         assert NAME not in str(c._queue._timers), "no timer left for the gone run"
+
+
+@pytest.mark.devcluster_only("delays the controller's status writes (devcluster.faults)")
+def test_a_run_deleted_while_its_status_write_waits_ends_without_an_error(
+    cluster: Cluster, kube_ns: str, runs: Runs
+) -> None:
+    """The run is deleted between the decision and its status write (held 2 s by the fault
+    plan): the write's 404 ends the reconcile without an error (no back-off, no warning),
+    whichever of the 404 and the run's DELETED comes first."""
+    name = "deleted-during-the-write"
+    faults = cluster.devcluster.faults
+    try:
+        with run_controller(cluster) as c:
+            runs.create(name, scenario={"runSeconds": 300})
+            status = runs.wait_status(name, lambda s: s.get("phase") == "Running", 20)
+            pod_key = (kube_ns, status["podName"])
+            poll(lambda: pod_key in c.cache.pods, 20, "the pod in the cache")
+            errors = reconcile_errors()
+            faults.user_agent_prefix = CONTROLLER_AGENT
+            faults.resources = frozenset({"taskruns"})
+            faults.verbs = frozenset({"patch"})
+            faults.latency = 2.0
+            since = time.time()
+            # The pod's DELETED reconciles the run: it decides a status write, held 2 s.
+            cluster.delete("pods", kube_ns, pod_key[1], grace_period=0)
+            poll(lambda: pod_key not in c.cache.pods, 20, "the pod's DELETED in the cache")
+            cluster.delete("taskruns", kube_ns, name)
+            poll(lambda: not_found(cluster, kube_ns, name, since), 20, "the held write's 404")
+            poll(lambda: (kube_ns, name) not in c.cache.taskruns, 20, "the run forgotten")
+            assert [r.subresource for r in not_found(cluster, kube_ns, name, since)] == ["status"]
+            assert reconcile_errors() == errors, "a gone run is no failed reconcile"
+            # An absence: a failed reconcile would be tried again after 1 s and 3 s.
+            stays(
+                lambda: len(not_found(cluster, kube_ns, name, since)) == 1,
+                4,
+                "no second request answered 404",
+            )
+            assert reconcile_errors() == errors
+    finally:
+        faults.clear()
