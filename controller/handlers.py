@@ -210,10 +210,17 @@ class Controller:
             # The API server's word that the run is deleted, ahead of its DELETED: done as
             # at that event, with no error back-off (retries would only be answered 404).
             log.info("TaskRun %s/%s is gone (%s): forgotten", *key, gone)
-            self._forget_taskrun(key)
+            cached = self.cache.taskruns.get(key)
+            # A run of the same name made since (its ADDED already cached) is not this one.
+            if cached is None or _uid(cached) == _uid(taskrun):
+                self._forget_taskrun(key)
             return
         self._executor.done(key)
         self._queue.wake_at(key, decision.wake_at)
+
+
+def _uid(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("uid")
 
 
 def _raw_object(event: Any, body: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:
