@@ -35,12 +35,17 @@ from controller.core.refusals import create_can_heal, create_refusal
 from controller.core.tails import LogTail
 from controller.disposer import PodDelete, PodDisposer
 from controller.gauges import PhaseGauges, observe_transition
-from controller.k8s import ApiError, Client, PodNameConflict, too_large
+from controller.k8s import ApiError, Client, PodNameConflict, taskrun_gone, too_large
 from controller.recorder import EventRecorder
 from controller.workqueue import Key
 from taskrun.api import FINISHED_PHASES, Reason
 
 log = logging.getLogger(__name__)
+
+
+class TaskRunGone(Exception):
+    """A write on the TaskRun was answered NotFound for that very object: it was deleted
+    and its DELETED has not reached the cache yet (late, or lost). The reconcile ends."""
 
 
 class Executor:
@@ -292,6 +297,8 @@ class Executor:
         try:
             updated = await client.patch_status(namespace, name, action.patch)
         except ApiError as err:
+            if taskrun_gone(err, name):
+                raise TaskRunGone(err.message) from err
             if not too_large(err) or obs.status_refused is not None:
                 raise
             size = budget.encoded_size(action.patch)

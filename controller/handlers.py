@@ -22,7 +22,7 @@ from controller.config import Settings
 from controller.core.actions import CoreSettings, Decision, Observation
 from controller.core.clock import Clock, SystemClock
 from controller.core.policies import decide
-from controller.executor import Executor
+from controller.executor import Executor, TaskRunGone
 from controller.gauges import PhaseGauges
 from controller.k8s import REQUEST_TIMEOUT_SECONDS, ApiError, Client
 from controller.k8s import login as k8s_login
@@ -112,10 +112,7 @@ class Controller:
         meta = body.get("metadata") or {}
         key = (meta.get("namespace", ""), meta.get("name", ""))
         if event_type == "DELETED":
-            self.cache.forget_taskrun(key)
-            self._executor.forget_taskrun(key)
-            self._gauges.count(key, None)
-            self._queue.forget(key)
+            self._forget_taskrun(key)
             return
         if not self.cache.seen_taskrun(key, body, owned):
             # The echo of our own status write, already cached from its response and
@@ -123,6 +120,14 @@ class Controller:
             return
         self._gauges.count(key, (self.cache.taskruns[key].get("status") or {}).get("phase"))
         self.trigger(key)
+
+    def _forget_taskrun(self, key: Key) -> None:
+        """The TaskRun is gone (its DELETED, or NotFound on our write to it): drop what
+        is kept of it. Its pods are the garbage collector's (ownerReferences)."""
+        self.cache.forget_taskrun(key)
+        self._executor.forget_taskrun(key)
+        self._gauges.count(key, None)
+        self._queue.forget(key)
 
     def on_pod(
         self, event_type: str | None, body: Mapping[str, Any], *, owned: bool = False
@@ -191,17 +196,31 @@ class Controller:
             other_pods=self._executor.other_pods(taskrun),
         )
         decision = Decision()
-        for _ in range(MAX_ROUNDS):
-            decision = decide(obs, core)
-            if decision.reads:
-                gathered = await self._executor.gather(key, obs, decision, core)
-                obs = replace(obs, gathered=gathered)
-                continue
-            obs, again = await self._executor.act(key, obs, decision)
-            if not again:
-                break
+        try:
+            for _ in range(MAX_ROUNDS):
+                decision = decide(obs, core)
+                if decision.reads:
+                    gathered = await self._executor.gather(key, obs, decision, core)
+                    obs = replace(obs, gathered=gathered)
+                    continue
+                obs, again = await self._executor.act(key, obs, decision)
+                if not again:
+                    break
+        except TaskRunGone as gone:
+            # The API server's word that the run is deleted, ahead of its DELETED: done as
+            # at that event, with no error back-off (retries would only be answered 404).
+            log.info("TaskRun %s/%s is gone (%s): forgotten", *key, gone)
+            cached = self.cache.taskruns.get(key)
+            # A run of the same name made since (its ADDED already cached) is not this one.
+            if cached is None or _uid(cached) == _uid(taskrun):
+                self._forget_taskrun(key)
+            return
         self._executor.done(key)
         self._queue.wake_at(key, decision.wake_at)
+
+
+def _uid(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("uid")
 
 
 def _raw_object(event: Any, body: Mapping[str, Any]) -> tuple[Mapping[str, Any], bool]:

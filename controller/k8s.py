@@ -70,11 +70,15 @@ class Credentials(Protocol):
 class ApiError(Exception):
     """A Kubernetes API error: HTTP status plus the metav1.Status reason and message."""
 
-    def __init__(self, status: int, reason: str, message: str) -> None:
+    def __init__(
+        self, status: int, reason: str, message: str, details: Mapping[str, Any] | None = None
+    ) -> None:
         super().__init__(f"{status} {reason}: {message}")
         self.status = status
         self.reason = reason
         self.message = message
+        # The Status body's details: which object a NotFound is about.
+        self.details: Mapping[str, Any] = details or {}
 
 
 class PodNameConflict(Exception):
@@ -462,8 +466,30 @@ def _api_error(status: int, data: bytes) -> ApiError:
     except ValueError:
         body = None
     if isinstance(body, dict):
-        return ApiError(status, str(body.get("reason") or ""), str(body.get("message") or ""))
+        details = body.get("details")
+        return ApiError(
+            status,
+            str(body.get("reason") or ""),
+            str(body.get("message") or ""),
+            details if isinstance(details, dict) else None,
+        )
     return ApiError(status, "", data[:500].decode("utf-8", "replace"))
+
+
+def taskrun_gone(err: ApiError, name: str) -> bool:
+    """The answer says that TaskRun ``name`` itself does not exist.
+
+    Only a NotFound naming that object counts: a 404 for a CRD that is gone (no details,
+    or another kind) says nothing of the run, and RBAC answers 403, not 404.
+    """
+    details = err.details
+    return (
+        err.status == 404
+        and err.reason == "NotFound"
+        and details.get("name") == name
+        and details.get("kind") == PLURAL
+        and details.get("group", GROUP) == GROUP
+    )
 
 
 def too_large(err: ApiError) -> bool:
