@@ -80,8 +80,9 @@ def test_an_earlier_attempts_refused_delete_is_decided_again_before_the_next_pod
         )
         # While the refusal lasts the status says why attempt 2 waits: the pod, the API
         # server's code, and the wait; one Warning Event, not one per retry.
+        # (The Retrying status before it names r-1 too: wait for the words of the refusal.)
         status = poll(
-            lambda: (s := runs.status("r")) and "r-1" in (s.get("message") or "") and s,
+            lambda: (s := runs.status("r")) and "refused" in (s.get("message") or "") and s,
             timeout=20,
             what="the status to say the delete of r-1 is refused",
         )
