@@ -142,6 +142,8 @@ class Store:
         # selector, and a scan of every event per list grows with the square of the pods.
         self._events_by_involved: dict[str, set[tuple[str, str]]] = {}
         self._gc_wanted = False
+        # Dependents created naming an owner that is not there (wrong uid, name or namespace).
+        self._suspects: set[Location] = set()
         self._gc_task: asyncio.Task[None] | None = None
         self.crd_listeners: list[Callable[[], None]] = []
         for info in builtin_resources():
@@ -548,8 +550,10 @@ class Store:
             self._register_crd(obj)
         elif info.key == NAMESPACES:
             self._create_now(self._infos[SERVICEACCOUNTS], name, {"metadata": {"name": "default"}})
-        if any(r.get("uid") not in self._by_uid for r in meta.get("ownerReferences") or []):
-            # An owner that is already gone: the garbage collector collects the orphan.
+        if not all(self._owner_present(namespace, r) for r in meta.get("ownerReferences") or []):
+            # An owner that is not there (gone, or the reference's name or namespace is not
+            # the object with that uid's): the garbage collector collects the orphan.
+            self._suspects.add((skey, namespace, name))
             self._kick_gc()
         return obj
 
@@ -1052,7 +1056,30 @@ class Store:
             self._collect_orphans()
             await asyncio.sleep(0)
 
+    def _owner_present(self, namespace: str, ref: dict[str, Any]) -> bool:
+        """Kubernetes' garbage collector looks the owner up by name in the dependent's
+        namespace (or cluster-wide) and compares the uid: all three must match."""
+        loc = self._by_uid.get(ref.get("uid", ""))
+        return loc is not None and loc[2] == ref.get("name") and loc[1] in ("", namespace)
+
+    def _collect_suspects(self) -> None:
+        suspects, self._suspects = self._suspects, set()
+        for skey, ns, name in suspects:
+            obj = self._objects[skey].get((ns, name))
+            info = self._infos.get(skey)
+            if obj is None or info is None:
+                continue
+            refs = obj["metadata"].get("ownerReferences") or []
+            present = [r for r in refs if self._owner_present(ns, r)]
+            if not present:
+                self._delete_now(info, obj, None, "Background")
+            elif len(present) < len(refs):
+                new = clone(obj)
+                new["metadata"]["ownerReferences"] = present
+                self._write_meta(skey, obj, new)
+
     def _collect_orphans(self) -> None:
+        self._collect_suspects()
         for owner_uid in list(self._dependents):
             if owner_uid in self._by_uid:
                 continue

@@ -448,9 +448,14 @@ def test_restarted_triggerer_resumes_the_same_run(
     with ApiClient(config) as client:
         core, api = CoreV1Api(client), TaskRunApi(client)
 
-        def pod_running() -> bool:
+        name = mapping.taskrun_name("restart", "slow", "manual__triggerer_restart", -1, 1)
+
+        def run_running() -> bool:
+            # The TaskRun's phase, not the pod's: the controller reports a running pod a
+            # moment later, more so on a busy machine with a real node.
             pods = core.list_namespaced_pod(namespace).items
-            return bool(pods) and pods[0].status.phase == "Running"
+            phase = ((api.get(name, namespace) or {}).get("status") or {}).get("phase")
+            return bool(pods) and pods[0].status.phase == "Running" and phase == "Running"
 
         def watches() -> int:
             return cluster.requests.count(verb="watch", resource="taskruns", namespace=namespace)
@@ -458,7 +463,7 @@ def test_restarted_triggerer_resumes_the_same_run(
         async def first_triggerer() -> None:
             trigger = rebuild()
             task = asyncio.ensure_future(first_event(trigger))
-            while not (watches() and pod_running()):
+            while not (watches() and run_running()):
                 assert not task.done(), task.result()
                 await asyncio.sleep(0.05)
             # Shutdown: the runner cancels the trigger's task (no user action, so no
@@ -469,7 +474,6 @@ def test_restarted_triggerer_resumes_the_same_run(
             await trigger.cleanup()
 
         asyncio.run(first_triggerer())
-        name = mapping.taskrun_name("restart", "slow", "manual__triggerer_restart", -1, 1)
         assert (api.get(name, namespace).get("status") or {}).get("phase") == "Running"
 
         gets = cluster.requests.count(verb="get", resource="taskruns", namespace=namespace)

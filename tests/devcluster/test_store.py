@@ -285,12 +285,12 @@ async def test_pod_validation_names_the_field(store: Store) -> None:
     assert err.value.details["causes"][0]["field"] == "spec.containers[0].name"
 
 
-async def owned(store: Store, owner: dict[str, Any], name: str, **ref: Any) -> dict[str, Any]:
+async def owned(store: Store, owner: dict[str, Any], dependent: str, **ref: Any) -> dict[str, Any]:
     return await store.create(
         CONFIGMAPS,
         "default",
         cm(
-            name,
+            dependent,
             ownerReferences=[
                 {
                     "apiVersion": "v1",
@@ -345,6 +345,43 @@ async def test_owner_reference_garbage_collection(store: Store) -> None:
     await wait_gone(store, CONFIGMAPS, "default", "grandchild")
     shared = await store.get(CONFIGMAPS, "default", "shared")
     assert [r["name"] for r in shared["metadata"]["ownerReferences"]] == ["other"]
+
+
+@pytest.mark.parametrize(
+    ("ref", "kept"),
+    [
+        ({}, True),
+        ({"name": "someone-else"}, False),
+        ({"uid": "no-such-uid"}, False),
+    ],
+    ids=["right-name-and-uid", "wrong-name", "wrong-uid"],
+)
+async def test_a_dependent_naming_an_absent_owner_is_collected(
+    store: Store, ref: dict[str, str], kept: bool
+) -> None:
+    """As Kubernetes' garbage collector: the owner is looked up by name, then its uid compared."""
+    owner = await store.create(CONFIGMAPS, "default", cm("owner"))
+    await owned(store, owner, "child", **ref)
+    # A barrier: a dependent of no owner at all goes in the same collection as the child.
+    await owned(store, owner, "probe", uid="absent")
+    await wait_gone(store, CONFIGMAPS, "default", "probe")
+    names = {c["metadata"]["name"] for c in await store.list(CONFIGMAPS, "default")}
+    assert ("child" in names) is kept
+
+
+async def test_a_dangling_reference_is_dropped_when_another_owner_is_present(store: Store) -> None:
+    owner = await store.create(CONFIGMAPS, "default", cm("owner"))
+    refs = [
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "owner", "uid": owner["metadata"]["uid"]},
+        {"apiVersion": "v1", "kind": "ConfigMap", "name": "ghost", "uid": owner["metadata"]["uid"]},
+    ]
+    await store.create(CONFIGMAPS, "default", cm("shared", ownerReferences=refs))
+    for _ in range(200):
+        shared = await store.get(CONFIGMAPS, "default", "shared")
+        if len(shared["metadata"]["ownerReferences"]) == 1:
+            break
+        await asyncio.sleep(0.005)
+    assert [r["name"] for r in shared["metadata"]["ownerReferences"]] == ["owner"]
 
 
 async def test_orphan_propagation_keeps_dependents(store: Store) -> None:

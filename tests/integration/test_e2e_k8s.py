@@ -31,7 +31,9 @@ def failing(cluster: DevCluster, namespace: str, **plan) -> None:
         setattr(cluster.faults, key, value)
 
 
-def pod_body(name: str, owner_uid: str) -> dict:
+def pod_body(name: str, owner_uid: str, owner_name: str) -> dict:
+    """A pod owned by the TaskRun ``owner_name``: the name must be right too, or the real
+    garbage collector finds no such owner and deletes the pod mid-test."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -42,7 +44,7 @@ def pod_body(name: str, owner_uid: str) -> dict:
                 {
                     "apiVersion": "taskrun.dev/v1alpha1",
                     "kind": "TaskRun",
-                    "name": "owner",
+                    "name": owner_name,
                     "uid": owner_uid,
                     "controller": True,
                 }
@@ -101,22 +103,38 @@ async def test_a_409_on_create_adopts_our_pod_or_names_the_conflict(cluster: Clu
     ours, theirs = owner(runs, "a"), owner(runs, "b")
     client = Client(cluster.credentials())
     try:
-        created = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
-        again = await client.create_pod(runs.namespace, pod_body("p-1", ours), ours)
+        created = await client.create_pod(runs.namespace, pod_body("p-1", ours, "a"), ours)
+        again = await client.create_pod(runs.namespace, pod_body("p-1", ours, "a"), ours)
         assert again["metadata"]["uid"] == created["metadata"]["uid"]
         assert naming.owner_uid(again) == ours
         with pytest.raises(PodNameConflict, match="is not this TaskRun's"):
-            await client.create_pod(runs.namespace, pod_body("p-1", theirs), theirs)
+            await client.create_pod(runs.namespace, pod_body("p-1", theirs, "b"), theirs)
     finally:
         await client.close()
     assert runs.pod_creates() == 1
+
+
+async def test_the_garbage_collector_takes_a_pod_whose_owner_reference_names_another(
+    cluster: Cluster, runs: Runs
+):
+    """The owner is looked up by name and its uid compared: a right uid under a wrong name is
+    an absent owner, on a real cluster as on devcluster (the cause of a flaky test once)."""
+    ours = owner(runs, "a")
+    client = Client(cluster.credentials())
+    try:
+        await client.create_pod(runs.namespace, pod_body("misnamed", ours, "nobody"), ours)
+        await client.create_pod(runs.namespace, pod_body("named", ours, "a"), ours)
+    finally:
+        await client.close()
+    poll(lambda: runs.pod("misnamed") is None, timeout=60, what="the misnamed pod collected")
+    assert runs.pod("named") is not None
 
 
 async def test_delete_with_a_stale_uid_leaves_the_new_pod_alone(cluster: Cluster, runs: Runs):
     client = Client(cluster.credentials())
     try:
         ours = owner(runs, "a")
-        await client.create_pod(runs.namespace, pod_body("p-2", ours), ours)
+        await client.create_pod(runs.namespace, pod_body("p-2", ours, "a"), ours)
         await client.delete_pod(runs.namespace, "p-2", "some-older-uid", 0)
         assert await client.get_pod(runs.namespace, "p-2") is not None
         await client.delete_pod(runs.namespace, "absent", None, 0)
