@@ -116,7 +116,6 @@ class _Watcher:
         self.queue: asyncio.Queue[_Event] = asyncio.Queue()
 
 
-
 def _pod_grace(pod: dict[str, Any], grace: int | None) -> int:
     """A pod delete's grace: the request's, else the pod's own; 0 for a pod no kubelet has
     (unbound) or that has ended, which is deleted at once."""
@@ -128,6 +127,7 @@ def _pod_grace(pod: dict[str, Any], grace: int | None) -> int:
     if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
         return 0
     return int(grace)
+
 
 class Store:
     """In-memory Kubernetes storage with resourceVersions, watches, GC and finalizers."""
