@@ -447,11 +447,11 @@ class ApiServer:
             )
             return _json(obj, 200 if existed else 201, self._warning_headers(warnings))
         if method == "DELETE" and name:
-            options: dict[str, Any] = {}
+            options: dict[str, Any] | None = None
             if request.can_read_body:
                 raw = await request.read()
                 try:
-                    options = json.loads(raw) if raw.strip() else {}
+                    options = json.loads(raw) if raw.strip() else None
                 except ValueError:
                     raise bad_request("the DeleteOptions body is not valid JSON") from None
             return await self._delete(info, ns, name, query, options)
@@ -535,18 +535,25 @@ class ApiServer:
         ns: str,
         name: str,
         query: dict[str, str],
-        options: dict[str, Any],
+        options: dict[str, Any] | None,
     ) -> web.Response:
+        if options is None:
+            # kube-apiserver reads DeleteOptions from the body when there is one, and from
+            # the query only when there is none: never the two mixed (a body's absent
+            # dryRun is not made up by ?dryRun=All; the pod is deleted).
+            options = {
+                "gracePeriodSeconds": query_int(query, "gracePeriodSeconds"),
+                "propagationPolicy": query.get("propagationPolicy"),
+                "dryRun": [query["dryRun"]] if "dryRun" in query else None,
+            }
+            if "orphanDependents" in query:
+                options["orphanDependents"] = query_bool(query["orphanDependents"])
         grace = options.get("gracePeriodSeconds")
-        if grace is None:
-            grace = query_int(query, "gracePeriodSeconds")
-        policy = options.get("propagationPolicy") or query.get("propagationPolicy")
+        policy = options.get("propagationPolicy")
         orphan = options.get("orphanDependents")
-        if orphan is None and "orphanDependents" in query:
-            orphan = query_bool(query["orphanDependents"])
         if policy is None and orphan is not None:
             policy = "Orphan" if orphan else "Background"
-        dry_run = "All" in (options.get("dryRun") or []) or query.get("dryRun") == "All"
+        dry_run = "All" in (options.get("dryRun") or [])
         result = await self.store.delete(
             info.key,
             ns,

@@ -116,6 +116,19 @@ class _Watcher:
         self.queue: asyncio.Queue[_Event] = asyncio.Queue()
 
 
+def _pod_grace(pod: dict[str, Any], grace: int | None) -> int:
+    """A pod delete's grace: the request's, else the pod's own; 0 for a pod no kubelet has
+    (unbound) or that has ended, which is deleted at once."""
+    spec, status = pod.get("spec") or {}, pod.get("status") or {}
+    if grace is None:
+        grace = spec.get("terminationGracePeriodSeconds", 30)
+    if grace is None or grace < 0:
+        grace = 0
+    if not spec.get("nodeName") or status.get("phase") in ("Succeeded", "Failed"):
+        return 0
+    return int(grace)
+
+
 class Store:
     """In-memory Kubernetes storage with resourceVersions, watches, GC and finalizers."""
 
@@ -906,8 +919,29 @@ class Store:
                     f"{meta.get(field)}",
                 )
         if dry_run:
-            return self._out(info, obj)
+            return self._out(info, self._as_deleted(info, obj, grace_period_seconds))
         return self._delete_now(info, obj, grace_period_seconds, propagation_policy)
+
+    def _as_deleted(
+        self, info: ResourceInfo, obj: dict[str, Any], grace: int | None
+    ) -> dict[str, Any]:
+        """A dry run's answer: what the delete would mark, as kube-apiserver's BeforeDelete
+        does (a pod's deletionTimestamp and grace; an object a finalizer holds is marked
+        too); nothing is stored."""
+        meta = obj["metadata"]
+        if info.key == PODS:
+            grace = _pod_grace(obj, grace)
+        elif meta.get("finalizers"):
+            grace = 0
+        else:
+            return obj
+        if meta.get("deletionTimestamp"):
+            return obj
+        new = clone(obj)
+        when = self.clock() + datetime.timedelta(seconds=grace)
+        new["metadata"]["deletionTimestamp"] = format_time(when)
+        new["metadata"]["deletionGracePeriodSeconds"] = grace
+        return new
 
     def _delete_now(
         self,
@@ -929,15 +963,7 @@ class Store:
             self._orphan_dependents(meta["uid"])
             finalizers = [f for f in finalizers if f != "orphan"]
         if info.key == PODS:
-            spec, status = obj.get("spec") or {}, obj.get("status") or {}
-            if grace is None:
-                grace = spec.get("terminationGracePeriodSeconds", 30)
-            if grace is not None and grace < 0:
-                grace = 0
-            bound = bool(spec.get("nodeName"))
-            terminal = status.get("phase") in ("Succeeded", "Failed")
-            if not bound or terminal:
-                grace = 0
+            grace = _pod_grace(obj, grace)
             if grace:
                 current = meta.get("deletionGracePeriodSeconds")
                 if meta.get("deletionTimestamp") and current is not None and current <= grace:

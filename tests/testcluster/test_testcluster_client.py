@@ -59,6 +59,42 @@ def test_create_get_list_patch_replace_delete(kube: Cluster, kube_ns: str) -> No
         kube.list("nothings", kube_ns)
 
 
+OPTIONS = {"kind": "DeleteOptions", "apiVersion": "v1"}
+
+
+@pytest.mark.parametrize(
+    ("query", "body", "deleted"),
+    [
+        ({"dryRun": "All"}, None, False),
+        (None, {**OPTIONS, "dryRun": ["All"]}, False),
+        ({"dryRun": "All"}, {**OPTIONS, "dryRun": ["All"]}, False),
+        # A body is read alone: the query's dryRun does not count beside it.
+        ({"dryRun": "All"}, OPTIONS, True),
+        ({"dryRun": "All"}, {**OPTIONS, "gracePeriodSeconds": 0}, True),
+    ],
+    ids=["query", "body", "both", "query-beside-a-body", "query-beside-grace"],
+)
+def test_delete_options_come_from_the_body_or_else_the_query(
+    kube: Cluster, kube_ns: str, query: dict | None, body: dict | None, deleted: bool
+) -> None:
+    """kube-apiserver decodes DeleteOptions from the body when there is one, from the query
+    only when there is none (a client sending both loses its ?dryRun=All); devcluster too.
+    A dry run answers with what the delete would mark, and stores nothing."""
+    created = kube.create("pods", kube_ns, pod("target", {"runSeconds": 600}))
+    path = kube.resource("pods").path(kube_ns, "target")
+    answer = kube.request("DELETE", path, query=query, body=body)
+    assert answer["metadata"]["uid"] == created["metadata"]["uid"]
+    assert answer["metadata"].get("deletionTimestamp")
+    left = kube.get_or_none("pods", kube_ns, "target")
+    if deleted:
+        # gone, or going (a pod bound to a node waits for its kubelet)
+        assert left is None or left["metadata"].get("deletionTimestamp")
+    else:
+        assert left is not None and left["metadata"]["uid"] == created["metadata"]["uid"]
+        assert left["metadata"].get("deletionTimestamp") is None
+        kube.delete("pods", kube_ns, "target")
+
+
 def test_a_crd_applied_from_a_file_is_served_and_applied_again(kube: Cluster, kube_ns: str) -> None:
     kube.apply_file(DATA / "widgets-crd.yaml")
     widget = {
