@@ -388,6 +388,10 @@ class ApiServer:
         if sub == "exec":
             return await self._exec(request, ns, name)
         if method in ("GET", "HEAD") and name:
+            if query.get("resourceVersion"):
+                # Served from the watch cache on kube-apiserver: its parse error unclassified
+                # (500), and a version not reached yet waited for, then 504.
+                await self._wait_for_rv(listoptions.parse_rv(query["resourceVersion"], watch=True))
             obj = await self.store.get(info.key, ns, name)
             if _wants_table(accept) and not sub:
                 meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
@@ -542,6 +546,10 @@ class ApiServer:
                     "items": [_partial(i) for i in items],
                 }
             )
+        if info.crd_version is None:
+            # A built-in list's items carry no kind and apiVersion (Go's typed list leaves
+            # them out); custom resources' items keep theirs.
+            items = [{k: v for k, v in i.items() if k not in ("kind", "apiVersion")} for i in items]
         return _json(
             {
                 "kind": info.list_kind,

@@ -1346,6 +1346,12 @@ class Store:
                 kind = None
         if kind is None:
             return None
+        if kind == "DELETED" and event.type == "MODIFIED" and event.old is not None:
+            # An object that stops matching leaves as it was when it last matched, at the
+            # version of the change (kube-apiserver's watch cache sends its previous state).
+            left = self._out(info, event.old)
+            left["metadata"] = {**left["metadata"], "resourceVersion": str(event.rv)}
+            return kind, left
         if not shared:
             return kind, self._out(info, event.obj)
         out = event.served.get(info.key)

@@ -6,6 +6,9 @@ the Table kubectl asks for. Each test states the real server's behaviour (probed
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -209,6 +212,50 @@ def test_a_list_at_a_version_the_server_has_not_reached_times_out(
     ]
 
 
+def test_built_in_list_items_carry_no_kind_custom_resources_do(kube: Cluster, kube_ns: str) -> None:
+    """Go's typed lists leave their items' kind and apiVersion out (a client must take them
+    from the list); custom resources' items keep theirs. devcluster sent them everywhere,
+    so code reading an item's kind passed here and failed on a real cluster."""
+    taskrun_crd(kube)
+    make_secrets(kube, kube_ns, ["s1"])
+    listing = kube.request("GET", secrets_path(kube, kube_ns))
+    assert (listing["kind"], listing["apiVersion"]) == ("SecretList", "v1")
+    assert "kind" not in listing["items"][0] and "apiVersion" not in listing["items"][0]
+    kube.create(
+        "taskruns",
+        kube_ns,
+        {"apiVersion": "taskrun.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "t"}}
+        | {"spec": {"image": "busybox:1.36"}},
+    )
+    listing = list_retrying(kube, kube.resource("taskruns").path(kube_ns), {})
+    assert listing["kind"] == "TaskRunList"
+    item = listing["items"][0]
+    assert (item["kind"], item["apiVersion"]) == ("TaskRun", "taskrun.dev/v1alpha1")
+    # A watch's objects carry theirs either way.
+    events = watch_events(kube, secrets_path(kube, kube_ns), resourceVersion="0")
+    assert (events[0]["object"]["kind"], events[0]["object"]["apiVersion"]) == ("Secret", "v1")
+
+
+def test_get_at_a_resource_version(kube: Cluster, kube_ns: str) -> None:
+    """Any version it has reached serves the current object; a version not reached yet
+    waits, then 504; a non-numeric one is a 500 (devcluster ignored the parameter)."""
+    made = kube.create("secrets", kube_ns, {"metadata": {"name": "s"}})
+    path = kube.resource("secrets").path(kube_ns, "s")
+    for version in ("0", "1", made["metadata"]["resourceVersion"]):
+        assert (
+            kube.request("GET", path, query={"resourceVersion": version})["metadata"]["uid"]
+            == (made["metadata"]["uid"])
+        )
+    error = status_of(lambda: kube.request("GET", path, query={"resourceVersion": "abc"}))
+    assert (error.code, error.message) == (
+        500,
+        'resourceVersion: Invalid value: "abc": strconv.ParseUint: parsing "abc": invalid syntax',
+    )
+    future = int(made["metadata"]["resourceVersion"]) + 1_000_000
+    error = status_of(lambda: kube.request("GET", path, query={"resourceVersion": future}))
+    assert (error.code, error.reason) == (504, "Timeout")
+
+
 # -- selectors --------------------------------------------------------------------------
 
 
@@ -253,7 +300,7 @@ def test_an_unsupported_field_selector_is_refused(
     path = kube.resource(resource).path(kube_ns)
     for query in ({}, {"watch": "true", "timeoutSeconds": 1}):
         error = status_of(
-            lambda query=query: kube.request(  # type: ignore[misc]
+            lambda query=query: kube.request(
                 "GET", path, query={"fieldSelector": selector, **query}
             )
         )
@@ -388,6 +435,28 @@ def test_watch_from_a_version_replays_what_came_after(kube: Cluster, kube_ns: st
     assert [(e["type"], e["name"]) for e in events] == [("ADDED", "s2"), ("DELETED", "s1")]
     events = watch_events(kube, path, resourceVersion="0")
     assert [(e["type"], e["name"]) for e in events] == [("ADDED", "s2")]
+
+
+def test_an_object_leaving_a_label_selector_leaves_as_it_was(kube: Cluster, kube_ns: str) -> None:
+    """A watch with a label selector sees DELETED when an object stops matching, carrying
+    the object as it last matched at the version of the change (devcluster sent the new
+    state, which does not match the selector), and ADDED when it matches again."""
+    make_secrets(kube, kube_ns, ["s1"])
+    path = secrets_path(kube, kube_ns)
+    rv = kube.request("GET", path)["metadata"]["resourceVersion"]
+    away = kube.patch("secrets", kube_ns, "s1", {"metadata": {"labels": {"n": "9"}}})
+    kube.patch("secrets", kube_ns, "s1", {"metadata": {"labels": {"n": "1"}}})
+    kube.delete("secrets", kube_ns, "s1")
+    events = watch_events(kube, path, resourceVersion=rv, labelSelector="n=1")
+    seen = [
+        (e["type"], e["object"]["metadata"]["labels"], e["object"]["metadata"]["resourceVersion"])
+        for e in events
+    ]
+    assert seen[0] == ("DELETED", {"n": "1"}, away["metadata"]["resourceVersion"])
+    assert [(kind, labels) for kind, labels, _ in seen[1:]] == [
+        ("ADDED", {"n": "1"}),
+        ("DELETED", {"n": "1"}),
+    ]
 
 
 # -- get of a missing object ---------------------------------------------------------------
@@ -541,3 +610,65 @@ def test_tables_of_pods_configmaps_and_taskruns(kube: Cluster, kube_ns: str) -> 
     row = table["rows"][0]
     assert row["object"] is None  # includeObject=None: null, not left out
     assert row["cells"][:5] == ["t", None, None, None, None]
+
+
+# -- real kubectl ---------------------------------------------------------------------------
+
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+
+
+def kubectl(kube: Cluster, ns: str, *args: str) -> str:
+    proc = subprocess.run(
+        [str(KUBECTL), "--kubeconfig", str(kube.kubeconfig_path), "-n", ns, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def rows(text: str, keep: int) -> list[list[str]]:
+    """kubectl's table as words, the first ``keep`` columns (later ones hold ages)."""
+    return [line.split()[:keep] for line in text.strip().splitlines()]
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed in the venv")
+def test_kubectl_get_pages_selects_and_prints_as_on_a_real_cluster(
+    kube: Cluster, kube_ns: str
+) -> None:
+    """kubectl 1.37 pages with limit/continue (--chunk-size), asks for Tables and sends
+    set-based and field selectors: the same output from both servers."""
+    taskrun_crd(kube)
+    make_secrets(kube, kube_ns, ["s1", "s2", "s3", "s4", "s5"])
+    out = kubectl(kube, kube_ns, "get", "secrets", "--chunk-size=2", "--sort-by=.metadata.name")
+    assert rows(out, 3) == [["NAME", "TYPE", "DATA"]] + [
+        [f"s{i}", "Opaque", "0"] for i in range(1, 6)
+    ]
+    out = kubectl(kube, kube_ns, "get", "secrets", "-l", "n>3", "-o", "name", "--chunk-size=1")
+    assert out.split() == ["secret/s4", "secret/s5"]
+    body = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox:1.36"}],
+            "restartPolicy": "Never",
+            "nodeSelector": {"no-node": "has-this"},
+        },
+    }
+    kube.create("pods", kube_ns, body)
+    out = kubectl(
+        kube, kube_ns, "get", "pods", "-o", "wide", "--field-selector", "spec.hostNetwork=false"
+    )
+    assert rows(out, 4) == [["NAME", "READY", "STATUS", "RESTARTS"], ["p", "0/1", "Pending", "0"]]
+    assert kubectl(kube, kube_ns, "logs", "p") == ""
+    kube.create(
+        "taskruns",
+        kube_ns,
+        {"apiVersion": "taskrun.dev/v1alpha1", "kind": "TaskRun", "metadata": {"name": "t"}}
+        | {"spec": {"image": "busybox:1.36"}},
+    )
+    list_retrying(kube, kube.resource("taskruns").path(kube_ns), {})
+    out = kubectl(kube, kube_ns, "get", "taskruns", "--chunk-size=1")
+    header = out.splitlines()[0].split()
+    assert header[:6] == ["NAME", "PHASE", "REASON", "EXIT", "POD", "AGE"]
+    assert out.splitlines()[1].split()[0] == "t"
