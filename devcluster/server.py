@@ -18,7 +18,7 @@ from aiohttp import web
 
 from devcluster import discovery, execstream, listoptions, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
-from devcluster.errors import ApiError, bad_request
+from devcluster.errors import ApiError, bad_request, not_found
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
 from devcluster.logs import LogStore
@@ -864,7 +864,14 @@ class ApiServer:
         """pods/log of a pod on another node: through that node's kubelet endpoint, as the
         real API server's node proxy does (HTTPS, the kubelet's certificate not verified
         without a kubelet CA, as kube-apiserver without --kubelet-certificate-authority)."""
-        node = await self.store.get(NODES, None, node_name)
+        try:
+            node = await self.store.get(NODES, None, node_name)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+            # kube-apiserver's words for a pod bound to a node that is gone: the node's
+            # name, as a pod (its node lookup reports under the pods resource).
+            raise not_found("pods", "", node_name) from None
         status = node.get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
         host = addresses.get("InternalIP") or addresses.get("Hostname") or node_name

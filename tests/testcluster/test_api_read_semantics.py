@@ -539,6 +539,28 @@ def test_the_log_of_a_pod_not_bound_to_a_node_is_empty(kube: Cluster, kube_ns: s
     assert (error.code, error.message) == (400, "container zz is not valid for pod u")
 
 
+def test_the_log_of_a_pod_bound_to_a_missing_node(kube: Cluster, kube_ns: str) -> None:
+    """kube-apiserver's node lookup fails as a 404 naming the node as a pod (devcluster
+    named it a node)."""
+    body = {
+        "metadata": {"name": "p"},
+        "spec": {
+            "containers": [{"name": "c", "image": "busybox:1.36"}],
+            "restartPolicy": "Never",
+            "nodeName": "no-such-node",
+        },
+    }
+    kube.create("pods", kube_ns, body)
+    path = kube.resource("pods").path(kube_ns, "p", "log")
+    error = status_of(lambda: kube.request("GET", path, raw=True))
+    assert (error.code, error.reason, error.message) == (
+        404,
+        "NotFound",
+        'pods "no-such-node" not found',
+    )
+    assert error.body["details"] == {"name": "no-such-node", "kind": "pods"}
+
+
 # -- Table (kubectl get) ----------------------------------------------------------------------
 
 
