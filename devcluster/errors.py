@@ -56,7 +56,8 @@ class ApiError(Exception):
         }
         if not self.reason:
             del body["reason"]
-        if self.details:
+        if self.details is not None:
+            # An empty one is sent as {} (kube-apiserver's generic 404 names nothing).
             body["details"] = self.details
         return body
 

@@ -183,7 +183,9 @@ class Store:
         try:
             return self._infos[key]
         except KeyError:
-            raise ApiError(404, "the server could not find the requested resource") from None
+            raise ApiError(
+                404, "the server could not find the requested resource", details={}
+            ) from None
 
     def find(self, group: str, version: str, plural: str) -> ResourceInfo:
         return self.info(ResourceKey(group, version, plural))

@@ -357,6 +357,33 @@ def test_supported_field_selectors(kube: Cluster, kube_ns: str) -> None:
         assert names(listing) == found
 
 
+def test_event_field_selectors(kube: Cluster, kube_ns: str) -> None:
+    """The controller and the CLI read a TaskRun's Events by involvedObject.uid."""
+    base = {
+        "type": "Normal",
+        "reason": "Started",
+        "message": "m",
+        "source": {"component": "test"},
+        "firstTimestamp": "2026-01-01T00:00:00Z",
+        "lastTimestamp": "2026-01-01T00:00:00Z",
+    }
+    for name, uid, kind in (("e1", "u-1", "Pod"), ("e2", "u-2", "TaskRun")):
+        involved = {"kind": kind, "name": name, "namespace": kube_ns, "uid": uid}
+        kube.create(
+            "events", kube_ns, {"metadata": {"name": name}, "involvedObject": involved} | base
+        )
+    path = kube.resource("events").path(kube_ns)
+    for selector, found in [
+        ("involvedObject.uid=u-2", ["e2"]),
+        ("involvedObject.kind=Pod,type=Normal", ["e1"]),
+        ("reason=Started,source=test", ["e1", "e2"]),
+        ("involvedObject.uid=u-3", []),
+    ]:
+        assert names(kube.request("GET", path, query={"fieldSelector": selector})) == found
+    error = status_of(lambda: kube.request("GET", path, query={"fieldSelector": "message=m"}))
+    assert (error.code, error.message) == (400, "field label not supported: message")
+
+
 # -- watch ------------------------------------------------------------------------------
 
 
@@ -488,6 +515,7 @@ def test_an_unknown_resource_is_a_plain_404(kube: Cluster, kube_ns: str) -> None
     error = status_of(lambda: kube.request("GET", f"/api/v1/namespaces/{kube_ns}/nothings/x"))
     assert (error.code, error.reason) == (404, "NotFound")
     assert error.message == "the server could not find the requested resource"
+    assert error.body["details"] == {}
 
 
 # -- pods/log -----------------------------------------------------------------------------
