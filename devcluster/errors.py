@@ -56,7 +56,8 @@ class ApiError(Exception):
         }
         if not self.reason:
             del body["reason"]
-        if self.details:
+        if self.details is not None:
+            # An empty one is sent as {} (kube-apiserver's generic 404 names nothing).
             body["details"] = self.details
         return body
 
@@ -66,11 +67,11 @@ def _qualified(kind_plural: str, group: str) -> str:
 
 
 def not_found(plural: str, group: str, name: str) -> ApiError:
-    return ApiError(
-        404,
-        f'{_qualified(plural, group)} "{name}" not found',
-        details={"name": name, "group": group, "kind": plural},
+    # The core group is "", which the Status leaves out.
+    details = (
+        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
     )
+    return ApiError(404, f'{_qualified(plural, group)} "{name}" not found', details=details)
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:

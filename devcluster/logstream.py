@@ -13,7 +13,7 @@ from typing import Any
 
 from aiohttp import web
 
-from devcluster.errors import ApiError, bad_request
+from devcluster.errors import ApiError, FieldError, bad_request, invalid
 from devcluster.logs import LogStore
 
 # The query parameters of PodLogOptions the kubelet reads.
@@ -40,6 +40,37 @@ def query_int(query: Mapping[str, str], name: str) -> int | None:
         return int(raw)
     except ValueError:
         raise bad_request(f"invalid value for {name}: {raw!r}") from None
+
+
+def check_options(pod: str, query: Mapping[str, str]) -> None:
+    """422 for PodLogOptions kube-apiserver refuses, before it looks for the pod (its
+    checks, in its order)."""
+    errors: list[FieldError] = []
+
+    def at_least(name: str, least: int, words: str) -> None:
+        value = query_int(query, name)
+        if value is not None and value < least:
+            errors.append(
+                FieldError("FieldValueInvalid", name, f"Invalid value: {value}: must be {words}")
+            )
+
+    at_least("tailLines", 0, "greater than or equal to 0")
+    at_least("limitBytes", 1, "greater than 0")
+    if query.get("sinceSeconds") and query.get("sinceTime"):
+        errors.append(
+            FieldError(
+                "FieldValueForbidden",
+                "[]",
+                "Forbidden: at most one of `sinceTime` or `sinceSeconds` may be specified",
+            )
+        )
+    else:
+        at_least("sinceSeconds", 1, "greater than 0")
+    if errors:
+        error = invalid("PodLogOptions", "", pod, errors)
+        assert error.details is not None
+        del error.details["group"]  # the core group, left out of the Status
+        raise error
 
 
 def waiting(pod: str, container: str) -> ApiError:

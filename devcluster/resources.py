@@ -123,6 +123,7 @@ def builtin_resources() -> list[ResourceInfo]:
                 "spec.restartPolicy",
                 "spec.schedulerName",
                 "spec.serviceAccountName",
+                "spec.hostNetwork",
                 "status.podIP",
                 "status.nominatedNodeName",
             ),

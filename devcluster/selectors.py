@@ -10,13 +10,13 @@ from typing import Any
 from devcluster.errors import ApiError, bad_request
 
 _OPS = ("in", "notin")
-_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|[^\s!=(),]+)")
+_TOKEN = re.compile(r"\s*(!=|==|=|!|\(|\)|,|>|<|[^\s!=(),<>]+)")
 
 
 @dataclasses.dataclass(frozen=True)
 class Requirement:
     key: str
-    op: str  # "=", "!=", "in", "notin", "exists", "!exists"
+    op: str  # "=", "!=", "in", "notin", "exists", "!exists", "gt", "lt"
     values: tuple[str, ...] = ()
 
     def matches(self, labels: Mapping[str, str]) -> bool:
@@ -25,6 +25,13 @@ class Requirement:
             return present
         if self.op == "!exists":
             return not present
+        if self.op in ("gt", "lt"):
+            # Integer comparison; a value that is not an integer never matches.
+            try:
+                have, bound = int(labels[self.key]), int(self.values[0])
+            except (KeyError, ValueError):
+                return False
+            return have > bound if self.op == "gt" else have < bound
         if self.op in ("=", "in"):
             return present and labels[self.key] in self.values
         # "!=" and "notin" match objects that lack the label, as Kubernetes does.
@@ -52,6 +59,14 @@ def _tokens(text: str) -> list[str]:
         while pos < len(text) and text[pos].isspace():
             pos += 1
     return out
+
+
+def _integer(text: str) -> bool:
+    try:
+        int(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_label_selector(text: str | None) -> LabelSelector:
@@ -88,6 +103,11 @@ def parse_label_selector(text: str | None) -> LabelSelector:
                     step = 3
                 reqs.append(Requirement(key, "!=" if nxt == "!=" else "=", (value,)))
                 i += step
+            elif nxt in (">", "<"):
+                if i + 2 >= len(toks) or not _integer(toks[i + 2]):
+                    raise fail()
+                reqs.append(Requirement(key, "gt" if nxt == ">" else "lt", (toks[i + 2],)))
+                i += 3
             elif nxt in _OPS:
                 if i + 2 >= len(toks) or toks[i + 2] != "(":
                     raise fail()
@@ -126,15 +146,19 @@ class FieldSelector:
         return tuple(t[0] for t in self.terms)
 
 
+# Fields the apiserver selects on as their Go zero value when the object leaves them out.
+_FIELD_DEFAULTS = {"spec.hostNetwork": "false"}
+
+
 def field_value(obj: Mapping[str, Any], path: str) -> str:
     """The string a field selector compares against; missing fields compare as ""."""
     cur: Any = obj
     for part in path.split("."):
         if not isinstance(cur, Mapping) or part not in cur:
-            return ""
+            return _FIELD_DEFAULTS.get(path, "")
         cur = cur[part]
     if cur is None:
-        return ""
+        return _FIELD_DEFAULTS.get(path, "")
     if isinstance(cur, bool):
         return "true" if cur else "false"
     if isinstance(cur, Mapping):
@@ -144,9 +168,16 @@ def field_value(obj: Mapping[str, Any], path: str) -> str:
 
 
 def parse_field_selector(
-    text: str | None, allowed: Callable[[str], bool] | None = None
+    text: str | None,
+    allowed: Callable[[str], bool] | None = None,
+    *,
+    metadata_only: bool = False,
 ) -> FieldSelector:
-    """Parse ``a=b,c!=d``; fields not ``allowed`` are a 400 as in Kubernetes."""
+    """Parse ``a=b,c!=d``; fields not ``allowed`` are a 400 as in Kubernetes.
+
+    ``metadata_only``: the resource has no field selectors of its own, so the refusal
+    is the generic one naming the two every resource has (pods and custom resources
+    have their own wording)."""
     if not text or not text.strip():
         return FieldSelector()
     terms = []
@@ -159,6 +190,11 @@ def parse_field_selector(
                 field, value = part.split(op, 1)
                 field = field.strip()
                 if allowed is not None and not allowed(field):
+                    if metadata_only:
+                        raise bad_request(
+                            f'"{field}" is not a known field selector: '
+                            'only "metadata.name", "metadata.namespace"'
+                        )
                     raise bad_request(f"field label not supported: {field}")
                 terms.append((field, norm, value.strip()))
                 break

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import collections
 import contextvars
 import dataclasses
@@ -17,9 +16,9 @@ import aiohttp
 import yaml
 from aiohttp import web
 
-from devcluster import discovery, execstream, logstream, openapi, protobuf
+from devcluster import discovery, execstream, listoptions, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
-from devcluster.errors import ApiError, bad_request
+from devcluster.errors import ApiError, bad_request, not_found
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
 from devcluster.logs import LogStore
@@ -47,6 +46,13 @@ _AGGREGATED = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryL
 WATCH_BUFFER_BYTES = 256 * 1024
 # Watch events' objects kept encoded for the next watcher of the same change.
 ENCODE_CACHE_SIZE = 1024
+# etcd3 storage's words for a list whose snapshot is compacted away (no inconsistent
+# token is offered to go on with, so the short form).
+CONTINUE_TOO_OLD = (
+    "The provided continue parameter is too old to display a consistent list result. You "
+    "can start a new list without the continue parameter."
+)
+LIST_TOO_OLD = "The resourceVersion for the provided list is too old."
 _NAMESPACE_SUBRESOURCES = ("status", "finalize")
 # Set by the middleware for the handler of the same request: records an opened stream.
 _open_stream: contextvars.ContextVar[Callable[..., None]] = contextvars.ContextVar("open_stream")
@@ -382,14 +388,19 @@ class ApiServer:
         if sub == "exec":
             return await self._exec(request, ns, name)
         if method in ("GET", "HEAD") and name:
+            if query.get("resourceVersion"):
+                # Served from the watch cache on kube-apiserver: its parse error unclassified
+                # (500), and a version not reached yet waited for, then 504.
+                await self._wait_for_rv(listoptions.parse_rv(query["resourceVersion"], watch=True))
             obj = await self.store.get(info.key, ns, name)
             if _wants_table(accept) and not sub:
-                return _json(self._table(info, [obj], query))
+                meta = {"resourceVersion": obj["metadata"].get("resourceVersion", "")}
+                return _json(self._table(info, [obj], query, meta))
             if _wants_metadata(accept):
                 return _json(_partial(obj))
             return _json(obj)
         if method == "GET":
-            return self._list(info, ns, query, accept)
+            return await self._list(info, ns, query, accept)
         if method == "POST" and sub == "binding":
             body = await self._body(request)
             target = ((body or {}).get("target") or {}).get("name")
@@ -482,33 +493,48 @@ class ApiServer:
             list_meta=list_meta,
         )
 
-    def _list(
+    async def _list(
         self, info: ResourceInfo, ns: str, query: dict[str, str], accept: str
     ) -> web.Response:
-        items, rv = self.store.list_now(
-            info.key, ns or None, query.get("labelSelector"), query.get("fieldSelector")
-        )
-        meta: dict[str, Any] = {"resourceVersion": rv}
+        listoptions.check(query, watch=False)
+        text = query.get("resourceVersion") or ""
+        match = query.get("resourceVersionMatch") or ""
         limit = query_int(query, "limit")
-        start = 0
         token = query.get("continue")
+        labels, fields = query.get("labelSelector"), query.get("fieldSelector")
+        at: int | None = None
+        after: tuple[str, str] | None = None
         if token:
-            try:
-                state = json.loads(base64.urlsafe_b64decode(token.encode()))
-                start, rv = int(state["start"]), str(state["rv"])
-            except (ValueError, KeyError, TypeError):
-                raise bad_request("continue key is not valid") from None
-            meta["resourceVersion"] = rv
-        if limit and limit > 0:
-            page = items[start : start + limit]
-            if start + limit < len(items):
-                meta["continue"] = base64.urlsafe_b64encode(
-                    json.dumps({"start": start + limit, "rv": rv}).encode()
-                ).decode()
-                meta["remainingItemCount"] = len(items) - start - limit
-            items = page
-        elif start:
-            items = items[start:]
+            at, after = listoptions.decode_continue(token)
+        elif text:
+            wanted = listoptions.parse_rv(text, watch=False)
+            await self._wait_for_rv(wanted)
+            if text == "0" and match != listoptions.EXACT:
+                # Served from the watch cache, which does not paginate: limit is ignored.
+                limit = None
+            elif match == listoptions.EXACT or (not match and limit and limit > 0):
+                # Exact, and the legacy meaning of a resourceVersion beside a limit.
+                at = wanted
+        try:
+            items, rv = self.store.list_now(
+                info.key, ns or None, labels, fields, at=at, after=after
+            )
+        except ApiError as exc:
+            if exc.code == 410:
+                message = CONTINUE_TOO_OLD if token else LIST_TOO_OLD
+                raise ApiError(410, message, reason="Expired") from None
+            raise
+        meta: dict[str, Any] = {"resourceVersion": rv}
+        if limit and limit > 0 and len(items) > limit:
+            remaining = len(items) - limit
+            items = items[:limit]
+            last = items[-1]["metadata"]
+            meta["continue"] = listoptions.encode_continue(
+                int(rv), (last.get("namespace") or "", last["name"])
+            )
+            if not (labels or "").strip() and not (fields or "").strip():
+                # Counted only when no selector filters what is left, as etcd counts keys.
+                meta["remainingItemCount"] = remaining
         if _wants_table(accept):
             return _json(self._table(info, items, query, meta))
         if _wants_metadata(accept):
@@ -520,6 +546,10 @@ class ApiServer:
                     "items": [_partial(i) for i in items],
                 }
             )
+        if info.crd_version is None:
+            # A built-in list's items carry no kind and apiVersion (Go's typed list leaves
+            # them out); custom resources' items keep theirs.
+            items = [{k: v for k, v in i.items() if k not in ("kind", "apiVersion")} for i in items]
         return _json(
             {
                 "kind": info.list_kind,
@@ -528,6 +558,16 @@ class ApiServer:
                 "items": items,
             }
         )
+
+    async def _wait_for_rv(self, wanted: int) -> None:
+        """A read at a resourceVersion this server has not reached waits for it a while,
+        then is a 504, as kube-apiserver's watch cache answers."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + listoptions.FRESHNESS_WAIT
+        while int(self.store.resource_version()) < wanted:
+            if loop.time() >= deadline:
+                raise listoptions.too_large(wanted, int(self.store.resource_version()))
+            await asyncio.sleep(0.05)
 
     async def _delete(
         self,
@@ -651,7 +691,10 @@ class ApiServer:
             # /watch/.../{name} is a watch on one object.
             extra = f"metadata.name={name}"
             field_selector = f"{field_selector},{extra}" if field_selector else extra
-        # Bad selectors are a plain 400, before the stream starts.
+        # Bad options and selectors are a plain error answer, before the stream starts.
+        listoptions.check(query, watch=True)
+        if rv:
+            listoptions.parse_rv(rv, watch=True)
         labels, fields = self.store.selectors(info, query.get("labelSelector"), field_selector)
         response = web.StreamResponse(
             status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
@@ -786,10 +829,17 @@ class ApiServer:
     async def _log(
         self, request: web.Request, ns: str, name: str, query: dict[str, str]
     ) -> web.StreamResponse:
+        logstream.check_options(name, query)
         pod = await self.store.get(PODS, ns, name)
         container = self._pod_container(pod, name, query.get("container"))
         node = (pod.get("spec") or {}).get("nodeName")
-        if node and node != self.local_node():
+        local = self.local_node()
+        if not node and local is not None:
+            # kube-apiserver has no kubelet to ask for a pod not bound yet: an empty log, 200
+            # (not the kubelet's "waiting to start"), whatever the options. (Without an
+            # in-process kubelet nothing binds, and tests feed the log store directly.)
+            return web.Response(body=b"", headers={"Content-Type": "text/plain"})
+        if node and node != local:
             return await self._node_log(request, node, ns, name, container, query)
         return await logstream.respond(
             request,
@@ -814,7 +864,14 @@ class ApiServer:
         """pods/log of a pod on another node: through that node's kubelet endpoint, as the
         real API server's node proxy does (HTTPS, the kubelet's certificate not verified
         without a kubelet CA, as kube-apiserver without --kubelet-certificate-authority)."""
-        node = await self.store.get(NODES, None, node_name)
+        try:
+            node = await self.store.get(NODES, None, node_name)
+        except ApiError as exc:
+            if exc.code != 404:
+                raise
+            # kube-apiserver's words for a pod bound to a node that is gone: the node's
+            # name, as a pod (its node lookup reports under the pods resource).
+            raise not_found("pods", "", node_name) from None
         status = node.get("status") or {}
         addresses = {a.get("type"): a.get("address") for a in status.get("addresses") or []}
         host = addresses.get("InternalIP") or addresses.get("Hostname") or node_name

@@ -184,7 +184,7 @@ class Store:
             return self._infos[key]
         except KeyError:
             raise ApiError(
-                404, f"the server could not find the requested resource ({key})"
+                404, "the server could not find the requested resource", details={}
             ) from None
 
     def find(self, group: str, version: str, plural: str) -> ResourceInfo:
@@ -357,14 +357,35 @@ class Store:
         namespace: str | None = None,
         label_selector: str | LabelSelector | None = None,
         field_selector: str | FieldSelector | None = None,
+        *,
+        at: int | None = None,
+        after: tuple[str, str] | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
-        """Matching objects sorted by namespace/name, and the list's resourceVersion."""
+        """Matching objects sorted by namespace/name, and the list's resourceVersion.
+
+        ``at``: the objects as they were at that resourceVersion (410 when the history no
+        longer reaches back to it), as etcd serves an exact or continued list. ``after``:
+        only the objects whose (namespace, name) sorts after it (a continue token's key).
+        """
         info = self.info(key)
         labels, fields = self.selectors(info, label_selector, field_selector)
         ns = self._ns(info, namespace) if namespace else None
         items = []
         converted = info.key == EVENTS_V1  # its field names exist only in the served form
-        for _, obj in self._candidates(info, ns, fields):
+        if at is None:
+            candidates = self._candidates(info, ns, fields)
+        else:
+            candidates = sorted(
+                (
+                    item
+                    for item in self._snapshot(info, at).items()
+                    if ns is None or item[0][0] == ns
+                ),
+                key=lambda item: item[0],
+            )
+        for loc, obj in candidates:
+            if after is not None and loc <= after:
+                continue
             if not labels.matches(obj["metadata"].get("labels")):
                 continue
             if not converted and not fields.matches(obj):
@@ -372,7 +393,25 @@ class Store:
             out = self._out(info, obj)
             if not converted or fields.matches(out):
                 items.append(out)
-        return items, str(self._rv)
+        return items, str(self._rv if at is None else at)
+
+    def _snapshot(self, info: ResourceInfo, at: int) -> dict[tuple[str, str], dict[str, Any]]:
+        """The resource's objects at resourceVersion ``at``: today's, with the history after
+        ``at`` undone."""
+        skey = info.storage_key
+        if at < self._compacted[skey]:
+            raise gone(f"too old resource version: {at} ({self._compacted[skey] + 1})")
+        objects = dict(self._objects[skey])
+        for event in reversed(self._history[skey]):
+            if event.rv <= at:
+                break
+            meta = event.obj["metadata"]
+            loc = (self._ns(info, meta.get("namespace")), meta["name"])
+            if event.type == "ADDED":
+                objects.pop(loc, None)
+            elif event.old is not None:
+                objects[loc] = event.old
+        return objects
 
     def _candidates(
         self, info: ResourceInfo, ns: str | None, fields: FieldSelector
@@ -435,7 +474,10 @@ class Store:
         if info.key == EVENTS_V1:
             allowed |= {f.replace("involvedObject.", "regarding.") for f in allowed}
             allowed |= {"reportingController", "deprecatedSource"}
-        return labels, parse_field_selector(field_selector, allowed.__contains__)
+        metadata_only = info.crd_version is None and not info.selectable_fields
+        return labels, parse_field_selector(
+            field_selector, allowed.__contains__, metadata_only=metadata_only
+        )
 
     # ---- writes ---------------------------------------------------------------------------
 
@@ -1224,6 +1266,10 @@ class Store:
                 since = int(resource_version or "0")
             except ValueError:
                 raise bad_request(f"invalid resource version: {resource_version!r}") from None
+            if send_initial_events is False and resource_version in (None, "", "0"):
+                # No initial events and no version to resume from: changes from now on
+                # (kube-apiserver's "start at the most recent"), not the whole history.
+                since = self._rv
             if since < self._compacted[skey]:
                 raise gone(f"too old resource version: {since} ({self._compacted[skey] + 1})")
             for event in self._history[skey]:
@@ -1302,6 +1348,12 @@ class Store:
                 kind = None
         if kind is None:
             return None
+        if kind == "DELETED" and event.type == "MODIFIED" and event.old is not None:
+            # An object that stops matching leaves as it was when it last matched, at the
+            # version of the change (kube-apiserver's watch cache sends its previous state).
+            left = self._out(info, event.old)
+            left["metadata"] = {**left["metadata"], "resourceVersion": str(event.rv)}
+            return kind, left
         if not shared:
             return kind, self._out(info, event.obj)
         out = event.served.get(info.key)

@@ -80,6 +80,15 @@ def _dig(obj: Any, dotted: str) -> Any:
 
 
 Column = dict[str, Any]
+# ObjectMeta.name's OpenAPI description, which kube-apiserver gives a custom resource's
+# Name column (built-in resources' column descriptions stay short here).
+NAME_DESCRIPTION = (
+    "Name must be unique within a namespace. Is required when creating resources, "
+    "although some resources may allow a client to request the generation of an "
+    "appropriate name automatically. Name is primarily intended for creation "
+    "idempotence and configuration definition. Cannot be updated. More info: "
+    "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names"
+)
 Row = Callable[[dict[str, Any], datetime.datetime], list[Any]]
 
 
@@ -100,6 +109,15 @@ def _pod_row(pod: dict[str, Any], now: datetime.datetime) -> list[Any]:
     statuses = status.get("containerStatuses") or []
     ready = sum(1 for s in statuses if s.get("ready"))
     restarts = sum(int(s.get("restartCount") or 0) for s in statuses)
+    finished = [
+        str(((s.get("lastState") or {}).get("terminated") or {}).get("finishedAt") or "")
+        for s in statuses
+    ]
+    last_restart = max(finished, default="")
+    # A string column, as kubectl's printer has it since the last restart's age joined it.
+    restarted = (
+        f"{restarts} ({age(last_restart, now)} ago)" if restarts and last_restart else str(restarts)
+    )
     shown = status.get("reason") or status.get("phase") or "Unknown"
     for s in statuses:
         state = s.get("state") or {}
@@ -122,7 +140,7 @@ def _pod_row(pod: dict[str, Any], now: datetime.datetime) -> list[Any]:
         pod["metadata"]["name"],
         f"{ready}/{total}",
         shown,
-        restarts,
+        restarted,
         age(pod["metadata"].get("creationTimestamp"), now),
         status.get("podIP") or "<none>",
         spec.get("nodeName") or "<none>",
@@ -151,7 +169,7 @@ def _builtin_table(info: ResourceInfo) -> tuple[list[Column], Row]:
             _col("Name", fmt="name"),
             _col("Ready"),
             _col("Status"),
-            _col("Restarts", "integer"),
+            _col("Restarts"),
             _col("Age"),
             _col("IP", priority=1),
             _col("Node", priority=1),
@@ -192,7 +210,7 @@ def _builtin_table(info: ResourceInfo) -> tuple[list[Column], Row]:
             o["metadata"].get("creationTimestamp"),
         ]
     if info.key == CONFIGMAPS:
-        return [_col("Name", fmt="name"), _col("Data", "integer"), _col("Age")], lambda o, now: [
+        return [_col("Name", fmt="name"), _col("Data"), _col("Age")], lambda o, now: [
             o["metadata"]["name"],
             len(o.get("data") or {}) + len(o.get("binaryData") or {}),
             age(o["metadata"].get("creationTimestamp"), now),
@@ -201,7 +219,7 @@ def _builtin_table(info: ResourceInfo) -> tuple[list[Column], Row]:
         return [
             _col("Name", fmt="name"),
             _col("Type"),
-            _col("Data", "integer"),
+            _col("Data"),
             _col("Age"),
         ], lambda o, now: [
             o["metadata"]["name"],
@@ -229,7 +247,7 @@ def _node_ready(node: dict[str, Any]) -> str:
 
 
 def _custom_table(columns: list[dict[str, Any]]) -> tuple[list[Column], Row]:
-    defs = [_col("Name", fmt="name", desc="Name must be unique within a namespace.")]
+    defs = [_col("Name", fmt="name", desc=NAME_DESCRIPTION)]
     for c in columns:
         defs.append(
             _col(
@@ -278,9 +296,11 @@ def to_table(
     rows = []
     for obj in objects:
         entry: dict[str, Any] = {"cells": row(obj, now)}
-        if include_object == "Object":
+        if include_object == "None":
+            entry["object"] = None  # an empty RawExtension, encoded as null
+        elif include_object == "Object":
             entry["object"] = obj
-        elif include_object != "None":
+        else:
             entry["object"] = {
                 "kind": "PartialObjectMetadata",
                 "apiVersion": "meta.k8s.io/v1",

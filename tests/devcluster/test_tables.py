@@ -67,7 +67,7 @@ def test_printer_columns() -> None:
     assert table["columnDefinitions"][3]["priority"] == 1
     assert table["rows"][0]["cells"] == ["x", "Running", 0, None, "2m"]
     assert table["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
-    assert "object" not in to_table(info, [obj], NOW, include_object="None")["rows"][0]
+    assert to_table(info, [obj], NOW, include_object="None")["rows"][0]["object"] is None
 
 
 def test_crd_without_columns_gets_age() -> None:
@@ -94,5 +94,10 @@ def test_pod_status_column_follows_kubectl() -> None:
         },
     }
     cells = to_table(info, [pod], NOW)["rows"][0]["cells"]
-    assert cells[:5] == ["p", "1/2", "CrashLoopBackOff", 3, "60s"]
+    assert cells[:5] == ["p", "1/2", "CrashLoopBackOff", "3", "60s"]
     assert cells[6] == "n"
+    # With a container's last termination known, kubectl's printer adds the latest's age.
+    statuses = pod["status"]["containerStatuses"]
+    statuses[0]["lastState"] = {"terminated": {"finishedAt": "2030-01-01T11:55:00Z"}}
+    statuses[1]["lastState"] = {"terminated": {"finishedAt": "2030-01-01T11:58:00Z"}}
+    assert to_table(info, [pod], NOW)["rows"][0]["cells"][3] == "3 (2m ago)"
