@@ -19,7 +19,7 @@ from aiohttp import web
 
 from devcluster import discovery, execstream, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
-from devcluster.errors import ApiError, bad_request
+from devcluster.errors import ApiError, FieldError, bad_request, invalid
 from devcluster.fastjson import dumps as _encode
 from devcluster.faults import FaultPlan
 from devcluster.logs import LogStore
@@ -123,6 +123,54 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
+
+
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _check_write_options(method: str, content_type: str, query: dict[str, str]) -> None:
+    """ValidateCreateOptions/UpdateOptions/PatchOptions: the 422 a bad query parameter of a
+    write gets, before the body is looked at."""
+    errors: list[FieldError] = []
+    if method == "PATCH":
+        if content_type.split(";")[0].strip() == APPLY:
+            if not query.get("fieldManager"):
+                errors.append(
+                    FieldError(
+                        "FieldValueRequired",
+                        "fieldManager",
+                        "Required value: is required for apply patch",
+                    )
+                )
+        elif "force" in query:
+            errors.append(
+                FieldError(
+                    "FieldValueForbidden",
+                    "force",
+                    "Forbidden: may not be specified for non-apply patch",
+                )
+            )
+    dry_run = query.get("dryRun")
+    if dry_run and dry_run != "All":
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "dryRun",
+                f'Unsupported value: ["{dry_run}"]: supported values: "All"',
+            )
+        )
+    validation = query.get("fieldValidation")
+    if validation not in (None, "", "Ignore", "Strict", "Warn"):
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "fieldValidation",
+                f'Unsupported value: "{validation}": supported values: '
+                '"", "Ignore", "Strict", "Warn"',
+            )
+        )
+    if errors:
+        raise invalid(_OPTIONS_KIND[method], "meta.k8s.io", "", errors)
 
 
 def _wants_table(accept: str) -> bool:
@@ -322,8 +370,9 @@ class ApiServer:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
+        patch = request.method == "PATCH"
         if not raw:
-            raise bad_request("the request body is empty")
+            raise bad_request("invalid JSON patch" if patch else "the request body is empty")
         ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
         if ctype == "application/vnd.kubernetes.protobuf":
             return protobuf.decode(raw)
@@ -338,6 +387,8 @@ class ApiServer:
                 return yaml.safe_load(raw)
             return json.loads(raw)
         except (ValueError, yaml.YAMLError) as exc:
+            if patch and ctype != APPLY:
+                raise bad_request("invalid JSON patch") from None
             raise bad_request(f"the request body is not valid {ctype}: {exc}") from None
 
     async def _resource(
@@ -372,8 +423,10 @@ class ApiServer:
         if sub == "status" and not info.status_subresource:
             raise ApiError(404, "the server could not find the requested resource")
         warnings: list[str] = []
+        if method in ("POST", "PUT", "PATCH") and sub in (None, "", "status"):
+            _check_write_options(method, request.headers.get("Content-Type", ""), query)
         dry_run = query.get("dryRun") == "All"
-        validation = query.get("fieldValidation", "Warn")
+        validation = query.get("fieldValidation") or "Warn"
         accept = request.headers.get("Accept", "")
         if req.verb == "watch":
             return await self._watch(request, info, ns, query, accept)

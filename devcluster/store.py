@@ -11,12 +11,13 @@ import builtins
 import collections
 import dataclasses
 import datetime
+import json
 import random
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from devcluster import builtin
+from devcluster import builtin, fields
 from devcluster.errors import (
     ApiError,
     FieldError,
@@ -34,6 +35,7 @@ from devcluster.patch import (
     MERGE,
     STRATEGIC,
     apply_patch,
+    decode_error,
     merge_patch,
     strategic_merge_patch,
 )
@@ -319,6 +321,32 @@ class Store:
     def _invalid(self, info: ResourceInfo, name: str, errors: list[FieldError]) -> ApiError:
         return invalid(info.kind, info.key.group, name, errors)
 
+    def _prune_builtin(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        warnings: Warnings | None,
+        field_validation: str,
+    ) -> None:
+        """A built-in kind's fields its Go struct does not have: dropped as the decoder
+        drops them, before any defaulting. (events.k8s.io Events are core Events by now.)"""
+        if info.crd_version is None and info.key != EVENTS_V1:
+            dropped = fields.prune(info.key.group, info.key.version, info.kind, obj)
+            self._dropped(info, obj, dropped, warnings, field_validation)
+
+    def _dropped(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        dropped: list[str],
+        warnings: Warnings | None,
+        field_validation: str,
+    ) -> None:
+        if dropped and field_validation == "Strict":
+            raise _StrictDecodingError(info, obj, dropped)
+        if dropped and warnings is not None and field_validation != "Ignore":
+            warnings.extend(f'unknown field "{p}"' for p in dropped)
+
     def _custom_checks(
         self,
         info: ResourceInfo,
@@ -331,13 +359,7 @@ class Store:
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
         errors: list[FieldError] = []
         if schema is not None:
-            dropped = schema.prune(obj)
-            if dropped and field_validation == "Strict":
-                raise bad_request(
-                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in dropped)
-                )
-            if dropped and warnings is not None and field_validation != "Ignore":
-                warnings.extend(f'unknown field "{p}"' for p in dropped)
+            self._dropped(info, obj, schema.prune(obj), warnings, field_validation)
             schema.default(obj)
             errors += schema.validate(obj, old)
         errors += builtin.validate(info, obj, old)
@@ -509,13 +531,22 @@ class Store:
                         )
                     ],
                 )
+            # names.SimpleNameGenerator: the prefix cut to 58 so the name fits 63.
+            base = prefix[:58] if isinstance(prefix, str) else prefix
             for _ in range(8):
-                candidate = prefix + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
+                candidate = base + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
                 if (namespace, candidate) not in self._objects[info.storage_key]:
                     break
             meta["name"] = candidate
         name = meta["name"]
-        errors = builtin.validate_name(info, name) + builtin.validate_labels(meta)
+        errors = (
+            builtin.validate_generate_name(info, meta.get("generateName"))
+            + builtin.validate_name(info, name)
+            + builtin.validate_labels(meta)
+            + builtin.validate_finalizers(meta, custom=info.crd_version is not None)
+        )
+        if info.crd_version is not None and warnings is not None:
+            warnings.extend(builtin.finalizer_warnings(meta))
         if errors:
             raise self._invalid(info, name, errors)
         if (namespace, name) in self._objects[info.storage_key]:
@@ -538,6 +569,7 @@ class Store:
             meta.pop("generation", None)
         if info.status_subresource and info.crd_version is not None:
             obj.pop("status", None)
+        self._prune_builtin(info, obj, warnings, field_validation)
         builtin.prepare_create(info, obj)
         self._custom_checks(info, obj, None, warnings, field_validation)
         if info.status_subresource and info.crd_version is not None:
@@ -654,7 +686,22 @@ class Store:
         ctype = _PATCH_TYPES.get(patch_type, patch_type).split(";")[0].strip()
         storage = self._objects[info.storage_key]
         current = storage.get((self._ns(info, namespace), name))
+        if ctype == STRATEGIC and info.crd_version is not None:
+            # The patch type is checked before the object is looked up.
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - "
+                "accepted media types include: application/json-patch+json, "
+                "application/merge-patch+json, application/apply-patch+yaml",
+            )
         if ctype == APPLY:
+            if not isinstance(patch, dict):
+                raise decode_error(patch, "map[string]interface {}")
+            api_version, kind = patch.get("apiVersion") or "", patch.get("kind") or ""
+            if not api_version or not kind:
+                # An apply configuration names its type: the decoder cannot pick one.
+                group_version = api_version if "/" in api_version else f"/{api_version}"
+                raise bad_request(f"invalid object type: {group_version}, Kind={kind}")
             if current is None:
                 body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
@@ -676,26 +723,33 @@ class Store:
         else:
             if current is None:
                 raise not_found(info.key.plural, info.key.group, name)
-            if ctype == STRATEGIC and info.crd_version is not None:
-                raise ApiError(
-                    415,
-                    "the body of the request was in an unknown format - "
-                    "accepted media types include: application/json-patch+json, "
-                    "application/merge-patch+json, application/apply-patch+yaml",
-                )
             base = self._out(info, current)
             merged = apply_patch(base, patch, ctype)
             if not isinstance(merged, dict):
                 raise bad_request("the patch must produce a JSON object")
             meta: Any = merged.setdefault("metadata", {})
+            uid = meta.get("uid") if isinstance(meta, dict) else None
+            if uid and uid != base["metadata"]["uid"]:
+                # Not a precondition as on PUT (409): the patched object changes an
+                # immutable field.
+                raise self._invalid(
+                    info,
+                    name,
+                    [
+                        FieldError(
+                            "FieldValueInvalid",
+                            "metadata.uid",
+                            f'Invalid value: "{uid}": field is immutable',
+                        )
+                    ],
+                )
             # A resourceVersion the patch itself sets acts as a precondition.
             if isinstance(meta, dict) and meta.get("resourceVersion") in (None, ""):
                 meta["resourceVersion"] = base["metadata"]["resourceVersion"]
         if info.key == EVENTS_V1:
             merged = events_v1_to_event(merged)
-        return self._out(
-            info,
-            self._update(
+        try:
+            updated = self._update(
                 info,
                 namespace,
                 name,
@@ -704,8 +758,10 @@ class Store:
                 dry_run=dry_run,
                 warnings=warnings,
                 field_validation=field_validation,
-            ),
-        )
+            )
+        except _StrictDecodingError as exc:
+            raise exc.of_patch() from None
+        return self._out(info, updated)
 
     def _update(
         self,
@@ -741,12 +797,16 @@ class Store:
                 "latest version and try again",
             )
         if new_meta.get("uid") and new_meta["uid"] != old_meta["uid"]:
+            # etcd3 store's precondition failure, wrapped as kube-apiserver words it.
+            group = f"{info.key.group}/" if info.crd_version is not None else ""
+            where = f"{old_meta['namespace']}/" if old_meta.get("namespace") else ""
             raise conflict(
                 info.key.plural,
                 info.key.group,
                 name,
-                f"Precondition failed: UID in precondition: {new_meta['uid']}, "
-                f"UID in object meta: {old_meta['uid']}",
+                f"StorageError: invalid object, Code: 4, Key: /registry/{group}{info.key.plural}/"
+                f"{where}{name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: "
+                f"UID in precondition: {new_meta['uid']}, UID in object meta: {old_meta['uid']}",
             )
         if subresource == "status":
             # A copy of the old object with the new status in the old one's place (the old
@@ -759,6 +819,19 @@ class Store:
                     result[k] = new["status"]
             if "status" in new and "status" not in old:
                 result["status"] = new["status"]
+            if info.key == PODS:
+                # The pod status strategy keeps the old spec and ownerReferences only: the
+                # labels, annotations and finalizers of a pods/status write are stored (a
+                # custom resource's status write keeps the old metadata whole).
+                meta = result["metadata"]
+                for field in ("labels", "annotations", "finalizers"):
+                    if new_meta.get(field) is not None:
+                        meta[field] = clone(new_meta[field])
+                    else:
+                        meta.pop(field, None)
+                errors = builtin.validate_labels(meta) + builtin.validate_finalizers(meta)
+                if errors:
+                    raise self._invalid(info, name, errors)
         elif subresource in (None, "binding"):
             result = new
             result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
@@ -787,42 +860,44 @@ class Store:
                 node = (old.get("spec") or {}).get("nodeName")
                 spec = result.get("spec")
                 if isinstance(spec, dict) and spec.get("nodeName") != node:
-                    raise self._invalid(
-                        info,
-                        name,
-                        [
-                            FieldError(
-                                "FieldValueForbidden",
-                                "spec.nodeName",
-                                "Forbidden: pod updates may not change fields other than "
-                                "`spec.containers[*].image`,`spec.activeDeadlineSeconds`,"
-                                "`spec.tolerations`; use the binding subresource to set nodeName",
-                            )
-                        ],
-                    )
-            errors = builtin.validate_labels(meta)
+                    # Only the binding subresource sets it.
+                    raise self._invalid(info, name, [builtin.pod_spec_forbidden()])
+            custom = info.crd_version is not None
+            errors = builtin.validate_labels(meta) + builtin.validate_finalizers(
+                meta, custom=custom
+            )
             if errors:
                 raise self._invalid(info, name, errors)
-            if old_meta.get("deletionTimestamp"):
-                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
-                if added:
-                    raise self._invalid(
-                        info,
-                        name,
-                        [
-                            FieldError(
-                                "FieldValueForbidden",
-                                "metadata.finalizers",
-                                f"Forbidden: no new finalizers can be added if the object is being "
-                                f"deleted, found new finalizers {sorted(added)}",
-                            )
-                        ],
+            if custom and warnings is not None:
+                known = old_meta.get("finalizers") or []
+                warnings.extend(
+                    builtin.finalizer_warnings(
+                        {"finalizers": [f for f in meta.get("finalizers") or [] if f not in known]}
                     )
+                )
         else:
             raise ApiError(
                 404,
                 f"the server could not find the requested resource ({subresource} of {info.key})",
             )
+        if old_meta.get("deletionTimestamp"):
+            before = old_meta.get("finalizers") or []
+            added = sorted({f for f in result["metadata"].get("finalizers") or []} - set(before))
+            if added:
+                listed = ", ".join(f'"{f}"' for f in added)
+                raise self._invalid(
+                    info,
+                    name,
+                    [
+                        FieldError(
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers []string{{{listed}}}",
+                        )
+                    ],
+                )
+        self._prune_builtin(info, result, warnings, field_validation)
         self._custom_checks(info, result, old, warnings, field_validation)
         if info.key == CRDS:
             errs = builtin.validate_crd(result)
@@ -907,16 +982,20 @@ class Store:
         info = self.info(key)
         obj = self._get_raw(info, namespace, name)
         meta = obj["metadata"]
-        for field in ("uid", "resourceVersion"):
+        for field, label, why in (
+            ("uid", "UID", "deleted and then recreated"),
+            ("resourceVersion", "ResourceVersion", "modified"),
+        ):
             want = (preconditions or {}).get(field)
             if want and want != meta.get(field):
+                # The registry's words, naming the kind (not the resource) in the message
+                # and in the details.
                 raise conflict(
-                    info.key.plural,
+                    info.kind,
                     info.key.group,
                     name,
-                    f"Precondition failed: {field.upper() if field == 'uid' else field}"
-                    f" in precondition: {want}, {field} in object meta: "
-                    f"{meta.get(field)}",
+                    f"the {label} in the precondition ({want}) does not match the {label} in "
+                    f"record ({meta.get(field)}). The object might have been {why}",
                 )
         if dry_run:
             return self._out(info, self._as_deleted(info, obj, grace_period_seconds))
@@ -1308,6 +1387,33 @@ class Store:
         if out is None:
             out = event.served[info.key] = self._out(info, event.obj)
         return kind, out
+
+
+class _StrictDecodingError(ApiError):
+    """fieldValidation=Strict met unknown fields: the decoder's 400 on a create or update."""
+
+    def __init__(self, info: ResourceInfo, obj: dict[str, Any], dropped: list[str]) -> None:
+        self.reasons = "strict decoding error: " + ", ".join(
+            f'unknown field "{p}"' for p in dropped
+        )
+        self.obj = obj
+        version = info.key.version
+        super().__init__(
+            400,
+            f'{info.kind} in version "{version}" cannot be handled as a {info.kind}: '
+            + self.reasons,
+        )
+
+    def of_patch(self) -> ApiError:
+        """A patch's: a 422 on the field "patch", quoting the patched object."""
+        message = f"Invalid value: {json.dumps(dumps(self.obj).decode())}: {self.reasons}"
+        return ApiError(
+            422,
+            f' "" is invalid: patch: {message}',
+            details={
+                "causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]
+            },
+        )
 
 
 def _involved_uid(event: dict[str, Any]) -> str:
