@@ -321,6 +321,39 @@ class Store:
     def _invalid(self, info: ResourceInfo, name: str, errors: list[FieldError]) -> ApiError:
         return invalid(info.kind, info.key.group, name, errors)
 
+    def _check_type(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
+        """The apiVersion and kind a body names, if any, must be the resource's."""
+        if info.key == EVENTS_V1:
+            return
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        version = info.key.api_version
+        if info.crd_version is not None:
+            if api_version and api_version != version:
+                raise bad_request(
+                    f"the API version in the data ({api_version}) does not match the "
+                    f"expected API version ({version})"
+                )
+            if kind and kind != info.kind:
+                raise invalid(
+                    kind,
+                    info.key.group,
+                    str((obj.get("metadata") or {}).get("name") or ""),
+                    [
+                        FieldError(
+                            "FieldValueInvalid",
+                            "kind",
+                            f'Invalid value: "{kind}": must be {info.kind}',
+                        )
+                    ],
+                )
+            return
+        if (api_version and api_version != version) or (kind and kind != info.kind):
+            # The decoder's refusal; its reason after the colon depends on the Go scheme.
+            raise bad_request(
+                f'{kind or info.kind} in version "{api_version or info.key.version}" cannot be '
+                f"handled as a {info.kind}: no conversion to {info.kind} in {version}"
+            )
+
     def _prune_builtin(
         self,
         info: ResourceInfo,
@@ -503,7 +536,14 @@ class Store:
         if obj.get("metadata") is None:
             obj["metadata"] = {}
         builtin.check_types(info, obj)
+        self._check_type(info, obj)
         meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            # kube-apiserver's words, as a 500 without a reason (an object copied from a
+            # read, e.g. `kubectl get -o yaml`, cannot be created as it is).
+            raise ApiError(
+                500, "resourceVersion should not be set on objects to be created", reason=""
+            )
         body_ns = meta.get("namespace")
         if info.namespaced:
             if body_ns and namespace and body_ns != namespace:
@@ -649,9 +689,23 @@ class Store:
         if info.key == EVENTS_V1:
             obj = events_v1_to_event(clone(obj))
         body_name = (obj.get("metadata") or {}).get("name")
-        if body_name and body_name != name:
-            raise bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+        _check_name(body_name, name)
+        self._check_type(info, obj)
+        if (info.crd_version is not None or info.key == CRDS) and not (
+            obj.get("metadata") or {}
+        ).get("resourceVersion"):
+            # Custom resources and CRDs do not allow an unconditional update.
+            raise invalid(
+                info.key.plural,
+                info.key.group,
+                name,
+                [
+                    FieldError(
+                        "FieldValueInvalid",
+                        "metadata.resourceVersion",
+                        "Invalid value: 0: must be specified for an update",
+                    )
+                ],
             )
         return self._out(
             info,
@@ -728,6 +782,13 @@ class Store:
             if not isinstance(merged, dict):
                 raise bad_request("the patch must produce a JSON object")
             meta: Any = merged.setdefault("metadata", {})
+            if isinstance(meta, dict):
+                _check_name(meta.get("name"), name)
+                if info.namespaced and meta.get("namespace") != base["metadata"].get("namespace"):
+                    raise bad_request(
+                        "the namespace of the provided object does not match the namespace "
+                        "sent on the request"
+                    )
             uid = meta.get("uid") if isinstance(meta, dict) else None
             if uid and uid != base["metadata"]["uid"]:
                 # Not a precondition as on PUT (409): the patched object changes an
@@ -1387,6 +1448,19 @@ class Store:
         if out is None:
             out = event.served[info.key] = self._out(info, event.obj)
         return kind, out
+
+
+def _check_name(body_name: Any, name: str) -> None:
+    """An update's object must carry the name on the URL."""
+    if not body_name:
+        raise bad_request(
+            f"the name of the object ({name} based on URL) was undeterminable: "
+            "name must be provided"
+        )
+    if body_name != name:
+        raise bad_request(
+            f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )
 
 
 class _StrictDecodingError(ApiError):

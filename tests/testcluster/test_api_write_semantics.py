@@ -750,11 +750,12 @@ def test_strict_field_validation_of_a_custom_resource(
         'Widget in version "v1" cannot be handled as a Widget: strict decoding error: '
         'unknown field "spec.bogus", unknown field "top"',
     ), strict
+    version = warned.body["metadata"]["resourceVersion"]
     put = send(
         kube,
         "PUT",
         f"{widgets}/w",
-        {**widget("w", bogus=2)},
+        {**widget("w", bogus=2), "metadata": {"name": "w", "resourceVersion": version}},
         query={"fieldValidation": "Strict"},
     )
     assert (put.code, put.body["reason"]) == (400, "BadRequest"), put
@@ -871,3 +872,79 @@ def test_an_events_name_is_not_validated(kube: Cluster, kube_ns: str) -> None:
         422,
         ["metadata.generateName"],
     ), refused
+
+
+def test_a_custom_resource_is_only_updated_at_a_known_version(
+    kube: Cluster, kube_ns: str, widgets: str
+) -> None:
+    """Custom resources (and CRDs) do not allow an unconditional PUT, as ConfigMaps do."""
+    kube.create("widgets", kube_ns, widget("w"))
+    for path in (f"{widgets}/w", f"{widgets}/w/status"):
+        answer = send(kube, "PUT", path, {**widget("w", size=4), "status": {"phase": "x"}})
+        assert (answer.code, answer.body["reason"]) == (422, "Invalid"), answer
+        assert answer.body["message"] == (
+            'widgets.example.dev "w" is invalid: metadata.resourceVersion: Invalid value: 0: '
+            "must be specified for an update"
+        )
+        assert [c["field"] for c in answer.causes] == ["metadata.resourceVersion"]
+    path, _ = configmap(kube, kube_ns, "a")
+    assert send(kube, "PUT", path, {"metadata": {"name": "a"}, "data": {}}).code == 200
+
+
+def test_an_update_carries_the_name_and_type_on_the_url(
+    kube: Cluster, kube_ns: str, widgets: str
+) -> None:
+    path, _ = configmap(kube, kube_ns, "a")
+    nameless = send(kube, "PUT", path, {"metadata": {}, "data": {}})
+    assert (nameless.code, nameless.body["message"]) == (
+        400,
+        "the name of the object (a based on URL) was undeterminable: name must be provided",
+    ), nameless
+    renamed = send(kube, "PATCH", path, {"metadata": {"name": "b"}}, content_type=MERGE)
+    assert (renamed.code, renamed.body["message"]) == (
+        400,
+        "the name of the object (b) does not match the name on the URL (a)",
+    ), renamed
+    unnamed = send(
+        kube, "PATCH", path, [{"op": "remove", "path": "/metadata/name"}], content_type=JSON_PATCH
+    )
+    assert (unnamed.code, unnamed.body["reason"]) == (400, "BadRequest"), unnamed
+    moved = send(kube, "PATCH", path, {"metadata": {"namespace": "other"}}, content_type=MERGE)
+    assert (moved.code, moved.body["message"]) == (
+        400,
+        "the namespace of the provided object does not match the namespace sent on the request",
+    ), moved
+    secret = send(
+        kube, "PUT", path, {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "a"}}
+    )
+    assert (secret.code, secret.body["reason"]) == (400, "BadRequest"), secret
+    assert secret.body["message"].startswith(
+        'Secret in version "v1" cannot be handled as a ConfigMap: '
+    )
+    gadget = send(kube, "POST", widgets, {**widget("g"), "kind": "Gadget"})
+    assert (gadget.code, gadget.body["message"]) == (
+        422,
+        'Gadget.example.dev "g" is invalid: kind: Invalid value: "Gadget": must be Widget',
+    ), gadget
+    v2 = send(kube, "POST", widgets, {**widget("g"), "apiVersion": "example.dev/v2"})
+    assert (v2.code, v2.body["message"]) == (
+        400,
+        "the API version in the data (example.dev/v2) does not match the expected API version "
+        "(example.dev/v1)",
+    ), v2
+
+
+def test_an_object_with_a_resource_version_is_not_created(kube: Cluster, kube_ns: str) -> None:
+    """`kubectl get -o yaml` output cannot be created as it is: a 500 without a reason."""
+    copied = kube.get("namespaces", None, kube_ns)
+    answer = send(
+        kube,
+        "POST",
+        kube.resource("configmaps").path(kube_ns),
+        {"metadata": {"name": "a", "resourceVersion": copied["metadata"]["resourceVersion"]}},
+    )
+    assert (answer.code, answer.body["message"]) == (
+        500,
+        "resourceVersion should not be set on objects to be created",
+    ), answer
+    assert "reason" not in answer.body
