@@ -21,12 +21,13 @@ from devcluster import discovery, execstream, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
 from devcluster.errors import ApiError, FieldError, bad_request, invalid
 from devcluster.fastjson import dumps as _encode
+from devcluster.fastjson import duplicate_keys
 from devcluster.faults import FaultPlan
 from devcluster.logs import LogStore
 from devcluster.logstream import query_bool, query_int
 from devcluster.patch import APPLY
 from devcluster.resources import NODES, PODS, ResourceInfo
-from devcluster.store import Store
+from devcluster.store import Store, StrictDecodingError
 from devcluster.tables import to_table
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,9 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
 
+
+# The keys a request's JSON body repeats (devcluster.fastjson.duplicate_keys).
+_REPEATED = web.RequestKey("repeated", list[str])
 
 _OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
 
@@ -385,7 +389,9 @@ class ApiServer:
         try:
             if ctype in (APPLY, "application/yaml"):
                 return yaml.safe_load(raw)
-            return json.loads(raw)
+            body = json.loads(raw)
+            request[_REPEATED] = duplicate_keys(raw, body)
+            return body
         except (ValueError, yaml.YAMLError) as exc:
             if patch and ctype != APPLY:
                 raise bad_request("invalid JSON patch") from None
@@ -461,12 +467,14 @@ class ApiServer:
             )
         if method == "POST" and not name:
             body = await self._body(request)
+            self._repeated(request, info, body, validation, warnings)
             obj = await self.store.create(
                 info.key, ns, body, dry_run=dry_run, warnings=warnings, field_validation=validation
             )
             return _json(obj, 201, self._warning_headers(warnings))
         if method == "PUT" and name:
             body = await self._body(request)
+            self._repeated(request, info, body, validation, warnings)
             obj = await self.store.replace(
                 info.key,
                 ns,
@@ -480,6 +488,10 @@ class ApiServer:
             return _json(obj, 200, self._warning_headers(warnings))
         if method == "PATCH" and name:
             body = await self._body(request)
+            try:
+                self._repeated(request, info, body, validation, warnings)
+            except StrictDecodingError as exc:
+                raise exc.of_patch() from None
             ctype = request.headers.get("Content-Type", "application/merge-patch+json")
             existed = True
             if ctype.startswith(APPLY):
@@ -511,6 +523,23 @@ class ApiServer:
         if method == "DELETE":
             return await self._delete_collection(info, ns, query)
         raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    def _repeated(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        body: Any,
+        validation: str,
+        warnings: list[str],
+    ) -> None:
+        """Keys a JSON body repeats: the last one counts, with a warning (before any
+        unknown field's), or with fieldValidation=Strict the decoder's refusal."""
+        repeated = request.get(_REPEATED) or []
+        if not repeated or validation == "Ignore":
+            return
+        if validation == "Strict":
+            raise StrictDecodingError(info, body, repeated, problems="duplicate")
+        warnings.extend(f'duplicate field "{p}"' for p in repeated)
 
     def _opened(self, request: web.Request) -> None:
         _open_stream.get()()

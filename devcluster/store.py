@@ -376,7 +376,7 @@ class Store:
         field_validation: str,
     ) -> None:
         if dropped and field_validation == "Strict":
-            raise _StrictDecodingError(info, obj, dropped)
+            raise StrictDecodingError(info, obj, dropped)
         if dropped and warnings is not None and field_validation != "Ignore":
             warnings.extend(f'unknown field "{p}"' for p in dropped)
 
@@ -820,7 +820,7 @@ class Store:
                 warnings=warnings,
                 field_validation=field_validation,
             )
-        except _StrictDecodingError as exc:
+        except StrictDecodingError as exc:
             raise exc.of_patch() from None
         return self._out(info, updated)
 
@@ -1463,12 +1463,15 @@ def _check_name(body_name: Any, name: str) -> None:
         )
 
 
-class _StrictDecodingError(ApiError):
-    """fieldValidation=Strict met unknown fields: the decoder's 400 on a create or update."""
+class StrictDecodingError(ApiError):
+    """fieldValidation=Strict met unknown (or repeated) fields: the decoder's 400 on a
+    create or update."""
 
-    def __init__(self, info: ResourceInfo, obj: dict[str, Any], dropped: list[str]) -> None:
+    def __init__(
+        self, info: ResourceInfo, obj: Any, dropped: list[str], *, problems: str = "unknown"
+    ) -> None:
         self.reasons = "strict decoding error: " + ", ".join(
-            f'unknown field "{p}"' for p in dropped
+            f'{problems} field "{p}"' for p in dropped
         )
         self.obj = obj
         version = info.key.version

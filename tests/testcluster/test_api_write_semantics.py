@@ -1007,3 +1007,53 @@ def test_kubectl_apply_client_and_server_side(kube: Cluster, kube_ns: str, widge
         'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
         'unknown field "spec"'
     ) in typo.stderr
+
+
+def test_a_repeated_key_counts_once_with_a_warning(
+    kube: Cluster, kube_ns: str, widgets: str
+) -> None:
+    """The last value wins; the decoder warns (before any unknown field), or with Strict
+    refuses (400; a patch 422 on the field "patch")."""
+    configmaps = kube.resource("configmaps").path(kube_ns)
+    body = b'{"metadata": {"name": "a"}, "data": {"k": "1", "k": "2"}}'
+    strict = send(kube, "POST", configmaps, body, query={"fieldValidation": "Strict"})
+    assert (strict.code, strict.body["message"]) == (
+        400,
+        'ConfigMap in version "v1" cannot be handled as a ConfigMap: strict decoding error: '
+        'duplicate field "data.k"',
+    ), strict
+    warned = send(kube, "POST", configmaps, body)
+    assert (warned.code, warned.warning) == (201, '299 - "duplicate field \\"data.k\\""'), warned
+    assert warned.body["data"] == {"k": "2"}
+    patch = b'{"data": {"j": "1", "j": "2"}}'
+    patched = send(
+        kube,
+        "PATCH",
+        f"{configmaps}/a",
+        patch,
+        content_type=MERGE,
+        query={"fieldValidation": "Strict"},
+    )
+    assert (patched.code, [c["field"] for c in patched.causes]) == (422, ["patch"]), patched
+    assert patched.body["message"].endswith('strict decoding error: duplicate field "data.j"')
+    ignored = send(
+        kube,
+        "PATCH",
+        f"{configmaps}/a",
+        patch,
+        content_type=MERGE,
+        query={"fieldValidation": "Ignore"},
+    )
+    assert (ignored.code, ignored.warning, ignored.body["data"]["j"]) == (200, "", "2"), ignored
+    both = send(
+        kube,
+        "POST",
+        widgets,
+        b'{"apiVersion": "example.dev/v1", "kind": "Widget", "metadata": {"name": "w"},'
+        b' "spec": {"color": "red", "color": "blue", "bogus": 1}}',
+    )
+    assert both.code == 201, both
+    assert both.warning == (
+        '299 - "duplicate field \\"spec.color\\"", 299 - "unknown field \\"spec.bogus\\""'
+    )
+    assert both.body["spec"]["color"] == "blue"
