@@ -463,6 +463,9 @@ def test_a_pod_status_write_keeps_its_labels_annotations_and_finalizers_but_not_
     assert "activeDeadlineSeconds" not in pod["spec"]
     assert pod["status"]["message"] == "hi"
     assert pod["metadata"]["generation"] == 1
+    # and a main write ignores status
+    main = send(kube, "PATCH", path, {"status": {"message": "main"}}, content_type=MERGE)
+    assert (main.code, main.body["status"]["message"]) == (200, "hi"), main
     kube.patch("pods", kube_ns, "p", {"metadata": {"finalizers": None}})
 
 
