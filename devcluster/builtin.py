@@ -110,14 +110,14 @@ def qualified_name_errors(value: str) -> list[str]:
         if not prefix:
             errors.append("prefix part must be non-empty")
         else:
-            if len(prefix) > 253:
-                errors.append("prefix part must be no more than 253 characters")
+            if len(prefix.encode()) > 253:
+                errors.append("prefix part must be no more than 253 bytes")
             if not _DNS1123_SUBDOMAIN.match(prefix):
                 errors.append("prefix part " + SUBDOMAIN_MSG)
     if not name:
         errors.append("name part must be non-empty")
-    elif len(name) > 63:
-        errors.append("name part must be no more than 63 characters")
+    elif len(name.encode()) > 63:
+        errors.append("name part must be no more than 63 bytes")
     if not _QUALIFIED_NAME.match(name):
         errors.append("name part " + _QUALIFIED_MSG)
     return errors
@@ -148,7 +148,7 @@ def validate_labels(meta: dict[str, Any]) -> list[FieldError]:
                 )
             )
         value = value if isinstance(value, str) else str(value)
-        messages = ["must be no more than 63 characters"] if len(value) > 63 else []
+        messages = ["must be no more than 63 bytes"] if len(value.encode()) > 63 else []
         if not _LABEL_VALUE.match(value):
             messages.append(_LABEL_VALUE_MSG)
         for message in messages:

@@ -849,6 +849,9 @@ class Store:
         new_meta: dict[str, Any] = new["metadata"]
         old_meta = old["metadata"]
         rv = new_meta.get("resourceVersion")
+        if isinstance(rv, str) and rv and not rv.isdigit():
+            # etcd3 store parses the precondition before comparing: Go's error, unclassified.
+            raise ApiError(500, f'strconv.ParseUint: parsing "{rv}": invalid syntax', reason="")
         if rv not in (None, "") and rv != old_meta["resourceVersion"]:
             raise conflict(
                 info.key.plural,

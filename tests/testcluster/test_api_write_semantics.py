@@ -1060,3 +1060,36 @@ def test_a_repeated_key_counts_once_with_a_warning(
         '299 - "duplicate field \\"spec.color\\"", 299 - "unknown field \\"spec.bogus\\""'
     )
     assert both.body["spec"]["color"] == "blue"
+
+
+def test_a_resource_version_that_is_no_number_is_a_500(kube: Cluster, kube_ns: str) -> None:
+    path, _ = configmap(kube, kube_ns, "a")
+    for method, body, content_type in (
+        ("PUT", {"metadata": {"name": "a", "resourceVersion": "abc"}}, "application/json"),
+        ("PATCH", {"metadata": {"resourceVersion": "abc"}}, MERGE),
+    ):
+        answer = send(kube, method, path, body, content_type=content_type)
+        assert (answer.code, answer.body["message"]) == (
+            500,
+            'strconv.ParseUint: parsing "abc": invalid syntax',
+        ), answer
+
+
+def test_label_errors_in_kubernetes_words(kube: Cluster, kube_ns: str) -> None:
+    answer = send(
+        kube,
+        "POST",
+        kube.resource("configmaps").path(kube_ns),
+        {"metadata": {"name": "a", "labels": {"bad key!": "v", "example.dev/ok": "x" * 64}}},
+    )
+    assert answer.code == 422, answer
+    assert sorted(c["message"] for c in answer.causes) == sorted(
+        [
+            'Invalid value: "bad key!": name part must consist of alphanumeric characters, '
+            "'-', '_' or '.', and must start and end with an alphanumeric character (e.g. "
+            "'MyName',  or 'my.name',  or '123-abc', regex used for validation is "
+            "'([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')",
+            f'Invalid value: "{"x" * 64}": must be no more than 63 bytes',
+        ]
+    )
+    assert {c["field"] for c in answer.causes} == {"metadata.labels"}
