@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -9,6 +10,8 @@ from devcluster.errors import ApiError, FieldError, invalid
 from devcluster.resources import (
     CONFIGMAPS,
     CRDS,
+    EVENTS,
+    EVENTS_V1,
     NAMESPACES,
     NODES,
     PODS,
@@ -37,7 +40,10 @@ SUBDOMAIN_MSG = (
 
 
 def validate_name(info: ResourceInfo, name: str) -> list[FieldError]:
-    """Object names: DNS labels for namespaces, DNS subdomains for the rest."""
+    """Object names: DNS labels for namespaces, anything for Events, DNS subdomains for
+    the rest."""
+    if info.key in (EVENTS, EVENTS_V1):
+        return []
     if info.key == NAMESPACES:
         if len(name) > 63:
             return [
@@ -71,39 +77,132 @@ def validate_name(info: ResourceInfo, name: str) -> list[FieldError]:
     return []
 
 
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_QUALIFIED_MSG = (
+    "must consist of alphanumeric characters, '-', '_' or '.', and must start and end with "
+    "an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for "
+    "validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')"
+)
+_LABEL_VALUE_MSG = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or "
+    "'my_value',  or '12345', regex used for validation is "
+    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')"
+)
+# The finalizers Kubernetes itself defines; any other needs a domain prefix.
+STANDARD_FINALIZERS = frozenset({"kubernetes", "orphan", "foregroundDeletion"})
+
+
+def qualified_name_errors(value: str) -> list[str]:
+    """apimachinery's IsQualifiedName: an optional DNS subdomain prefix and '/', then a
+    name of at most 63 characters, its messages word for word."""
+    parts = value.split("/")
+    errors: list[str] = []
+    if len(parts) > 2:
+        return [
+            "a valid label key " + _QUALIFIED_MSG + " with an optional DNS subdomain prefix "
+            "and '/' (e.g. 'example.com/MyName')"
+        ]
+    name = parts[-1]
+    if len(parts) == 2:
+        prefix = parts[0]
+        if not prefix:
+            errors.append("prefix part must be non-empty")
+        else:
+            if len(prefix.encode()) > 253:
+                errors.append("prefix part must be no more than 253 bytes")
+            if not _DNS1123_SUBDOMAIN.match(prefix):
+                errors.append("prefix part " + SUBDOMAIN_MSG)
+    if not name:
+        errors.append("name part must be non-empty")
+    elif len(name.encode()) > 63:
+        errors.append("name part must be no more than 63 bytes")
+    if not _QUALIFIED_NAME.match(name):
+        errors.append("name part " + _QUALIFIED_MSG)
+    return errors
+
+
+def validate_generate_name(info: ResourceInfo, prefix: Any) -> list[FieldError]:
+    """A generateName is validated as a name whose trailing dash is allowed (maskTrailingDash),
+    whether or not a name was given."""
+    if not prefix or not isinstance(prefix, str) or info.key in (EVENTS, EVENTS_V1):
+        return []
+    # maskTrailingDash, quirk included: the last two characters become one "a".
+    masked = prefix[:-2] + "a" if len(prefix) > 1 and prefix.endswith("-") else prefix
+    return [
+        FieldError(
+            e.kind, "metadata.generateName", e.message.replace(f'"{masked}"', f'"{prefix}"', 1)
+        )
+        for e in validate_name(info, masked)
+    ]
+
+
 def validate_labels(meta: dict[str, Any]) -> list[FieldError]:
     errors = []
     for key, value in (meta.get("labels") or {}).items():
-        if (
-            not isinstance(value, str)
-            or len(value) > 63
-            or (value and not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", value))
-        ):
+        for message in qualified_name_errors(str(key)):
             errors.append(
                 FieldError(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f'Invalid value: "{value}": a valid label must be an empty '
-                    "string or consist of alphanumeric characters, '-', '_' or "
-                    "'.', and must start and end with an alphanumeric "
-                    "character, at most 63 characters",
+                    "FieldValueInvalid", "metadata.labels", f'Invalid value: "{key}": {message}'
                 )
             )
-        name = key.rsplit("/", 1)[-1]
-        if (
-            not name
-            or len(name) > 63
-            or not re.match(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$", name)
-        ):
+        value = value if isinstance(value, str) else str(value)
+        messages = ["must be no more than 63 bytes"] if len(value.encode()) > 63 else []
+        if not _LABEL_VALUE.match(value):
+            messages.append(_LABEL_VALUE_MSG)
+        for message in messages:
             errors.append(
                 FieldError(
-                    "FieldValueInvalid",
-                    "metadata.labels",
-                    f'Invalid value: "{key}": name part must consist of '
-                    "alphanumeric characters, '-', '_' or '.'",
+                    "FieldValueInvalid", "metadata.labels", f'Invalid value: "{value}": {message}'
                 )
             )
     return errors
+
+
+def validate_finalizers(meta: dict[str, Any], *, custom: bool = False) -> list[FieldError]:
+    """ValidateFinalizers: qualified names; on a built-in kind a name without a domain
+    prefix only if Kubernetes defines it (a custom resource's only draws a warning)."""
+    errors = []
+    finalizers = meta.get("finalizers") or []
+    for i, finalizer in enumerate(finalizers):
+        for message in qualified_name_errors(finalizer):
+            errors.append(
+                FieldError(
+                    "FieldValueInvalid",
+                    "metadata.finalizers",
+                    f'Invalid value: "{finalizer}": {message}',
+                )
+            )
+        if not custom and "/" not in finalizer and finalizer not in STANDARD_FINALIZERS:
+            errors.append(
+                FieldError(
+                    "FieldValueInvalid",
+                    f"metadata.finalizers[{i}]",
+                    f'Invalid value: "{finalizer}": name is neither a standard finalizer name '
+                    "nor is it fully qualified",
+                )
+            )
+    if "orphan" in finalizers and "foregroundDeletion" in finalizers:
+        errors.append(
+            FieldError(
+                "FieldValueInvalid",
+                "metadata.finalizers",
+                f"Invalid value: {json.dumps(finalizers, separators=(',', ':'))}: "
+                "finalizer orphan and foregroundDeletion cannot be both set",
+            )
+        )
+    return errors
+
+
+def finalizer_warnings(meta: dict[str, Any]) -> list[str]:
+    """The warning a custom resource's finalizer without a domain prefix draws."""
+    return [
+        f'metadata.finalizers: "{f}": prefer a domain-qualified finalizer name to avoid '
+        "accidental conflicts with other finalizer writers"
+        for f in meta.get("finalizers") or []
+        if isinstance(f, str) and "/" not in f and f not in STANDARD_FINALIZERS
+    ]
 
 
 def _image_pull_policy(image: str) -> str:
@@ -120,7 +219,11 @@ def _default_container(c: dict[str, Any]) -> None:
     c.setdefault("terminationMessagePolicy", "File")
     if c.get("image"):
         c.setdefault("imagePullPolicy", _image_pull_policy(c["image"]))
-    c.setdefault("resources", {})
+    resources = c.setdefault("resources", {})
+    limits = resources.get("limits") if isinstance(resources, dict) else None
+    if isinstance(limits, dict) and limits:
+        # SetDefaults_Pod: a resource with a limit and no request requests its limit.
+        resources["requests"] = {**limits, **(resources.get("requests") or {})}
 
 
 def default_pod(pod: dict[str, Any]) -> None:
@@ -259,8 +362,63 @@ def validate_pod(pod: dict[str, Any]) -> list[FieldError]:
 _POD_MUTABLE = ("activeDeadlineSeconds", "tolerations", "schedulingGates")
 
 
+def _toleration(t: Any) -> Any:
+    # Go compares Toleration structs, where an absent field and its zero value are equal;
+    # tolerationSeconds is the part an update may change.
+    if not isinstance(t, dict):
+        return t
+    return {k: v for k, v in t.items() if v not in (None, "") and k != "tolerationSeconds"}
+
+
+def _pod_update_fields(new_spec: dict[str, Any], old_spec: dict[str, Any]) -> list[FieldError]:
+    """ValidatePodUpdate's rules for the fields that may change: activeDeadlineSeconds only
+    shrinks and is never removed; tolerations are only added (an existing one may change
+    its tolerationSeconds alone)."""
+    deadline, before = new_spec.get("activeDeadlineSeconds"), old_spec.get("activeDeadlineSeconds")
+    if deadline is None and before is not None:
+        return [
+            FieldError(
+                "FieldValueInvalid",
+                "spec.activeDeadlineSeconds",
+                "Invalid value: null: must not update from a positive integer to nil value",
+            )
+        ]
+    if (
+        isinstance(deadline, int)
+        and isinstance(before, int)
+        and 0 <= deadline <= 2147483647
+        and deadline > before
+    ):
+        return [
+            FieldError(
+                "FieldValueInvalid",
+                "spec.activeDeadlineSeconds",
+                f"Invalid value: {deadline}: must be less than or equal to previous value",
+            )
+        ]
+    new_tolerations = new_spec.get("tolerations") or []
+    for kept in old_spec.get("tolerations") or []:
+        if not any(_toleration(kept) == _toleration(t) for t in new_tolerations):
+            return [
+                FieldError(
+                    "FieldValueForbidden",
+                    "spec.tolerations",
+                    "Forbidden: existing toleration can not be modified except its "
+                    "tolerationSeconds",
+                )
+            ]
+    return []
+
+
 def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldError]:
-    """Pod specs are immutable but for images, deadline and tolerations."""
+    """Pod specs are immutable but for images, deadline and tolerations; the new pod must
+    also pass the create-time checks, as kube-apiserver validates it whole again."""
+    errors = validate_pod(new)
+    if errors:
+        return errors
+    errors = _pod_update_fields(new.get("spec") or {}, old.get("spec") or {})
+    if errors:
+        return errors
     ns, os_ = dict(new.get("spec") or {}), dict(old.get("spec") or {})
     # nodeName is guarded by the store: only the binding subresource may set it.
     for key in (*_POD_MUTABLE, "nodeName"):
@@ -271,18 +429,22 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[FieldE
             if group in specs:
                 specs[group] = [{k: v for k, v in c.items() if k != "image"} for c in specs[group]]
     if ns != os_:
-        return [
-            FieldError(
-                "FieldValueForbidden",
-                "spec",
-                "Forbidden: pod updates may not change fields other than "
-                "`spec.containers[*].image`,`spec.initContainers[*].image`,"
-                "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
-                "to existing tolerations),`spec.terminationGracePeriodSeconds` "
-                "(allow it to be set to 1 if it was previously negative)",
-            )
-        ]
+        return [pod_spec_forbidden()]
     return []
+
+
+def pod_spec_forbidden() -> FieldError:
+    """kube-apiserver's refusal of a pod spec change (its message then shows a diff of the
+    Go structs, left out here)."""
+    return FieldError(
+        "FieldValueForbidden",
+        "spec",
+        "Forbidden: pod updates may not change fields other than "
+        "`spec.containers[*].image`,`spec.initContainers[*].image`,"
+        "`spec.activeDeadlineSeconds`,`spec.tolerations` (only additions "
+        "to existing tolerations),`spec.terminationGracePeriodSeconds` "
+        "(allow it to be set to 1 if it was previously negative)",
+    )
 
 
 def _crd_shape_errors(names: Any, versions: Any) -> list[FieldError]:

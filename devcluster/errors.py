@@ -62,23 +62,30 @@ class ApiError(Exception):
         return body
 
 
+def _details(name: str, group: str, kind: str, **more: Any) -> dict[str, Any]:
+    # metav1.StatusDetails' fields are omitempty: the core group and a missing name do not
+    # appear at all.
+    fields = {"name": name, "group": group, "kind": kind, **more}
+    return {k: v for k, v in fields.items() if v}
+
+
 def _qualified(kind_plural: str, group: str) -> str:
     return f"{kind_plural}.{group}" if group else kind_plural
 
 
 def not_found(plural: str, group: str, name: str) -> ApiError:
-    # The core group is "", which the Status leaves out.
-    details = (
-        {"name": name, "group": group, "kind": plural} if group else {"name": name, "kind": plural}
+    return ApiError(
+        404,
+        f'{_qualified(plural, group)} "{name}" not found',
+        details=_details(name, group, plural),
     )
-    return ApiError(404, f'{_qualified(plural, group)} "{name}" not found', details=details)
 
 
 def already_exists(plural: str, group: str, name: str) -> ApiError:
     return ApiError(
         409,
         f'{_qualified(plural, group)} "{name}" already exists',
-        details={"name": name, "group": group, "kind": plural},
+        details=_details(name, group, plural),
     )
 
 
@@ -87,7 +94,7 @@ def conflict(plural: str, group: str, name: str, why: str) -> ApiError:
         409,
         f'Operation cannot be fulfilled on {_qualified(plural, group)} "{name}": {why}',
         reason="Conflict",
-        details={"name": name, "group": group, "kind": plural},
+        details=_details(name, group, plural),
     )
 
 
@@ -120,10 +127,10 @@ def invalid(kind: str, group: str, name: str, errors: list[FieldError]) -> ApiEr
     return ApiError(
         422,
         f'{qualified} "{name}" is invalid: {joined}',
-        details={
-            "name": name,
-            "group": group,
-            "kind": kind,
-            "causes": [{"reason": e.kind, "message": e.message, "field": e.field} for e in errors],
-        },
+        details=_details(
+            name,
+            group,
+            kind,
+            causes=[{"reason": e.kind, "message": e.message, "field": e.field} for e in errors],
+        ),
     )

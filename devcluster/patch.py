@@ -51,52 +51,76 @@ def merge_patch(target: Any, patch: Any) -> Any:
     return result
 
 
+# kube-apiserver answers any JSON patch that does not apply (a failed test, a path that is
+# not there, an unknown op) with this bare 422: the library's reason is not passed on.
+_NOT_APPLIED = "the server rejected our request due to an error in our request"
+
+
+class _Failed(Exception):
+    """One operation did not apply."""
+
+
+def _go_type(value: Any) -> str:
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, bool):
+        return "bool"
+    return "number"
+
+
+def decode_error(value: Any, go_type: str) -> ApiError:
+    """The 400 for a patch body of the wrong JSON type, in encoding/json's words."""
+    return bad_request(
+        f"error decoding patch: json: cannot unmarshal {_go_type(value)} into Go value of "
+        f"type {go_type}"
+    )
+
+
 def _unescape(token: str) -> str:
     return token.replace("~1", "/").replace("~0", "~")
 
 
-def _split_pointer(pointer: str) -> list[str]:
+def _split_pointer(pointer: Any) -> list[str]:
+    if not isinstance(pointer, str):
+        raise _Failed
     if pointer == "":
         return []
-    if not pointer.startswith("/"):
-        raise bad_request(f"invalid JSON pointer: {pointer!r}")
-    return [_unescape(t) for t in pointer[1:].split("/")]
+    # As evanphx/json-patch: whatever precedes the first "/" is dropped, leading or not.
+    return [_unescape(t) for t in pointer.split("/")[1:]]
 
 
-def _resolve(doc: Any, tokens: list[str], pointer: str) -> Any:
+def _resolve(doc: Any, tokens: list[str]) -> Any:
     cur = doc
     for token in tokens:
         if isinstance(cur, dict):
             if token not in cur:
-                raise _missing(pointer)
+                raise _Failed
             cur = cur[token]
         elif isinstance(cur, list):
             try:
-                cur = cur[int(token)]
-            except (ValueError, IndexError):
-                raise _missing(pointer) from None
+                index = int(token)
+            except ValueError:
+                raise _Failed from None
+            if not 0 <= index < len(cur):
+                raise _Failed
+            cur = cur[index]
         else:
-            raise _missing(pointer)
+            raise _Failed
     return cur
 
 
-def _missing(pointer: str) -> ApiError:
-    # The apiserver answers an unresolvable JSON pointer with 422.
-    return ApiError(
-        422,
-        f"the server rejected our request due to an error in our request: "
-        f"jsonpatch: path {pointer!r} not found",
-    )
-
-
-def _put(doc: Any, tokens: list[str], value: Any, pointer: str, *, replace: bool) -> Any:
+def _put(doc: Any, tokens: list[str], value: Any, *, replace: bool) -> Any:
     if not tokens:
         return value
-    parent = _resolve(doc, tokens[:-1], pointer)
+    parent = _resolve(doc, tokens[:-1])
     last = tokens[-1]
     if isinstance(parent, dict):
-        if replace and last not in parent:
-            raise _missing(pointer)
+        # A replace of a key that is not there sets it (evanphx/json-patch v4, which
+        # kube-apiserver uses, does not insist).
         parent[last] = value
     elif isinstance(parent, list):
         if last == "-" and not replace:
@@ -105,83 +129,81 @@ def _put(doc: Any, tokens: list[str], value: Any, pointer: str, *, replace: bool
         try:
             index = int(last)
         except ValueError:
-            raise _missing(pointer) from None
+            raise _Failed from None
         if replace:
             if not 0 <= index < len(parent):
-                raise _missing(pointer)
+                raise _Failed
             parent[index] = value
         else:
             if not 0 <= index <= len(parent):
-                raise _missing(pointer)
+                raise _Failed
             parent.insert(index, value)
     else:
-        raise _missing(pointer)
+        raise _Failed
     return doc
 
 
-def _remove(doc: Any, tokens: list[str], pointer: str) -> Any:
+def _remove(doc: Any, tokens: list[str]) -> Any:
     if not tokens:
-        raise bad_request("jsonpatch: cannot remove the document root")
-    parent = _resolve(doc, tokens[:-1], pointer)
+        raise _Failed
+    parent = _resolve(doc, tokens[:-1])
     last = tokens[-1]
     if isinstance(parent, dict):
         if last not in parent:
-            raise _missing(pointer)
+            raise _Failed
         return parent.pop(last)
     if isinstance(parent, list):
         try:
-            return parent.pop(int(last))
-        except (ValueError, IndexError):
-            raise _missing(pointer) from None
-    raise _missing(pointer)
+            index = int(last)
+        except ValueError:
+            raise _Failed from None
+        if not 0 <= index < len(parent):
+            raise _Failed
+        return parent.pop(index)
+    raise _Failed
+
+
+def _apply_op(doc: Any, op: Any) -> Any:
+    if not isinstance(op, dict):
+        raise _Failed
+    kind = op.get("op")
+    tokens = _split_pointer(op.get("path"))
+    if kind == "add":
+        return _put(doc, tokens, copy.deepcopy(op.get("value")), replace=False)
+    if kind == "replace":
+        return _put(doc, tokens, copy.deepcopy(op.get("value")), replace=True)
+    if kind == "remove":
+        _remove(doc, tokens)
+        return doc
+    if kind in ("move", "copy"):
+        from_tokens = _split_pointer(op.get("from"))
+        if kind == "move":
+            value = _remove(doc, from_tokens)
+        else:
+            value = copy.deepcopy(_resolve(doc, from_tokens))
+        return _put(doc, tokens, value, replace=False)
+    if kind == "test":
+        try:
+            actual = _resolve(doc, tokens)
+        except _Failed:
+            actual = None
+        if actual != op.get("value"):
+            raise _Failed
+        return doc
+    raise _Failed
 
 
 def json_patch(target: Any, ops: Any) -> Any:
-    """Apply an RFC 6902 patch; a failed ``test`` is a 422 Invalid as kopf expects."""
+    """Apply an RFC 6902 patch; any operation that does not apply (a failed ``test`` too)
+    is kube-apiserver's bare 422 Invalid, which kopf and client-go expect."""
     if not isinstance(ops, list):
-        raise bad_request("json patch must be a list of operations")
+        raise decode_error(ops, "[]handlers.jsonPatchOp")
     doc = copy.deepcopy(target)
     for op in ops:
-        if not isinstance(op, dict) or "op" not in op or "path" not in op:
-            raise bad_request(f"invalid json patch operation: {op!r}")
-        kind, pointer = op["op"], op["path"]
-        tokens = _split_pointer(pointer)
-        if kind == "add":
-            doc = _put(doc, tokens, copy.deepcopy(op.get("value")), pointer, replace=False)
-        elif kind == "replace":
-            doc = _put(doc, tokens, copy.deepcopy(op.get("value")), pointer, replace=True)
-        elif kind == "remove":
-            _remove(doc, tokens, pointer)
-        elif kind in ("move", "copy"):
-            source = op.get("from", "")
-            from_tokens = _split_pointer(source)
-            if kind == "move":
-                value = _remove(doc, from_tokens, source)
-            else:
-                value = copy.deepcopy(_resolve(doc, from_tokens, source))
-            doc = _put(doc, tokens, value, pointer, replace=False)
-        elif kind == "test":
-            try:
-                actual = _resolve(doc, tokens, pointer)
-            except ApiError:
-                actual = None
-            if actual != op.get("value"):
-                raise ApiError(
-                    422,
-                    f"the server rejected our request due to an error in our request: "
-                    f"testing value {pointer} failed: test failed",
-                    details={
-                        "causes": [
-                            {
-                                "reason": "FieldValueInvalid",
-                                "field": pointer,
-                                "message": "test failed",
-                            }
-                        ]
-                    },
-                )
-        else:
-            raise bad_request(f"unsupported json patch operation: {kind!r}")
+        try:
+            doc = _apply_op(doc, op)
+        except _Failed:
+            raise ApiError(422, _NOT_APPLIED) from None
     return doc
 
 
@@ -256,17 +278,15 @@ def _merge_list(name: str, current: Any, patch: list[Any]) -> list[Any]:
 def apply_patch(target: Any, patch: Any, content_type: str) -> Any:
     """Dispatch on the PATCH content type."""
     ctype = content_type.split(";")[0].strip()
+    if ctype in (MERGE, STRATEGIC) and not isinstance(patch, dict):
+        raise decode_error(patch, "map[string]interface {}")
     if ctype == MERGE:
         return merge_patch(target, patch)
     if ctype == JSON:
         return json_patch(target, patch)
     if ctype == STRATEGIC:
         return strategic_merge_patch(target, patch)
-    raise ApiError(
-        415,
-        f"the body of the request was in an unknown format - accepted media "
-        f"types include: {JSON}, {MERGE}, {STRATEGIC}, {APPLY}",
-    )
+    raise ApiError(415, "415: Unsupported Media Type")
 
 
 __all__ = ["FieldError", "apply_patch", "json_patch", "merge_patch", "strategic_merge_patch"]

@@ -18,14 +18,15 @@ from aiohttp import web
 
 from devcluster import discovery, execstream, listoptions, logstream, openapi, protobuf
 from devcluster.accounting import RequestLog, RequestRecord
-from devcluster.errors import ApiError, bad_request, not_found
+from devcluster.errors import ApiError, FieldError, bad_request, invalid, not_found
 from devcluster.fastjson import dumps as _encode
+from devcluster.fastjson import duplicate_keys
 from devcluster.faults import FaultPlan
 from devcluster.logs import LogStore
 from devcluster.logstream import query_bool, query_int
 from devcluster.patch import APPLY
 from devcluster.resources import NODES, PODS, ResourceInfo
-from devcluster.store import Store
+from devcluster.store import Store, StrictDecodingError
 from devcluster.tables import to_table
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,57 @@ def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -
 
 def _error(exc: ApiError) -> web.Response:
     return _json(exc.status(), exc.code, exc.headers)
+
+
+# The keys a request's JSON body repeats (devcluster.fastjson.duplicate_keys).
+_REPEATED = web.RequestKey("repeated", list[str])
+
+_OPTIONS_KIND = {"POST": "CreateOptions", "PUT": "UpdateOptions", "PATCH": "PatchOptions"}
+
+
+def _check_write_options(method: str, content_type: str, query: dict[str, str]) -> None:
+    """ValidateCreateOptions/UpdateOptions/PatchOptions: the 422 a bad query parameter of a
+    write gets, before the body is looked at."""
+    errors: list[FieldError] = []
+    if method == "PATCH":
+        if content_type.split(";")[0].strip() == APPLY:
+            if not query.get("fieldManager"):
+                errors.append(
+                    FieldError(
+                        "FieldValueRequired",
+                        "fieldManager",
+                        "Required value: is required for apply patch",
+                    )
+                )
+        elif "force" in query:
+            errors.append(
+                FieldError(
+                    "FieldValueForbidden",
+                    "force",
+                    "Forbidden: may not be specified for non-apply patch",
+                )
+            )
+    dry_run = query.get("dryRun")
+    if dry_run and dry_run != "All":
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "dryRun",
+                f'Unsupported value: ["{dry_run}"]: supported values: "All"',
+            )
+        )
+    validation = query.get("fieldValidation")
+    if validation not in (None, "", "Ignore", "Strict", "Warn"):
+        errors.append(
+            FieldError(
+                "FieldValueNotSupported",
+                "fieldValidation",
+                f'Unsupported value: "{validation}": supported values: '
+                '"", "Ignore", "Strict", "Warn"',
+            )
+        )
+    if errors:
+        raise invalid(_OPTIONS_KIND[method], "meta.k8s.io", "", errors)
 
 
 def _wants_table(accept: str) -> bool:
@@ -328,8 +380,9 @@ class ApiServer:
 
     async def _body(self, request: web.Request) -> Any:
         raw = await request.read()
+        patch = request.method == "PATCH"
         if not raw:
-            raise bad_request("the request body is empty")
+            raise bad_request("invalid JSON patch" if patch else "the request body is empty")
         ctype = request.headers.get("Content-Type", "application/json").split(";")[0].strip()
         if ctype == "application/vnd.kubernetes.protobuf":
             return protobuf.decode(raw)
@@ -342,8 +395,12 @@ class ApiServer:
         try:
             if ctype in (APPLY, "application/yaml"):
                 return yaml.safe_load(raw)
-            return json.loads(raw)
+            body = json.loads(raw)
+            request[_REPEATED] = duplicate_keys(raw, body)
+            return body
         except (ValueError, yaml.YAMLError) as exc:
+            if patch and ctype != APPLY:
+                raise bad_request("invalid JSON patch") from None
             raise bad_request(f"the request body is not valid {ctype}: {exc}") from None
 
     async def _resource(
@@ -378,8 +435,10 @@ class ApiServer:
         if sub == "status" and not info.status_subresource:
             raise ApiError(404, "the server could not find the requested resource")
         warnings: list[str] = []
+        if method in ("POST", "PUT", "PATCH") and sub in (None, "", "status"):
+            _check_write_options(method, request.headers.get("Content-Type", ""), query)
         dry_run = query.get("dryRun") == "All"
-        validation = query.get("fieldValidation", "Warn")
+        validation = query.get("fieldValidation") or "Warn"
         accept = request.headers.get("Accept", "")
         if req.verb == "watch":
             return await self._watch(request, info, ns, query, accept)
@@ -419,12 +478,14 @@ class ApiServer:
             )
         if method == "POST" and not name:
             body = await self._body(request)
+            self._repeated(request, info, body, validation, warnings)
             obj = await self.store.create(
                 info.key, ns, body, dry_run=dry_run, warnings=warnings, field_validation=validation
             )
             return _json(obj, 201, self._warning_headers(warnings))
         if method == "PUT" and name:
             body = await self._body(request)
+            self._repeated(request, info, body, validation, warnings)
             obj = await self.store.replace(
                 info.key,
                 ns,
@@ -438,6 +499,10 @@ class ApiServer:
             return _json(obj, 200, self._warning_headers(warnings))
         if method == "PATCH" and name:
             body = await self._body(request)
+            try:
+                self._repeated(request, info, body, validation, warnings)
+            except StrictDecodingError as exc:
+                raise exc.of_patch() from None
             ctype = request.headers.get("Content-Type", "application/merge-patch+json")
             existed = True
             if ctype.startswith(APPLY):
@@ -469,6 +534,23 @@ class ApiServer:
         if method == "DELETE":
             return await self._delete_collection(info, ns, query)
         raise ApiError(405, "the server does not allow this method on the requested resource")
+
+    def _repeated(
+        self,
+        request: web.Request,
+        info: ResourceInfo,
+        body: Any,
+        validation: str,
+        warnings: list[str],
+    ) -> None:
+        """Keys a JSON body repeats: the last one counts, with a warning (before any
+        unknown field's), or with fieldValidation=Strict the decoder's refusal."""
+        repeated = request.get(_REPEATED) or []
+        if not repeated or validation == "Ignore":
+            return
+        if validation == "Strict":
+            raise StrictDecodingError(info, body, repeated, problems="duplicate")
+        warnings.extend(f'duplicate field "{p}"' for p in repeated)
 
     def _opened(self, request: web.Request) -> None:
         _open_stream.get()()

@@ -11,12 +11,13 @@ import builtins
 import collections
 import dataclasses
 import datetime
+import json
 import random
 import uuid
 from collections.abc import AsyncGenerator, Callable
 from typing import Any
 
-from devcluster import builtin
+from devcluster import builtin, fields
 from devcluster.errors import (
     ApiError,
     FieldError,
@@ -34,6 +35,7 @@ from devcluster.patch import (
     MERGE,
     STRATEGIC,
     apply_patch,
+    decode_error,
     merge_patch,
     strategic_merge_patch,
 )
@@ -319,6 +321,65 @@ class Store:
     def _invalid(self, info: ResourceInfo, name: str, errors: list[FieldError]) -> ApiError:
         return invalid(info.kind, info.key.group, name, errors)
 
+    def _check_type(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
+        """The apiVersion and kind a body names, if any, must be the resource's."""
+        if info.key == EVENTS_V1:
+            return
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        version = info.key.api_version
+        if info.crd_version is not None:
+            if api_version and api_version != version:
+                raise bad_request(
+                    f"the API version in the data ({api_version}) does not match the "
+                    f"expected API version ({version})"
+                )
+            if kind and kind != info.kind:
+                raise invalid(
+                    kind,
+                    info.key.group,
+                    str((obj.get("metadata") or {}).get("name") or ""),
+                    [
+                        FieldError(
+                            "FieldValueInvalid",
+                            "kind",
+                            f'Invalid value: "{kind}": must be {info.kind}',
+                        )
+                    ],
+                )
+            return
+        if (api_version and api_version != version) or (kind and kind != info.kind):
+            # The decoder's refusal; its reason after the colon depends on the Go scheme.
+            raise bad_request(
+                f'{kind or info.kind} in version "{api_version or info.key.version}" cannot be '
+                f"handled as a {info.kind}: no conversion to {info.kind} in {version}"
+            )
+
+    def _prune_builtin(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        warnings: Warnings | None,
+        field_validation: str,
+    ) -> None:
+        """A built-in kind's fields its Go struct does not have: dropped as the decoder
+        drops them, before any defaulting. (events.k8s.io Events are core Events by now.)"""
+        if info.crd_version is None and info.key != EVENTS_V1:
+            dropped = fields.prune(info.key.group, info.key.version, info.kind, obj)
+            self._dropped(info, obj, dropped, warnings, field_validation)
+
+    def _dropped(
+        self,
+        info: ResourceInfo,
+        obj: dict[str, Any],
+        dropped: list[str],
+        warnings: Warnings | None,
+        field_validation: str,
+    ) -> None:
+        if dropped and field_validation == "Strict":
+            raise StrictDecodingError(info, obj, dropped)
+        if dropped and warnings is not None and field_validation != "Ignore":
+            warnings.extend(f'unknown field "{p}"' for p in dropped)
+
     def _custom_checks(
         self,
         info: ResourceInfo,
@@ -331,13 +392,7 @@ class Store:
         name = obj["metadata"].get("name") or obj["metadata"].get("generateName", "")
         errors: list[FieldError] = []
         if schema is not None:
-            dropped = schema.prune(obj)
-            if dropped and field_validation == "Strict":
-                raise bad_request(
-                    "strict decoding error: " + ", ".join(f'unknown field "{p}"' for p in dropped)
-                )
-            if dropped and warnings is not None and field_validation != "Ignore":
-                warnings.extend(f'unknown field "{p}"' for p in dropped)
+            self._dropped(info, obj, schema.prune(obj), warnings, field_validation)
             schema.default(obj)
             errors += schema.validate(obj, old)
         errors += builtin.validate(info, obj, old)
@@ -523,7 +578,14 @@ class Store:
         if obj.get("metadata") is None:
             obj["metadata"] = {}
         builtin.check_types(info, obj)
+        self._check_type(info, obj)
         meta = obj["metadata"]
+        if meta.get("resourceVersion"):
+            # kube-apiserver's words, as a 500 without a reason (an object copied from a
+            # read, e.g. `kubectl get -o yaml`, cannot be created as it is).
+            raise ApiError(
+                500, "resourceVersion should not be set on objects to be created", reason=""
+            )
         body_ns = meta.get("namespace")
         if info.namespaced:
             if body_ns and namespace and body_ns != namespace:
@@ -551,13 +613,22 @@ class Store:
                         )
                     ],
                 )
+            # names.SimpleNameGenerator: the prefix cut to 58 so the name fits 63.
+            base = prefix[:58] if isinstance(prefix, str) else prefix
             for _ in range(8):
-                candidate = prefix + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
+                candidate = base + "".join(self._rng.choice(_NAME_CHARS) for _ in range(5))
                 if (namespace, candidate) not in self._objects[info.storage_key]:
                     break
             meta["name"] = candidate
         name = meta["name"]
-        errors = builtin.validate_name(info, name) + builtin.validate_labels(meta)
+        errors = (
+            builtin.validate_generate_name(info, meta.get("generateName"))
+            + builtin.validate_name(info, name)
+            + builtin.validate_labels(meta)
+            + builtin.validate_finalizers(meta, custom=info.crd_version is not None)
+        )
+        if info.crd_version is not None and warnings is not None:
+            warnings.extend(builtin.finalizer_warnings(meta))
         if errors:
             raise self._invalid(info, name, errors)
         if (namespace, name) in self._objects[info.storage_key]:
@@ -580,6 +651,7 @@ class Store:
             meta.pop("generation", None)
         if info.status_subresource and info.crd_version is not None:
             obj.pop("status", None)
+        self._prune_builtin(info, obj, warnings, field_validation)
         builtin.prepare_create(info, obj)
         self._custom_checks(info, obj, None, warnings, field_validation)
         if info.status_subresource and info.crd_version is not None:
@@ -659,9 +731,23 @@ class Store:
         if info.key == EVENTS_V1:
             obj = events_v1_to_event(clone(obj))
         body_name = (obj.get("metadata") or {}).get("name")
-        if body_name and body_name != name:
-            raise bad_request(
-                f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+        _check_name(body_name, name)
+        self._check_type(info, obj)
+        if (info.crd_version is not None or info.key == CRDS) and not (
+            obj.get("metadata") or {}
+        ).get("resourceVersion"):
+            # Custom resources and CRDs do not allow an unconditional update.
+            raise invalid(
+                info.key.plural,
+                info.key.group,
+                name,
+                [
+                    FieldError(
+                        "FieldValueInvalid",
+                        "metadata.resourceVersion",
+                        "Invalid value: 0: must be specified for an update",
+                    )
+                ],
             )
         return self._out(
             info,
@@ -696,7 +782,22 @@ class Store:
         ctype = _PATCH_TYPES.get(patch_type, patch_type).split(";")[0].strip()
         storage = self._objects[info.storage_key]
         current = storage.get((self._ns(info, namespace), name))
+        if ctype == STRATEGIC and info.crd_version is not None:
+            # The patch type is checked before the object is looked up.
+            raise ApiError(
+                415,
+                "the body of the request was in an unknown format - "
+                "accepted media types include: application/json-patch+json, "
+                "application/merge-patch+json, application/apply-patch+yaml",
+            )
         if ctype == APPLY:
+            if not isinstance(patch, dict):
+                raise decode_error(patch, "map[string]interface {}")
+            api_version, kind = patch.get("apiVersion") or "", patch.get("kind") or ""
+            if not api_version or not kind:
+                # An apply configuration names its type: the decoder cannot pick one.
+                group_version = api_version if "/" in api_version else f"/{api_version}"
+                raise bad_request(f"invalid object type: {group_version}, Kind={kind}")
             if current is None:
                 body = clone(patch)
                 body.setdefault("metadata", {})["name"] = name
@@ -718,26 +819,40 @@ class Store:
         else:
             if current is None:
                 raise not_found(info.key.plural, info.key.group, name)
-            if ctype == STRATEGIC and info.crd_version is not None:
-                raise ApiError(
-                    415,
-                    "the body of the request was in an unknown format - "
-                    "accepted media types include: application/json-patch+json, "
-                    "application/merge-patch+json, application/apply-patch+yaml",
-                )
             base = self._out(info, current)
             merged = apply_patch(base, patch, ctype)
             if not isinstance(merged, dict):
                 raise bad_request("the patch must produce a JSON object")
             meta: Any = merged.setdefault("metadata", {})
+            if isinstance(meta, dict):
+                _check_name(meta.get("name"), name)
+                if info.namespaced and meta.get("namespace") != base["metadata"].get("namespace"):
+                    raise bad_request(
+                        "the namespace of the provided object does not match the namespace "
+                        "sent on the request"
+                    )
+            uid = meta.get("uid") if isinstance(meta, dict) else None
+            if uid and uid != base["metadata"]["uid"]:
+                # Not a precondition as on PUT (409): the patched object changes an
+                # immutable field.
+                raise self._invalid(
+                    info,
+                    name,
+                    [
+                        FieldError(
+                            "FieldValueInvalid",
+                            "metadata.uid",
+                            f'Invalid value: "{uid}": field is immutable',
+                        )
+                    ],
+                )
             # A resourceVersion the patch itself sets acts as a precondition.
             if isinstance(meta, dict) and meta.get("resourceVersion") in (None, ""):
                 meta["resourceVersion"] = base["metadata"]["resourceVersion"]
         if info.key == EVENTS_V1:
             merged = events_v1_to_event(merged)
-        return self._out(
-            info,
-            self._update(
+        try:
+            updated = self._update(
                 info,
                 namespace,
                 name,
@@ -746,8 +861,10 @@ class Store:
                 dry_run=dry_run,
                 warnings=warnings,
                 field_validation=field_validation,
-            ),
-        )
+            )
+        except StrictDecodingError as exc:
+            raise exc.of_patch() from None
+        return self._out(info, updated)
 
     def _update(
         self,
@@ -774,6 +891,9 @@ class Store:
         new_meta: dict[str, Any] = new["metadata"]
         old_meta = old["metadata"]
         rv = new_meta.get("resourceVersion")
+        if isinstance(rv, str) and rv and not rv.isdigit():
+            # etcd3 store parses the precondition before comparing: Go's error, unclassified.
+            raise ApiError(500, f'strconv.ParseUint: parsing "{rv}": invalid syntax', reason="")
         if rv not in (None, "") and rv != old_meta["resourceVersion"]:
             raise conflict(
                 info.key.plural,
@@ -783,12 +903,16 @@ class Store:
                 "latest version and try again",
             )
         if new_meta.get("uid") and new_meta["uid"] != old_meta["uid"]:
+            # etcd3 store's precondition failure, wrapped as kube-apiserver words it.
+            group = f"{info.key.group}/" if info.crd_version is not None else ""
+            where = f"{old_meta['namespace']}/" if old_meta.get("namespace") else ""
             raise conflict(
                 info.key.plural,
                 info.key.group,
                 name,
-                f"Precondition failed: UID in precondition: {new_meta['uid']}, "
-                f"UID in object meta: {old_meta['uid']}",
+                f"StorageError: invalid object, Code: 4, Key: /registry/{group}{info.key.plural}/"
+                f"{where}{name}, ResourceVersion: 0, AdditionalErrorMsg: Precondition failed: "
+                f"UID in precondition: {new_meta['uid']}, UID in object meta: {old_meta['uid']}",
             )
         if subresource == "status":
             # A copy of the old object with the new status in the old one's place (the old
@@ -801,6 +925,19 @@ class Store:
                     result[k] = new["status"]
             if "status" in new and "status" not in old:
                 result["status"] = new["status"]
+            if info.key == PODS:
+                # The pod status strategy keeps the old spec and ownerReferences only: the
+                # labels, annotations and finalizers of a pods/status write are stored (a
+                # custom resource's status write keeps the old metadata whole).
+                meta = result["metadata"]
+                for field in ("labels", "annotations", "finalizers"):
+                    if new_meta.get(field) is not None:
+                        meta[field] = clone(new_meta[field])
+                    else:
+                        meta.pop(field, None)
+                errors = builtin.validate_labels(meta) + builtin.validate_finalizers(meta)
+                if errors:
+                    raise self._invalid(info, name, errors)
         elif subresource in (None, "binding"):
             result = new
             result["apiVersion"], result["kind"] = old["apiVersion"], old["kind"]
@@ -829,42 +966,44 @@ class Store:
                 node = (old.get("spec") or {}).get("nodeName")
                 spec = result.get("spec")
                 if isinstance(spec, dict) and spec.get("nodeName") != node:
-                    raise self._invalid(
-                        info,
-                        name,
-                        [
-                            FieldError(
-                                "FieldValueForbidden",
-                                "spec.nodeName",
-                                "Forbidden: pod updates may not change fields other than "
-                                "`spec.containers[*].image`,`spec.activeDeadlineSeconds`,"
-                                "`spec.tolerations`; use the binding subresource to set nodeName",
-                            )
-                        ],
-                    )
-            errors = builtin.validate_labels(meta)
+                    # Only the binding subresource sets it.
+                    raise self._invalid(info, name, [builtin.pod_spec_forbidden()])
+            custom = info.crd_version is not None
+            errors = builtin.validate_labels(meta) + builtin.validate_finalizers(
+                meta, custom=custom
+            )
             if errors:
                 raise self._invalid(info, name, errors)
-            if old_meta.get("deletionTimestamp"):
-                added = set(meta.get("finalizers") or []) - set(old_meta.get("finalizers") or [])
-                if added:
-                    raise self._invalid(
-                        info,
-                        name,
-                        [
-                            FieldError(
-                                "FieldValueForbidden",
-                                "metadata.finalizers",
-                                f"Forbidden: no new finalizers can be added if the object is being "
-                                f"deleted, found new finalizers {sorted(added)}",
-                            )
-                        ],
+            if custom and warnings is not None:
+                known = old_meta.get("finalizers") or []
+                warnings.extend(
+                    builtin.finalizer_warnings(
+                        {"finalizers": [f for f in meta.get("finalizers") or [] if f not in known]}
                     )
+                )
         else:
             raise ApiError(
                 404,
                 f"the server could not find the requested resource ({subresource} of {info.key})",
             )
+        if old_meta.get("deletionTimestamp"):
+            before = old_meta.get("finalizers") or []
+            added = sorted({f for f in result["metadata"].get("finalizers") or []} - set(before))
+            if added:
+                listed = ", ".join(f'"{f}"' for f in added)
+                raise self._invalid(
+                    info,
+                    name,
+                    [
+                        FieldError(
+                            "FieldValueForbidden",
+                            "metadata.finalizers",
+                            "Forbidden: no new finalizers can be added if the object is being "
+                            f"deleted, found new finalizers []string{{{listed}}}",
+                        )
+                    ],
+                )
+        self._prune_builtin(info, result, warnings, field_validation)
         self._custom_checks(info, result, old, warnings, field_validation)
         if info.key == CRDS:
             errs = builtin.validate_crd(result)
@@ -949,16 +1088,20 @@ class Store:
         info = self.info(key)
         obj = self._get_raw(info, namespace, name)
         meta = obj["metadata"]
-        for field in ("uid", "resourceVersion"):
+        for field, label, why in (
+            ("uid", "UID", "deleted and then recreated"),
+            ("resourceVersion", "ResourceVersion", "modified"),
+        ):
             want = (preconditions or {}).get(field)
             if want and want != meta.get(field):
+                # The registry's words, naming the kind (not the resource) in the message
+                # and in the details.
                 raise conflict(
-                    info.key.plural,
+                    info.kind,
                     info.key.group,
                     name,
-                    f"Precondition failed: {field.upper() if field == 'uid' else field}"
-                    f" in precondition: {want}, {field} in object meta: "
-                    f"{meta.get(field)}",
+                    f"the {label} in the precondition ({want}) does not match the {label} in "
+                    f"record ({meta.get(field)}). The object might have been {why}",
                 )
         if dry_run:
             return self._out(info, self._as_deleted(info, obj, grace_period_seconds))
@@ -1360,6 +1503,49 @@ class Store:
         if out is None:
             out = event.served[info.key] = self._out(info, event.obj)
         return kind, out
+
+
+def _check_name(body_name: Any, name: str) -> None:
+    """An update's object must carry the name on the URL."""
+    if not body_name:
+        raise bad_request(
+            f"the name of the object ({name} based on URL) was undeterminable: "
+            "name must be provided"
+        )
+    if body_name != name:
+        raise bad_request(
+            f"the name of the object ({body_name}) does not match the name on the URL ({name})"
+        )
+
+
+class StrictDecodingError(ApiError):
+    """fieldValidation=Strict met unknown (or repeated) fields: the decoder's 400 on a
+    create or update."""
+
+    def __init__(
+        self, info: ResourceInfo, obj: Any, dropped: list[str], *, problems: str = "unknown"
+    ) -> None:
+        self.reasons = "strict decoding error: " + ", ".join(
+            f'{problems} field "{p}"' for p in dropped
+        )
+        self.obj = obj
+        version = info.key.version
+        super().__init__(
+            400,
+            f'{info.kind} in version "{version}" cannot be handled as a {info.kind}: '
+            + self.reasons,
+        )
+
+    def of_patch(self) -> ApiError:
+        """A patch's: a 422 on the field "patch", quoting the patched object."""
+        message = f"Invalid value: {json.dumps(dumps(self.obj).decode())}: {self.reasons}"
+        return ApiError(
+            422,
+            f' "" is invalid: patch: {message}',
+            details={
+                "causes": [{"reason": "FieldValueInvalid", "message": message, "field": "patch"}]
+            },
+        )
 
 
 def _involved_uid(event: dict[str, Any]) -> str:

@@ -145,11 +145,14 @@ def test_status_subresource_over_http(devcluster: DevCluster, devcluster_ns: str
         devcluster.url,
         "PATCH",
         f"{url}/p/status",
-        {"status": {"message": "hi"}, "metadata": {"labels": {"x": "y"}}},
+        {"status": {"message": "hi"}, "metadata": {"labels": {"x": "y"}}, "spec": {"priority": 9}},
         content_type="application/merge-patch+json",
     )
     assert code == 200 and obj["status"]["message"] == "hi"
-    assert "labels" not in obj["metadata"]
+    # kube-apiserver's pod status strategy keeps the spec only: the labels are written
+    # (a custom resource's status write keeps its metadata whole)
+    assert obj["metadata"]["labels"] == {"x": "y"}
+    assert obj["spec"]["priority"] == 0
 
 
 def test_watch_resume(devcluster: DevCluster, devcluster_ns: str) -> None:

@@ -82,7 +82,7 @@ def test_failed_test_op_is_422_as_kopf_expects() -> None:
 @pytest.mark.parametrize(
     "ops",
     [
-        [{"op": "replace", "path": "/spec/zz", "value": 1}],
+        [{"op": "replace", "path": "/spec/zz/x", "value": 1}],  # a replace of an absent key sets it
         [{"op": "remove", "path": "/nope"}],
         [{"op": "add", "path": "/a/b/c", "value": 1}],
     ],

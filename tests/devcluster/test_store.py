@@ -224,10 +224,10 @@ async def test_json_patch_test_failure_is_422(store: Store) -> None:
     rv = obj["metadata"]["resourceVersion"]
     patch = [
         {"op": "test", "path": "/metadata/resourceVersion", "value": rv},
-        {"op": "add", "path": "/metadata/finalizers", "value": ["f"]},
+        {"op": "add", "path": "/metadata/finalizers", "value": ["example.dev/f"]},
     ]
     updated = await store.patch(CONFIGMAPS, "default", "a", patch, "json")
-    assert updated["metadata"]["finalizers"] == ["f"]
+    assert updated["metadata"]["finalizers"] == ["example.dev/f"]
     with pytest.raises(ApiError) as err:
         await store.patch(CONFIGMAPS, "default", "a", patch, "json")
     assert err.value.code == 422
@@ -396,7 +396,9 @@ async def test_orphan_propagation_keeps_dependents(store: Store) -> None:
 async def test_foreground_deletion_waits_for_blocking_dependents(store: Store) -> None:
     owner = await store.create(CONFIGMAPS, "default", cm("owner"))
     await owned(store, owner, "child", blockOwnerDeletion=True)
-    await store.patch(CONFIGMAPS, "default", "child", {"metadata": {"finalizers": ["hold"]}})
+    await store.patch(
+        CONFIGMAPS, "default", "child", {"metadata": {"finalizers": ["example.dev/hold"]}}
+    )
     kept = await store.delete(CONFIGMAPS, "default", "owner", propagation_policy="Foreground")
     assert kept is not None and "foregroundDeletion" in kept["metadata"]["finalizers"]
     assert (await store.get(CONFIGMAPS, "default", "child"))["metadata"]["deletionTimestamp"]
@@ -414,7 +416,7 @@ async def test_namespace_deletion_removes_its_content(store: Store) -> None:
 
 async def test_terminating_namespace_refuses_new_content(store: Store) -> None:
     await store.create(NAMESPACES, None, {"metadata": {"name": "doomed"}})
-    await store.create(CONFIGMAPS, "doomed", cm("a", finalizers=["hold"]))
+    await store.create(CONFIGMAPS, "doomed", cm("a", finalizers=["example.dev/hold"]))
     await store.delete(NAMESPACES, None, "doomed")
     ns = await store.get(NAMESPACES, None, "doomed")
     assert ns["status"]["phase"] == "Terminating"
