@@ -72,10 +72,7 @@ def check(query: Mapping[str, str], *, watch: bool) -> None:
                 _forbidden("sendInitialEvents", "sendInitialEvents is forbidden for list")
             )
     if errors:
-        error = invalid("ListOptions", "meta.k8s.io", "", errors)
-        assert error.details is not None
-        del error.details["name"]  # an empty name is left out of the Status
-        raise error
+        raise invalid("ListOptions", "meta.k8s.io", "", errors)
 
 
 def _rv_problem(text: str) -> str:

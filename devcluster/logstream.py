@@ -67,10 +67,7 @@ def check_options(pod: str, query: Mapping[str, str]) -> None:
     else:
         at_least("sinceSeconds", 1, "greater than 0")
     if errors:
-        error = invalid("PodLogOptions", "", pod, errors)
-        assert error.details is not None
-        del error.details["group"]  # the core group, left out of the Status
-        raise error
+        raise invalid("PodLogOptions", "", pod, errors)
 
 
 def waiting(pod: str, container: str) -> ApiError:
